@@ -1,0 +1,23 @@
+import { eq, sql } from 'drizzle-orm';
+import type { Db } from './client.ts';
+import { agents } from './schema.ts';
+
+/** Makes sure every known agent has a row (enabled by default) without touching operators' choices. */
+export async function seedAgents(db: Db, names: readonly string[]): Promise<void> {
+  if (!names.length) return;
+  await db.insert(agents).values(names.map((name) => ({ name }))).onConflictDoNothing();
+}
+
+export async function listAgentRows(db: Db) {
+  return db.select().from(agents).orderBy(agents.name);
+}
+
+export async function isAgentEnabled(db: Db, name: string): Promise<boolean> {
+  const [row] = await db.select({ enabled: agents.enabled }).from(agents).where(eq(agents.name, name));
+  return row?.enabled ?? false;
+}
+
+export async function setAgentEnabled(db: Db, name: string, enabled: boolean) {
+  const [row] = await db.update(agents).set({ enabled, updatedAt: sql`now()` }).where(eq(agents.name, name)).returning();
+  return row;
+}

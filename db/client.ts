@@ -1,0 +1,99 @@
+/** Opens the database (embedded PGlite or a PostgreSQL server), applies migrations, and starts the queue. */
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { PGlite } from '@electric-sql/pglite';
+import { sql } from 'drizzle-orm';
+import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
+import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
+import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
+import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
+import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator';
+import postgres from 'postgres';
+import { lockDataDir } from './lock.ts';
+import * as schema from './schema.ts';
+
+export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
+
+export type DatabaseHandle = {
+  kind: 'pglite' | 'postgres';
+  db: Db;
+  /** The PGlite instance in embedded mode (pg-boss runs on it too). */
+  pglite?: PGlite;
+  /** The postgres.js pool in server mode. */
+  client?: postgres.Sql;
+  close(): Promise<void>;
+};
+
+export const MIGRATIONS_FOLDER = fileURLToPath(new URL('../drizzle/', import.meta.url));
+// Any constant works; it only has to be the same in every Switchboard process.
+const MIGRATION_LOCK_KEY = 727_3001;
+
+export type OpenOptions = { databaseUrl?: string; dataDir: string; poolSize?: number; migrate?: boolean };
+
+/** Opens the database. Embedded mode locks DATA_DIR first so a second process fails instead of corrupting it. */
+export async function openDatabase(opts: OpenOptions): Promise<DatabaseHandle> {
+  const handle = opts.databaseUrl ? await openPostgres(opts.databaseUrl, opts.poolSize ?? 10) : await openPglite(opts.dataDir);
+  if (opts.migrate !== false) {
+    try {
+      await runMigrations(handle);
+    } catch (err) {
+      await handle.close();
+      throw err;
+    }
+  }
+  return handle;
+}
+
+async function openPglite(dataDir: string): Promise<DatabaseHandle> {
+  const dir = resolve(dataDir);
+  const lock = lockDataDir(dir);
+  try {
+    const pglite = await PGlite.create(join(dir, 'pgdata'));
+    const db = drizzlePglite(pglite, { schema }) as unknown as Db;
+    return {
+      kind: 'pglite',
+      db,
+      pglite,
+      async close() {
+        try {
+          await pglite.close();
+        } finally {
+          lock.release();
+        }
+      },
+    };
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
+}
+
+async function openPostgres(url: string, poolSize: number): Promise<DatabaseHandle> {
+  const client = postgres(url, { max: poolSize, onnotice: () => {}, connection: { application_name: 'switchboard' } });
+  const db = drizzlePostgres(client, { schema }) as unknown as Db;
+  return { kind: 'postgres', db, client, close: () => client.end({ timeout: 5 }) };
+}
+
+/** Applies drizzle/ migrations. On a server, an advisory lock keeps concurrent starts from racing. */
+export async function runMigrations(handle: DatabaseHandle): Promise<void> {
+  if (handle.pglite) {
+    await migratePglite(handle.db as never, { migrationsFolder: MIGRATIONS_FOLDER });
+    return;
+  }
+  const reserved = await handle.client!.reserve();
+  try {
+    await reserved`select pg_advisory_lock(${MIGRATION_LOCK_KEY})`;
+    // The lock is a mutex between processes; the migration itself may run on any pooled connection.
+    await migratePostgres(handle.db as never, { migrationsFolder: MIGRATIONS_FOLDER });
+  } finally {
+    await reserved`select pg_advisory_unlock(${MIGRATION_LOCK_KEY})`.catch(() => {});
+    reserved.release();
+  }
+}
+
+/** Whether every migration in drizzle/ is recorded as applied. */
+export async function migrationsApplied(db: Db, expected: number): Promise<boolean> {
+  const rows = await db.execute<{ n: number }>(sql`select count(*)::int as n from drizzle.__drizzle_migrations`);
+  const first = (Array.isArray(rows) ? rows : (rows as { rows: { n: number }[] }).rows)[0];
+  return Number(first?.n ?? 0) >= expected;
+}

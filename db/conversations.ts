@@ -1,0 +1,39 @@
+import { and, desc, eq, lt, or } from 'drizzle-orm';
+import type { HistoryMessage } from '../src/types.ts';
+import type { Db } from './client.ts';
+import { conversations, messages } from './schema.ts';
+
+export async function getConversation(db: Db, id: string, limit = 200) {
+  const [conversation] = await db.select().from(conversations).where(eq(conversations.id, id)).limit(1);
+  if (!conversation) return undefined;
+  const rows = await db
+    .select()
+    .from(messages)
+    .where(eq(messages.conversationId, id))
+    .orderBy(desc(messages.createdAt), desc(messages.id))
+    .limit(limit);
+  return { ...conversation, messages: rows.reverse() };
+}
+
+/**
+ * The conversation as the agent should see it: messages before the one being answered, oldest first.
+ * `beforeMessageId` excludes the current message and anything newer (replays see the same history).
+ */
+export async function historyFor(db: Db, conversationId: string, beforeMessageId: string | null, limit = 50): Promise<HistoryMessage[]> {
+  let cutoff: { createdAt: Date; id: string } | undefined;
+  if (beforeMessageId) {
+    [cutoff] = await db.select({ createdAt: messages.createdAt, id: messages.id }).from(messages).where(eq(messages.id, beforeMessageId));
+  }
+  const rows = await db
+    .select({ role: messages.role, text: messages.text, userId: messages.userId, at: messages.createdAt })
+    .from(messages)
+    .where(
+      and(
+        eq(messages.conversationId, conversationId),
+        cutoff ? or(lt(messages.createdAt, cutoff.createdAt), and(eq(messages.createdAt, cutoff.createdAt), lt(messages.id, cutoff.id))) : undefined,
+      ),
+    )
+    .orderBy(desc(messages.createdAt), desc(messages.id))
+    .limit(limit);
+  return rows.reverse().map((r) => ({ role: r.role, text: r.text, userId: r.userId, at: r.at.toISOString() }));
+}

@@ -1,0 +1,140 @@
+/** The execution log: the state machine queued → running → succeeded | failed → dead, and its queries. */
+import { and, desc, eq, gte, inArray, lt, sql } from 'drizzle-orm';
+import type { ExecutionStatus, Reply, Usage } from '../src/types.ts';
+import type { Db } from './client.ts';
+import type { Queue } from './queue.ts';
+import { executions, messages } from './schema.ts';
+import { rowsOf } from './rows.ts';
+
+export type ExecutionRow = typeof executions.$inferSelect;
+
+export type ExecutionFilter = { status?: ExecutionStatus; channel?: string; agent?: string; limit?: number; before?: Date };
+
+export async function getExecution(db: Db, id: string): Promise<ExecutionRow | undefined> {
+  const [row] = await db.select().from(executions).where(eq(executions.id, id)).limit(1);
+  return row;
+}
+
+export async function listExecutions(db: Db, f: ExecutionFilter): Promise<ExecutionRow[]> {
+  const where = and(
+    f.status ? eq(executions.status, f.status) : undefined,
+    f.channel ? eq(executions.channel, f.channel) : undefined,
+    f.agent ? eq(executions.agent, f.agent) : undefined,
+    f.before ? lt(executions.createdAt, f.before) : undefined,
+  );
+  return db
+    .select()
+    .from(executions)
+    .where(where)
+    .orderBy(desc(executions.createdAt), desc(executions.id))
+    .limit(Math.min(f.limit ?? 50, 500));
+}
+
+/**
+ * Claims an attempt: counts it and marks the row running. Returns undefined when the execution has
+ * already finished (a job redelivered after its work committed), so the worker does nothing twice.
+ */
+export async function startAttempt(db: Db, id: string): Promise<ExecutionRow | undefined> {
+  const [row] = await db
+    .update(executions)
+    .set({ status: 'running', attempts: sql`${executions.attempts} + 1`, startedAt: sql`now()`, error: null })
+    .where(and(eq(executions.id, id), inArray(executions.status, ['queued', 'running', 'failed'])))
+    .returning();
+  return row;
+}
+
+/** Stores the agent's answer and the assistant message in one step; delivery to the platform comes after. */
+export async function recordResult(
+  db: Db,
+  execution: ExecutionRow,
+  reply: Reply,
+  usage: Usage | undefined,
+): Promise<void> {
+  await db.transaction(async (tx) => {
+    const [message] = await tx
+      .insert(messages)
+      .values({ conversationId: execution.conversationId, role: 'assistant', text: reply.text, executionId: execution.id })
+      .returning({ id: messages.id });
+    await tx
+      .update(executions)
+      .set({
+        result: reply as unknown as Record<string, unknown>,
+        replyMessageId: message!.id,
+        provider: usage?.provider ?? null,
+        model: usage?.model ?? null,
+        inputTokens: usage?.inputTokens ?? null,
+        outputTokens: usage?.outputTokens ?? null,
+        costUsd: usage?.costUsd ?? null,
+        promptHash: usage?.promptHash ?? null,
+      })
+      .where(eq(executions.id, execution.id));
+  });
+}
+
+/** Final success: the reply is delivered (or the channel has nowhere to deliver). */
+export async function markSucceeded(db: Db, id: string, latencyMs: number): Promise<void> {
+  await db
+    .update(executions)
+    .set({ status: 'succeeded', repliedAt: sql`coalesce(${executions.repliedAt}, now())`, finishedAt: sql`now()`, latencyMs, error: null })
+    .where(eq(executions.id, id));
+}
+
+/** A failed attempt: `failed` while retries remain, `dead` after the last. */
+export async function markFailed(db: Db, id: string, error: string, dead: boolean, latencyMs: number): Promise<void> {
+  await db
+    .update(executions)
+    .set({ status: dead ? 'dead' : 'failed', error: error.slice(0, 4000), finishedAt: sql`now()`, latencyMs })
+    .where(eq(executions.id, id));
+}
+
+/** Re-runs an execution as a new one linked to the original, enqueued in the same transaction. */
+export async function createReplay(db: Db, queue: Queue, id: string): Promise<ExecutionRow | undefined> {
+  return db.transaction(async (tx) => {
+    const [original] = await tx.select().from(executions).where(eq(executions.id, id)).limit(1);
+    if (!original) return undefined;
+    const [copy] = await tx
+      .insert(executions)
+      .values({
+        conversationId: original.conversationId,
+        messageId: original.messageId,
+        replayOf: original.id,
+        channel: original.channel,
+        tenantId: original.tenantId,
+        userId: original.userId,
+        agent: original.agent,
+        intent: original.intent,
+        args: original.args,
+        envelope: original.envelope,
+        receivedAt: new Date(),
+      })
+      .returning();
+    await queue.enqueue(tx as unknown as Db, { executionId: copy!.id });
+    return copy;
+  });
+}
+
+/** Executions waiting to run: queued, or failed with a retry still to come. */
+export async function queueDepth(db: Db): Promise<number> {
+  const rows = rowsOf<{ n: number }>(
+    await db.execute(sql`select count(*)::int as n from ${executions} where ${executions.status} in ('queued', 'failed')`),
+  );
+  return Number(rows[0]?.n ?? 0);
+}
+
+export async function countsSince(db: Db, since: Date): Promise<Record<string, number>> {
+  const rows = await db
+    .select({ status: executions.status, n: sql<number>`count(*)::int` })
+    .from(executions)
+    .where(gte(executions.createdAt, since))
+    .groupBy(executions.status);
+  return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
+}
+
+export async function recentFailures(db: Db, limit: number) {
+  return db
+    .select({ id: executions.id, agent: executions.agent, error: executions.error, at: executions.finishedAt })
+    .from(executions)
+    .where(inArray(executions.status, ['failed', 'dead']))
+    .orderBy(desc(executions.finishedAt))
+    .limit(limit);
+}

@@ -1,0 +1,56 @@
+import { and, desc, eq, isNotNull, sql } from 'drizzle-orm';
+import type { Db } from './client.ts';
+import { executions, feedback } from './schema.ts';
+
+export type FeedbackVote = { executionId: string; userId: string; channel: string; score: 1 | -1 };
+
+/** One vote per user per execution; voting again changes it. */
+export async function upsertFeedback(db: Db, vote: FeedbackVote) {
+  const [row] = await db
+    .insert(feedback)
+    .values(vote)
+    .onConflictDoUpdate({
+      target: [feedback.executionId, feedback.userId],
+      set: { score: vote.score, channel: vote.channel, updatedAt: sql`now()` },
+    })
+    .returning();
+  return row!;
+}
+
+/**
+ * The execution a bare "+1" in a conversation rates: the latest answer that offered feedback,
+ * excluding feedback acknowledgements themselves.
+ */
+export async function latestRateableExecution(db: Db, conversationId: string): Promise<string | undefined> {
+  const [row] = await db
+    .select({ id: executions.id })
+    .from(executions)
+    .where(
+      and(
+        eq(executions.conversationId, conversationId),
+        eq(executions.status, 'succeeded'),
+        isNotNull(executions.replyMessageId),
+        sql`coalesce((${executions.result} ->> 'feedback')::boolean, false)`,
+      ),
+    )
+    .orderBy(desc(executions.finishedAt))
+    .limit(1);
+  return row?.id;
+}
+
+export async function feedbackSummary(db: Db) {
+  const rows = await db
+    .select({
+      agent: executions.agent,
+      up: sql<number>`count(*) filter (where ${feedback.score} = 1)::int`,
+      down: sql<number>`count(*) filter (where ${feedback.score} = -1)::int`,
+    })
+    .from(feedback)
+    .innerJoin(executions, eq(feedback.executionId, executions.id))
+    .groupBy(executions.agent)
+    .orderBy(executions.agent);
+  const byAgent = rows.map((r) => ({ agent: r.agent, up: Number(r.up), down: Number(r.down), total: Number(r.up) + Number(r.down) }));
+  const up = byAgent.reduce((n, r) => n + r.up, 0);
+  const down = byAgent.reduce((n, r) => n + r.down, 0);
+  return { up, down, total: up + down, score: up + down ? (up - down) / (up + down) : 0, byAgent };
+}

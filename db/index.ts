@@ -1,0 +1,105 @@
+/** The database module's public face: open it, then use the Store. Nothing here knows a channel. */
+import { sql } from 'drizzle-orm';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Envelope } from '../src/types.ts';
+import { listAgentRows, isAgentEnabled, seedAgents, setAgentEnabled } from './agents.ts';
+import { MIGRATIONS_FOLDER, migrationsApplied, openDatabase, type DatabaseHandle, type OpenOptions } from './client.ts';
+import { getConversation, historyFor } from './conversations.ts';
+import {
+  countsSince,
+  createReplay,
+  getExecution,
+  listExecutions,
+  markFailed,
+  markSucceeded,
+  queueDepth,
+  recentFailures,
+  recordResult,
+  startAttempt,
+  type ExecutionFilter,
+} from './executions.ts';
+import { feedbackSummary, latestRateableExecution, upsertFeedback, type FeedbackVote } from './feedback.ts';
+import { ingestEnvelope, type Routed } from './ingest.ts';
+import { startQueue, type Queue, type QueueOptions } from './queue.ts';
+import { generatedAdminToken } from './settings.ts';
+
+export { DataDirInUseError } from './lock.ts';
+export type { ExecutionRow, ExecutionFilter } from './executions.ts';
+export type { IngestResult, Routed } from './ingest.ts';
+export type { DatabaseHandle } from './client.ts';
+export type { ExecutionJob } from './queue.ts';
+
+const EXPECTED_MIGRATIONS = (
+  JSON.parse(readFileSync(join(MIGRATIONS_FOLDER, 'meta', '_journal.json'), 'utf8')) as { entries: unknown[] }
+).entries.length;
+
+export type Store = ReturnType<typeof createStore>;
+
+/** Binds every query to one open database and queue. */
+export function createStore(handle: DatabaseHandle, queue: Queue) {
+  const db = handle.db;
+  return {
+    kind: handle.kind,
+    queue,
+    ingest: (envelope: Envelope, routed: Routed) => ingestEnvelope(db, queue, envelope, routed),
+    getExecution: (id: string) => getExecution(db, id),
+    listExecutions: (filter: ExecutionFilter) => listExecutions(db, filter),
+    startAttempt: (id: string) => startAttempt(db, id),
+    recordResult: (...a: Parameters<typeof recordResult> extends [unknown, ...infer R] ? R : never) => recordResult(db, ...a),
+    markSucceeded: (id: string, latencyMs: number) => markSucceeded(db, id, latencyMs),
+    markFailed: (id: string, error: string, dead: boolean, latencyMs: number) => markFailed(db, id, error, dead, latencyMs),
+    replay: (id: string) => createReplay(db, queue, id),
+    queueDepth: () => queueDepth(db),
+    countsSince: (since: Date) => countsSince(db, since),
+    recentFailures: (limit: number) => recentFailures(db, limit),
+    getConversation: (id: string) => getConversation(db, id),
+    history: (conversationId: string, beforeMessageId: string | null, limit?: number) => historyFor(db, conversationId, beforeMessageId, limit),
+    seedAgents: (names: readonly string[]) => seedAgents(db, names),
+    listAgents: () => listAgentRows(db),
+    isAgentEnabled: (name: string) => isAgentEnabled(db, name),
+    setAgentEnabled: (name: string, enabled: boolean) => setAgentEnabled(db, name, enabled),
+    upsertFeedback: (vote: FeedbackVote) => upsertFeedback(db, vote),
+    latestRateableExecution: (conversationId: string) => latestRateableExecution(db, conversationId),
+    feedbackSummary: () => feedbackSummary(db),
+    generatedAdminToken: () => generatedAdminToken(db),
+    /** Readiness: the database answers and every migration in drizzle/ is applied. */
+    async ready(): Promise<{ database: boolean; migrations: boolean; error?: string }> {
+      try {
+        await db.execute(sql`select 1`);
+      } catch (err) {
+        return { database: false, migrations: false, error: (err as Error).message };
+      }
+      try {
+        return { database: true, migrations: await migrationsApplied(db, EXPECTED_MIGRATIONS) };
+      } catch (err) {
+        return { database: true, migrations: false, error: (err as Error).message };
+      }
+    },
+  };
+}
+
+export type OpenedStore = { store: Store; handle: DatabaseHandle; close(graceful?: boolean): Promise<void> };
+
+/** Opens the database, migrates, starts the queue, and returns a Store bound to both. */
+export async function openStore(opts: OpenOptions & { queue: Omit<QueueOptions, 'databaseUrl' | 'poolSize'> }): Promise<OpenedStore> {
+  const handle = await openDatabase(opts);
+  let queue: Queue;
+  try {
+    queue = await startQueue(handle, { ...opts.queue, databaseUrl: opts.databaseUrl, poolSize: Math.max(2, Math.ceil((opts.poolSize ?? 10) / 2)) });
+  } catch (err) {
+    await handle.close();
+    throw err;
+  }
+  return {
+    store: createStore(handle, queue),
+    handle,
+    async close(graceful = true) {
+      try {
+        await queue.stop(graceful, 10_000);
+      } finally {
+        await handle.close();
+      }
+    },
+  };
+}

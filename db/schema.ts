@@ -1,0 +1,126 @@
+/** Drizzle schema: the tables of ARCHITECTURE §7. Migrations in drizzle/ are generated from this file. */
+import { sql } from 'drizzle-orm';
+import {
+  boolean,
+  check,
+  index,
+  integer,
+  jsonb,
+  numeric,
+  pgTable,
+  smallint,
+  text,
+  timestamp,
+  uniqueIndex,
+  uuid,
+} from 'drizzle-orm/pg-core';
+
+const createdAt = () => timestamp('created_at', { withTimezone: true }).notNull().defaultNow();
+
+/** One row per platform delivery: the dedup key. A retry of the same delivery conflicts here. */
+export const deliveries = pgTable(
+  'deliveries',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    channel: text('channel').notNull(),
+    deliveryId: text('delivery_id').notNull(),
+    receivedAt: timestamp('received_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [uniqueIndex('deliveries_channel_delivery_id_key').on(t.channel, t.deliveryId), index('deliveries_received_at_idx').on(t.receivedAt)],
+);
+
+export const conversations = pgTable(
+  'conversations',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    channel: text('channel').notNull(),
+    conversationKey: text('conversation_key').notNull(),
+    tenantId: text('tenant_id').notNull(),
+    createdAt: createdAt(),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [uniqueIndex('conversations_channel_key_key').on(t.channel, t.conversationKey)],
+);
+
+export const messages = pgTable(
+  'messages',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    conversationId: uuid('conversation_id').notNull().references(() => conversations.id, { onDelete: 'cascade' }),
+    role: text('role', { enum: ['user', 'assistant'] }).notNull(),
+    userId: text('user_id'),
+    userName: text('user_name'),
+    text: text('text').notNull(),
+    executionId: uuid('execution_id'),
+    createdAt: createdAt(),
+  },
+  (t) => [index('messages_conversation_idx').on(t.conversationId, t.createdAt)],
+);
+
+export const executions = pgTable(
+  'executions',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    conversationId: uuid('conversation_id').notNull().references(() => conversations.id, { onDelete: 'cascade' }),
+    messageId: uuid('message_id').references(() => messages.id, { onDelete: 'set null' }),
+    deliveryId: uuid('delivery_id').references(() => deliveries.id, { onDelete: 'set null' }),
+    replayOf: uuid('replay_of'),
+    channel: text('channel').notNull(),
+    tenantId: text('tenant_id').notNull(),
+    userId: text('user_id').notNull(),
+    agent: text('agent').notNull(),
+    intent: text('intent').notNull(),
+    args: jsonb('args').$type<Record<string, unknown>>().notNull().default({}),
+    envelope: jsonb('envelope').$type<Record<string, unknown>>().notNull(),
+    status: text('status', { enum: ['queued', 'running', 'succeeded', 'failed', 'dead'] }).notNull().default('queued'),
+    attempts: integer('attempts').notNull().default(0),
+    provider: text('provider'),
+    model: text('model'),
+    inputTokens: integer('input_tokens'),
+    outputTokens: integer('output_tokens'),
+    costUsd: numeric('cost_usd', { precision: 12, scale: 6, mode: 'number' }),
+    latencyMs: integer('latency_ms'),
+    error: text('error'),
+    promptHash: text('prompt_hash'),
+    result: jsonb('result').$type<Record<string, unknown>>(),
+    replyMessageId: uuid('reply_message_id'),
+    receivedAt: timestamp('received_at', { withTimezone: true }).notNull(),
+    createdAt: createdAt(),
+    startedAt: timestamp('started_at', { withTimezone: true }),
+    finishedAt: timestamp('finished_at', { withTimezone: true }),
+    repliedAt: timestamp('replied_at', { withTimezone: true }),
+  },
+  (t) => [
+    index('executions_created_idx').on(t.createdAt),
+    index('executions_status_idx').on(t.status, t.createdAt),
+    index('executions_conversation_idx').on(t.conversationId, t.createdAt),
+    index('executions_delivery_idx').on(t.deliveryId),
+  ],
+);
+
+export const feedback = pgTable(
+  'feedback',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    executionId: uuid('execution_id').notNull().references(() => executions.id, { onDelete: 'cascade' }),
+    userId: text('user_id').notNull(),
+    channel: text('channel').notNull(),
+    score: smallint('score').notNull(),
+    createdAt: createdAt(),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [uniqueIndex('feedback_execution_user_key').on(t.executionId, t.userId), check('feedback_score_check', sql`${t.score} in (-1, 1)`)],
+);
+
+export const agents = pgTable('agents', {
+  name: text('name').primaryKey(),
+  enabled: boolean('enabled').notNull().default(true),
+  updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+});
+
+/** Small key/value facts that must survive restarts and be shared by every process (the generated admin token). */
+export const settings = pgTable('settings', {
+  key: text('key').primaryKey(),
+  value: text('value').notNull(),
+  createdAt: createdAt(),
+});

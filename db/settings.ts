@@ -1,0 +1,13 @@
+import { randomBytes } from 'node:crypto';
+import { eq } from 'drizzle-orm';
+import type { Db } from './client.ts';
+import { settings } from './schema.ts';
+
+/** The admin token when ADMIN_TOKEN is unset: generated once, shared by every process on the database. */
+export async function generatedAdminToken(db: Db): Promise<{ token: string; created: boolean }> {
+  const candidate = `sb_${randomBytes(24).toString('hex')}`;
+  const inserted = await db.insert(settings).values({ key: 'admin_token', value: candidate }).onConflictDoNothing().returning();
+  if (inserted.length) return { token: candidate, created: true };
+  const [row] = await db.select().from(settings).where(eq(settings.key, 'admin_token'));
+  return { token: row!.value, created: false };
+}

@@ -1,0 +1,206 @@
+/**
+ * The only reader of process.env. Everything is validated once, here, and every problem is
+ * reported together with what the operator should do about it.
+ */
+import { z } from 'zod';
+
+export class ConfigError extends Error {
+  readonly problems: string[];
+  constructor(problems: string[]) {
+    super(`Switchboard cannot start; fix these settings:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+const PROVIDERS = ['anthropic', 'openai', 'offline'] as const;
+
+const optionalString = z.string().trim().min(1).optional();
+const url = (hint: string) => z.url({ message: `must be an absolute URL (${hint})` }).optional();
+const int = (def: number, min: number, max: number) =>
+  z.coerce.number({ message: 'must be a whole number' }).int('must be a whole number').min(min).max(max).default(def);
+
+const schema = z.object({
+  PORT: int(3000, 0, 65535),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  PUBLIC_URL: url('e.g. https://switchboard.example.com, the address platforms post to'),
+  DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL, e.g. postgres://user:pass@127.0.0.1:5432/switchboard')
+    .optional(),
+  DATA_DIR: z.string().min(1).default('./.data'),
+  ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters; generate one with `openssl rand -hex 32`').optional(),
+  LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
+
+  SLACK_SIGNING_SECRET: optionalString,
+  SLACK_BOT_TOKEN: optionalString,
+  SLACK_APP_TOKEN: optionalString,
+  SLACK_API_URL: z.url().default('https://slack.com/api/'),
+  TELEGRAM_MODE: z.enum(['webhook', 'polling']).default('webhook'),
+  TELEGRAM_BOT_TOKEN: optionalString,
+  TELEGRAM_WEBHOOK_SECRET: optionalString,
+  TELEGRAM_API_ROOT: z.url().default('https://api.telegram.org'),
+  TWILIO_ACCOUNT_SID: optionalString,
+  TWILIO_AUTH_TOKEN: optionalString,
+  TWILIO_WHATSAPP_FROM: optionalString,
+  TWILIO_API_URL: z.url().default('https://api.twilio.com'),
+  GITHUB_WEBHOOK_SECRET: optionalString,
+  GITHUB_TOKEN: optionalString,
+  GITHUB_APP_ID: optionalString,
+  GITHUB_PRIVATE_KEY: optionalString,
+  GITHUB_API_URL: z.url().default('https://api.github.com'),
+
+  LLM_PROVIDERS: z
+    .string()
+    .transform((s) => s.split(',').map((p) => p.trim()).filter(Boolean))
+    .pipe(z.array(z.enum(PROVIDERS, { message: `each provider must be one of ${PROVIDERS.join(', ')}` })).min(1))
+    .optional(),
+  ANTHROPIC_API_KEY: optionalString,
+  ANTHROPIC_BASE_URL: url('the Anthropic API base URL'),
+  ANTHROPIC_MODEL: z.string().default('claude-sonnet-4-5'),
+  OPENAI_API_KEY: optionalString,
+  OPENAI_BASE_URL: url('the OpenAI API base URL'),
+  OPENAI_MODEL: z.string().default('gpt-4o-mini'),
+
+  WORKER_CONCURRENCY: int(8, 1, 256),
+  MAX_ATTEMPTS: int(3, 1, 20),
+  RETRY_DELAY_SECONDS: int(2, 1, 3600),
+  JOB_TIMEOUT_SECONDS: int(120, 5, 3600),
+  RATE_LIMIT_PER_MINUTE: int(60, 1, 100000),
+  RATE_LIMIT_BURST: int(20, 1, 100000),
+  REPLY_WAIT_SECONDS: int(30, 1, 300),
+  DB_POOL_SIZE: int(10, 1, 200),
+});
+
+type Raw = z.infer<typeof schema>;
+
+export type ChannelStatus = { enabled: boolean; requiredEnv: string[] };
+
+export type Config = {
+  port: number;
+  host: string;
+  publicUrl?: string;
+  databaseUrl?: string;
+  dataDir: string;
+  adminToken?: string;
+  logLevel: Raw['LOG_LEVEL'];
+  slack: { signingSecret?: string; botToken?: string; appToken?: string; apiUrl: string } & ChannelStatus;
+  telegram: { mode: 'webhook' | 'polling'; botToken?: string; webhookSecret?: string; apiRoot: string } & ChannelStatus;
+  whatsapp: { accountSid?: string; authToken?: string; from?: string; apiUrl: string } & ChannelStatus;
+  github: { webhookSecret?: string; token?: string; appId?: string; privateKey?: string; apiUrl: string } & ChannelStatus;
+  /** Standard Webhooks secrets by lower-cased source name. */
+  hookSecrets: Record<string, string>;
+  llm: {
+    providers: (typeof PROVIDERS)[number][];
+    anthropic: { apiKey?: string; baseUrl?: string; model: string };
+    openai: { apiKey?: string; baseUrl?: string; model: string };
+  };
+  worker: { concurrency: number; maxAttempts: number; retryDelaySeconds: number; jobTimeoutSeconds: number };
+  rateLimit: { perMinute: number; burst: number };
+  replyWaitSeconds: number;
+  dbPoolSize: number;
+};
+
+/** `HOOK_SECRET_MY_SOURCE` ↔ source `my-source` / `my_source` (both map to the same variable). */
+export function hookSecretEnvName(source: string): string {
+  return `HOOK_SECRET_${source.toUpperCase().replaceAll('-', '_')}`;
+}
+
+function channel(required: [string, string | undefined][]): ChannelStatus {
+  return { enabled: required.every(([, v]) => Boolean(v)), requiredEnv: required.map(([k]) => k) };
+}
+
+/** Reads and validates the environment. Throws one ConfigError listing every problem. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  // An empty variable means "unset": shells and .env files often leave VAR= behind.
+  const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = schema.safeParse(present);
+  const problems: string[] = [];
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) problems.push(`${issue.path.join('.') || 'environment'}: ${issue.message}`);
+  }
+  const hookSecrets: Record<string, string> = {};
+  for (const [key, value] of Object.entries(present)) {
+    if (!key.startsWith('HOOK_SECRET_') || !value) continue;
+    if (!/^whsec_[A-Za-z0-9+/=]+$/.test(value)) {
+      problems.push(`${key}: must be a Standard Webhooks secret like whsec_<base64>; generate one with \`echo whsec_$(openssl rand -base64 32)\``);
+      continue;
+    }
+    hookSecrets[key.slice('HOOK_SECRET_'.length).toLowerCase()] = value;
+  }
+  if (!parsed.success || problems.length) throw new ConfigError(problems);
+  const e = parsed.data;
+
+  if (e.GITHUB_APP_ID && !e.GITHUB_PRIVATE_KEY) problems.push('GITHUB_PRIVATE_KEY: is required with GITHUB_APP_ID; paste the App private key (PEM)');
+  if (e.GITHUB_PRIVATE_KEY && !e.GITHUB_APP_ID) problems.push('GITHUB_APP_ID: is required with GITHUB_PRIVATE_KEY; it is on the GitHub App settings page');
+  const configured = (['anthropic', 'openai'] as const).filter((p) => (p === 'anthropic' ? e.ANTHROPIC_API_KEY : e.OPENAI_API_KEY));
+  const providers = e.LLM_PROVIDERS ?? [...configured, 'offline'];
+  for (const p of providers) {
+    if (p === 'anthropic' && !e.ANTHROPIC_API_KEY) problems.push('ANTHROPIC_API_KEY: LLM_PROVIDERS lists anthropic but no key is set; set the key or remove anthropic from LLM_PROVIDERS');
+    if (p === 'openai' && !e.OPENAI_API_KEY) problems.push('OPENAI_API_KEY: LLM_PROVIDERS lists openai but no key is set; set the key or remove openai from LLM_PROVIDERS');
+  }
+  if (problems.length) throw new ConfigError(problems);
+
+  return {
+    port: e.PORT,
+    host: e.HOST,
+    publicUrl: e.PUBLIC_URL?.replace(/\/+$/, ''),
+    databaseUrl: e.DATABASE_URL,
+    dataDir: e.DATA_DIR,
+    adminToken: e.ADMIN_TOKEN,
+    logLevel: e.LOG_LEVEL,
+    slack: {
+      signingSecret: e.SLACK_SIGNING_SECRET,
+      botToken: e.SLACK_BOT_TOKEN,
+      appToken: e.SLACK_APP_TOKEN,
+      apiUrl: e.SLACK_API_URL,
+      ...channel([['SLACK_SIGNING_SECRET', e.SLACK_SIGNING_SECRET], ['SLACK_BOT_TOKEN', e.SLACK_BOT_TOKEN]]),
+    },
+    telegram: {
+      mode: e.TELEGRAM_MODE,
+      botToken: e.TELEGRAM_BOT_TOKEN,
+      webhookSecret: e.TELEGRAM_WEBHOOK_SECRET,
+      apiRoot: e.TELEGRAM_API_ROOT,
+      ...channel([['TELEGRAM_BOT_TOKEN', e.TELEGRAM_BOT_TOKEN], ['TELEGRAM_WEBHOOK_SECRET', e.TELEGRAM_WEBHOOK_SECRET]]),
+    },
+    whatsapp: {
+      accountSid: e.TWILIO_ACCOUNT_SID,
+      authToken: e.TWILIO_AUTH_TOKEN,
+      from: e.TWILIO_WHATSAPP_FROM,
+      apiUrl: e.TWILIO_API_URL,
+      ...channel([
+        ['TWILIO_ACCOUNT_SID', e.TWILIO_ACCOUNT_SID],
+        ['TWILIO_AUTH_TOKEN', e.TWILIO_AUTH_TOKEN],
+        ['TWILIO_WHATSAPP_FROM', e.TWILIO_WHATSAPP_FROM],
+        ['PUBLIC_URL', e.PUBLIC_URL],
+      ]),
+    },
+    github: {
+      webhookSecret: e.GITHUB_WEBHOOK_SECRET,
+      token: e.GITHUB_TOKEN,
+      appId: e.GITHUB_APP_ID,
+      privateKey: e.GITHUB_PRIVATE_KEY?.replaceAll('\\n', '\n'),
+      apiUrl: e.GITHUB_API_URL,
+      ...channel([
+        ['GITHUB_WEBHOOK_SECRET', e.GITHUB_WEBHOOK_SECRET],
+        ['GITHUB_TOKEN or GITHUB_APP_ID + GITHUB_PRIVATE_KEY', e.GITHUB_TOKEN ?? e.GITHUB_APP_ID],
+      ]),
+    },
+    hookSecrets,
+    llm: {
+      providers,
+      anthropic: { apiKey: e.ANTHROPIC_API_KEY, baseUrl: e.ANTHROPIC_BASE_URL, model: e.ANTHROPIC_MODEL },
+      openai: { apiKey: e.OPENAI_API_KEY, baseUrl: e.OPENAI_BASE_URL, model: e.OPENAI_MODEL },
+    },
+    worker: {
+      concurrency: e.WORKER_CONCURRENCY,
+      maxAttempts: e.MAX_ATTEMPTS,
+      retryDelaySeconds: e.RETRY_DELAY_SECONDS,
+      jobTimeoutSeconds: e.JOB_TIMEOUT_SECONDS,
+    },
+    rateLimit: { perMinute: e.RATE_LIMIT_PER_MINUTE, burst: e.RATE_LIMIT_BURST },
+    replyWaitSeconds: e.REPLY_WAIT_SECONDS,
+    dbPoolSize: e.DB_POOL_SIZE,
+  };
+}

@@ -1,0 +1,118 @@
+/** Ports: the seams between the core and everything that plugs into it. */
+import type { Envelope, HistoryMessage, Intent, Reply, Usage } from './types.ts';
+
+export type Logger = {
+  debug(obj: object | string, msg?: string): void;
+  info(obj: object | string, msg?: string): void;
+  warn(obj: object | string, msg?: string): void;
+  error(obj: object | string, msg?: string): void;
+};
+
+/** A request to a language model. `system` is trusted; everything in `messages` is not. */
+export type LlmRequest = {
+  system: string;
+  messages: { role: 'user' | 'assistant'; content: string }[];
+  maxTokens?: number;
+  /** The agent asking, so the offline provider can answer in kind. */
+  agent: string;
+  /** Structured material the offline provider works from (history, diff, stats …). */
+  offline?: Record<string, unknown>;
+};
+
+export type LlmResult = { text: string; model: string; inputTokens: number; outputTokens: number };
+
+/** One language-model backend: `anthropic`, `openai` or `offline`. */
+export type LlmProvider = {
+  readonly name: string;
+  complete(request: LlmRequest): Promise<LlmResult>;
+};
+
+/** The fallback chain agents call; it records which provider answered and what it cost. */
+export type LlmChain = {
+  complete(request: LlmRequest): Promise<LlmResult & { usage: Usage }>;
+  health(): ProviderHealth[];
+};
+
+export type ProviderHealth = { name: string; state: 'closed' | 'open' | 'half-open'; lastError?: string };
+
+/** Live numbers the `status` agent reports. */
+export type StatusSnapshot = {
+  queueDepth: number;
+  executionsLastHour: Record<string, number>;
+  recentFailures: { id: string; agent: string; error: string | null; at: string }[];
+  agents: { name: string; enabled: boolean }[];
+  providers: ProviderHealth[];
+  uptimeSeconds: number;
+};
+
+export type FeedbackInput = { executionId?: string; conversationId: string; userId: string; score: 1 | -1; channel: string };
+export type FeedbackResult = { executionId: string; score: 1 | -1 } | { error: 'no-execution' };
+
+/** Everything an agent may use. Agents never see a platform SDK or the database directly. */
+export type AgentContext = {
+  envelope: Envelope;
+  intent: Intent;
+  executionId: string;
+  conversationId: string;
+  history: HistoryMessage[];
+  llm: LlmChain;
+  logger: Logger;
+  now(): Date;
+  agents(): Promise<{ name: string; description: string; enabled: boolean }[]>;
+  status(): Promise<StatusSnapshot>;
+  recordFeedback(input: FeedbackInput): Promise<FeedbackResult>;
+};
+
+export type AgentResult = Reply & { usage?: Usage };
+
+export type Agent = {
+  readonly name: string;
+  readonly description: string;
+  /** Whether the agent calls a language model (help, status and feedback do not). */
+  readonly usesLlm: boolean;
+  run(ctx: AgentContext): Promise<AgentResult>;
+};
+
+/** Raised by `verify`: the request is not from who it claims to be. */
+export class VerificationError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string) {
+    super(message);
+    this.name = 'VerificationError';
+    this.code = code;
+  }
+}
+
+/** Raised by `normalize`: the request is authentic but not something we can read. */
+export class NormalizeError extends Error {
+  readonly code: string;
+  readonly status: 400 | 415 | 422;
+  constructor(code: string, message: string, status: 400 | 415 | 422 = 400) {
+    super(message);
+    this.name = 'NormalizeError';
+    this.code = code;
+    this.status = status;
+  }
+}
+
+/** The raw request an adapter sees: bytes first, so signatures are checked before anything parses. */
+export type RawRequest = { body: Uint8Array; headers: Headers; url: string; params: Record<string, string> };
+
+/** Delivers replies to where an envelope came from. */
+export type ReplySink = {
+  reply(envelope: Envelope, reply: Reply, meta: { executionId: string }): Promise<void>;
+};
+
+/** One platform: verify, normalize, reply. Adapters translate; they never decide. */
+export type ChannelAdapter = ReplySink & {
+  readonly channel: Envelope['channel'];
+  /** The env variables that enable this channel; named in the 404 a disabled channel answers. */
+  readonly requiredEnv: string[];
+  readonly enabled: boolean;
+  verify(req: RawRequest): void | Promise<void>;
+  /** Returns the envelopes the request carries, or `ignore` with a reason for events we do not handle. */
+  normalize(req: RawRequest): Envelope[] | { ignore: string };
+  /** The response body the platform expects once the event is stored. */
+  ack?(envelopes: Envelope[], results: { executionId: string; duplicate: boolean }[]): Response | undefined;
+  update?(ref: Record<string, unknown>, reply: Reply): Promise<void>;
+};

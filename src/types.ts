@@ -1,0 +1,61 @@
+/** Domain types shared by every layer. Channels translate to and from these; nothing here knows a platform. */
+
+export type ChannelName = 'web' | 'hooks' | 'slack' | 'telegram' | 'whatsapp' | 'github';
+
+export type IntentName = 'help' | 'ask' | 'summarize' | 'review' | 'status' | 'feedback';
+
+export type Intent = { name: IntentName; args: Record<string, unknown> };
+
+/** One inbound event, normalized. `raw` keeps what the platform sent for replay and debugging. */
+export type Envelope = {
+  channel: ChannelName;
+  /** The platform's own id for this delivery: the dedup key together with `channel`. */
+  deliveryId: string;
+  /** Workspace, chat, repository or hook source: the unit budgets and reports group by. */
+  tenantId: string;
+  /** Stable key of the conversation (thread, chat, PR) inside the channel. */
+  conversationKey: string;
+  userId: string;
+  userName?: string;
+  text: string;
+  /** Where the conversation lives on the platform (thread ts, chat id, PR number …). */
+  threadRef?: Record<string, unknown>;
+  /** Where the reply goes (response_url, message id to reply to …). */
+  replyRef?: Record<string, unknown>;
+  receivedAt: string;
+  raw?: unknown;
+  /** Set when the event itself names an agent (a webhook payload's `agent` field). */
+  agent?: string;
+};
+
+export type ExecutionStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'dead';
+
+/** An inline comment on a line of a diff. `line` is in the new file unless `side` is LEFT. */
+export type ReviewComment = {
+  path: string;
+  line: number;
+  startLine?: number;
+  side?: 'LEFT' | 'RIGHT';
+  body: string;
+  rule?: string;
+};
+
+/** What an agent answers. Channels render it; only `text` is required. */
+export type Reply = {
+  text: string;
+  comments?: ReviewComment[];
+  /** Whether the channel should offer feedback controls on this reply. */
+  feedback?: boolean;
+  data?: Record<string, unknown>;
+};
+
+export type HistoryMessage = { role: 'user' | 'assistant'; text: string; userId?: string | null; at: string };
+
+export type Usage = {
+  provider: string;
+  model: string;
+  inputTokens: number;
+  outputTokens: number;
+  costUsd: number;
+  promptHash?: string;
+};
