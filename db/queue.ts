@@ -65,7 +65,8 @@ export async function startQueue(handle: DatabaseHandle, opts: QueueOptions): Pr
     async work(concurrency, handler) {
       const id = await boss.work<ExecutionJob>(
         EXECUTIONS_QUEUE,
-        { batchSize: 1, localConcurrency: concurrency, pollingIntervalSeconds: 2 },
+        // NOTIFY wakes workers for new jobs; polling still finds retries whose backoff has passed.
+        { batchSize: 1, localConcurrency: concurrency, pollingIntervalSeconds: 1, notifyPollingIntervalSeconds: 1 },
         async ([job]) => handler(job!),
       );
       workers.push(id);

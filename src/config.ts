@@ -89,7 +89,7 @@ export type Config = {
   telegram: { mode: 'webhook' | 'polling'; botToken?: string; webhookSecret?: string; apiRoot: string } & ChannelStatus;
   whatsapp: { accountSid?: string; authToken?: string; from?: string; apiUrl: string } & ChannelStatus;
   github: { webhookSecret?: string; token?: string; appId?: string; privateKey?: string; apiUrl: string } & ChannelStatus;
-  /** Standard Webhooks secrets by lower-cased source name. */
+  /** Standard Webhooks secrets by env name (`HOOK_SECRET_<SOURCE>`, see hookSecretEnvName). */
   hookSecrets: Record<string, string>;
   llm: {
     providers: (typeof PROVIDERS)[number][];
@@ -127,7 +127,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       problems.push(`${key}: must be a Standard Webhooks secret like whsec_<base64>; generate one with \`echo whsec_$(openssl rand -base64 32)\``);
       continue;
     }
-    hookSecrets[key.slice('HOOK_SECRET_'.length).toLowerCase()] = value;
+    hookSecrets[key] = value;
   }
   if (!parsed.success || problems.length) throw new ConfigError(problems);
   const e = parsed.data;

@@ -1,0 +1,73 @@
+/** Standard Webhooks verification for `POST /hooks/:source`, on the raw bytes before anything parses them. */
+import { timingSafeEqual } from 'node:crypto';
+import { Webhook } from 'standardwebhooks';
+import { VerificationError } from '../../src/ports.ts';
+import type { RawRequest } from '../../src/ports.ts';
+
+/** The spec's window, applied in both directions: a replayed old event and a future-dated one are equally suspect. */
+export const HOOK_TOLERANCE_SECONDS = 300;
+
+// `fatal` so bytes that are not UTF-8 are refused rather than silently replaced (the sender signed bytes, not
+// replacement characters); `ignoreBOM` so a leading BOM stays in the signed string, as the sender sent it.
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/**
+ * Throws `VerificationError` unless the request carries a valid Standard Webhooks signature made with `secret`
+ * (`whsec_<base64>`) and a timestamp within ±300 s of `now()`.
+ *
+ * The library's own `verify()` checks the timestamp against `Date.now()`, which a test cannot move, so the window is
+ * checked here with the injected clock and `Webhook.sign` computes the expected signature for the constant-time compare.
+ */
+export function verifyHook(req: RawRequest, secret: string | undefined, now: () => Date = () => new Date()): void {
+  if (!secret) {
+    // The route answers 404 before this for an unconfigured source; refusing here keeps a wiring slip fail-closed.
+    throw new VerificationError('not_configured', 'no signing secret is configured for this hook source; refusing unsigned events');
+  }
+  const id = req.headers.get('webhook-id');
+  const timestamp = req.headers.get('webhook-timestamp');
+  const signatures = req.headers.get('webhook-signature');
+  if (!id || !timestamp || !signatures) {
+    const names = Object.entries({ 'webhook-id': id, 'webhook-timestamp': timestamp, 'webhook-signature': signatures })
+      .filter(([, value]) => !value)
+      .map(([name]) => name);
+    throw new VerificationError(
+      'missing_signature',
+      `missing Standard Webhooks header(s): ${names.join(', ')}; sign the request with the source's whsec_ secret`,
+    );
+  }
+
+  if (!/^\d{1,15}$/.test(timestamp)) {
+    throw new VerificationError('bad_timestamp', 'webhook-timestamp must be whole seconds since the Unix epoch');
+  }
+  const seconds = Number(timestamp);
+  const skew = Math.floor(now().getTime() / 1000) - seconds;
+  if (Math.abs(skew) > HOOK_TOLERANCE_SECONDS) {
+    const direction = skew > 0 ? `${skew} s old` : `${-skew} s in the future`;
+    throw new VerificationError(
+      'stale_timestamp',
+      `webhook-timestamp is ${direction} (allowed ±${HOOK_TOLERANCE_SECONDS} s); check the sender's clock or that it is not replaying an old event`,
+    );
+  }
+
+  let body: string;
+  try {
+    body = utf8.decode(req.body);
+  } catch {
+    throw new VerificationError('bad_signature', 'request body is not valid UTF-8, so its signature cannot match');
+  }
+
+  const expected = Buffer.from(new Webhook(secret).sign(id, new Date(seconds * 1000), body).slice('v1,'.length));
+  // The header may carry several space-separated signatures (key rotation); one valid `v1` is enough.
+  const matched = signatures.split(/\s+/).some((entry) => {
+    const comma = entry.indexOf(',');
+    if (comma < 0 || entry.slice(0, comma) !== 'v1') return false;
+    const candidate = Buffer.from(entry.slice(comma + 1));
+    return candidate.length === expected.length && timingSafeEqual(candidate, expected);
+  });
+  if (!matched) {
+    throw new VerificationError(
+      'bad_signature',
+      "no webhook-signature matches the body; check that the sender uses this source's whsec_ secret and signs the exact raw body",
+    );
+  }
+}

@@ -1,0 +1,135 @@
+/** The admin API and the web channel under /api, behind the admin bearer token. */
+import { Hono } from 'hono';
+import { z } from 'zod';
+import type { Store } from '../db/index.ts';
+import { AppError, BadRequestError, NotFoundError } from '../src/errors.ts';
+import type { Ingest } from '../src/pipeline/ingest.ts';
+import type { Waiter } from '../src/pipeline/waiter.ts';
+import type { Agent, ChannelAdapter } from '../src/ports.ts';
+import { rawRequest } from './channel.ts';
+import { adminAuth, requireContentType } from './middleware.ts';
+import { presentExecution } from './present.ts';
+
+export type ApiDeps = {
+  store: Store;
+  ingest: Ingest;
+  waiter: Waiter;
+  web: ChannelAdapter;
+  agents: readonly Agent[];
+  adminToken: string;
+  replyWaitSeconds: number;
+};
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+function parse<T>(schema: z.ZodType<T>, value: unknown): T {
+  const result = schema.safeParse(value);
+  if (!result.success) {
+    throw new BadRequestError('invalid_request', result.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; '));
+  }
+  return result.data;
+}
+
+async function jsonBody(req: { text(): Promise<string> }): Promise<unknown> {
+  const text = await req.text();
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new AppError(400, 'malformed_json', 'Request body is not valid JSON');
+  }
+}
+
+const executionQuery = z.object({
+  status: z.enum(['queued', 'running', 'succeeded', 'failed', 'dead']).optional(),
+  channel: z.string().max(32).optional(),
+  agent: z.string().max(64).optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+});
+
+const feedbackBody = z.object({
+  execution_id: z.string().regex(UUID, 'must be an execution id'),
+  score: z.union([z.literal(1), z.literal(-1)]),
+  user_id: z.string().min(1).max(256),
+});
+
+export function apiRoutes(deps: ApiDeps) {
+  const { store } = deps;
+  const api = new Hono();
+  api.use('*', adminAuth(deps.adminToken));
+  api.post('/*', requireContentType('application/json'));
+  api.patch('/*', requireContentType('application/json'));
+
+  const execution = async (id: string) => {
+    const row = UUID.test(id) ? await store.getExecution(id) : undefined;
+    if (!row) throw new NotFoundError(`Execution ${id}`);
+    return row;
+  };
+
+  /** `?wait=1`: hold the response until the execution is final (or the wait times out: 202). */
+  const respond = async (c: Parameters<Parameters<typeof api.post>[1]>[0], id: string, extra: Record<string, unknown>) => {
+    const wait = ['1', 'true'].includes(c.req.query('wait') ?? '');
+    const row = wait ? await deps.waiter.wait(id, deps.replyWaitSeconds * 1000) : await store.getExecution(id);
+    const final = row && (row.status === 'succeeded' || row.status === 'dead');
+    const body = { ...extra, execution_id: id, conversation_id: row?.conversationId, status: row?.status, reply: final ? row.result : null, error: row?.error ?? null };
+    return c.json(body, wait && final ? 200 : 202);
+  };
+
+  api.post('/messages', async (c) => {
+    const req = await rawRequest(c);
+    deps.web.verify(req);
+    const envelopes = deps.web.normalize(req);
+    if (!Array.isArray(envelopes)) throw new BadRequestError('ignored', envelopes.ignore);
+    const [result] = await deps.ingest(envelopes);
+    return respond(c, result!.executionId, { duplicate: result!.duplicate });
+  });
+
+  api.get('/executions', async (c) => {
+    const q = parse(executionQuery, c.req.query());
+    const rows = await store.listExecutions(q);
+    return c.json({ executions: rows.map(presentExecution) });
+  });
+  api.get('/executions/:id', async (c) => c.json(presentExecution(await execution(c.req.param('id')))));
+  api.post('/executions/:id/replay', async (c) => {
+    const original = await execution(c.req.param('id'));
+    const copy = await store.replay(original.id);
+    store.queue.wake();
+    return respond(c, copy!.id, { replay_of: original.id });
+  });
+
+  api.get('/agents', async (c) => {
+    const rows = new Map((await store.listAgents()).map((r) => [r.name, r.enabled]));
+    return c.json({ agents: deps.agents.map((a) => ({ name: a.name, description: a.description, enabled: rows.get(a.name) ?? false })) });
+  });
+  api.patch('/agents/:name', async (c) => {
+    const { enabled } = parse(z.object({ enabled: z.boolean() }), await jsonBody(c.req));
+    const name = c.req.param('name');
+    const agent = deps.agents.find((a) => a.name === name);
+    const row = agent && (await store.setAgentEnabled(name, enabled));
+    if (!agent || !row) throw new NotFoundError(`Agent ${name}`);
+    return c.json({ name, description: agent.description, enabled: row.enabled });
+  });
+
+  api.get('/conversations/:id', async (c) => {
+    const id = c.req.param('id');
+    const conversation = UUID.test(id) ? await store.getConversation(id) : undefined;
+    if (!conversation) throw new NotFoundError(`Conversation ${id}`);
+    return c.json({
+      id: conversation.id,
+      channel: conversation.channel,
+      conversation_key: conversation.conversationKey,
+      tenant_id: conversation.tenantId,
+      created_at: conversation.createdAt,
+      messages: conversation.messages.map((m) => ({ id: m.id, role: m.role, user_id: m.userId, text: m.text, execution_id: m.executionId, created_at: m.createdAt })),
+    });
+  });
+
+  api.post('/feedback', async (c) => {
+    const body = parse(feedbackBody, await jsonBody(c.req));
+    const target = await execution(body.execution_id);
+    const row = await store.upsertFeedback({ executionId: target.id, userId: body.user_id, channel: 'web', score: body.score });
+    return c.json({ id: row.id, execution_id: row.executionId, user_id: row.userId, score: row.score }, 201);
+  });
+  api.get('/feedback/summary', async (c) => c.json(await store.feedbackSummary()));
+
+  return api;
+}

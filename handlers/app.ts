@@ -1,0 +1,69 @@
+/** Wires routes to the pipeline. Handlers translate HTTP; they never talk SQL. */
+import { Hono } from 'hono';
+import { isValidHookSource } from '../channels/hooks/index.ts';
+import type { Store } from '../db/index.ts';
+import type { Metrics } from '../src/metrics.ts';
+import type { Ingest } from '../src/pipeline/ingest.ts';
+import type { Waiter } from '../src/pipeline/waiter.ts';
+import type { Agent, ChannelAdapter, Logger, ProviderHealth } from '../src/ports.ts';
+import { apiRoutes } from './api.ts';
+import { channelRoute } from './channel.ts';
+import { dashboard } from './dashboard.ts';
+import { createErrorHandler, jsonError } from './errors.ts';
+import { healthRoutes } from './health.ts';
+import { countRequests, limitBody, requireContentType } from './middleware.ts';
+
+export type HooksAdapter = ChannelAdapter & { enabledFor(source: string): boolean; requiredEnvFor(source: string): string[] };
+
+export type AppDeps = {
+  store: Store;
+  ingest: Ingest;
+  waiter: Waiter;
+  metrics: Metrics;
+  logger: Logger;
+  adminToken: string;
+  replyWaitSeconds: number;
+  agents: readonly Agent[];
+  web: ChannelAdapter;
+  hooks: HooksAdapter;
+  providers(): ProviderHealth[];
+};
+
+export function createApp(deps: AppDeps) {
+  const app = new Hono();
+  app.onError(createErrorHandler(deps.logger));
+  app.notFound((c) => jsonError(c, 404, 'not_found', `No route for ${c.req.method} ${c.req.path}`));
+  app.use('*', countRequests(deps.metrics));
+  app.use('*', limitBody());
+
+  app.route('/', healthRoutes({ store: deps.store, metrics: deps.metrics, providers: deps.providers }));
+  app.get('/', (c) => c.html(dashboard()));
+
+  app.post(
+    '/hooks/:source',
+    requireContentType('application/json'),
+    channelRoute({
+      adapter: deps.hooks,
+      ingest: deps.ingest,
+      enabled(c) {
+        const source = c.req.param('source') ?? '';
+        if (!isValidHookSource(source)) return { enabled: false, requiredEnv: ['a source name of letters, digits, - and _'] };
+        return { enabled: deps.hooks.enabledFor(source), requiredEnv: deps.hooks.requiredEnvFor(source) };
+      },
+    }),
+  );
+
+  app.route(
+    '/api',
+    apiRoutes({
+      store: deps.store,
+      ingest: deps.ingest,
+      waiter: deps.waiter,
+      web: deps.web,
+      agents: deps.agents,
+      adminToken: deps.adminToken,
+      replyWaitSeconds: deps.replyWaitSeconds,
+    }),
+  );
+  return app;
+}

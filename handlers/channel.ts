@@ -1,0 +1,48 @@
+/**
+ * One route shape for every platform webhook: enabled? → verify raw bytes → normalize → ingest → ack.
+ * Verification runs on the raw body before anything parses it; a rejected request stores nothing.
+ */
+import type { Context, Handler } from 'hono';
+import type { Ingest } from '../src/pipeline/ingest.ts';
+import type { ChannelAdapter, RawRequest } from '../src/ports.ts';
+import { jsonError } from './errors.ts';
+
+export type ChannelRouteOptions = {
+  adapter: ChannelAdapter;
+  ingest: Ingest;
+  /** Per-request enablement (hooks are enabled per source). Defaults to the adapter's own flag. */
+  enabled?(c: Context): { enabled: boolean; requiredEnv: string[] };
+};
+
+export async function rawRequest(c: Context): Promise<RawRequest> {
+  return { body: new Uint8Array(await c.req.arrayBuffer()), headers: c.req.raw.headers, url: c.req.url, params: c.req.param() as Record<string, string> };
+}
+
+export function disabledChannel(c: Context, channel: string, requiredEnv: string[]) {
+  return jsonError(
+    c,
+    404,
+    'channel_disabled',
+    `The ${channel} channel is not enabled on this server: set ${requiredEnv.join(', ')} and restart.`,
+  );
+}
+
+export function channelRoute(opts: ChannelRouteOptions): Handler {
+  const { adapter, ingest } = opts;
+  return async function receive(c) {
+    const state = opts.enabled?.(c) ?? adapter;
+    if (!state.enabled) return disabledChannel(c, adapter.channel, state.requiredEnv);
+    const req = await rawRequest(c);
+    await adapter.verify(req);
+    const normalized = adapter.normalize(req);
+    if (!Array.isArray(normalized)) return c.json({ ok: true, ignored: normalized.ignore });
+    const results = await ingest(normalized);
+    const acked = adapter.ack?.(normalized, results);
+    if (acked) return acked;
+    const duplicate = results.length > 0 && results.every((r) => r.duplicate);
+    return c.json(
+      { ok: true, duplicate, executions: results.map((r) => ({ id: r.executionId, duplicate: r.duplicate })) },
+      duplicate ? 200 : 202,
+    );
+  };
+}

@@ -1,0 +1,58 @@
+/** Request guards as factories: body limit, content type, admin bearer token, request metrics. */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { MiddlewareHandler } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { routePath } from 'hono/route';
+import type { Metrics } from '../src/metrics.ts';
+import { jsonError } from './errors.ts';
+
+export const MAX_BODY_BYTES = 1024 * 1024;
+
+export function limitBody(maxSize = MAX_BODY_BYTES): MiddlewareHandler {
+  return bodyLimit({
+    maxSize,
+    onError: (c) => jsonError(c, 413, 'payload_too_large', `Request body is over ${maxSize} bytes`),
+  });
+}
+
+/** 415 unless the request's media type is one of `types` (parameters such as charset are ignored). */
+export function requireContentType(...types: string[]): MiddlewareHandler {
+  return async function contentType(c, next) {
+    const media = (c.req.header('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
+    if (!types.includes(media)) {
+      return jsonError(c, 415, 'unsupported_media_type', `Content-Type must be ${types.join(' or ')}, got ${media || 'none'}`);
+    }
+    await next();
+  };
+}
+
+function digest(s: string) {
+  return createHash('sha256').update(s).digest();
+}
+
+/** `Authorization: Bearer <ADMIN_TOKEN>`, compared in constant time. */
+export function adminAuth(token: string): MiddlewareHandler {
+  const expected = digest(token);
+  return async function requireAdmin(c, next) {
+    const header = c.req.header('authorization') ?? '';
+    const match = /^Bearer\s+(.+)$/i.exec(header);
+    if (!match) return jsonError(c, 401, 'unauthorized', 'Missing bearer token: send Authorization: Bearer $ADMIN_TOKEN', { 'WWW-Authenticate': 'Bearer' });
+    if (!timingSafeEqual(digest(match[1]!.trim()), expected)) {
+      return jsonError(c, 401, 'unauthorized', 'Invalid bearer token: use the ADMIN_TOKEN printed at start or set in the environment', {
+        'WWW-Authenticate': 'Bearer error="invalid_token"',
+      });
+    }
+    await next();
+  };
+}
+
+/** Counts requests by matched route pattern (not raw path, which would explode label cardinality). */
+export function countRequests(metrics: Metrics): MiddlewareHandler {
+  return async function count(c, next) {
+    await next();
+    // The last matched route is the handler; a request that matched only middleware has no route.
+    const last = routePath(c, -1);
+    const route = c.res.status === 404 && (!last || last === '/*') ? 'unmatched' : last || 'unmatched';
+    metrics.httpRequests.inc({ method: c.req.method, route, status: String(c.res.status) });
+  };
+}

@@ -1,0 +1,196 @@
+/** `npx switchboard <verb>`: every verb goes through the same pipeline and API the server uses. */
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig, type Config } from './config.ts';
+import { DataDirInUseError } from '../db/index.ts';
+import { createLogger } from './logger.ts';
+import { startSwitchboard, type Role, type Switchboard } from './server.ts';
+
+const USAGE = `Usage: switchboard <verb> [options]
+
+  start [--role web|worker|all]     serve HTTP and/or run workers (default: all)
+  migrate                           apply database migrations and exit
+  simulate <channel> "<text>"       run one message through the pipeline and print the reply
+                                    channels: web, hooks/<source> (needs HOOK_SECRET_<SOURCE>)
+  replay <execution-id>             re-run an execution as a new one and print its reply
+  agents list|enable|disable <name> list agents or switch one on or off
+  executions [--status S] [--agent A] [--channel C] [--limit N] [--json]
+  doctor                            check configuration, database and channels; say what to fix
+`;
+
+class UsageError extends Error {}
+
+const ROLES = ['web', 'worker', 'all'] as const;
+
+/** In-process server for one command: workers too when embedded, since nothing else can run them. */
+async function withSwitchboard<T>(config: Config, role: Role, fn: (sb: Switchboard) => Promise<T>): Promise<T> {
+  const sb = await startSwitchboard(config, { role, listen: false, logger: createLogger(quietLevel(config)) });
+  try {
+    return await fn(sb);
+  } finally {
+    await sb.stop();
+  }
+}
+
+function quietLevel(config: Config) {
+  return ['debug', 'trace'].includes(config.logLevel) ? config.logLevel : 'error';
+}
+
+async function call(sb: Switchboard, method: string, path: string, body?: unknown) {
+  const res = await sb.app.request(path, {
+    method,
+    headers: { authorization: `Bearer ${sb.adminToken}`, 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const json = (await res.json()) as Record<string, any>;
+  if (res.status >= 400) throw new Error(`${json.error?.code ?? res.status}: ${json.error?.message ?? 'request failed'}`);
+  return { status: res.status, json };
+}
+
+function printReply(json: Record<string, any>, config: Config): number {
+  if (json.reply) {
+    console.log(json.reply.text);
+    for (const c of json.reply.comments ?? []) console.log(`  ${c.path}:${c.line}  ${c.body}`);
+    return json.status === 'dead' ? 1 : 0;
+  }
+  console.error(
+    `No reply yet: execution ${json.execution_id} is ${json.status}${json.error ? ` (${json.error})` : ''}.` +
+      (config.databaseUrl ? ' Is a worker running (switchboard start --role worker)?' : ''),
+  );
+  return 1;
+}
+
+const verbs: Record<string, (config: Config, args: string[]) => Promise<number>> = {
+  async start(config, args) {
+    const { values } = parseArgs({ args, options: { role: { type: 'string', default: 'all' } } });
+    if (!ROLES.includes(values.role as Role)) throw new UsageError(`--role must be one of ${ROLES.join(', ')}`);
+    const logger = createLogger(config.logLevel, { role: values.role });
+    const sb = await startSwitchboard(config, { role: values.role as Role, logger });
+    logger.info({ url: sb.url, database: sb.opened.store.kind, role: values.role }, `Switchboard is running${sb.url ? ` on ${sb.url}` : ''}`);
+    await new Promise<void>((resolve) => {
+      const shutdown = (signal: string) => {
+        logger.info({ signal }, 'shutting down: finishing in-flight work');
+        // A bounded exit: a stuck job must not keep a deploy waiting forever.
+        setTimeout(() => {
+          logger.error('shutdown took over 20 s; exiting now');
+          process.exit(1);
+        }, 20_000).unref();
+        sb.stop().then(resolve, (err) => {
+          logger.error({ err }, 'error while shutting down');
+          resolve();
+        });
+      };
+      process.once('SIGTERM', shutdown);
+      process.once('SIGINT', shutdown);
+    });
+    return 0;
+  },
+
+  async migrate(config) {
+    await withSwitchboard(config, 'web', async (sb) => {
+      const ready = await sb.opened.store.ready();
+      console.log(`migrations applied (${sb.opened.store.kind}): ${ready.migrations ? 'up to date' : 'INCOMPLETE'}`);
+    });
+    return 0;
+  },
+
+  async simulate(config, args) {
+    const [channel, ...words] = args;
+    const text = words.join(' ');
+    if (!channel || !text) throw new UsageError('simulate needs a channel and a text: switchboard simulate web "help"');
+    const role: Role = config.databaseUrl ? 'web' : 'all';
+    return withSwitchboard(config, role, async (sb) => {
+      if (channel === 'web') {
+        const { json } = await call(sb, 'POST', '/api/messages?wait=1', { text, user_id: 'cli', conversation_id: 'cli' });
+        return printReply(json, config);
+      }
+      const source = /^hooks\/(.+)$/.exec(channel)?.[1];
+      if (!source) throw new UsageError(`simulate supports the channels web and hooks/<source>, not ${channel}`);
+      const { signedHook } = await import('./simulate.ts');
+      const request = signedHook(config, source, { text, user_id: 'cli' });
+      const res = await sb.app.request(`/hooks/${source}`, request);
+      const body = (await res.json()) as Record<string, any>;
+      if (res.status >= 400) throw new Error(`${body.error?.code}: ${body.error?.message}`);
+      const id: string = body.executions[0].id;
+      await sb.waiter.wait(id, config.replyWaitSeconds * 1000);
+      const { json } = await call(sb, 'GET', `/api/executions/${id}`);
+      return printReply({ ...json, execution_id: id }, config);
+    });
+  },
+
+  async replay(config, args) {
+    const [id] = args;
+    if (!id) throw new UsageError('replay needs an execution id: switchboard replay <execution-id>');
+    return withSwitchboard(config, config.databaseUrl ? 'web' : 'all', async (sb) => {
+      const { json } = await call(sb, 'POST', `/api/executions/${id}/replay?wait=1`);
+      console.error(`replayed ${id} as ${json.execution_id}`);
+      return printReply(json, config);
+    });
+  },
+
+  async agents(config, args) {
+    const [action = 'list', name] = args;
+    return withSwitchboard(config, 'web', async (sb) => {
+      if (action === 'enable' || action === 'disable') {
+        if (!name) throw new UsageError(`agents ${action} needs an agent name`);
+        const { json } = await call(sb, 'PATCH', `/api/agents/${encodeURIComponent(name)}`, { enabled: action === 'enable' });
+        console.log(`${json.name}: ${json.enabled ? 'enabled' : 'disabled'}`);
+        return 0;
+      }
+      if (action !== 'list') throw new UsageError('agents takes list, enable <name> or disable <name>');
+      const { json } = await call(sb, 'GET', '/api/agents');
+      for (const a of json.agents) console.log(`${a.enabled ? 'on ' : 'off'}  ${a.name.padEnd(10)} ${a.description}`);
+      return 0;
+    });
+  },
+
+  async executions(config, args) {
+    const { values } = parseArgs({
+      args,
+      options: { status: { type: 'string' }, agent: { type: 'string' }, channel: { type: 'string' }, limit: { type: 'string' }, json: { type: 'boolean' } },
+    });
+    const query = new URLSearchParams(Object.entries({ ...values, json: undefined }).filter(([, v]) => v !== undefined) as [string, string][]);
+    return withSwitchboard(config, 'web', async (sb) => {
+      const { json } = await call(sb, 'GET', `/api/executions?${query}`);
+      if (values.json) {
+        console.log(JSON.stringify(json.executions, null, 2));
+        return 0;
+      }
+      for (const e of json.executions) {
+        const cost = e.cost_usd === null ? '' : `$${e.cost_usd.toFixed(4)}`;
+        console.log([e.id, e.status.padEnd(9), e.channel.padEnd(8), e.agent.padEnd(9), `${e.attempts}x`, e.provider ?? '-', `${e.latency_ms ?? '-'}ms`, cost, e.error ?? ''].join('  '));
+      }
+      if (!json.executions.length) console.log('no executions match');
+      return 0;
+    });
+  },
+
+  async doctor(config) {
+    const { runDoctor } = await import('./doctor.ts');
+    return runDoctor(config);
+  },
+};
+
+export async function main(argv: string[]): Promise<number> {
+  const [verb, ...args] = argv;
+  if (!verb || verb === 'help' || verb === '--help' || verb === '-h') {
+    console.log(USAGE);
+    return verb ? 0 : 2;
+  }
+  const run = verbs[verb];
+  if (!run) {
+    console.error(`Unknown verb "${verb}".\n\n${USAGE}`);
+    return 2;
+  }
+  try {
+    return await run(loadConfig(), args);
+  } catch (err) {
+    if (err instanceof ConfigError || err instanceof DataDirInUseError) console.error(err.message);
+    else if (err instanceof UsageError) console.error(`${err.message}\n\n${USAGE}`);
+    else console.error(`switchboard ${verb} failed: ${err instanceof Error ? err.message : String(err)}`);
+    return err instanceof UsageError ? 2 : 1;
+  }
+}
+
+if (import.meta.main) {
+  main(process.argv.slice(2)).then((code) => process.exit(code));
+}

@@ -1,0 +1,104 @@
+/**
+ * The worker: runs one execution attempt. The agent's answer is stored before it is delivered, so a
+ * retry after a failed delivery re-sends the stored answer instead of asking the agent again.
+ */
+import type { ExecutionRow, Store } from '../../db/index.ts';
+import type { Metrics } from '../metrics.ts';
+import type { Agent, AgentContext, AgentResult, LlmChain, Logger, ReplySink, StatusSnapshot } from '../ports.ts';
+import type { Envelope, Intent, IntentName, Reply } from '../types.ts';
+
+export type WorkerDeps = {
+  store: Store;
+  agents: ReadonlyMap<string, Agent>;
+  llm: LlmChain;
+  replies: ReplySink;
+  logger: Logger;
+  metrics: Metrics;
+  maxAttempts: number;
+  now(): Date;
+  startedAt: Date;
+  onFinished(executionId: string): void;
+};
+
+export function createWorker(deps: WorkerDeps) {
+  const { store, logger, metrics } = deps;
+
+  async function status(): Promise<StatusSnapshot> {
+    const [queueDepth, executionsLastHour, failures, agents] = await Promise.all([
+      store.queueDepth(),
+      store.countsSince(new Date(deps.now().getTime() - 3_600_000)),
+      store.recentFailures(5),
+      store.listAgents(),
+    ]);
+    return {
+      queueDepth,
+      executionsLastHour,
+      recentFailures: failures.map((f) => ({ id: f.id, agent: f.agent, error: f.error, at: f.at?.toISOString() ?? '' })),
+      agents: agents.map((a) => ({ name: a.name, enabled: a.enabled })),
+      providers: deps.llm.health(),
+      uptimeSeconds: Math.round((deps.now().getTime() - deps.startedAt.getTime()) / 1000),
+    };
+  }
+
+  async function answer(execution: ExecutionRow, envelope: Envelope): Promise<AgentResult> {
+    const agent = deps.agents.get(execution.agent);
+    if (!agent) return { text: `There is no ${execution.agent} agent.`, data: { unknownAgent: true } };
+    if (!(await store.isAgentEnabled(agent.name))) {
+      return { text: `the ${agent.name} agent is disabled`, data: { agentDisabled: true } };
+    }
+    const ctx: AgentContext = {
+      envelope,
+      intent: { name: execution.intent as IntentName, args: execution.args } satisfies Intent,
+      executionId: execution.id,
+      conversationId: execution.conversationId,
+      history: await store.history(execution.conversationId, execution.messageId),
+      llm: deps.llm,
+      logger,
+      now: deps.now,
+      async agents() {
+        const rows = await store.listAgents();
+        return rows.filter((r) => deps.agents.has(r.name)).map((r) => ({ name: r.name, enabled: r.enabled, description: deps.agents.get(r.name)!.description }));
+      },
+      status,
+      async recordFeedback(input) {
+        const executionId = input.executionId ?? (await store.latestRateableExecution(input.conversationId));
+        if (!executionId) return { error: 'no-execution' };
+        await store.upsertFeedback({ executionId, userId: input.userId, channel: input.channel, score: input.score });
+        return { executionId, score: input.score };
+      },
+    };
+    return agent.run(ctx);
+  }
+
+  /** Runs one attempt. Throws on a failure with attempts left, so the queue retries it with backoff. */
+  return async function runExecution(executionId: string): Promise<void> {
+    const execution = await store.startAttempt(executionId);
+    if (!execution) return; // already finished: a redelivered job after its work committed
+    const started = performance.now();
+    const log = (logger as Logger & { child?: (b: object) => Logger }).child?.({ executionId, agent: execution.agent }) ?? logger;
+    const envelope = execution.envelope as unknown as Envelope;
+    try {
+      let reply = execution.result as unknown as Reply | null;
+      if (!reply) {
+        const result = await answer(execution, envelope);
+        const { usage, ...rest } = result;
+        reply = rest;
+        await store.recordResult(execution, reply, usage);
+      }
+      if (!execution.repliedAt) await deps.replies.reply(envelope, reply, { executionId });
+      await store.markSucceeded(executionId, Math.round(performance.now() - started));
+      metrics.executions.inc({ agent: execution.agent, status: 'succeeded' });
+      metrics.ingestToReply.observe({ channel: execution.channel }, (Date.now() - execution.receivedAt.getTime()) / 1000);
+      deps.onFinished(executionId);
+    } catch (err) {
+      const dead = execution.attempts >= deps.maxAttempts;
+      const message = err instanceof Error ? err.message : String(err);
+      await store.markFailed(executionId, message, dead, Math.round(performance.now() - started));
+      metrics.executions.inc({ agent: execution.agent, status: dead ? 'dead' : 'failed' });
+      log.warn({ err, attempt: execution.attempts, dead }, dead ? 'execution is dead after its last attempt' : 'execution attempt failed; will retry');
+      if (!dead) throw err; // the queue retries with backoff
+      // Dead is final: completing the job keeps the queue from retrying what the log says is over.
+      deps.onFinished(executionId);
+    }
+  };
+}

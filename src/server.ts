@@ -1,0 +1,150 @@
+/**
+ * The composition root: opens the database and queue, builds the pipeline, and serves HTTP and/or
+ * runs workers depending on the role. The only core file that wires channels and handlers in.
+ */
+import { serve, type ServerType } from '@hono/node-server';
+import { createChannelRegistry, createHooksAdapter, createWebAdapter } from '../channels/index.ts';
+import { openStore, type OpenedStore } from '../db/index.ts';
+import { createApp } from '../handlers/app.ts';
+import { createAgents } from './agents/index.ts';
+import { hookSecretEnvName, type Config } from './config.ts';
+import { createChain, createOfflineProvider } from './llm/index.ts';
+import { createLogger } from './logger.ts';
+import { createMetrics } from './metrics.ts';
+import { createIngest } from './pipeline/ingest.ts';
+import { createWaiter, type Waiter } from './pipeline/waiter.ts';
+import { createWorker } from './pipeline/worker.ts';
+import type { Agent, Logger } from './ports.ts';
+import { createRateLimiter } from './ratelimit.ts';
+
+export type Role = 'web' | 'worker' | 'all';
+
+export type Switchboard = {
+  app: ReturnType<typeof createApp>;
+  opened: OpenedStore;
+  adminToken: string;
+  waiter: Waiter;
+  /** The listening address when `listen` was asked for. */
+  url?: string;
+  stop(): Promise<void>;
+};
+
+export type StartOptions = {
+  role?: Role;
+  listen?: boolean;
+  logger?: Logger & { child(b: object): Logger };
+  /** The agents to serve; defaults to the built-in set. Tests add agents that fail on purpose. */
+  agents?: Agent[];
+};
+
+export async function startSwitchboard(config: Config, opts: StartOptions = {}): Promise<Switchboard> {
+  const role = opts.role ?? 'all';
+  const logger = opts.logger ?? createLogger(config.logLevel, { role });
+  const startedAt = new Date();
+  const opened = await openStore({
+    databaseUrl: config.databaseUrl,
+    dataDir: config.dataDir,
+    poolSize: config.dbPoolSize,
+    queue: {
+      maxAttempts: config.worker.maxAttempts,
+      retryDelaySeconds: config.worker.retryDelaySeconds,
+      jobTimeoutSeconds: config.worker.jobTimeoutSeconds,
+      supervise: role !== 'web',
+      onError: (err) => logger.error({ err }, 'queue error'),
+    },
+  });
+  const { store } = opened;
+  const agentList = opts.agents ?? createAgents();
+  const agents = new Map(agentList.map((a) => [a.name, a]));
+  await store.seedAgents([...agents.keys()]);
+
+  let adminToken = config.adminToken;
+  if (!adminToken) {
+    const generated = await store.generatedAdminToken();
+    adminToken = generated.token;
+    logger.warn(
+      { adminToken, generated: generated.created },
+      'ADMIN_TOKEN is not set: using the token generated for this database (send it as "Authorization: Bearer <token>" to /api); set ADMIN_TOKEN to choose your own',
+    );
+  }
+
+  if (config.llm.providers.some((p) => p !== 'offline')) {
+    logger.warn({ providers: config.llm.providers }, 'only the offline provider is available in this version; other providers are skipped');
+  }
+  const llm = createChain([createOfflineProvider()], { logger });
+  const metrics = createMetrics();
+  metrics.setQueueDepthSource(() => store.queueDepth());
+  const waiter = createWaiter(store);
+  const channels = createChannelRegistry([
+    createWebAdapter(),
+    createHooksAdapter({ secretFor: (source) => config.hookSecrets[hookSecretEnvName(source)] }),
+  ]);
+
+  if (role !== 'web') {
+    const run = createWorker({
+      store,
+      agents,
+      llm,
+      replies: channels,
+      logger,
+      metrics,
+      maxAttempts: config.worker.maxAttempts,
+      now: () => new Date(),
+      startedAt,
+      onFinished: (id) => waiter.finished(id),
+    });
+    await store.queue.work(config.worker.concurrency, (job) => run(job.data.executionId));
+  }
+
+  const ingest = createIngest({
+    store,
+    agentNames: new Set(agents.keys()),
+    rateLimiter: createRateLimiter(config.rateLimit),
+    // In `all`, wake the local worker on commit: a reply takes milliseconds, not a polling interval.
+    onEnqueued: () => store.queue.wake(),
+  });
+  const app = createApp({
+    store,
+    ingest,
+    waiter,
+    metrics,
+    logger,
+    adminToken,
+    replyWaitSeconds: config.replyWaitSeconds,
+    agents: agentList,
+    web: channels.get('web')!,
+    hooks: channels.get('hooks') as Parameters<typeof createApp>[0]['hooks'],
+    providers: () => llm.health(),
+  });
+
+  let server: ServerType | undefined;
+  let url: string | undefined;
+  if (role !== 'worker' && opts.listen !== false) {
+    server = await new Promise<ServerType>((resolve, reject) => {
+      const s = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, () => resolve(s));
+      s.once('error', reject);
+    });
+    const address = server.address();
+    const port = typeof address === 'object' && address ? address.port : config.port;
+    url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+  }
+
+  let stopping: Promise<void> | undefined;
+  return {
+    app,
+    opened,
+    adminToken,
+    waiter,
+    url,
+    stop() {
+      stopping ??= (async () => {
+        if (server) {
+          const s = server;
+          await new Promise<void>((resolve) => s.close(() => resolve()));
+        }
+        await opened.close(true);
+      })();
+      return stopping;
+    },
+  };
+}

@@ -1,0 +1,52 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, hookSecretEnvName, loadConfig } from '../src/config.ts';
+
+describe('config', () => {
+  it('starts with no settings at all: embedded database, offline provider, every platform channel disabled', () => {
+    const config = loadConfig({});
+    expect(config).toMatchObject({ port: 3000, host: '127.0.0.1', dataDir: './.data', databaseUrl: undefined, adminToken: undefined });
+    expect(config.llm.providers).toEqual(['offline']);
+    expect([config.slack.enabled, config.telegram.enabled, config.whatsapp.enabled, config.github.enabled]).toEqual([false, false, false, false]);
+    expect(config.slack.requiredEnv).toEqual(['SLACK_SIGNING_SECRET', 'SLACK_BOT_TOKEN']);
+  });
+
+  it('reports every bad variable at once, each with what to do', () => {
+    let error: ConfigError | undefined;
+    try {
+      loadConfig({ PORT: 'eighty', DATABASE_URL: 'mysql://db', HOOK_SECRET_CI: 'plain', ADMIN_TOKEN: 'short', LOG_LEVEL: 'loud' });
+    } catch (err) {
+      error = err as ConfigError;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect(error!.problems).toHaveLength(5);
+    expect(error!.message).toMatch(/PORT: must be a whole number/);
+    expect(error!.message).toMatch(/DATABASE_URL: must be a postgres:\/\/ URL/);
+    expect(error!.message).toMatch(/HOOK_SECRET_CI: must be a Standard Webhooks secret/);
+    expect(error!.message).toMatch(/ADMIN_TOKEN: must be at least 16 characters; generate one/);
+    expect(error!.message).toMatch(/LOG_LEVEL/);
+  });
+
+  it('treats empty variables as unset', () => {
+    expect(loadConfig({ PORT: '', DATABASE_URL: '' })).toMatchObject({ port: 3000, databaseUrl: undefined });
+  });
+
+  it('enables a channel only when all its secrets are set', () => {
+    expect(loadConfig({ SLACK_SIGNING_SECRET: 's' }).slack.enabled).toBe(false);
+    expect(loadConfig({ SLACK_SIGNING_SECRET: 's', SLACK_BOT_TOKEN: 'xoxb-1' }).slack.enabled).toBe(true);
+    expect(loadConfig({ GITHUB_WEBHOOK_SECRET: 's', GITHUB_TOKEN: 't' }).github.enabled).toBe(true);
+  });
+
+  it('maps hook sources to their secret variables', () => {
+    const secret = `whsec_${Buffer.from('x'.repeat(32)).toString('base64')}`;
+    const config = loadConfig({ HOOK_SECRET_MY_SOURCE: secret });
+    expect(hookSecretEnvName('my-source')).toBe('HOOK_SECRET_MY_SOURCE');
+    expect(config.hookSecrets[hookSecretEnvName('my-source')]).toBe(secret);
+  });
+
+  it('orders LLM providers: configured ones, then offline; an explicit list needs its keys', () => {
+    expect(loadConfig({ OPENAI_API_KEY: 'k', ANTHROPIC_API_KEY: 'k' }).llm.providers).toEqual(['anthropic', 'openai', 'offline']);
+    expect(loadConfig({ LLM_PROVIDERS: 'offline' }).llm.providers).toEqual(['offline']);
+    expect(() => loadConfig({ LLM_PROVIDERS: 'openai,offline' })).toThrow(/OPENAI_API_KEY: LLM_PROVIDERS lists openai/);
+    expect(() => loadConfig({ LLM_PROVIDERS: 'gemini' })).toThrow(/one of anthropic, openai, offline/);
+  });
+});

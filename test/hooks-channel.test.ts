@@ -1,0 +1,253 @@
+import { Webhook } from 'standardwebhooks';
+import { describe, expect, it } from 'vitest';
+import { createHooksAdapter, isValidHookSource, normalizeHook, verifyHook } from '../channels/hooks/index.ts';
+import { hookSecretEnvName } from '../src/config.ts';
+import { NormalizeError, VerificationError } from '../src/ports.ts';
+import type { RawRequest } from '../src/ports.ts';
+import type { Envelope } from '../src/types.ts';
+
+const SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
+const OTHER_SECRET = 'whsec_dGhpcyBpcyBub3QgdGhlIHJpZ2h0IHNlY3JldA==';
+const NOW = new Date('2025-06-01T12:00:00Z');
+const clock = () => NOW;
+
+type SignOptions = { secret?: string; at?: Date; id?: string; source?: string; signedBody?: string };
+
+/** A request signed by the standardwebhooks library itself, as a real sender would. */
+function signed(body: string, opts: SignOptions = {}): RawRequest {
+  const id = opts.id ?? 'msg_2Kq1';
+  const at = opts.at ?? NOW;
+  const signature = new Webhook(opts.secret ?? SECRET).sign(id, at, opts.signedBody ?? body);
+  return {
+    body: new TextEncoder().encode(body),
+    headers: new Headers({
+      'content-type': 'application/json',
+      'webhook-id': id,
+      'webhook-timestamp': String(Math.floor(at.getTime() / 1000)),
+      'webhook-signature': signature,
+    }),
+    url: `http://localhost/hooks/${opts.source ?? 'ci'}`,
+    params: { source: opts.source ?? 'ci' },
+  };
+}
+
+function verificationCode(req: RawRequest, secret = SECRET): string | undefined {
+  try {
+    verifyHook(req, secret, clock);
+    return undefined;
+  } catch (error) {
+    expect(error).toBeInstanceOf(VerificationError);
+    return (error as VerificationError).code;
+  }
+}
+
+function normalizeCode(req: RawRequest): string | undefined {
+  try {
+    normalizeHook(req, 'ci', clock);
+    return undefined;
+  } catch (error) {
+    expect(error).toBeInstanceOf(NormalizeError);
+    return (error as NormalizeError).code;
+  }
+}
+
+/** The single envelope a request carries; fails the test if there is not exactly one. */
+function only(envelopes: Envelope[]): Envelope {
+  expect(envelopes).toHaveLength(1);
+  return envelopes[0] as Envelope;
+}
+
+const at = (offsetSeconds: number) => new Date(NOW.getTime() + offsetSeconds * 1000);
+
+describe('hooks: verifying Standard Webhooks signatures', () => {
+  it('accepts a request signed with the source secret', () => {
+    expect(verificationCode(signed('{"type":"deploy"}'))).toBeUndefined();
+  });
+
+  it('accepts timestamps at the edges of the ±300 s window', () => {
+    expect(verificationCode(signed('{}', { at: at(-300) }))).toBeUndefined();
+    expect(verificationCode(signed('{}', { at: at(300) }))).toBeUndefined();
+  });
+
+  it('rejects a body changed after signing', () => {
+    expect(verificationCode(signed('{"amount":100}', { signedBody: '{"amount":1}' }))).toBe('bad_signature');
+  });
+
+  it('rejects a signature made with another secret', () => {
+    expect(verificationCode(signed('{}', { secret: OTHER_SECRET }))).toBe('bad_signature');
+  });
+
+  it('rejects a request whose webhook-id was changed after signing', () => {
+    const req = signed('{}');
+    req.headers.set('webhook-id', 'msg_other');
+    expect(verificationCode(req)).toBe('bad_signature');
+  });
+
+  it.each(['webhook-id', 'webhook-timestamp', 'webhook-signature'])('rejects a request without %s and names it', (header) => {
+    const req = signed('{}');
+    req.headers.delete(header);
+    expect(() => verifyHook(req, SECRET, clock)).toThrow(header);
+    expect(verificationCode(req)).toBe('missing_signature');
+  });
+
+  it('rejects a timestamp 301 s in the past', () => {
+    const req = signed('{}', { at: at(-301) });
+    expect(verificationCode(req)).toBe('stale_timestamp');
+    expect(() => verifyHook(req, SECRET, clock)).toThrow(/301 s old/);
+  });
+
+  it('rejects a timestamp 301 s in the future', () => {
+    const req = signed('{}', { at: at(301) });
+    expect(verificationCode(req)).toBe('stale_timestamp');
+    expect(() => verifyHook(req, SECRET, clock)).toThrow(/301 s in the future/);
+  });
+
+  it('judges the timestamp by the injected clock, not the machine clock', () => {
+    const req = signed('{}', { at: at(-400) });
+    expect(verificationCode(req)).toBe('stale_timestamp');
+    expect(() => verifyHook(req, SECRET, () => at(-400))).not.toThrow();
+  });
+
+  it('rejects a timestamp that is not whole seconds', () => {
+    const req = signed('{}');
+    req.headers.set('webhook-timestamp', `${Math.floor(NOW.getTime() / 1000)}abc`);
+    expect(verificationCode(req)).toBe('bad_timestamp');
+  });
+
+  it('accepts a multi-signature header when one v1 signature matches', () => {
+    const req = signed('{"ok":true}');
+    const good = req.headers.get('webhook-signature');
+    req.headers.set('webhook-signature', `v1,bm90IGl0 ${good} v1a,ignored`);
+    expect(verificationCode(req)).toBeUndefined();
+  });
+
+  it('rejects a multi-signature header when no v1 signature matches', () => {
+    const req = signed('{}');
+    const good = req.headers.get('webhook-signature')?.slice(3);
+    req.headers.set('webhook-signature', `v1,bm90IGl0 v2,${good}`);
+    expect(verificationCode(req)).toBe('bad_signature');
+  });
+
+  it('verifies the exact bytes, including a leading byte-order mark', () => {
+    expect(verificationCode(signed('\uFEFF{"emoji":"🚀"}'))).toBeUndefined();
+    expect(verificationCode(signed('\uFEFF{}', { signedBody: '{}' }))).toBe('bad_signature');
+  });
+
+  it('rejects a body that is not UTF-8', () => {
+    const req = signed('{}');
+    req.body = new Uint8Array([0x7b, 0xff, 0x7d]);
+    expect(verificationCode(req)).toBe('bad_signature');
+  });
+
+  it('fails closed when no secret is configured', () => {
+    expect(() => verifyHook(signed('{}'), undefined, clock)).toThrow(VerificationError);
+  });
+});
+
+describe('hooks: normalizing events', () => {
+  it('rejects a body that is not JSON', () => {
+    expect(normalizeCode(signed('not json'))).toBe('malformed_json');
+  });
+
+  it.each(['[1,2]', '"text"', '42', 'null'])('rejects non-object JSON %s', (body) => {
+    expect(normalizeCode(signed(body))).toBe('malformed_json');
+  });
+
+  it('rejects JSON errors with status 400', () => {
+    expect(() => normalizeHook(signed('{'), 'ci', clock)).toThrow(expect.objectContaining({ status: 400 }));
+  });
+
+  it('takes text, user, conversation, agent and event from the payload', () => {
+    const body = { type: 'alert.fired', agent: 'summarize', text: 'disk full on db-1', user_id: 'pagerduty', conversation_id: 'incident-7' };
+    const envelope = only(normalizeHook(signed(JSON.stringify(body), { id: 'msg_42' }), 'ci', clock));
+    expect(envelope).toEqual({
+      channel: 'hooks',
+      deliveryId: 'msg_42',
+      tenantId: 'hook:ci',
+      conversationKey: 'incident-7',
+      userId: 'pagerduty',
+      text: 'disk full on db-1',
+      threadRef: { source: 'ci', event: 'alert.fired' },
+      receivedAt: NOW.toISOString(),
+      raw: body,
+      agent: 'summarize',
+    });
+  });
+
+  it('falls back to message, sender and event', () => {
+    const envelope = only(normalizeHook(signed('{"event":"push","message":"hello","sender":"bot-7"}'), 'ci', clock));
+    expect(envelope).toMatchObject({ text: 'hello', userId: 'bot-7', threadRef: { source: 'ci', event: 'push' } });
+  });
+
+  it('defaults user and conversation to the source and leaves agent unset', () => {
+    const envelope = only(normalizeHook(signed('{"text":"hi","user_id":42,"agent":7}'), 'ci', clock));
+    expect(envelope.userId).toBe('hook:ci');
+    expect(envelope.conversationKey).toBe('hook:ci');
+    expect(envelope).not.toHaveProperty('agent');
+    expect(envelope.threadRef).toEqual({ source: 'ci' });
+  });
+
+  it('renders an event without text as readable lines', () => {
+    const body = { type: 'deploy.finished', status: 'success', service: { name: 'api', region: 'eu' }, tags: ['a', 'b'], note: 'two\nlines' };
+    const envelope = only(normalizeHook(signed(JSON.stringify(body)), 'ci', clock));
+    expect(envelope.text).toBe(
+      ['deploy.finished event from ci', 'status: success', 'service.name: api', 'service.region: eu', 'tags[0]: a', 'tags[1]: b', 'note: two lines'].join('\n'),
+    );
+  });
+
+  it('keeps a rendered event bounded', () => {
+    const body = Object.fromEntries(Array.from({ length: 500 }, (_, i) => [`k${i}`, 'x'.repeat(1000)]));
+    const envelope = only(normalizeHook(signed(JSON.stringify(body)), 'ci', clock));
+    expect(envelope.text.length).toBeLessThan(20_000);
+    expect(envelope.text).toMatch(/more fields omitted$/);
+    expect(envelope.text.split('\n')[0]).toBe('event from ci');
+  });
+});
+
+describe('hooks: sources and the adapter', () => {
+  it('maps a source to its env variable', () => {
+    expect(hookSecretEnvName('my-source')).toBe('HOOK_SECRET_MY_SOURCE');
+    expect(hookSecretEnvName('GitHub_CI')).toBe('HOOK_SECRET_GITHUB_CI');
+  });
+
+  it.each(['', '-leading', '_leading', 'has space', 'dot.ted', 'slash/ed', 'ü', 'a'.repeat(65)])('rejects the source name %j', (name) => {
+    expect(isValidHookSource(name)).toBe(false);
+  });
+
+  it.each(['a', 'ci', 'my-source', 'My_Source2', 'a'.repeat(64)])('accepts the source name %j', (name) => {
+    expect(isValidHookSource(name)).toBe(true);
+  });
+
+  const secrets: Record<string, string> = { ci: SECRET };
+  const adapter = createHooksAdapter({ secretFor: (source) => secrets[source], now: clock });
+
+  it('is enabled only for sources with a secret', () => {
+    expect(adapter.enabledFor('ci')).toBe(true);
+    expect(adapter.enabledFor('billing')).toBe(false);
+    expect(adapter.enabledFor('bad name')).toBe(false);
+    expect(adapter.requiredEnvFor('billing')).toEqual(['HOOK_SECRET_BILLING']);
+    expect(adapter.requiredEnvFor('bad name')).toEqual([]);
+  });
+
+  it('verifies with the secret of the source in the route', () => {
+    expect(() => adapter.verify(signed('{}', { source: 'ci' }))).not.toThrow();
+    // Signed correctly, but for a source with no secret: must not pass.
+    expect(() => adapter.verify(signed('{}', { source: 'billing' }))).toThrow(VerificationError);
+  });
+
+  it('rejects an invalid source name from the route', () => {
+    expect(() => adapter.verify(signed('{}', { source: 'no/pe' }))).toThrow(expect.objectContaining({ code: 'unknown_source' }));
+    expect(() => adapter.normalize(signed('{}', { source: 'no/pe' }))).toThrow(expect.objectContaining({ code: 'unknown_source' }));
+  });
+
+  it('normalizes with the source from the route, lower-cased', () => {
+    const result = adapter.normalize(signed('{"text":"hi"}', { source: 'CI' }));
+    expect(Array.isArray(result)).toBe(true);
+    expect(only(result as Envelope[])).toMatchObject({ channel: 'hooks', tenantId: 'hook:ci', receivedAt: NOW.toISOString() });
+  });
+
+  it('has no reply destination yet, and replying resolves', async () => {
+    const envelope = only(normalizeHook(signed('{"text":"hi"}'), 'ci', clock));
+    await expect(adapter.reply(envelope, { text: 'ok' }, { executionId: 'e1' })).resolves.toBeUndefined();
+  });
+});

@@ -1,0 +1,178 @@
+import { describe, expect, it } from 'vitest';
+import { createChannelRegistry } from '../channels/index.ts';
+import { createWebAdapter, normalizeWeb } from '../channels/web/index.ts';
+import { NormalizeError } from '../src/ports.ts';
+import type { ChannelAdapter, RawRequest } from '../src/ports.ts';
+import type { Envelope, Reply } from '../src/types.ts';
+
+const NOW = new Date('2025-06-01T12:00:00Z');
+const clock = () => NOW;
+
+function request(body: unknown, headers: Record<string, string> = {}): RawRequest {
+  const text = typeof body === 'string' ? body : JSON.stringify(body);
+  return {
+    body: new TextEncoder().encode(text),
+    headers: new Headers({ 'content-type': 'application/json', authorization: 'Bearer admin', ...headers }),
+    url: 'http://localhost/api/messages',
+    params: {},
+  };
+}
+
+/** The single envelope a request carries; fails the test if there is not exactly one. */
+function only(envelopes: Envelope[]): Envelope {
+  expect(envelopes).toHaveLength(1);
+  return envelopes[0] as Envelope;
+}
+
+function normalizeError(req: RawRequest): NormalizeError {
+  try {
+    normalizeWeb(req, clock);
+  } catch (error) {
+    expect(error).toBeInstanceOf(NormalizeError);
+    return error as NormalizeError;
+  }
+  throw new Error('expected normalizeWeb to throw');
+}
+
+describe('web channel: normalizing /api/messages', () => {
+  const adapter = createWebAdapter({ now: clock });
+
+  it('is always enabled and accepts any request at verify (the handler checks the admin token)', () => {
+    expect(adapter.enabled).toBe(true);
+    expect(adapter.requiredEnv).toEqual([]);
+    expect(() => adapter.verify(request('anything', { authorization: '' }))).not.toThrow();
+  });
+
+  it('turns a message into an envelope in the given conversation', () => {
+    const body = { text: 'what broke last night?', user_id: 'alice', conversation_id: 'ops:2025-06.01_a' };
+    const envelope = only(normalizeWeb(request(body), clock));
+    expect(envelope).toEqual({
+      channel: 'web',
+      deliveryId: expect.stringMatching(/^[0-9a-f-]{36}$/),
+      tenantId: 'web',
+      conversationKey: 'ops:2025-06.01_a',
+      userId: 'alice',
+      text: 'what broke last night?',
+      receivedAt: NOW.toISOString(),
+      raw: body,
+    });
+  });
+
+  it("puts a user's messages without conversation_id into one conversation", () => {
+    const first = only(normalizeWeb(request({ text: 'one', user_id: 'bob' }), clock));
+    const second = only(normalizeWeb(request({ text: 'two', user_id: 'bob', conversation_id: null }), clock));
+    expect(first.conversationKey).toBe('web:bob');
+    expect(second.conversationKey).toBe('web:bob');
+    expect(first.deliveryId).not.toBe(second.deliveryId);
+  });
+
+  it('uses Idempotency-Key as the delivery id so a client retry is deduplicated', () => {
+    const req = () => request({ text: 'deploy', user_id: 'alice' }, { 'Idempotency-Key': 'req-123' });
+    expect(only(normalizeWeb(req(), clock)).deliveryId).toBe('req-123');
+    expect(only(normalizeWeb(req(), clock)).deliveryId).toBe('req-123');
+  });
+
+  it('rejects an oversized Idempotency-Key', () => {
+    const error = normalizeError(request({ text: 'x', user_id: 'a' }, { 'idempotency-key': 'k'.repeat(257) }));
+    expect(error.code).toBe('invalid_request');
+    expect(error.message).toMatch(/Idempotency-Key/);
+  });
+
+  it('rejects malformed JSON', () => {
+    const error = normalizeError(request('{"text": "hi",'));
+    expect(error.code).toBe('malformed_json');
+    expect(error.status).toBe(400);
+  });
+
+  it('rejects JSON that is not an object', () => {
+    const error = normalizeError(request([{ text: 'hi', user_id: 'a' }]));
+    expect(error.code).toBe('invalid_request');
+    expect(error.message).toMatch(/JSON object/);
+  });
+
+  it('lists every field problem at once', () => {
+    const error = normalizeError(request({ text: '   ', conversation_id: 'has space' }));
+    expect(error.code).toBe('invalid_request');
+    expect(error.status).toBe(400);
+    expect(error.message).toMatch(/text: must not be empty/);
+    expect(error.message).toMatch(/user_id: is required/);
+    expect(error.message).toMatch(/conversation_id: must be non-empty and use only/);
+  });
+
+  it.each([
+    ['text is not a string', { text: 42, user_id: 'a' }, /text: is required and must be a string/],
+    ['text is over 32 KiB', { text: 'x'.repeat(32 * 1024 + 1), user_id: 'a' }, /text: must be at most 32768 bytes/],
+    ['text is over 32 KiB in UTF-8 bytes', { text: 'é'.repeat(16 * 1024 + 1), user_id: 'a' }, /text: must be at most/],
+    ['user_id is empty', { text: 'hi', user_id: '' }, /user_id: must not be empty/],
+    ['user_id is too long', { text: 'hi', user_id: 'u'.repeat(257) }, /user_id: must be at most 256/],
+    ['conversation_id is empty', { text: 'hi', user_id: 'a', conversation_id: '' }, /conversation_id:/],
+    ['conversation_id is too long', { text: 'hi', user_id: 'a', conversation_id: 'c'.repeat(257) }, /conversation_id: must be at most 256/],
+    ['conversation_id has a slash', { text: 'hi', user_id: 'a', conversation_id: 'a/b' }, /conversation_id:/],
+  ])('rejects a message when %s', (_, body, message) => {
+    const error = normalizeError(request(body));
+    expect(error.code).toBe('invalid_request');
+    expect(error.message).toMatch(message);
+  });
+
+  it('accepts text of exactly 32 KiB and ids of exactly 256 characters', () => {
+    const body = { text: 'x'.repeat(32 * 1024), user_id: 'u'.repeat(256), conversation_id: 'c'.repeat(256) };
+    expect(only(normalizeWeb(request(body), clock)).text).toHaveLength(32 * 1024);
+  });
+
+  it('replies by doing nothing: the reply is read from the API', async () => {
+    const envelope = only(normalizeWeb(request({ text: 'hi', user_id: 'a' }), clock));
+    await expect(adapter.reply(envelope, { text: 'hello' }, { executionId: 'e1' })).resolves.toBeUndefined();
+  });
+});
+
+describe('channel registry', () => {
+  function recording(channel: Envelope['channel']): ChannelAdapter & { calls: [Envelope, Reply, string][] } {
+    const calls: [Envelope, Reply, string][] = [];
+    return {
+      channel,
+      requiredEnv: [],
+      enabled: true,
+      verify: () => {},
+      normalize: () => ({ ignore: 'test' }),
+      reply: async (envelope, reply, meta) => {
+        calls.push([envelope, reply, meta.executionId]);
+      },
+      calls,
+    };
+  }
+  const envelope = (channel: Envelope['channel']): Envelope => ({
+    channel,
+    deliveryId: 'd1',
+    tenantId: 't',
+    conversationKey: 'c',
+    userId: 'u',
+    text: 'hi',
+    receivedAt: NOW.toISOString(),
+  });
+
+  it('finds adapters by channel and lists them all', () => {
+    const web = createWebAdapter();
+    const registry = createChannelRegistry([web]);
+    expect(registry.get('web')).toBe(web);
+    expect(registry.get('slack')).toBeUndefined();
+    expect(registry.all()).toEqual([web]);
+  });
+
+  it('sends a reply through the adapter of the envelope channel only', async () => {
+    const web = recording('web');
+    const hooks = recording('hooks');
+    const registry = createChannelRegistry([web, hooks]);
+    await registry.reply(envelope('hooks'), { text: 'done' }, { executionId: 'e7' });
+    expect(hooks.calls).toEqual([[envelope('hooks'), { text: 'done' }, 'e7']]);
+    expect(web.calls).toEqual([]);
+  });
+
+  it('fails clearly for a channel with no adapter', async () => {
+    const registry = createChannelRegistry([recording('web')]);
+    await expect(registry.reply(envelope('slack'), { text: 'x' }, { executionId: 'e9' })).rejects.toThrow(/no adapter for channel "slack".*registered: web/);
+  });
+
+  it('refuses two adapters for one channel', () => {
+    expect(() => createChannelRegistry([recording('web'), recording('web')])).toThrow(/registered twice/);
+  });
+});
