@@ -24,8 +24,10 @@ export type Envelope = {
   replyRef?: Record<string, unknown>;
   receivedAt: string;
   raw?: unknown;
-  /** Set when the event itself names an agent (a webhook payload's `agent` field). */
+  /** Set when the event itself names an agent (a webhook payload's `agent` field, a feedback button). */
   agent?: string;
+  /** Intent arguments the platform event carries itself, e.g. the execution a 👍 button rates. */
+  args?: Record<string, unknown>;
 };
 
 export type ExecutionStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'dead';

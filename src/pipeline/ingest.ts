@@ -15,10 +15,10 @@ export function routeEnvelope(envelope: Envelope, agentNames: ReadonlySet<string
     }
     const routed = route(envelope.text);
     const args = routed.name === envelope.agent ? routed.args : { question: envelope.text, text: envelope.text };
-    return { agent: envelope.agent, intent: { name: envelope.agent as IntentName, args } };
+    return { agent: envelope.agent, intent: { name: envelope.agent as IntentName, args: { ...args, ...envelope.args } } };
   }
   const intent = route(envelope.text);
-  return { agent: intent.name, intent };
+  return { agent: intent.name, intent: { name: intent.name, args: { ...intent.args, ...envelope.args } } };
 }
 
 export function createIngest(deps: {

@@ -61,7 +61,9 @@ export function createWorker(deps: WorkerDeps) {
       },
       status,
       async recordFeedback(input) {
-        const executionId = input.executionId ?? (await store.latestRateableExecution(input.conversationId));
+        const executionId = input.executionId
+          ? (await store.getExecution(input.executionId))?.id
+          : await store.latestRateableExecution(input.conversationId);
         if (!executionId) return { error: 'no-execution' };
         await store.upsertFeedback({ executionId, userId: input.userId, channel: input.channel, score: input.score });
         return { executionId, score: input.score };
