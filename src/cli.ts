@@ -65,7 +65,7 @@ const verbs: Record<string, (config: Config, args: string[]) => Promise<number>>
     if (!ROLES.includes(values.role as Role)) throw new UsageError(`--role must be one of ${ROLES.join(', ')}`);
     const logger = createLogger(config.logLevel, { role: values.role });
     const sb = await startSwitchboard(config, { role: values.role as Role, logger });
-    logger.info({ url: sb.url, database: sb.opened.store.kind, role: values.role }, `Switchboard is running${sb.url ? ` on ${sb.url}` : ''}`);
+    logger.info({ url: sb.url, database: sb.opened.store.kind }, `Switchboard is running${sb.url ? ` on ${sb.url}` : ''}`);
     await new Promise<void>((resolve) => {
       const shutdown = (signal: string) => {
         logger.info({ signal }, 'shutting down: finishing in-flight work');
