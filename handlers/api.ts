@@ -1,5 +1,5 @@
 /** The admin API and the web channel under /api, behind the admin bearer token. */
-import { Hono } from 'hono';
+import { Hono, type Context } from 'hono';
 import { z } from 'zod';
 import type { Store } from '../db/index.ts';
 import { AppError, BadRequestError, NotFoundError } from '../src/errors.ts';
@@ -66,7 +66,7 @@ export function apiRoutes(deps: ApiDeps) {
   };
 
   /** `?wait=1`: hold the response until the execution is final (or the wait times out: 202). */
-  const respond = async (c: Parameters<Parameters<typeof api.post>[1]>[0], id: string, extra: Record<string, unknown>) => {
+  const respond = async (c: Context, id: string, extra: Record<string, unknown>) => {
     const wait = ['1', 'true'].includes(c.req.query('wait') ?? '');
     const row = wait ? await deps.waiter.wait(id, deps.replyWaitSeconds * 1000) : await store.getExecution(id);
     const final = row && (row.status === 'succeeded' || row.status === 'dead');

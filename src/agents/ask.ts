@@ -1,0 +1,32 @@
+/** `ask`: answers a question with the conversation as context. */
+import { PROMPTS, takeRecent, wrapUntrusted } from '../llm/index.ts';
+import type { AskMaterial } from '../llm/index.ts';
+import type { Agent } from '../ports.ts';
+import { COMMANDS } from '../router.ts';
+import { priorHistory, transcript, transcriptLine } from './conversation.ts';
+
+// Enough context for a chat thread while leaving most of a small model's window for the answer.
+const HISTORY_BUDGET = 3000;
+
+export const askAgent: Agent = {
+  name: 'ask',
+  description: 'Answers questions using the conversation as context.',
+  usesLlm: true,
+  async run(ctx) {
+    const question = String(ctx.intent.args.question ?? ctx.envelope.text).trim();
+    if (question === '') {
+      return { text: 'Ask me anything, for example `/ask how do we deploy?` — or type `help` to see the commands.', feedback: false };
+    }
+    const history = takeRecent(priorHistory(ctx), HISTORY_BUDGET, transcriptLine);
+    const context = history.length > 0 ? wrapUntrusted('conversation', transcript(history)) : 'There is no earlier conversation.';
+    const offline: AskMaterial = { question, history, commands: [...COMMANDS] };
+    const result = await ctx.llm.complete({
+      agent: 'ask',
+      system: PROMPTS.ask.text,
+      messages: [{ role: 'user', content: `${context}\n\nQuestion:\n${wrapUntrusted('question', question)}` }],
+      maxTokens: 1024,
+      offline,
+    });
+    return { text: result.text, feedback: true, usage: result.usage };
+  },
+};

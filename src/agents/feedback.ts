@@ -1,0 +1,22 @@
+/** `feedback`: stores a 👍/👎 on the answer it rates. */
+import type { Agent, FeedbackInput } from '../ports.ts';
+
+export const feedbackAgent: Agent = {
+  name: 'feedback',
+  description: 'Records 👍/👎 feedback on the last answer.',
+  usesLlm: false,
+  async run(ctx) {
+    const { score, executionId } = ctx.intent.args;
+    if (score !== 1 && score !== -1) {
+      return { text: 'To rate my last answer, reply +1 or -1 (or 👍 / 👎).', feedback: false };
+    }
+    const input: FeedbackInput = { conversationId: ctx.conversationId, userId: ctx.envelope.userId, score, channel: ctx.envelope.channel };
+    // Buttons name the execution they sit under; typed "+1" rates the latest answer in the conversation.
+    if (typeof executionId === 'string') input.executionId = executionId;
+    const result = await ctx.recordFeedback(input);
+    if ('error' in result) {
+      return { text: 'There is no earlier answer in this conversation to rate yet. Ask me something first, then reply +1 or -1.', feedback: false };
+    }
+    return { text: `Thanks — recorded ${result.score === 1 ? '👍' : '👎'} for that answer.`, feedback: false, data: { executionId: result.executionId } };
+  },
+};

@@ -1,0 +1,54 @@
+/** `review`: heuristic review of a unified diff, summarized by the model chain. */
+import { parseDiff } from '../diff.ts';
+import { PROMPTS, truncateToTokens, wrapUntrusted } from '../llm/index.ts';
+import type { ReviewMaterial } from '../llm/index.ts';
+import type { Agent } from '../ports.ts';
+import { reviewDiff } from '../review.ts';
+import type { ReviewComment } from '../types.ts';
+
+const DIFF_BUDGET = 12_000;
+// Chat platforms cap message length (Telegram 4,096, WhatsApp 1,600); inline comments carry the full list on GitHub.
+const MAX_LISTED = 25;
+
+const USAGE =
+  'I could not find a diff to review. Paste a unified diff (for example the output of `git diff`), ' +
+  'or send `/review` followed by the diff. On GitHub, open a pull request or comment `/review` on one.';
+
+export const reviewAgent: Agent = {
+  name: 'review',
+  description: 'Reviews a diff with heuristics and inline comments.',
+  usesLlm: true,
+  async run(ctx) {
+    const diff = typeof ctx.intent.args.diff === 'string' ? ctx.intent.args.diff : ctx.envelope.text;
+    const files = parseDiff(diff);
+    if (files.length === 0) return { text: USAGE, feedback: false };
+
+    const { comments, summary } = reviewDiff(files);
+    const listed = comments.map(chatLine);
+    const offline: ReviewMaterial = { summary };
+    const result = await ctx.llm.complete({
+      agent: 'review',
+      system: PROMPTS.review.text,
+      messages: [{
+        role: 'user',
+        content:
+          `Heuristic findings:\n${wrapUntrusted('findings', [...listed, ...summary.general.map((g) => g.body)].join('\n') || 'none')}\n\n` +
+          `Diff:\n${wrapUntrusted('diff', truncateToTokens(diff, DIFF_BUDGET))}`,
+      }],
+      maxTokens: 1200,
+      offline,
+    });
+
+    let text = result.text;
+    if (listed.length > 0) {
+      const more = listed.length > MAX_LISTED ? `\n…and ${listed.length - MAX_LISTED} more.` : '';
+      text += `\n\nInline comments (${listed.length}):\n${listed.slice(0, MAX_LISTED).join('\n')}${more}`;
+    }
+    return { text, comments, feedback: true, usage: result.usage, data: { summary } };
+  },
+};
+
+/** `path:line — headline`: the first line of a comment body is its headline. */
+function chatLine(comment: ReviewComment): string {
+  return `• ${comment.path}:${comment.line} — ${comment.body.split('\n')[0]}`;
+}

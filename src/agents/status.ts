@@ -1,0 +1,41 @@
+/** `status`: live operational numbers. No model, so it still answers when the providers are down. */
+import type { Agent, StatusSnapshot } from '../ports.ts';
+
+export const statusAgent: Agent = {
+  name: 'status',
+  description: 'Reports queue depth, agents, recent failures and provider health.',
+  usesLlm: false,
+  async run(ctx) {
+    return { text: formatStatus(await ctx.status()), feedback: false };
+  },
+};
+
+/** Renders a snapshot as plain text that reads well on every channel. */
+function formatStatus(s: StatusSnapshot): string {
+  const runs = Object.entries(s.executionsLastHour).filter(([, n]) => n > 0);
+  const enabled = s.agents.filter((a) => a.enabled).map((a) => a.name);
+  const disabled = s.agents.filter((a) => !a.enabled).map((a) => a.name);
+  const lines = [
+    `Switchboard status — up ${formatDuration(s.uptimeSeconds)}`,
+    `Queue: ${s.queueDepth} job${s.queueDepth === 1 ? '' : 's'} waiting`,
+    `Executions in the last hour: ${runs.length > 0 ? runs.map(([status, n]) => `${status} ${n}`).join(', ') : 'none'}`,
+    `Agents enabled: ${enabled.join(', ') || 'none'}${disabled.length > 0 ? `; disabled: ${disabled.join(', ')}` : ''}`,
+    `Providers: ${s.providers.map((p) => `${p.name} ${p.state}${p.lastError ? ` (last error: ${p.lastError})` : ''}`).join(', ') || 'none'}`,
+  ];
+  if (s.recentFailures.length > 0) {
+    lines.push('Recent failures:', ...s.recentFailures.map((f) => `• ${f.at} ${f.agent} ${f.id}: ${f.error ?? 'unknown error'}`));
+  } else {
+    lines.push('Recent failures: none');
+  }
+  return lines.join('\n');
+}
+
+function formatDuration(totalSeconds: number): string {
+  const s = Math.max(0, Math.floor(totalSeconds));
+  const parts = [
+    [Math.floor(s / 86_400), 'd'],
+    [Math.floor((s % 86_400) / 3600), 'h'],
+    [Math.floor((s % 3600) / 60), 'm'],
+  ].filter(([n]) => (n as number) > 0).map(([n, unit]) => `${n}${unit}`);
+  return parts.length > 0 ? parts.join(' ') : `${s}s`;
+}

@@ -1,0 +1,31 @@
+/** `summarize`: summarizes the conversation so far. */
+import { PROMPTS, takeRecent, wrapUntrusted } from '../llm/index.ts';
+import type { SummarizeMaterial } from '../llm/index.ts';
+import type { Agent } from '../ports.ts';
+import { route } from '../router.ts';
+import { priorHistory, transcript, transcriptLine } from './conversation.ts';
+
+const HISTORY_BUDGET = 6000;
+
+export const summarizeAgent: Agent = {
+  name: 'summarize',
+  description: 'Summarizes the conversation so far.',
+  usesLlm: true,
+  async run(ctx) {
+    // Commands, votes and pasted diffs are not conversation; leaving them out keeps the summary about what people said.
+    const conversation = priorHistory(ctx).filter((m) => m.role === 'assistant' || route(m.text).name === 'ask');
+    const history = takeRecent(conversation, HISTORY_BUDGET, transcriptLine);
+    if (!history.some((m) => m.role === 'user')) {
+      return { text: 'There is nothing to summarize yet — once people have talked here, `summarize` gives the gist.', feedback: false };
+    }
+    const offline: SummarizeMaterial = { history };
+    const result = await ctx.llm.complete({
+      agent: 'summarize',
+      system: PROMPTS.summarize.text,
+      messages: [{ role: 'user', content: `Summarize this conversation:\n${wrapUntrusted('conversation', transcript(history))}` }],
+      maxTokens: 800,
+      offline,
+    });
+    return { text: result.text, feedback: true, usage: result.usage };
+  },
+};
