@@ -1,5 +1,5 @@
 /** The channels module: a registry of adapters, and the public face of each channel. */
-import type { ChannelAdapter, ReplySink } from '../src/ports.ts';
+import type { ChannelAdapter, Destination, ReplySink } from '../src/ports.ts';
 import type { Envelope, Reply } from '../src/types.ts';
 
 export { createHooksAdapter, isValidHookSource } from './hooks/index.ts';
@@ -9,6 +9,8 @@ export { createWebAdapter } from './web/index.ts';
 export type ChannelRegistry = ReplySink & {
   get(channel: string): ChannelAdapter | undefined;
   all(): ChannelAdapter[];
+  /** Channels that can receive routed replies, for validating routing rules. */
+  destinations(): { channel: string; enabled: boolean; requiredEnv: string[] }[];
 };
 
 /** Looks adapters up by channel name; as a `ReplySink` it sends each reply back through the channel it came from. */
@@ -29,5 +31,12 @@ export function createChannelRegistry(adapters: ChannelAdapter[]): ChannelRegist
       }
       await adapter.reply(envelope, reply, meta);
     },
+    async deliver(destination: Destination, reply: Reply, meta: { executionId: string }) {
+      const adapter = byName.get(destination.channel);
+      if (!adapter?.postTo) throw new Error(`channel "${destination.channel}" cannot be a routing destination; cannot deliver execution ${meta.executionId}`);
+      if (!adapter.enabled) throw new Error(`channel "${destination.channel}" is disabled: set ${adapter.requiredEnv.join(', ')} to deliver execution ${meta.executionId}`);
+      await adapter.postTo(destination.target, reply, meta);
+    },
+    destinations: () => [...byName.values()].filter((a) => a.postTo).map((a) => ({ channel: a.channel, enabled: a.enabled, requiredEnv: a.requiredEnv })),
   };
 }

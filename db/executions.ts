@@ -105,6 +105,8 @@ export async function createReplay(db: Db, queue: Queue, id: string): Promise<Ex
         intent: original.intent,
         args: original.args,
         envelope: original.envelope,
+        destination: original.destination,
+        routeId: original.routeId,
         receivedAt: new Date(),
       })
       .returning();

@@ -23,10 +23,13 @@ import { feedbackSummary, latestRateableExecution, upsertFeedback, type Feedback
 import { ingestEnvelope, type Routed } from './ingest.ts';
 import { startQueue, type Queue, type QueueOptions } from './queue.ts';
 import { generatedAdminToken } from './settings.ts';
+import { createRoute, deleteRoute, listRoutes, matchRoutes, type NewRoute } from './routes.ts';
 
 export { DataDirInUseError } from './lock.ts';
 export type { ExecutionRow, ExecutionFilter } from './executions.ts';
 export type { IngestResult, Routed } from './ingest.ts';
+export type { NewRoute, RouteRow } from './routes.ts';
+export { eventMatches } from './routes.ts';
 export type { DatabaseHandle } from './client.ts';
 export type { ExecutionJob } from './queue.ts';
 
@@ -42,7 +45,11 @@ export function createStore(handle: DatabaseHandle, queue: Queue) {
   return {
     kind: handle.kind,
     queue,
-    ingest: (envelope: Envelope, routed: Routed) => ingestEnvelope(db, queue, envelope, routed),
+    ingest: (envelope: Envelope, targets: Routed[]) => ingestEnvelope(db, queue, envelope, targets),
+    listRoutes: () => listRoutes(db),
+    createRoute: (route: NewRoute) => createRoute(db, route),
+    deleteRoute: (id: string) => deleteRoute(db, id),
+    matchRoutes: (source: string, type: string | undefined) => matchRoutes(db, source, type),
     getExecution: (id: string) => getExecution(db, id),
     listExecutions: (filter: ExecutionFilter) => listExecutions(db, filter),
     startAttempt: (id: string) => startAttempt(db, id),

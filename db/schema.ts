@@ -83,6 +83,9 @@ export const executions = pgTable(
     error: text('error'),
     promptHash: text('prompt_hash'),
     result: jsonb('result').$type<Record<string, unknown>>(),
+    /** Where the reply goes when a routing rule sent it elsewhere; null means back to where it came from. */
+    destination: jsonb('destination').$type<{ channel: string; target: string }>(),
+    routeId: uuid('route_id'),
     replyMessageId: uuid('reply_message_id'),
     receivedAt: timestamp('received_at', { withTimezone: true }).notNull(),
     createdAt: createdAt(),
@@ -124,3 +127,17 @@ export const settings = pgTable('settings', {
   value: text('value').notNull(),
   createdAt: createdAt(),
 });
+
+/** Webhook-to-chat routing: an event from `source` (optionally of type `event`) runs `agent` and posts to `destination`. */
+export const routes = pgTable(
+  'routes',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    source: text('source').notNull(),
+    event: text('event'),
+    agent: text('agent').notNull(),
+    destination: jsonb('destination').$type<{ channel: string; target: string }>().notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [index('routes_source_idx').on(t.source)],
+);

@@ -18,6 +18,8 @@ export type ApiDeps = {
   agents: readonly Agent[];
   adminToken: string;
   replyWaitSeconds: number;
+  /** Channels that can receive routed replies (see ChannelRegistry.destinations). */
+  destinations(): { channel: string; enabled: boolean; requiredEnv: string[] }[];
 };
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -45,6 +47,17 @@ const executionQuery = z.object({
   agent: z.string().max(64).optional(),
   limit: z.coerce.number().int().min(1).max(500).default(50),
 });
+
+const routeBody = z.object({
+  source: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,63}$/i, 'must be a hook source name (letters, digits, - and _)'),
+  event: z.string().min(1).max(200).nullish(),
+  agent: z.string().min(1),
+  destination: z.object({ channel: z.string().min(1), target: z.string().min(1).max(256) }),
+});
+
+function presentRoute(r: { id: string; source: string; event: string | null; agent: string; destination: unknown; createdAt: Date }) {
+  return { id: r.id, source: r.source, event: r.event, agent: r.agent, destination: r.destination, created_at: r.createdAt };
+}
 
 const feedbackBody = z.object({
   execution_id: z.string().regex(UUID, 'must be an execution id'),
@@ -121,6 +134,30 @@ export function apiRoutes(deps: ApiDeps) {
       created_at: conversation.createdAt,
       messages: conversation.messages.map((m) => ({ id: m.id, role: m.role, user_id: m.userId, text: m.text, execution_id: m.executionId, created_at: m.createdAt })),
     });
+  });
+
+  api.get('/routes', async (c) => c.json({ routes: (await store.listRoutes()).map(presentRoute) }));
+  api.post('/routes', async (c) => {
+    const body = parse(routeBody, await jsonBody(c.req));
+    if (!deps.agents.some((a) => a.name === body.agent)) {
+      throw new BadRequestError('unknown_agent', `No agent named "${body.agent}"; known agents: ${deps.agents.map((a) => a.name).join(', ')}`);
+    }
+    const destinations = deps.destinations();
+    const destination = destinations.find((d) => d.channel === body.destination.channel);
+    if (!destination) {
+      const known = destinations.map((d) => d.channel).join(', ') || 'none yet';
+      throw new BadRequestError('invalid_destination', `Channel "${body.destination.channel}" cannot receive routed replies; destinations: ${known}`);
+    }
+    if (!destination.enabled) {
+      throw new BadRequestError('invalid_destination', `The ${destination.channel} channel is disabled: set ${destination.requiredEnv.join(', ')} first`);
+    }
+    const row = await store.createRoute({ source: body.source.toLowerCase(), event: body.event ?? null, agent: body.agent, destination: body.destination });
+    return c.json(presentRoute(row), 201);
+  });
+  api.delete('/routes/:id', async (c) => {
+    const id = c.req.param('id');
+    if (!UUID.test(id) || !(await store.deleteRoute(id))) throw new NotFoundError(`Route ${id}`);
+    return c.body(null, 204);
   });
 
   api.post('/feedback', async (c) => {

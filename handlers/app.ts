@@ -6,7 +6,7 @@ import type { Metrics } from '../src/metrics.ts';
 import type { Ingest } from '../src/pipeline/ingest.ts';
 import type { Waiter } from '../src/pipeline/waiter.ts';
 import type { Agent, ChannelAdapter, Logger, ProviderHealth } from '../src/ports.ts';
-import { apiRoutes } from './api.ts';
+import { apiRoutes, type ApiDeps } from './api.ts';
 import { channelRoute } from './channel.ts';
 import { dashboard } from './dashboard.ts';
 import { createErrorHandler, jsonError } from './errors.ts';
@@ -27,6 +27,7 @@ export type AppDeps = {
   web: ChannelAdapter;
   hooks: HooksAdapter;
   providers(): ProviderHealth[];
+  destinations: ApiDeps['destinations'];
 };
 
 export function createApp(deps: AppDeps) {
@@ -63,6 +64,7 @@ export function createApp(deps: AppDeps) {
       agents: deps.agents,
       adminToken: deps.adminToken,
       replyWaitSeconds: deps.replyWaitSeconds,
+      destinations: deps.destinations,
     }),
   );
   return app;

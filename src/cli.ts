@@ -14,6 +14,10 @@ const USAGE = `Usage: switchboard <verb> [options]
   replay <execution-id>             re-run an execution as a new one and print its reply
   agents list|enable|disable <name> list agents or switch one on or off
   executions [--status S] [--agent A] [--channel C] [--limit N] [--json]
+  routes [list]                     webhook-to-chat routing rules
+  routes add <source> <agent> <channel>:<target> [--event TYPE]
+                                    e.g. routes add ci summarize slack:C0123 --event 'build.*'
+  routes delete <id>
   doctor                            check configuration, database and channels; say what to fix
 `;
 
@@ -41,7 +45,7 @@ async function call(sb: Switchboard, method: string, path: string, body?: unknow
     headers: { authorization: `Bearer ${sb.adminToken}`, 'content-type': 'application/json' },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
-  const json = (await res.json()) as Record<string, any>;
+  const json = (res.status === 204 ? {} : await res.json()) as Record<string, any>;
   if (res.status >= 400) throw new Error(`${json.error?.code ?? res.status}: ${json.error?.message ?? 'request failed'}`);
   return { status: res.status, json };
 }
@@ -161,6 +165,34 @@ const verbs: Record<string, (config: Config, args: string[]) => Promise<number>>
       }
       if (!json.executions.length) console.log('no executions match');
       return 0;
+    });
+  },
+
+  async routes(config, args) {
+    const [action = 'list', ...rest] = args;
+    return withSwitchboard(config, 'web', async (sb) => {
+      if (action === 'list') {
+        const { json } = await call(sb, 'GET', '/api/routes');
+        for (const r of json.routes) console.log(`${r.id}  ${r.source}${r.event ? ` [${r.event}]` : ''} → ${r.agent} → ${r.destination.channel}:${r.destination.target}`);
+        if (!json.routes.length) console.log('no routes: events on /hooks/<source> run their agent and keep the result in the execution log');
+        return 0;
+      }
+      if (action === 'add') {
+        const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { event: { type: 'string' } } });
+        const [source, agent, to] = positionals;
+        const colon = to?.indexOf(':') ?? -1;
+        if (!source || !agent || !to || colon < 1) throw new UsageError('routes add needs <source> <agent> <channel>:<target>');
+        const destination = { channel: to.slice(0, colon), target: to.slice(colon + 1) };
+        const { json } = await call(sb, 'POST', '/api/routes', { source, agent, event: values.event, destination });
+        console.log(`added route ${json.id}: ${json.source}${json.event ? ` [${json.event}]` : ''} → ${json.agent} → ${to}`);
+        return 0;
+      }
+      if (action === 'delete' && rest[0]) {
+        await call(sb, 'DELETE', `/api/routes/${encodeURIComponent(rest[0])}`);
+        console.log(`deleted route ${rest[0]}`);
+        return 0;
+      }
+      throw new UsageError('routes takes list, add <source> <agent> <channel>:<target> [--event TYPE], or delete <id>');
     });
   },
 

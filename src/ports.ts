@@ -98,13 +98,17 @@ export class NormalizeError extends Error {
 /** The raw request an adapter sees: bytes first, so signatures are checked before anything parses. */
 export type RawRequest = { body: Uint8Array; headers: Headers; url: string; params: Record<string, string> };
 
-/** Delivers replies to where an envelope came from. */
+/** Where a routing rule sends a reply: a channel and its own address (Slack channel id, Telegram chat id …). */
+export type Destination = { channel: Envelope['channel']; target: string };
+
+/** Delivers replies: back to where an envelope came from, or to a routing rule's destination. */
 export type ReplySink = {
   reply(envelope: Envelope, reply: Reply, meta: { executionId: string }): Promise<void>;
+  deliver(destination: Destination, reply: Reply, meta: { executionId: string }): Promise<void>;
 };
 
 /** One platform: verify, normalize, reply. Adapters translate; they never decide. */
-export type ChannelAdapter = ReplySink & {
+export type ChannelAdapter = Pick<ReplySink, 'reply'> & {
   readonly channel: Envelope['channel'];
   /** The env variables that enable this channel; named in the 404 a disabled channel answers. */
   readonly requiredEnv: string[];
@@ -115,4 +119,6 @@ export type ChannelAdapter = ReplySink & {
   /** The response body the platform expects once the event is stored. */
   ack?(envelopes: Envelope[], results: { executionId: string; duplicate: boolean }[]): Response | undefined;
   update?(ref: Record<string, unknown>, reply: Reply): Promise<void>;
+  /** Posts to an address on this platform: makes the channel a destination for routing rules. */
+  postTo?(target: string, reply: Reply, meta: { executionId: string }): Promise<void>;
 };

@@ -115,6 +115,7 @@ export async function startSwitchboard(config: Config, opts: StartOptions = {}):
     web: channels.get('web')!,
     hooks: channels.get('hooks') as Parameters<typeof createApp>[0]['hooks'],
     providers: () => llm.health(),
+    destinations: () => channels.destinations(),
   });
 
   let server: ServerType | undefined;

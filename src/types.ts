@@ -26,6 +26,8 @@ export type Envelope = {
   raw?: unknown;
   /** Set when the event itself names an agent (a webhook payload's `agent` field, a feedback button). */
   agent?: string;
+  /** What kind of event this is, for webhook-to-chat routing rules (`source` and optional `type`). */
+  event?: { source: string; type?: string };
   /** Intent arguments the platform event carries itself, e.g. the execution a 👍 button rates. */
   args?: Record<string, unknown>;
 };

@@ -168,6 +168,7 @@ describe('hooks: normalizing events', () => {
       userId: 'pagerduty',
       text: 'disk full on db-1',
       threadRef: { source: 'ci', event: 'alert.fired' },
+      event: { source: 'ci', type: 'alert.fired' },
       receivedAt: NOW.toISOString(),
       raw: body,
       agent: 'summarize',

@@ -74,8 +74,9 @@ export function normalizeHook(req: RawRequest, source: string, now: () => Date =
       conversationKey: pick(payload, ['conversation_id'])?.value ?? fallback,
       userId: pick(payload, ['user_id', 'user', 'sender'])?.value ?? fallback,
       text: pick(payload, ['text', 'message'])?.value ?? renderHookEvent(payload, source, event),
-      // `event` lives here so webhook-to-chat routing rules can match on it.
       threadRef: event ? { source, event: event.value } : { source },
+      // Webhook-to-chat routing rules match on this.
+      event: event ? { source, type: event.value } : { source },
       receivedAt: now().toISOString(),
       raw: payload,
       ...(agent ? { agent: agent.value } : {}),

@@ -1,21 +1,21 @@
-/** Ingest: rate-limit, route, and store each envelope with its job in one transaction. */
-import type { IngestResult, Store } from '../../db/index.ts';
+/** Ingest: rate-limit, route, and store each envelope with its jobs in one transaction. */
+import type { IngestResult, Routed, Store } from '../../db/index.ts';
 import { BadRequestError, RateLimitedError } from '../errors.ts';
 import type { RateLimiter } from '../ratelimit.ts';
 import { route } from '../router.ts';
-import type { Envelope, Intent, IntentName } from '../types.ts';
+import type { Envelope, IntentName } from '../types.ts';
 
 export type Ingest = (envelopes: Envelope[]) => Promise<IngestResult[]>;
 
-/** The intent an envelope asks for: the agent a payload names wins over what its text says. */
-export function routeEnvelope(envelope: Envelope, agentNames: ReadonlySet<string>): { agent: string; intent: Intent } {
-  if (envelope.agent !== undefined) {
-    if (!agentNames.has(envelope.agent)) {
-      throw new BadRequestError('unknown_agent', `No agent named "${envelope.agent}"; known agents: ${[...agentNames].join(', ')}`);
+/** The intent for `agent` (or, when none is named, the one the text asks for). */
+export function routeEnvelope(envelope: Envelope, agentNames: ReadonlySet<string>, agent = envelope.agent): Routed {
+  if (agent !== undefined) {
+    if (!agentNames.has(agent)) {
+      throw new BadRequestError('unknown_agent', `No agent named "${agent}"; known agents: ${[...agentNames].join(', ')}`);
     }
     const routed = route(envelope.text);
-    const args = routed.name === envelope.agent ? routed.args : { question: envelope.text, text: envelope.text };
-    return { agent: envelope.agent, intent: { name: envelope.agent as IntentName, args: { ...args, ...envelope.args } } };
+    const args = routed.name === agent ? routed.args : { question: envelope.text, text: envelope.text };
+    return { agent, intent: { name: agent as IntentName, args: { ...args, ...envelope.args } } };
   }
   const intent = route(envelope.text);
   return { agent: intent.name, intent: { name: intent.name, args: { ...intent.args, ...envelope.args } } };
@@ -28,9 +28,20 @@ export function createIngest(deps: {
   /** Called after commit, so an in-process worker starts now instead of at its next poll. */
   onEnqueued(): void;
 }): Ingest {
+  /** Routing rules turn one event into one execution per matching rule; without a match it is answered in place. */
+  async function targets(envelope: Envelope): Promise<Routed[]> {
+    const rules = envelope.event ? await deps.store.matchRoutes(envelope.event.source, envelope.event.type) : [];
+    if (!rules.length) return [routeEnvelope(envelope, deps.agentNames)];
+    return rules.map((rule) => ({
+      ...routeEnvelope(envelope, deps.agentNames, rule.agent),
+      destination: rule.destination as Routed['destination'],
+      routeId: rule.id,
+    }));
+  }
+
   return async function ingest(envelopes) {
     // Route and rate-limit everything first: a rejected request stores nothing.
-    const routed = envelopes.map((e) => routeEnvelope(e, deps.agentNames));
+    const routed = await Promise.all(envelopes.map(targets));
     for (const e of envelopes) {
       const verdict = deps.rateLimiter.take(`${e.channel}:${e.tenantId}:${e.userId}`);
       if (!verdict.ok) throw new RateLimitedError(verdict.retryAfterSeconds);

@@ -4,7 +4,7 @@
  */
 import type { ExecutionRow, Store } from '../../db/index.ts';
 import type { Metrics } from '../metrics.ts';
-import type { Agent, AgentContext, AgentResult, LlmChain, Logger, ReplySink, StatusSnapshot } from '../ports.ts';
+import type { Agent, AgentContext, AgentResult, Destination, LlmChain, Logger, ReplySink, StatusSnapshot } from '../ports.ts';
 import type { Envelope, Intent, IntentName, Reply } from '../types.ts';
 
 export type WorkerDeps = {
@@ -87,7 +87,10 @@ export function createWorker(deps: WorkerDeps) {
         reply = rest;
         await store.recordResult(execution, reply, usage);
       }
-      if (!execution.repliedAt) await deps.replies.reply(envelope, reply, { executionId });
+      if (!execution.repliedAt) {
+        if (execution.destination) await deps.replies.deliver(execution.destination as Destination, reply, { executionId });
+        else await deps.replies.reply(envelope, reply, { executionId });
+      }
       await store.markSucceeded(executionId, Math.round(performance.now() - started));
       metrics.executions.inc({ agent: execution.agent, status: 'succeeded' });
       metrics.ingestToReply.observe({ channel: execution.channel }, (Date.now() - execution.receivedAt.getTime()) / 1000);
