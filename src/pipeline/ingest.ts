@@ -43,6 +43,9 @@ export function createIngest(deps: {
     // Route and rate-limit everything first: a rejected request stores nothing.
     const routed = await Promise.all(envelopes.map(targets));
     for (const e of envelopes) {
+      // The per-user limit protects chats from one noisy person; signed system webhooks are not people
+      // and must not be throttled into retry storms (queue depth is watched instead).
+      if (e.channel === 'hooks') continue;
       const verdict = deps.rateLimiter.take(`${e.channel}:${e.tenantId}:${e.userId}`);
       if (!verdict.ok) throw new RateLimitedError(verdict.retryAfterSeconds);
     }
