@@ -6,6 +6,9 @@ import { PgBoss, fromDrizzle, fromPglite, type Job } from 'pg-boss';
 import type { DatabaseHandle, Db } from './client.ts';
 
 export const EXECUTIONS_QUEUE = 'executions';
+/** Heartbeat lease of a running job; a crashed worker's job is picked up again within about this plus the supervise interval. */
+export const LEASE_SECONDS = 20;
+const SUPERVISE_SECONDS = 10;
 
 export type ExecutionJob = { executionId: string };
 
@@ -39,23 +42,28 @@ export async function startQueue(handle: DatabaseHandle, opts: QueueOptions): Pr
     migrate: true,
     useListenNotify: true,
     warningQueueSize: 10_000,
+    superviseIntervalSeconds: SUPERVISE_SECONDS,
+    monitorIntervalSeconds: SUPERVISE_SECONDS,
   };
   const boss = handle.pglite
     ? new PgBoss({ ...common, db: fromPglite(handle.pglite), backend: 'pglite' })
     : new PgBoss({ ...common, connectionString: opts.databaseUrl, max: opts.poolSize, application_name: 'switchboard-queue' });
   boss.on('error', opts.onError);
   await boss.start();
-  await boss.createQueue(EXECUTIONS_QUEUE, {
+  const queueOptions = {
     retryLimit: opts.maxAttempts - 1,
     retryDelay: opts.retryDelaySeconds,
     retryBackoff: true,
     retryDelayMax: 300,
     expireInSeconds: opts.jobTimeoutSeconds,
+    // The lease: a worker that dies (kill -9) stops heartbeating, and its job is retried once the
+    // heartbeat is this many seconds late, instead of after the whole job timeout.
+    heartbeatSeconds: LEASE_SECONDS,
     notify: true,
-  }).catch(async (err: Error) => {
-    // Another process created it first; keep its options in step with ours.
-    if (!/already exists/i.test(err.message)) throw err;
-  });
+  };
+  await boss.createQueue(EXECUTIONS_QUEUE, queueOptions);
+  // createQueue keeps an existing queue as it was; bring its options in step with this configuration.
+  await boss.updateQueue(EXECUTIONS_QUEUE, queueOptions);
   const workers: string[] = [];
   return {
     boss,

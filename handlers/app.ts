@@ -28,6 +28,7 @@ export type AppDeps = {
   hooks: HooksAdapter;
   providers(): ProviderHealth[];
   destinations: ApiDeps['destinations'];
+  queue(): Promise<{ depth: number; limit: number; degraded: boolean }>;
 };
 
 export function createApp(deps: AppDeps) {
@@ -37,7 +38,7 @@ export function createApp(deps: AppDeps) {
   app.use('*', countRequests(deps.metrics));
   app.use('*', limitBody());
 
-  app.route('/', healthRoutes({ store: deps.store, metrics: deps.metrics, providers: deps.providers }));
+  app.route('/', healthRoutes({ store: deps.store, metrics: deps.metrics, providers: deps.providers, queue: deps.queue }));
   app.get('/', (c) => c.html(dashboard()));
 
   app.post(

@@ -4,18 +4,28 @@ import type { Store } from '../db/index.ts';
 import type { Metrics } from '../src/metrics.ts';
 import type { ProviderHealth } from '../src/ports.ts';
 
-export function healthRoutes(deps: { store: Store; metrics: Metrics; providers(): ProviderHealth[] }) {
+export function healthRoutes(deps: {
+  store: Store;
+  metrics: Metrics;
+  providers(): ProviderHealth[];
+  queue(): Promise<{ depth: number; limit: number; degraded: boolean }>;
+}) {
   const app = new Hono();
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
   app.get('/readyz', async (c) => {
     const db = await deps.store.ready();
     const ready = db.database && db.migrations;
+    // A deep queue degrades but does not fail readiness: taking instances out of rotation would
+    // make platforms retry into the remaining ones.
+    const queue = ready ? await deps.queue().catch(() => undefined) : undefined;
     const checks = {
+      queue: queue ? { ok: !queue.degraded, depth: queue.depth, limit: queue.limit } : { ok: false },
       database: { ok: db.database, kind: deps.store.kind, ...(db.error ? { error: db.error } : {}) },
       migrations: { ok: db.migrations },
       providers: deps.providers(),
     };
-    return c.json({ status: ready ? 'ready' : 'not_ready', checks }, ready ? 200 : 503);
+    const status = !ready ? 'not_ready' : queue?.degraded ? 'degraded' : 'ready';
+    return c.json({ status, checks }, ready ? 200 : 503);
   });
   app.get('/metrics', async (c) => {
     c.header('Content-Type', deps.metrics.registry.contentType);

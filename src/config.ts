@@ -71,6 +71,7 @@ const schema = z.object({
   RATE_LIMIT_BURST: int(20, 1, 100000),
   REPLY_WAIT_SECONDS: int(30, 1, 300),
   DB_POOL_SIZE: int(10, 1, 200),
+  QUEUE_DEPTH_LIMIT: int(5000, 1, 10_000_000),
 });
 
 type Raw = z.infer<typeof schema>;
@@ -100,6 +101,8 @@ export type Config = {
   rateLimit: { perMinute: number; burst: number };
   replyWaitSeconds: number;
   dbPoolSize: number;
+  /** Above this many waiting executions the hub reports degraded and sheds generic webhooks. */
+  queueDepthLimit: number;
 };
 
 /** `HOOK_SECRET_MY_SOURCE` ↔ source `my-source` / `my_source` (both map to the same variable). */
@@ -202,5 +205,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     rateLimit: { perMinute: e.RATE_LIMIT_PER_MINUTE, burst: e.RATE_LIMIT_BURST },
     replyWaitSeconds: e.REPLY_WAIT_SECONDS,
     dbPoolSize: e.DB_POOL_SIZE,
+    queueDepthLimit: e.QUEUE_DEPTH_LIMIT,
   };
 }

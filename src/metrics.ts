@@ -6,7 +6,9 @@ export type Metrics = ReturnType<typeof createMetrics>;
 export function createMetrics() {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'switchboard_' });
-  let depthSource: (() => Promise<number>) | undefined;
+  type QueueState = { depth: number; degraded: boolean };
+  let queueSource: (() => Promise<QueueState>) | undefined;
+  const readQueue = async () => (queueSource ? queueSource().catch(() => undefined) : undefined);
   return {
     registry,
     httpRequests: new Counter({
@@ -33,11 +35,20 @@ export function createMetrics() {
       help: 'Executions waiting to run (queued, or failed with a retry to come)',
       registers: [registry],
       async collect() {
-        if (depthSource) this.set(await depthSource().catch(() => Number.NaN));
+        this.set((await readQueue())?.depth ?? Number.NaN);
       },
     }),
-    setQueueDepthSource(fn: () => Promise<number>) {
-      depthSource = fn;
+    degraded: new Gauge({
+      name: 'switchboard_degraded',
+      help: '1 while the queue is deeper than QUEUE_DEPTH_LIMIT (generic webhooks are shed)',
+      registers: [registry],
+      async collect() {
+        const state = await readQueue();
+        this.set(state ? Number(state.degraded) : Number.NaN);
+      },
+    }),
+    setQueueSource(fn: () => Promise<QueueState>) {
+      queueSource = fn;
     },
   };
 }

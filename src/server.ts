@@ -12,6 +12,7 @@ import { createChain, createOfflineProvider } from './llm/index.ts';
 import { createLogger } from './logger.ts';
 import { createMetrics } from './metrics.ts';
 import { createIngest } from './pipeline/ingest.ts';
+import { createBackpressure } from './pipeline/backpressure.ts';
 import { createWaiter, type Waiter } from './pipeline/waiter.ts';
 import { createWorker } from './pipeline/worker.ts';
 import type { Agent, Logger } from './ports.ts';
@@ -73,8 +74,9 @@ export async function startSwitchboard(config: Config, opts: StartOptions = {}):
   }
   const llm = createChain([createOfflineProvider()], { logger });
   const metrics = createMetrics();
-  metrics.setQueueDepthSource(() => store.queueDepth());
   const waiter = createWaiter(store);
+  const backpressure = createBackpressure({ limit: config.queueDepthLimit, readDepth: () => store.queueDepth() });
+  metrics.setQueueSource(() => backpressure.state());
   const channels = createChannelRegistry([
     createWebAdapter(),
     createHooksAdapter({ secretFor: (source) => config.hookSecrets[hookSecretEnvName(source)] }),
@@ -100,6 +102,7 @@ export async function startSwitchboard(config: Config, opts: StartOptions = {}):
     store,
     agentNames: new Set(agents.keys()),
     rateLimiter: createRateLimiter(config.rateLimit),
+    backpressure,
     // In `all`, wake the local worker on commit: a reply takes milliseconds, not a polling interval.
     onEnqueued: () => store.queue.wake(),
   });
@@ -115,6 +118,7 @@ export async function startSwitchboard(config: Config, opts: StartOptions = {}):
     web: channels.get('web')!,
     hooks: channels.get('hooks') as Parameters<typeof createApp>[0]['hooks'],
     providers: () => llm.health(),
+    queue: () => backpressure.state(),
     destinations: () => channels.destinations(),
   });
 

@@ -2,6 +2,7 @@
 import type { IngestResult, Routed, Store } from '../../db/index.ts';
 import { BadRequestError, RateLimitedError } from '../errors.ts';
 import type { RateLimiter } from '../ratelimit.ts';
+import type { Backpressure } from './backpressure.ts';
 import { route } from '../router.ts';
 import type { Envelope, IntentName } from '../types.ts';
 
@@ -25,6 +26,7 @@ export function createIngest(deps: {
   store: Store;
   agentNames: ReadonlySet<string>;
   rateLimiter: RateLimiter;
+  backpressure: Backpressure;
   /** Called after commit, so an in-process worker starts now instead of at its next poll. */
   onEnqueued(): void;
 }): Ingest {
@@ -42,6 +44,7 @@ export function createIngest(deps: {
   return async function ingest(envelopes) {
     // Route and rate-limit everything first: a rejected request stores nothing.
     const routed = await Promise.all(envelopes.map(targets));
+    for (const e of envelopes) await deps.backpressure.admit(e);
     for (const e of envelopes) {
       // The per-user limit protects chats from one noisy person; signed system webhooks are not people
       // and must not be throttled into retry storms (queue depth is watched instead).
