@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createServer } from 'node:net';
-import { summarize } from './stats.ts';
+import { summarize } from './lib/stats.ts';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
 const TOKEN = 'bench-admin-token-0123456789';
