@@ -1,5 +1,6 @@
 /** Step 3 of the flow: one transaction stores the delivery, conversation, message, execution and job. */
-import { and, eq, sql } from 'drizzle-orm';
+import { randomUUID } from 'node:crypto';
+import { and, eq } from 'drizzle-orm';
 import type { Destination } from '../src/ports.ts';
 import type { Envelope, Intent } from '../src/types.ts';
 import type { Db } from './client.ts';
@@ -25,49 +26,60 @@ export async function ingestEnvelope(db: Db, queue: Queue, envelope: Envelope, t
       .returning({ id: deliveries.id });
     if (!delivery) return duplicateOf(tx as unknown as Db, envelope);
 
-    const conversationId = await upsertConversation(tx as unknown as Db, envelope);
-    const [message] = await tx
-      .insert(messages)
-      .values({ conversationId, role: 'user', userId: envelope.userId, userName: envelope.userName, text: envelope.text })
-      .returning({ id: messages.id });
-    const ids: string[] = [];
-    for (const routed of targets) {
-      const [execution] = await tx
-        .insert(executions)
-        .values({
-          conversationId,
-          messageId: message!.id,
-          deliveryId: delivery.id,
-          channel: envelope.channel,
-          tenantId: envelope.tenantId,
-          userId: envelope.userId,
-          agent: routed.agent,
-          intent: routed.intent.name,
-          args: routed.intent.args,
-          envelope: envelope as unknown as Record<string, unknown>,
-          destination: routed.destination ?? null,
-          routeId: routed.routeId ?? null,
-          receivedAt: new Date(envelope.receivedAt),
-        })
-        .returning({ id: executions.id });
-      ids.push(execution!.id);
-      await queue.enqueue(tx as unknown as Db, { executionId: execution!.id });
-    }
-    await tx.update(messages).set({ executionId: ids[0] }).where(eq(messages.id, message!.id));
+    const conversationId = await conversationFor(tx as unknown as Db, envelope);
+    // Ids are made here so the message can name its execution without a second write.
+    const messageId = randomUUID();
+    const ids = targets.map(() => randomUUID());
+    await tx.insert(messages).values({
+      id: messageId,
+      conversationId,
+      role: 'user',
+      userId: envelope.userId,
+      userName: envelope.userName,
+      text: envelope.text,
+      executionId: ids[0],
+    });
+    await tx.insert(executions).values(
+      targets.map((routed, i) => ({
+        id: ids[i],
+        conversationId,
+        messageId,
+        deliveryId: delivery.id,
+        channel: envelope.channel,
+        tenantId: envelope.tenantId,
+        userId: envelope.userId,
+        agent: routed.agent,
+        intent: routed.intent.name,
+        args: routed.intent.args,
+        envelope: envelope as unknown as Record<string, unknown>,
+        destination: routed.destination ?? null,
+        routeId: routed.routeId ?? null,
+        receivedAt: new Date(envelope.receivedAt),
+      })),
+    );
+    for (const id of ids) await queue.enqueue(tx as unknown as Db, { executionId: id });
     return { executionId: ids[0]!, executionIds: ids, conversationId, duplicate: false };
   });
 }
 
-export async function upsertConversation(db: Db, envelope: Pick<Envelope, 'channel' | 'conversationKey' | 'tenantId'>): Promise<string> {
-  const [row] = await db
-    .insert(conversations)
-    .values({ channel: envelope.channel, conversationKey: envelope.conversationKey, tenantId: envelope.tenantId })
-    .onConflictDoUpdate({
-      target: [conversations.channel, conversations.conversationKey],
-      set: { updatedAt: sql`now()` },
-    })
-    .returning({ id: conversations.id });
-  return row!.id;
+/**
+ * The conversation's id, created on first use. A plain read in the common case, and never a row
+ * update: every event of a busy source shares one conversation, and locking its row would
+ * serialize their transactions.
+ */
+export async function conversationFor(db: Db, envelope: Pick<Envelope, 'channel' | 'conversationKey' | 'tenantId'>): Promise<string> {
+  const where = and(eq(conversations.channel, envelope.channel), eq(conversations.conversationKey, envelope.conversationKey));
+  for (let attempt = 0; attempt < 2; attempt++) {
+    const [existing] = await db.select({ id: conversations.id }).from(conversations).where(where).limit(1);
+    if (existing) return existing.id;
+    const [created] = await db
+      .insert(conversations)
+      .values({ channel: envelope.channel, conversationKey: envelope.conversationKey, tenantId: envelope.tenantId })
+      .onConflictDoNothing()
+      .returning({ id: conversations.id });
+    if (created) return created.id;
+  }
+  throw new Error(`conversation ${envelope.channel}/${envelope.conversationKey} could not be created or read`);
 }
 
 async function duplicateOf(db: Db, envelope: Envelope): Promise<IngestResult> {

@@ -71,11 +71,20 @@ export async function startQueue(handle: DatabaseHandle, opts: QueueOptions): Pr
       await boss.send(EXECUTIONS_QUEUE, job, { db: fromDrizzle(tx as never, sql as never) });
     },
     async work(concurrency, handler) {
-      const id = await boss.work<ExecutionJob>(
+      let id = '';
+      id = await boss.work<ExecutionJob>(
         EXECUTIONS_QUEUE,
         // NOTIFY wakes workers for new jobs; polling still finds retries whose backoff has passed.
         { batchSize: 1, localConcurrency: concurrency, pollingIntervalSeconds: 1, notifyPollingIntervalSeconds: 1 },
-        async ([job]) => handler(job!),
+        async ([job]) => {
+          try {
+            await handler(job!);
+          } finally {
+            // A slot that just finished fetches again at once: under a backlog, workers drain it
+            // back to back instead of one job per slot per polling interval.
+            if (id) boss.notifyWorker(id);
+          }
+        },
       );
       workers.push(id);
       return id;
