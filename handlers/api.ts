@@ -90,7 +90,7 @@ export function apiRoutes(deps: ApiDeps) {
   api.post('/messages', async (c) => {
     const req = await rawRequest(c);
     deps.web.verify(req);
-    const envelopes = deps.web.normalize(req);
+    const envelopes = await deps.web.normalize(req);
     if (!Array.isArray(envelopes)) throw new BadRequestError('ignored', envelopes.ignore);
     const [result] = await deps.ingest(envelopes);
     return respond(c, result!.executionId, { duplicate: result!.duplicate });

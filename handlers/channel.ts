@@ -34,7 +34,7 @@ export function channelRoute(opts: ChannelRouteOptions): Handler {
     if (!state.enabled) return disabledChannel(c, adapter.channel, state.requiredEnv);
     const req = await rawRequest(c);
     await adapter.verify(req);
-    const normalized = adapter.normalize(req);
+    const normalized = await adapter.normalize(req);
     if (!Array.isArray(normalized)) return c.json({ ok: true, ignored: normalized.ignore });
     const results = await ingest(normalized);
     const acked = adapter.ack?.(normalized, results);

@@ -115,7 +115,7 @@ export type ChannelAdapter = Pick<ReplySink, 'reply'> & {
   readonly enabled: boolean;
   verify(req: RawRequest): void | Promise<void>;
   /** Returns the envelopes the request carries, or `ignore` with a reason for events we do not handle. */
-  normalize(req: RawRequest): Envelope[] | { ignore: string };
+  normalize(req: RawRequest): Envelope[] | { ignore: string } | Promise<Envelope[] | { ignore: string }>;
   /** The response body the platform expects once the event is stored. */
   ack?(envelopes: Envelope[], results: { executionId: string; duplicate: boolean }[]): Response | undefined;
   update?(ref: Record<string, unknown>, reply: Reply): Promise<void>;
