@@ -28,8 +28,8 @@ export type Queue = {
   boss: PgBoss;
   /** Enqueues inside the caller's transaction so the job and the execution row commit together. */
   enqueue(tx: Db, job: ExecutionJob): Promise<void>;
-  /** Registers the executions handler; returns the worker id for in-process wake-ups. */
-  work(concurrency: number, handler: (job: Job<ExecutionJob>) => Promise<void>): Promise<string>;
+  /** Runs `handler` for execution jobs, `concurrency` at a time. */
+  work(concurrency: number, handler: (job: Job<ExecutionJob>) => Promise<void>): Promise<void>;
   /** Wakes local workers now instead of at their next poll. */
   wake(): void;
   stop(graceful: boolean, timeoutMs: number): Promise<void>;
@@ -71,23 +71,25 @@ export async function startQueue(handle: DatabaseHandle, opts: QueueOptions): Pr
       await boss.send(EXECUTIONS_QUEUE, job, { db: fromDrizzle(tx as never, sql as never) });
     },
     async work(concurrency, handler) {
-      let id = '';
-      id = await boss.work<ExecutionJob>(
-        EXECUTIONS_QUEUE,
-        // NOTIFY wakes workers for new jobs; polling still finds retries whose backoff has passed.
-        { batchSize: 1, localConcurrency: concurrency, pollingIntervalSeconds: 1, notifyPollingIntervalSeconds: 1 },
-        async ([job]) => {
-          try {
-            await handler(job!);
-          } finally {
-            // A slot that just finished fetches again at once: under a backlog, workers drain it
-            // back to back instead of one job per slot per polling interval.
-            if (id) boss.notifyWorker(id);
-          }
-        },
-      );
-      workers.push(id);
-      return id;
+      // One pg-boss worker per slot, each knowing its own id: a slot that finishes fetches again at
+      // once, so a backlog drains back to back instead of one job per slot per polling interval.
+      // (With localConcurrency the extra slots get ids we never see and can only poll.)
+      for (let slot = 0; slot < concurrency; slot++) {
+        let id = '';
+        id = await boss.work<ExecutionJob>(
+          EXECUTIONS_QUEUE,
+          // NOTIFY wakes workers for new jobs; polling still finds retries whose backoff has passed.
+          { batchSize: 1, pollingIntervalSeconds: 1, notifyPollingIntervalSeconds: 1 },
+          async ([job]) => {
+            try {
+              await handler(job!);
+            } finally {
+              if (id) boss.notifyWorker(id);
+            }
+          },
+        );
+        workers.push(id);
+      }
     },
     wake() {
       for (const id of workers) boss.notifyWorker(id);

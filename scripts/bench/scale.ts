@@ -33,7 +33,8 @@ async function hammer(base: string) {
         setupRequest(req: any) {
           const id = `msg_${process.pid}_${++n}`;
           const now = new Date();
-          const body = JSON.stringify({ type: 'bench.event', text: 'status', n });
+          // The default path of a webhook event: the ask agent with the offline provider.
+          const body = JSON.stringify({ type: 'bench.event', text: `deploy ${n} finished on web-1`, n });
           return {
             ...req,
             body,
