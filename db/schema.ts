@@ -37,7 +37,6 @@ export const conversations = pgTable(
     conversationKey: text('conversation_key').notNull(),
     tenantId: text('tenant_id').notNull(),
     createdAt: createdAt(),
-    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
   },
   (t) => [uniqueIndex('conversations_channel_key_key').on(t.channel, t.conversationKey)],
 );
@@ -140,4 +139,18 @@ export const routes = pgTable(
     createdAt: createdAt(),
   },
   (t) => [index('routes_source_idx').on(t.source)],
+);
+
+/** Results of the scheduled health check (database, queue, providers), shown by the status agent. */
+export const healthChecks = pgTable(
+  'health_checks',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    component: text('component').notNull(),
+    ok: boolean('ok').notNull(),
+    detail: text('detail'),
+    latencyMs: integer('latency_ms'),
+    checkedAt: timestamp('checked_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [index('health_checks_component_idx').on(t.component, t.checkedAt)],
 );
