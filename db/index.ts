@@ -23,6 +23,7 @@ import { feedbackSummary, latestRateableExecution, upsertFeedback, type Feedback
 import { ingestEnvelope, type Routed } from './ingest.ts';
 import { startQueue, type Queue, type QueueOptions } from './queue.ts';
 import { generatedAdminToken } from './settings.ts';
+import { latestHealthChecks, purgeOld, recordHealthChecks, type HealthCheck } from './maintenance.ts';
 import { createRoute, deleteRoute, listRoutes, matchRoutes, type NewRoute } from './routes.ts';
 
 export { DataDirInUseError } from './lock.ts';
@@ -32,6 +33,7 @@ export type { NewRoute, RouteRow } from './routes.ts';
 export { eventMatches } from './routes.ts';
 export type { DatabaseHandle } from './client.ts';
 export type { ExecutionJob } from './queue.ts';
+export type { HealthCheck } from './maintenance.ts';
 
 const EXPECTED_MIGRATIONS = (
   JSON.parse(readFileSync(join(MIGRATIONS_FOLDER, 'meta', '_journal.json'), 'utf8')) as { entries: unknown[] }
@@ -70,6 +72,9 @@ export function createStore(handle: DatabaseHandle, queue: Queue) {
     latestRateableExecution: (conversationId: string) => latestRateableExecution(db, conversationId),
     feedbackSummary: () => feedbackSummary(db),
     generatedAdminToken: () => generatedAdminToken(db),
+    recordHealthChecks: (checks: HealthCheck[]) => recordHealthChecks(db, checks),
+    latestHealthChecks: () => latestHealthChecks(db),
+    purgeOld: (opts: { deliveriesBefore: Date; healthChecksBefore: Date }) => purgeOld(db, opts),
     /** Readiness: the database answers and every migration in drizzle/ is applied. */
     async ready(): Promise<{ database: boolean; migrations: boolean; error?: string }> {
       try {

@@ -30,6 +30,8 @@ export type Queue = {
   enqueue(tx: Db, job: ExecutionJob): Promise<void>;
   /** Runs `handler` for execution jobs, `concurrency` at a time. */
   work(concurrency: number, handler: (job: Job<ExecutionJob>) => Promise<void>): Promise<void>;
+  /** Runs `handler` on a cron schedule (pg-boss keeps one schedule per name across all processes). */
+  schedule(name: string, cron: string, handler: () => Promise<void>): Promise<void>;
   /** Wakes local workers now instead of at their next poll. */
   wake(): void;
   stop(graceful: boolean, timeoutMs: number): Promise<void>;
@@ -90,6 +92,11 @@ export async function startQueue(handle: DatabaseHandle, opts: QueueOptions): Pr
         );
         workers.push(id);
       }
+    },
+    async schedule(name, cron, handler) {
+      await boss.createQueue(name, { retryLimit: 0, expireInSeconds: 300 });
+      await boss.schedule(name, cron);
+      await boss.work(name, { pollingIntervalSeconds: 30 }, async () => handler());
     },
     wake() {
       for (const id of workers) boss.notifyWorker(id);

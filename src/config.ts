@@ -72,6 +72,7 @@ const schema = z.object({
   REPLY_WAIT_SECONDS: int(30, 1, 300),
   DB_POOL_SIZE: int(10, 1, 200),
   QUEUE_DEPTH_LIMIT: int(5000, 1, 10_000_000),
+  DELIVERY_RETENTION_DAYS: int(30, 1, 3650),
 });
 
 type Raw = z.infer<typeof schema>;
@@ -103,6 +104,8 @@ export type Config = {
   dbPoolSize: number;
   /** Above this many waiting executions the hub reports degraded and sheds generic webhooks. */
   queueDepthLimit: number;
+  /** Dedup rows older than this are deleted nightly. */
+  deliveryRetentionDays: number;
 };
 
 /** `HOOK_SECRET_MY_SOURCE` ↔ source `my-source` / `my_source` (both map to the same variable). */
@@ -206,5 +209,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     replyWaitSeconds: e.REPLY_WAIT_SECONDS,
     dbPoolSize: e.DB_POOL_SIZE,
     queueDepthLimit: e.QUEUE_DEPTH_LIMIT,
+    deliveryRetentionDays: e.DELIVERY_RETENTION_DAYS,
   };
 }

@@ -43,6 +43,8 @@ export type StatusSnapshot = {
   agents: { name: string; enabled: boolean }[];
   providers: ProviderHealth[];
   uptimeSeconds: number;
+  /** The latest scheduled health check per component (database, queue, providers). */
+  healthChecks?: { component: string; ok: boolean; detail: string | null; at: string }[];
 };
 
 export type FeedbackInput = { executionId?: string; conversationId: string; userId: string; score: 1 | -1; channel: string };

@@ -13,6 +13,7 @@ import { createLogger } from './logger.ts';
 import { createMetrics } from './metrics.ts';
 import { createIngest } from './pipeline/ingest.ts';
 import { createBackpressure } from './pipeline/backpressure.ts';
+import { createMaintenance } from './pipeline/maintenance.ts';
 import { createWaiter, type Waiter } from './pipeline/waiter.ts';
 import { createWorker } from './pipeline/worker.ts';
 import type { Agent, Logger } from './ports.ts';
@@ -96,6 +97,7 @@ export async function startSwitchboard(config: Config, opts: StartOptions = {}):
       onFinished: (id) => waiter.finished(id),
     });
     await store.queue.work(config.worker.concurrency, (job) => run(job.data.executionId));
+    await createMaintenance({ store, llm, logger, retentionDays: config.deliveryRetentionDays, now: () => new Date() }).schedule();
   }
 
   const ingest = createIngest({

@@ -22,6 +22,9 @@ function formatStatus(s: StatusSnapshot): string {
     `Agents enabled: ${enabled.join(', ') || 'none'}${disabled.length > 0 ? `; disabled: ${disabled.join(', ')}` : ''}`,
     `Providers: ${s.providers.map((p) => `${p.name} ${p.state}${p.lastError ? ` (last error: ${p.lastError})` : ''}`).join(', ') || 'none'}`,
   ];
+  if (s.healthChecks?.length) {
+    lines.push(`Health checks: ${s.healthChecks.map((h) => `${h.component} ${h.ok ? 'ok' : 'FAILING'}${h.detail ? ` (${h.detail})` : ''} at ${h.at}`).join('; ')}`);
+  }
   if (s.recentFailures.length > 0) {
     lines.push('Recent failures:', ...s.recentFailures.map((f) => `• ${f.at} ${f.agent} ${f.id}: ${f.error ?? 'unknown error'}`));
   } else {

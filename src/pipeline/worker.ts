@@ -24,11 +24,12 @@ export function createWorker(deps: WorkerDeps) {
   const { store, logger, metrics } = deps;
 
   async function status(): Promise<StatusSnapshot> {
-    const [queueDepth, executionsLastHour, failures, agents] = await Promise.all([
+    const [queueDepth, executionsLastHour, failures, agents, healthChecks] = await Promise.all([
       store.queueDepth(),
       store.countsSince(new Date(deps.now().getTime() - 3_600_000)),
       store.recentFailures(5),
       store.listAgents(),
+      store.latestHealthChecks(),
     ]);
     return {
       queueDepth,
@@ -37,6 +38,7 @@ export function createWorker(deps: WorkerDeps) {
       agents: agents.map((a) => ({ name: a.name, enabled: a.enabled })),
       providers: deps.llm.health(),
       uptimeSeconds: Math.round((deps.now().getTime() - deps.startedAt.getTime()) / 1000),
+      healthChecks,
     };
   }
 

@@ -1,0 +1,57 @@
+import { sql } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { rowsOf } from '../db/rows.ts';
+import { createChain, createOfflineProvider } from '../src/llm/index.ts';
+import { createLogger } from '../src/logger.ts';
+import { HEALTH_CHECK_CRON, RETENTION_CRON, createMaintenance } from '../src/pipeline/maintenance.ts';
+import { databaseKinds } from './support/databases.ts';
+import { signedHook, startTestSwitchboard, type TestSwitchboard } from './support/switchboard.ts';
+
+describe.each(databaseKinds)('scheduled maintenance on %s', (kind) => {
+  let sb: TestSwitchboard;
+  beforeAll(async () => {
+    sb = await startTestSwitchboard(kind);
+  });
+  afterAll(async () => sb?.close());
+
+  const maintenance = () =>
+    createMaintenance({
+      store: sb.opened.store,
+      llm: createChain([createOfflineProvider()], { logger: createLogger('silent') }),
+      logger: createLogger('silent'),
+      retentionDays: 30,
+      now: () => new Date(),
+    });
+
+  it('registers the health check every 5 minutes and a nightly retention cleanup', async () => {
+    const schedules = await sb.opened.store.queue.boss.getSchedules();
+    expect(schedules.map((s) => [s.name, s.cron]).sort()).toEqual([
+      ['maintenance-health', HEALTH_CHECK_CRON],
+      ['maintenance-retention', RETENTION_CRON],
+    ]);
+  });
+
+  it('records database, queue and provider health, and status shows it', async () => {
+    const checks = await maintenance().healthCheck();
+    expect(checks.map((c) => c.component)).toEqual(['database', 'queue', 'provider:offline']);
+    expect(checks.every((c) => c.ok)).toBe(true);
+    const latest = await sb.opened.store.latestHealthChecks();
+    expect(latest.find((c) => c.component === 'database')).toMatchObject({ ok: true });
+    const status = await sb.api('POST', '/api/messages?wait=1', { text: 'status', user_id: 'ops' });
+    expect(status.body.reply.text).toMatch(/Health checks: database ok/);
+  });
+
+  it('deletes dedup rows past retention and keeps recent ones deduplicating', async () => {
+    const old = await sb.app.request('/hooks/ci', signedHook({ text: 'old' }, { id: 'msg_old' }));
+    const recent = await sb.app.request('/hooks/ci', signedHook({ text: 'recent' }, { id: 'msg_recent' }));
+    expect([old.status, recent.status]).toEqual([202, 202]);
+    await sb.opened.handle.db.execute(sql`update deliveries set received_at = now() - interval '40 days' where delivery_id = 'msg_old'`);
+    const purged = await maintenance().retention();
+    expect(purged.deliveries).toBe(1);
+    const left = rowsOf<{ delivery_id: string }>(await sb.opened.handle.db.execute(sql`select delivery_id from deliveries`)).map((r) => r.delivery_id);
+    expect(left).toContain('msg_recent');
+    expect(left).not.toContain('msg_old');
+    const again = await sb.app.request('/hooks/ci', signedHook({ text: 'recent' }, { id: 'msg_recent' }));
+    expect(((await again.json()) as any).duplicate).toBe(true);
+  });
+});
