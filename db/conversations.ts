@@ -1,4 +1,4 @@
-import { and, desc, eq, lt, or } from 'drizzle-orm';
+import { and, desc, eq, sql } from 'drizzle-orm';
 import type { HistoryMessage } from '../src/types.ts';
 import type { Db } from './client.ts';
 import { conversations, messages } from './schema.ts';
@@ -20,17 +20,15 @@ export async function getConversation(db: Db, id: string, limit = 200) {
  * `beforeMessageId` excludes the current message and anything newer (replays see the same history).
  */
 export async function historyFor(db: Db, conversationId: string, beforeMessageId: string | null, limit = 50): Promise<HistoryMessage[]> {
-  let cutoff: { createdAt: Date; id: string } | undefined;
-  if (beforeMessageId) {
-    [cutoff] = await db.select({ createdAt: messages.createdAt, id: messages.id }).from(messages).where(eq(messages.id, beforeMessageId));
-  }
   const rows = await db
     .select({ role: messages.role, text: messages.text, userId: messages.userId, at: messages.createdAt })
     .from(messages)
     .where(
       and(
         eq(messages.conversationId, conversationId),
-        cutoff ? or(lt(messages.createdAt, cutoff.createdAt), and(eq(messages.createdAt, cutoff.createdAt), lt(messages.id, cutoff.id))) : undefined,
+        beforeMessageId
+          ? sql`(${messages.createdAt}, ${messages.id}) < (select created_at, id from ${messages} where id = ${beforeMessageId})`
+          : undefined,
       ),
     )
     .orderBy(desc(messages.createdAt), desc(messages.id))

@@ -1,4 +1,5 @@
 /** The execution log: the state machine queued → running → succeeded | failed → dead, and its queries. */
+import { randomUUID } from 'node:crypto';
 import { and, desc, eq, gte, inArray, lt, sql } from 'drizzle-orm';
 import type { ExecutionStatus, Reply, Usage } from '../src/types.ts';
 import type { Db } from './client.ts';
@@ -43,32 +44,27 @@ export async function startAttempt(db: Db, id: string): Promise<ExecutionRow | u
   return row;
 }
 
-/** Stores the agent's answer and the assistant message in one step; delivery to the platform comes after. */
-export async function recordResult(
-  db: Db,
-  execution: ExecutionRow,
-  reply: Reply,
-  usage: Usage | undefined,
-): Promise<void> {
-  await db.transaction(async (tx) => {
-    const [message] = await tx
-      .insert(messages)
-      .values({ conversationId: execution.conversationId, role: 'assistant', text: reply.text, executionId: execution.id })
-      .returning({ id: messages.id });
-    await tx
-      .update(executions)
-      .set({
-        result: reply as unknown as Record<string, unknown>,
-        replyMessageId: message!.id,
-        provider: usage?.provider ?? null,
-        model: usage?.model ?? null,
-        inputTokens: usage?.inputTokens ?? null,
-        outputTokens: usage?.outputTokens ?? null,
-        costUsd: usage?.costUsd ?? null,
-        promptHash: usage?.promptHash ?? null,
-      })
-      .where(eq(executions.id, execution.id));
-  });
+/**
+ * Stores the agent's answer and the assistant message in one statement (atomic, one round trip);
+ * delivery to the platform comes after.
+ */
+export async function recordResult(db: Db, execution: ExecutionRow, reply: Reply, usage: Usage | undefined): Promise<void> {
+  const messageId = randomUUID();
+  await db.execute(sql`
+    with message as (
+      insert into ${messages} (id, conversation_id, role, text, execution_id)
+      values (${messageId}, ${execution.conversationId}, 'assistant', ${reply.text}, ${execution.id})
+    )
+    update ${executions} set
+      result = ${JSON.stringify(reply)}::jsonb,
+      reply_message_id = ${messageId},
+      provider = ${usage?.provider ?? null},
+      model = ${usage?.model ?? null},
+      input_tokens = ${usage?.inputTokens ?? null},
+      output_tokens = ${usage?.outputTokens ?? null},
+      cost_usd = ${usage?.costUsd ?? null},
+      prompt_hash = ${usage?.promptHash ?? null}
+    where id = ${execution.id}`);
 }
 
 /** Final success: the reply is delivered (or the channel has nowhere to deliver). */
