@@ -25,6 +25,7 @@ import { startQueue, type Queue, type QueueOptions } from './queue.ts';
 import { generatedAdminToken } from './settings.ts';
 import { latestHealthChecks, purgeOld, recordHealthChecks, type HealthCheck } from './maintenance.ts';
 import { createRoute, deleteRoute, listRoutes, matchRoutes, type NewRoute } from './routes.ts';
+import { usageReport, usageSince, type UsageGroup } from './usage.ts';
 
 export { DataDirInUseError } from './lock.ts';
 export type { ExecutionRow, ExecutionFilter } from './executions.ts';
@@ -34,6 +35,8 @@ export { eventMatches } from './routes.ts';
 export type { DatabaseHandle } from './client.ts';
 export type { ExecutionJob } from './queue.ts';
 export type { HealthCheck } from './maintenance.ts';
+export { USAGE_GROUPS } from './usage.ts';
+export type { UsageGroup, UsageRow } from './usage.ts';
 
 const EXPECTED_MIGRATIONS = (
   JSON.parse(readFileSync(join(MIGRATIONS_FOLDER, 'meta', '_journal.json'), 'utf8')) as { entries: unknown[] }
@@ -75,6 +78,8 @@ export function createStore(handle: DatabaseHandle, queue: Queue) {
     recordHealthChecks: (checks: HealthCheck[]) => recordHealthChecks(db, checks),
     latestHealthChecks: () => latestHealthChecks(db),
     purgeOld: (opts: { deliveriesBefore: Date; healthChecksBefore: Date }) => purgeOld(db, opts),
+    usageReport: (opts: { since: Date; groupBy: readonly UsageGroup[] }) => usageReport(db, opts),
+    usageSince: (scope: { tenantId: string; channel: string; userId: string; since: Date }) => usageSince(db, scope),
     /** Readiness: the database answers and every migration in drizzle/ is applied. */
     async ready(): Promise<{ database: boolean; migrations: boolean; error?: string }> {
       try {

@@ -1,11 +1,13 @@
 /** The admin API and the web channel under /api, behind the admin bearer token. */
 import { Hono, type Context } from 'hono';
+import { streamSSE } from 'hono/streaming';
 import { z } from 'zod';
-import type { Store } from '../db/index.ts';
+import { USAGE_GROUPS, type Store, type UsageRow } from '../db/index.ts';
 import { AppError, BadRequestError, NotFoundError } from '../src/errors.ts';
 import type { Ingest } from '../src/pipeline/ingest.ts';
 import type { Waiter } from '../src/pipeline/waiter.ts';
 import type { Agent, ChannelAdapter } from '../src/ports.ts';
+import { startOfUtcDay, type LiveReplies } from '../src/llm/index.ts';
 import { rawRequest } from './channel.ts';
 import { adminAuth, requireContentType } from './middleware.ts';
 import { presentExecution } from './present.ts';
@@ -20,6 +22,8 @@ export type ApiDeps = {
   replyWaitSeconds: number;
   /** Channels that can receive routed replies (see ChannelRegistry.destinations). */
   destinations(): { channel: string; enabled: boolean; requiredEnv: string[] }[];
+  /** Answers streaming in this process (GET /api/executions/:id/stream). */
+  live: LiveReplies;
 };
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -57,6 +61,20 @@ const routeBody = z.object({
 
 function presentRoute(r: { id: string; source: string; event: string | null; agent: string; destination: unknown; createdAt: Date }) {
   return { id: r.id, source: r.source, event: r.event, agent: r.agent, destination: r.destination, created_at: r.createdAt };
+}
+
+const usageQuery = z.object({
+  days: z.coerce.number().int().min(1).max(366).default(7),
+  group: z
+    .string()
+    .transform((s) => s.split(',').map((g) => g.trim()).filter(Boolean))
+    .pipe(z.array(z.enum(USAGE_GROUPS, { message: `each group must be one of ${USAGE_GROUPS.join(', ')}` })).max(USAGE_GROUPS.length))
+    .optional(),
+});
+
+function presentUsage(r: UsageRow) {
+  const { executions, inputTokens, outputTokens, costUsd, ...keys } = r;
+  return { ...keys, executions, input_tokens: inputTokens, output_tokens: outputTokens, cost_usd: costUsd };
 }
 
 const feedbackBody = z.object({
@@ -102,6 +120,32 @@ export function apiRoutes(deps: ApiDeps) {
     return c.json({ executions: rows.map(presentExecution) });
   });
   api.get('/executions/:id', async (c) => c.json(presentExecution(await execution(c.req.param('id')))));
+  /**
+   * Server-sent events: `delta` events ({ delta, text }: `text` is the answer so far) while the answer is
+   * generated in this process, then one `done` with the stored reply (or `timeout`). A worker in another
+   * process streams nothing here; `done` still arrives.
+   */
+  api.get('/executions/:id/stream', async (c) => {
+    const row = await execution(c.req.param('id'));
+    return streamSSE(c, async (stream) => {
+      let writes = Promise.resolve();
+      const send = (event: string, data: unknown) => {
+        writes = writes.then(() => stream.writeSSE({ event, data: JSON.stringify(data) }));
+      };
+      // Subscribed before waiting, so no delta between the two is missed.
+      const unsubscribe = deps.live.subscribe(row.id, (e) => e.type === 'delta' && send('delta', { delta: e.delta, text: e.text }));
+      stream.onAbort(unsubscribe);
+      try {
+        const final = await deps.waiter.wait(row.id, deps.replyWaitSeconds * 1000);
+        unsubscribe();
+        const done = final?.status === 'succeeded' || final?.status === 'dead';
+        send(done ? 'done' : 'timeout', { execution_id: row.id, status: final?.status, reply: done ? final.result : null, error: final?.error ?? null });
+        await writes;
+      } finally {
+        unsubscribe();
+      }
+    });
+  });
   api.post('/executions/:id/replay', async (c) => {
     const original = await execution(c.req.param('id'));
     const copy = await store.replay(original.id);
@@ -167,6 +211,31 @@ export function apiRoutes(deps: ApiDeps) {
     return c.json({ id: row.id, execution_id: row.executionId, user_id: row.userId, score: row.score }, 201);
   });
   api.get('/feedback/summary', async (c) => c.json(await store.feedbackSummary()));
+
+  /** Tokens and cost of executions that called a model, over the last `days` UTC days, by day, agent, provider and tenant. */
+  api.get('/usage', async (c) => {
+    const q = parse(usageQuery, c.req.query());
+    const since = new Date(startOfUtcDay(new Date()).getTime() - (q.days - 1) * 86_400_000);
+    const report = (groupBy: (typeof USAGE_GROUPS)[number][]) => store.usageReport({ since, groupBy }).then((rows) => rows.map(presentUsage));
+    const [[totals], byDay, byAgent, byProvider, byTenant, rows] = await Promise.all([
+      report([]),
+      report(['day']),
+      report(['agent']),
+      report(['provider']),
+      report(['tenant']),
+      q.group ? report(q.group) : undefined,
+    ]);
+    return c.json({
+      since: since.toISOString(),
+      days: q.days,
+      totals,
+      by_day: byDay,
+      by_agent: byAgent,
+      by_provider: byProvider,
+      by_tenant: byTenant,
+      ...(rows ? { group: q.group, rows } : {}),
+    });
+  });
 
   return api;
 }

@@ -5,6 +5,7 @@ import type { Store } from '../db/index.ts';
 import type { Metrics } from '../src/metrics.ts';
 import type { Ingest } from '../src/pipeline/ingest.ts';
 import type { Waiter } from '../src/pipeline/waiter.ts';
+import type { LiveReplies } from '../src/llm/index.ts';
 import type { Agent, ChannelAdapter, Logger, ProviderHealth } from '../src/ports.ts';
 import { apiRoutes, type ApiDeps } from './api.ts';
 import { channelRoute } from './channel.ts';
@@ -27,6 +28,8 @@ export type AppDeps = {
   web: ChannelAdapter;
   hooks: HooksAdapter;
   providers(): ProviderHealth[];
+  /** Streamed answers in this process, for GET /api/executions/:id/stream. */
+  live: LiveReplies;
   destinations: ApiDeps['destinations'];
   queue(): Promise<{ depth: number; limit: number; degraded: boolean }>;
 };
@@ -66,6 +69,7 @@ export function createApp(deps: AppDeps) {
       adminToken: deps.adminToken,
       replyWaitSeconds: deps.replyWaitSeconds,
       destinations: deps.destinations,
+      live: deps.live,
     }),
   );
   return app;

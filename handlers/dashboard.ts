@@ -38,8 +38,10 @@ $('chat').onsubmit = async (e) => {
   e.preventDefault(); const text = $('text').value.trim(); if (!text) return; $('text').value = '';
   line('user', user + ': ' + text);
   try {
-    const r = await api('/messages?wait=1', { method: 'POST', body: JSON.stringify({ text, user_id: user, conversation_id: 'playground-' + user }) });
-    const d = line('bot', r.reply ? r.reply.text : '(' + r.status + ')');
+    const posted = await api('/messages', { method: 'POST', body: JSON.stringify({ text, user_id: user, conversation_id: 'playground-' + user }) });
+    const d = line('bot', '…');
+    const r = await follow(posted.execution_id, (partial) => { d.textContent = partial; $('log').scrollTop = 1e9; });
+    d.textContent = r.reply ? r.reply.text : '(' + r.status + ')';
     if (r.reply && r.reply.feedback) for (const [label, score] of [['👍', 1], ['👎', -1]]) {
       const b = document.createElement('button'); b.textContent = label;
       b.onclick = () => api('/feedback', { method: 'POST', body: JSON.stringify({ execution_id: r.execution_id, score, user_id: user }) }).then(() => { b.disabled = true; refresh(); });
@@ -48,6 +50,25 @@ $('chat').onsubmit = async (e) => {
   } catch (err) { line('err', String(err.message)); }
   refresh();
 };
+// Streams an execution's answer (server-sent events: delta…, then done) and resolves with the final state.
+async function follow(id, onText) {
+  const res = await fetch('/api/executions/' + id + '/stream', { headers: { authorization: 'Bearer ' + $('token').value } });
+  if (!res.ok) throw new Error(res.statusText);
+  const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = '', final = { execution_id: id, status: 'running' };
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return final;
+    buffer += value;
+    let end;
+    while ((end = buffer.indexOf('\\n\\n')) >= 0) {
+      const frame = buffer.slice(0, end); buffer = buffer.slice(end + 2);
+      const event = (/^event: (.*)$/m.exec(frame) || [])[1];
+      const data = JSON.parse(frame.split('\\n').filter((l) => l.startsWith('data: ')).map((l) => l.slice(6)).join('\\n'));
+      if (event === 'delta') onText(data.text); else final = data;
+    }
+  }
+}
 async function refresh() {
   fetch('/readyz').then(r => r.json()).then(r => $('ready').textContent = r.status);
   if (!$('token').value) return;

@@ -18,6 +18,8 @@ const USAGE = `Usage: switchboard <verb> [options]
   routes add <source> <agent> <channel>:<target> [--event TYPE]
                                     e.g. routes add ci summarize slack:C0123 --event 'build.*'
   routes delete <id>
+  usage [--days N] [--group day,agent,provider,tenant,model,channel] [--json]
+                                    tokens and cost of model calls (default: last 7 days)
   doctor                            check configuration, database and channels; say what to fix
 `;
 
@@ -193,6 +195,30 @@ const verbs: Record<string, (config: Config, args: string[]) => Promise<number>>
         return 0;
       }
       throw new UsageError('routes takes list, add <source> <agent> <channel>:<target> [--event TYPE], or delete <id>');
+    });
+  },
+
+  async usage(config, args) {
+    const { values } = parseArgs({ args, options: { days: { type: 'string', default: '7' }, group: { type: 'string' }, json: { type: 'boolean' } } });
+    const query = new URLSearchParams({ days: values.days, ...(values.group ? { group: values.group } : {}) });
+    return withSwitchboard(config, 'web', async (sb) => {
+      const { json } = await call(sb, 'GET', `/api/usage?${query}`);
+      if (values.json) {
+        console.log(JSON.stringify(json, null, 2));
+        return 0;
+      }
+      const columns = (what: string, key: string, runs: string, input: string, output: string, cost: string) =>
+        [what.padEnd(9), key.padEnd(24), runs.padStart(6), input.padStart(10), output.padStart(10), cost.padStart(11)].join(' ');
+      const line = (what: string, key: string, r: Record<string, any>) =>
+        columns(what, key, String(r.executions), String(r.input_tokens), String(r.output_tokens), `$${r.cost_usd.toFixed(4)}`);
+      console.log(`Model usage since ${json.since.slice(0, 10)} (UTC, ${json.days} day${json.days === 1 ? '' : 's'})`);
+      console.log(columns('', '', 'runs', 'input', 'output', 'cost'));
+      console.log(line('total', '', json.totals));
+      for (const [what, rows] of [['day', json.by_day], ['agent', json.by_agent], ['provider', json.by_provider], ['tenant', json.by_tenant]] as const) {
+        for (const r of rows) console.log(line(what, r[what] ?? '', r));
+      }
+      for (const r of json.rows ?? []) console.log(line('group', json.group.map((g: string) => r[g]).join(' / '), r));
+      return 0;
     });
   },
 

@@ -20,6 +20,20 @@ const optionalString = z.string().trim().min(1).optional();
 const url = (hint: string) => z.url({ message: `must be an absolute URL (${hint})` }).optional();
 const int = (def: number, min: number, max: number) =>
   z.coerce.number({ message: 'must be a whole number' }).int('must be a whole number').min(min).max(max).default(def);
+// Cost budgets in US dollars: 0 (the default) means no limit.
+const usdBudget = z.coerce.number({ message: 'must be a number of US dollars; 0 means no limit' }).min(0, 'must be 0 (no limit) or more').default(0);
+const PRICES_HINT = 'must be JSON like {"claude-sonnet-4-5":{"input":3,"output":15}}: US dollars per million input/output tokens, keyed by model (or model prefix) or provider';
+const prices = z
+  .string()
+  .transform((s, ctx) => {
+    try {
+      return JSON.parse(s) as unknown;
+    } catch {
+      ctx.addIssue({ code: 'custom', message: PRICES_HINT });
+      return z.NEVER;
+    }
+  })
+  .pipe(z.record(z.string().min(1), z.object({ input: z.number().min(0), output: z.number().min(0) }), { message: PRICES_HINT }));
 
 const schema = z.object({
   PORT: int(3000, 0, 65535),
@@ -62,6 +76,15 @@ const schema = z.object({
   OPENAI_API_KEY: optionalString,
   OPENAI_BASE_URL: url('the OpenAI API base URL'),
   OPENAI_MODEL: z.string().default('gpt-4o-mini'),
+  LLM_TIMEOUT_SECONDS: int(30, 1, 600),
+  LLM_MAX_RETRIES: int(2, 0, 10),
+  LLM_BREAKER_THRESHOLD: int(3, 1, 1000),
+  LLM_BREAKER_COOLDOWN_SECONDS: int(30, 1, 86_400),
+  LLM_DAILY_TOKEN_BUDGET_TENANT: int(0, 0, Number.MAX_SAFE_INTEGER),
+  LLM_DAILY_TOKEN_BUDGET_USER: int(0, 0, Number.MAX_SAFE_INTEGER),
+  LLM_DAILY_COST_BUDGET_TENANT_USD: usdBudget,
+  LLM_DAILY_COST_BUDGET_USER_USD: usdBudget,
+  LLM_PRICES: prices.optional(),
 
   WORKER_CONCURRENCY: int(8, 1, 256),
   MAX_ATTEMPTS: int(3, 1, 20),
@@ -97,6 +120,14 @@ export type Config = {
     providers: (typeof PROVIDERS)[number][];
     anthropic: { apiKey?: string; baseUrl?: string; model: string };
     openai: { apiKey?: string; baseUrl?: string; model: string };
+    /** Per provider call: one attempt's timeout, retries after it, and when the circuit breaker opens and probes. */
+    timeoutSeconds: number;
+    maxRetries: number;
+    breaker: { threshold: number; cooldownSeconds: number };
+    /** Daily limits per tenant and per user (UTC day); 0 means none. */
+    budgets: { tenantTokens: number; userTokens: number; tenantCostUsd: number; userCostUsd: number };
+    /** Price overrides from LLM_PRICES (USD per million tokens), merged over the built-in table. */
+    prices: Record<string, { inputPerMTok: number; outputPerMTok: number }>;
   };
   worker: { concurrency: number; maxAttempts: number; retryDelaySeconds: number; jobTimeoutSeconds: number };
   rateLimit: { perMinute: number; burst: number };
@@ -198,6 +229,16 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       providers,
       anthropic: { apiKey: e.ANTHROPIC_API_KEY, baseUrl: e.ANTHROPIC_BASE_URL, model: e.ANTHROPIC_MODEL },
       openai: { apiKey: e.OPENAI_API_KEY, baseUrl: e.OPENAI_BASE_URL, model: e.OPENAI_MODEL },
+      timeoutSeconds: e.LLM_TIMEOUT_SECONDS,
+      maxRetries: e.LLM_MAX_RETRIES,
+      breaker: { threshold: e.LLM_BREAKER_THRESHOLD, cooldownSeconds: e.LLM_BREAKER_COOLDOWN_SECONDS },
+      budgets: {
+        tenantTokens: e.LLM_DAILY_TOKEN_BUDGET_TENANT,
+        userTokens: e.LLM_DAILY_TOKEN_BUDGET_USER,
+        tenantCostUsd: e.LLM_DAILY_COST_BUDGET_TENANT_USD,
+        userCostUsd: e.LLM_DAILY_COST_BUDGET_USER_USD,
+      },
+      prices: Object.fromEntries(Object.entries(e.LLM_PRICES ?? {}).map(([k, p]) => [k, { inputPerMTok: p.input, outputPerMTok: p.output }])),
     },
     worker: {
       concurrency: e.WORKER_CONCURRENCY,

@@ -1,5 +1,9 @@
 /** Prometheus metrics. One registry per process; the queue gauge reads the database when scraped. */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { LlmEvent } from './llm/index.ts';
+import type { ProviderHealth } from './ports.ts';
+
+const BREAKER_STATE: Record<ProviderHealth['state'], number> = { closed: 0, 'half-open': 1, open: 2 };
 
 export type Metrics = ReturnType<typeof createMetrics>;
 
@@ -9,6 +13,48 @@ export function createMetrics() {
   type QueueState = { depth: number; degraded: boolean };
   let queueSource: (() => Promise<QueueState>) | undefined;
   const readQueue = async () => (queueSource ? queueSource().catch(() => undefined) : undefined);
+  let providerSource: (() => ProviderHealth[]) | undefined;
+  const llmCalls = new Counter({
+    name: 'switchboard_llm_calls_total',
+    help: 'Calls to each LLM provider by outcome (success, failure, skipped: circuit open or out of time)',
+    labelNames: ['provider', 'outcome'] as const,
+    registers: [registry],
+  });
+  const llmRetries = new Counter({
+    name: 'switchboard_llm_retries_total',
+    help: 'Retried LLM provider attempts (429, 5xx, 529, network)',
+    labelNames: ['provider'] as const,
+    registers: [registry],
+  });
+  const llmTokens = new Counter({
+    name: 'switchboard_llm_tokens_total',
+    help: 'Tokens used by provider and direction (input, output)',
+    labelNames: ['provider', 'direction'] as const,
+    registers: [registry],
+  });
+  const llmCost = new Counter({
+    name: 'switchboard_llm_cost_usd_total',
+    help: 'Estimated LLM cost in US dollars by provider (price table, LLM_PRICES)',
+    labelNames: ['provider'] as const,
+    registers: [registry],
+  });
+  const llmDuration = new Histogram({
+    name: 'switchboard_llm_call_seconds',
+    help: 'Duration of successful LLM provider calls, retries included',
+    labelNames: ['provider'] as const,
+    buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60],
+    registers: [registry],
+  });
+  new Gauge({
+    name: 'switchboard_llm_provider_state',
+    help: 'Circuit breaker state per LLM provider: 0 closed, 1 half-open (probing), 2 open (skipped)',
+    labelNames: ['provider'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const p of providerSource?.() ?? []) this.set({ provider: p.name }, BREAKER_STATE[p.state]);
+    },
+  });
   return {
     registry,
     httpRequests: new Counter({
@@ -49,6 +95,20 @@ export function createMetrics() {
     }),
     setQueueSource(fn: () => Promise<QueueState>) {
       queueSource = fn;
+    },
+    setProviderSource(fn: () => ProviderHealth[]) {
+      providerSource = fn;
+    },
+    /** Feeds the chain's events (calls, retries, breaker changes) into the LLM metrics. */
+    recordLlm(e: LlmEvent) {
+      if (e.type === 'retry') llmRetries.inc({ provider: e.provider });
+      if (e.type !== 'call') return;
+      llmCalls.inc({ provider: e.provider, outcome: e.outcome });
+      if (e.outcome !== 'success') return;
+      llmDuration.observe({ provider: e.provider }, e.ms / 1000);
+      llmTokens.inc({ provider: e.provider, direction: 'input' }, e.inputTokens ?? 0);
+      llmTokens.inc({ provider: e.provider, direction: 'output' }, e.outputTokens ?? 0);
+      llmCost.inc({ provider: e.provider }, e.costUsd ?? 0);
     },
   };
 }

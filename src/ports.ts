@@ -15,24 +15,73 @@ export type LlmRequest = {
   maxTokens?: number;
   /** The agent asking, so the offline provider can answer in kind. */
   agent: string;
+  /** The version of the system prompt (`PROMPTS[agent].version`), kept with the execution's usage. */
+  promptVersion?: string;
   /** Structured material the offline provider works from (history, diff, stats …). */
   offline?: Record<string, unknown>;
 };
 
 export type LlmResult = { text: string; model: string; inputTokens: number; outputTokens: number };
 
+/** Why an answer comes from the offline provider; the answer says so. */
+export type OfflineReason =
+  | { kind: 'unconfigured' }
+  | { kind: 'unavailable'; errors: { provider: string; message: string }[] }
+  | { kind: 'budget'; detail: string };
+
+/** What a provider gets besides the request. */
+export type LlmCallOptions = {
+  /** Aborts the call (timeout or the chain's deadline). */
+  signal?: AbortSignal;
+  /** For the offline provider: why it is answering. */
+  offlineReason?: OfflineReason;
+};
+
 /** One language-model backend: `anthropic`, `openai` or `offline`. */
 export type LlmProvider = {
   readonly name: string;
-  complete(request: LlmRequest): Promise<LlmResult>;
+  complete(request: LlmRequest, options?: LlmCallOptions): Promise<LlmResult>;
+  /** The streaming variant: calls `onDelta` with each piece of text as it arrives, then resolves like `complete`. */
+  stream?(request: LlmRequest, onDelta: (delta: string) => void, options?: LlmCallOptions): Promise<LlmResult>;
+};
+
+/**
+ * Streamed text. `text` is the answer so far; a retry or a fallback to the next provider starts over,
+ * so render `text` rather than appending deltas (a restart shows as `text === delta`).
+ */
+export type LlmDelta = { provider: string; delta: string; text: string };
+
+/** How one call went: kept in the reply's `data.llm`, so the execution shows what was tried. */
+export type LlmTrace = {
+  provider: string;
+  model: string;
+  promptVersion?: string;
+  latencyMs: number;
+  streamed: boolean;
+  /** Providers tried before the one that answered, with why each failed (or was skipped). */
+  fallbacks: { provider: string; error: string }[];
+  /** Why the offline provider answered, when it did although others are configured. */
+  offlineReason?: OfflineReason['kind'];
+};
+
+export type LlmUsage = Usage & { trace?: LlmTrace };
+
+/** Per call: set by the worker for one execution. */
+export type LlmChainOptions = {
+  /** The tenant or user is over its daily budget: no provider is called; the offline answer says this. */
+  overBudget?: string;
+  signal?: AbortSignal;
 };
 
 /** The fallback chain agents call; it records which provider answered and what it cost. */
 export type LlmChain = {
-  complete(request: LlmRequest): Promise<LlmResult & { usage: Usage }>;
+  complete(request: LlmRequest, options?: LlmChainOptions): Promise<LlmResult & { usage: LlmUsage }>;
+  /** Like `complete`, streaming text through `onDelta` as it is generated. */
+  stream?(request: LlmRequest, onDelta: (delta: LlmDelta) => void, options?: LlmChainOptions): Promise<LlmResult & { usage: LlmUsage }>;
   health(): ProviderHealth[];
 };
 
+/** A provider's circuit breaker: `open` means it is skipped until a probe call (`half-open`) succeeds. */
 export type ProviderHealth = { name: string; state: 'closed' | 'open' | 'half-open'; lastError?: string };
 
 /** Live numbers the `status` agent reports. */
@@ -65,7 +114,7 @@ export type AgentContext = {
   recordFeedback(input: FeedbackInput): Promise<FeedbackResult>;
 };
 
-export type AgentResult = Reply & { usage?: Usage };
+export type AgentResult = Reply & { usage?: LlmUsage };
 
 export type Agent = {
   readonly name: string;
@@ -120,6 +169,12 @@ export type ChannelAdapter = Pick<ReplySink, 'reply'> & {
   normalize(req: RawRequest): Envelope[] | { ignore: string } | Promise<Envelope[] | { ignore: string }>;
   /** The response body the platform expects once the event is stored. */
   ack?(envelopes: Envelope[], results: { executionId: string; duplicate: boolean }[]): Response | undefined;
+  /**
+   * Edits a reply in place while it streams (Slack chat.update, Telegram editMessageText). `ref` is the
+   * envelope's `replyRef` plus `executionId`. The worker calls it throttled (about once a second) with the
+   * text so far; the first call may post the message, later calls edit it. `reply` then delivers the final
+   * text once, and should edit that same message. Channels that cannot edit leave it out and do not stream.
+   */
   update?(ref: Record<string, unknown>, reply: Reply): Promise<void>;
   /** Posts to an address on this platform: makes the channel a destination for routing rules. */
   postTo?(target: string, reply: Reply, meta: { executionId: string }): Promise<void>;

@@ -8,7 +8,7 @@ import { openStore, type OpenedStore } from '../db/index.ts';
 import { createApp } from '../handlers/app.ts';
 import { createAgents } from './agents/index.ts';
 import { hookSecretEnvName, type Config } from './config.ts';
-import { createChain, createOfflineProvider } from './llm/index.ts';
+import { createBudget, createLiveReplies, createLlmChain } from './llm/index.ts';
 import { createLogger } from './logger.ts';
 import { createMetrics } from './metrics.ts';
 import { createIngest } from './pipeline/ingest.ts';
@@ -70,11 +70,10 @@ export async function startSwitchboard(config: Config, opts: StartOptions = {}):
     );
   }
 
-  if (config.llm.providers.some((p) => p !== 'offline')) {
-    logger.warn({ providers: config.llm.providers }, 'only the offline provider is available in this version; other providers are skipped');
-  }
-  const llm = createChain([createOfflineProvider()], { logger });
   const metrics = createMetrics();
+  // One answer must finish well inside its job's timeout, or the queue would start it again meanwhile.
+  const llm = createLlmChain(config.llm, { logger, deadlineMs: config.worker.jobTimeoutSeconds * 750, onEvent: (e) => metrics.recordLlm(e) });
+  metrics.setProviderSource(() => llm.health());
   const waiter = createWaiter(store);
   const backpressure = createBackpressure({ limit: config.queueDepthLimit, readDepth: () => store.queueDepth() });
   metrics.setQueueSource(() => backpressure.state());
@@ -82,6 +81,14 @@ export async function startSwitchboard(config: Config, opts: StartOptions = {}):
     createWebAdapter(),
     createHooksAdapter({ secretFor: (source) => config.hookSecrets[hookSecretEnvName(source)] }),
   ]);
+  // Streamed answers: throttled edits on channels that can edit a message, and the SSE endpoint.
+  const live = createLiveReplies({
+    logger,
+    editorFor(envelope, executionId) {
+      const adapter = channels.get(envelope.channel);
+      return adapter?.update ? (text) => adapter.update!({ ...envelope.replyRef, executionId }, { text }) : undefined;
+    },
+  });
 
   if (role !== 'web') {
     const run = createWorker({
@@ -95,6 +102,8 @@ export async function startSwitchboard(config: Config, opts: StartOptions = {}):
       now: () => new Date(),
       startedAt,
       onFinished: (id) => waiter.finished(id),
+      budget: createBudget({ limits: config.llm.budgets, read: (scope) => store.usageSince(scope) }),
+      live,
     });
     await store.queue.work(config.worker.concurrency, (job) => run(job.data.executionId));
     await createMaintenance({ store, llm, logger, retentionDays: config.deliveryRetentionDays, now: () => new Date() }).schedule();
@@ -120,6 +129,7 @@ export async function startSwitchboard(config: Config, opts: StartOptions = {}):
     web: channels.get('web')!,
     hooks: channels.get('hooks') as Parameters<typeof createApp>[0]['hooks'],
     providers: () => llm.health(),
+    live,
     queue: () => backpressure.state(),
     destinations: () => channels.destinations(),
   });

@@ -1,4 +1,5 @@
 /** Conversation helpers shared by the agents that send history to a model. */
+import { wrapUntrusted, type FittedHistory } from '../llm/index.ts';
 import type { AgentContext } from '../ports.ts';
 import type { HistoryMessage } from '../types.ts';
 
@@ -17,4 +18,12 @@ export function transcriptLine(message: HistoryMessage): string {
 
 export function transcript(messages: HistoryMessage[]): string {
   return messages.map(transcriptLine).join('\n');
+}
+
+/** History for a prompt: a summary of older turns when some did not fit, then the recent ones verbatim; all untrusted. */
+export function historyContext(fitted: FittedHistory): string {
+  const recent = wrapUntrusted('conversation', transcript(fitted.recent));
+  if (!fitted.earlierSummary) return recent;
+  const n = fitted.earlierCount;
+  return `Summary of ${n} earlier message${n === 1 ? '' : 's'} (too long to include):\n${wrapUntrusted('earlier-conversation', fitted.earlierSummary)}\n\nMost recent messages:\n${recent}`;
 }

@@ -29,6 +29,7 @@ export const reviewAgent: Agent = {
     const result = await ctx.llm.complete({
       agent: 'review',
       system: PROMPTS.review.text,
+      promptVersion: PROMPTS.review.version,
       messages: [{
         role: 'user',
         content:

@@ -1,9 +1,9 @@
 /** `summarize`: summarizes the conversation so far. */
-import { PROMPTS, takeRecent, wrapUntrusted } from '../llm/index.ts';
+import { fitHistory, PROMPTS } from '../llm/index.ts';
 import type { SummarizeMaterial } from '../llm/index.ts';
 import type { Agent } from '../ports.ts';
 import { route } from '../router.ts';
-import { priorHistory, transcript, transcriptLine } from './conversation.ts';
+import { historyContext, priorHistory, transcriptLine } from './conversation.ts';
 
 const HISTORY_BUDGET = 6000;
 
@@ -14,7 +14,8 @@ export const summarizeAgent: Agent = {
   async run(ctx) {
     // Commands, votes and pasted diffs are not conversation; leaving them out keeps the summary about what people said.
     const conversation = priorHistory(ctx).filter((m) => m.role === 'assistant' || route(m.text).name === 'ask');
-    const history = takeRecent(conversation, HISTORY_BUDGET, transcriptLine);
+    const fitted = fitHistory(conversation, HISTORY_BUDGET, transcriptLine);
+    const history = fitted.recent;
     if (!history.some((m) => m.role === 'user')) {
       return { text: 'There is nothing to summarize yet — once people have talked here, `summarize` gives the gist.', feedback: false };
     }
@@ -22,7 +23,8 @@ export const summarizeAgent: Agent = {
     const result = await ctx.llm.complete({
       agent: 'summarize',
       system: PROMPTS.summarize.text,
-      messages: [{ role: 'user', content: `Summarize this conversation:\n${wrapUntrusted('conversation', transcript(history))}` }],
+      promptVersion: PROMPTS.summarize.version,
+      messages: [{ role: 'user', content: `Summarize this conversation:\n${historyContext(fitted)}` }],
       maxTokens: 800,
       offline,
     });

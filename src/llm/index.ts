@@ -1,8 +1,21 @@
-/** Language models: providers, the fallback chain, prompts and token budgets. */
-export { createChain, LlmChainError } from './chain.ts';
-export type { ChainOptions, PriceTable } from './chain.ts';
-export { createOfflineProvider, OFFLINE_MODEL, OFFLINE_NOTICE } from './offline.ts';
+/** Language models: providers, resilience, the fallback chain, prompts, token and cost budgets, live streaming. */
+export { createBudget, startOfUtcDay } from './budget.ts';
+export type { Budget, BudgetLimits, BudgetScope, UsageReader, UsageTotals } from './budget.ts';
+export { createLlmChain, createProviders } from './build.ts';
+export { createChain, LlmChainError, scopeChain } from './chain.ts';
+export type { ChainOptions, LlmEvent } from './chain.ts';
+export { ProviderError } from './errors.ts';
+export type { ProviderErrorKind } from './errors.ts';
+export { fitHistory } from './history.ts';
+export type { FittedHistory } from './history.ts';
+export { createLiveReplies } from './live.ts';
+export type { EditorFor, LiveEvent, LiveListener, LiveReplies, LiveStream } from './live.ts';
+export { createOfflineProvider, OFFLINE_MODEL, OFFLINE_NOTICE, offlineNotice } from './offline.ts';
 export type { AskMaterial, ReviewMaterial, SummarizeMaterial } from './offline.ts';
+export { costOf, DEFAULT_PRICES, priceFor } from './prices.ts';
+export type { PriceTable } from './prices.ts';
 export { PROMPTS, promptHash, wrapUntrusted } from './prompts.ts';
 export type { Prompt, PromptAgent } from './prompts.ts';
+export { DEFAULT_RESILIENCE } from './resilience.ts';
+export type { ResilienceOptions } from './resilience.ts';
 export { estimateTokens, takeRecent, truncateToTokens } from './tokens.ts';

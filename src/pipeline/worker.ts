@@ -3,6 +3,7 @@
  * retry after a failed delivery re-sends the stored answer instead of asking the agent again.
  */
 import type { ExecutionRow, Store } from '../../db/index.ts';
+import { scopeChain, type Budget, type LiveReplies, type LiveStream } from '../llm/index.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Agent, AgentContext, AgentResult, Destination, LlmChain, Logger, ReplySink, StatusSnapshot } from '../ports.ts';
 import type { Envelope, Intent, IntentName, Reply } from '../types.ts';
@@ -18,6 +19,10 @@ export type WorkerDeps = {
   now(): Date;
   startedAt: Date;
   onFinished(executionId: string): void;
+  /** Daily token/cost budgets; over budget, model-using agents get the offline answer. */
+  budget?: Budget;
+  /** Streams answers to editable channel messages and SSE subscribers as they are generated. */
+  live?: LiveReplies;
 };
 
 export function createWorker(deps: WorkerDeps) {
@@ -42,19 +47,21 @@ export function createWorker(deps: WorkerDeps) {
     };
   }
 
-  async function answer(execution: ExecutionRow, envelope: Envelope): Promise<AgentResult> {
+  async function answer(execution: ExecutionRow, envelope: Envelope, live: LiveStream | undefined): Promise<AgentResult> {
     const agent = deps.agents.get(execution.agent);
     if (!agent) return { text: `There is no ${execution.agent} agent.`, data: { unknownAgent: true } };
     if (!(await store.isAgentEnabled(agent.name))) {
       return { text: `the ${agent.name} agent is disabled`, data: { agentDisabled: true } };
     }
+    const scope = { tenantId: execution.tenantId, channel: execution.channel, userId: execution.userId };
+    const overBudget = agent.usesLlm && deps.budget?.enabled ? await deps.budget.check(scope) : undefined;
     const ctx: AgentContext = {
       envelope,
       intent: { name: execution.intent as IntentName, args: execution.args } satisfies Intent,
       executionId: execution.id,
       conversationId: execution.conversationId,
       history: await store.history(execution.conversationId, execution.messageId),
-      llm: deps.llm,
+      llm: scopeChain(deps.llm, { overBudget, onDelta: live?.onDelta }),
       logger,
       now: deps.now,
       async agents() {
@@ -84,9 +91,17 @@ export function createWorker(deps: WorkerDeps) {
     try {
       let reply = execution.result as unknown as Reply | null;
       if (!reply) {
-        const result = await answer(execution, envelope);
+        // Routed replies go to a destination, not an editable message in the conversation.
+        const live = deps.live?.open(executionId, execution.destination ? undefined : envelope);
+        let result: AgentResult;
+        try {
+          result = await answer(execution, envelope, live);
+        } finally {
+          await live?.close(); // no edit may land after the final reply
+        }
         const { usage, ...rest } = result;
-        reply = rest;
+        // What the chain tried and how long it took rides along in the stored reply; the schema stays as it is.
+        reply = usage?.trace ? { ...rest, data: { ...rest.data, llm: usage.trace } } : rest;
         await store.recordResult(execution, reply, usage);
       }
       if (!execution.repliedAt) {
