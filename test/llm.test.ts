@@ -170,6 +170,24 @@ describe('resilience: retries, timeouts, fallback', () => {
     expect(result.usage.trace?.fallbacks).toEqual([{ provider: 'anthropic', error: 'no answer within 300 ms' }]);
   });
 
+  it('a stream may take longer than the timeout while text keeps coming, but not stall for it', async () => {
+    anthropic.chunkDelayMs = 60; // 11 pieces: well over the 300 ms timeout in all, never 300 ms without text
+    const { chain: c } = chain({ resilience: { timeoutMs: 300 } });
+    const steady = await c.stream!(request, () => {});
+    expect(steady.usage.provider).toBe('anthropic');
+    expect(steady.text).toBe(anthropic.answers[0]!.text);
+
+    anthropic.chunkDelayMs = 0;
+    const release = anthropic.hold(); // one piece, then silence
+    try {
+      const stalled = await c.stream!(request, () => {});
+      expect(stalled.usage.provider).toBe('openai');
+      expect(stalled.usage.trace!.fallbacks).toEqual([{ provider: 'anthropic', error: 'no text within 300 ms' }]);
+    } finally {
+      release();
+    }
+  });
+
   it('an overloaded error in the middle of a stream restarts the answer, and the final text is whole', async () => {
     anthropic.script({ kind: 'stream-error', afterChunks: 3, type: 'overloaded_error' });
     const deltas: LlmDelta[] = [];

@@ -72,22 +72,32 @@ export function createChain(providers: LlmProvider[], opts: ChainOptions): LlmCh
     const { provider } = entry;
     const callOptions = provider.name === OFFLINE ? { offlineReason } : {};
     if (!onDelta) return entry.policy.execute((s) => provider.complete(request, { ...callOptions, signal: s }), signal);
-    return entry.policy.execute(async (s) => {
-      // Each attempt starts the text over: a retry or fallback replaces what was shown, it does not append.
-      let text = '';
-      const forward = (delta: string) => {
-        text += delta;
-        try {
-          onDelta({ provider: provider.name, delta, text });
-        } catch (err) {
-          logger.debug({ err }, 'a stream listener failed; the answer goes on');
-        }
-      };
-      if (provider.stream) return provider.stream(request, forward, { ...callOptions, signal: s });
-      const result = await provider.complete(request, { ...callOptions, signal: s });
-      forward(result.text);
+    const emit = (text: string, delta: string) => {
+      try {
+        onDelta({ provider: provider.name, delta, text });
+      } catch (err) {
+        logger.debug({ err }, 'a stream listener failed; the answer goes on');
+      }
+    };
+    if (!provider.stream) {
+      const result = await entry.policy.execute((s) => provider.complete(request, { ...callOptions, signal: s }), signal);
+      emit(result.text, result.text);
       return result;
-    }, signal);
+    }
+    const stream = provider.stream.bind(provider);
+    return entry.policy.execute(
+      (s, progress) => {
+        // Each attempt starts the text over: a retry or fallback replaces what was shown, it does not append.
+        let text = '';
+        return stream(request, (delta) => {
+          progress();
+          text += delta;
+          emit(text, delta);
+        }, { ...callOptions, signal: s });
+      },
+      signal,
+      { streaming: true },
+    );
   }
 
   async function run(request: LlmRequest, options: LlmChainOptions, onDelta?: (d: LlmDelta) => void): Promise<LlmResult & { usage: LlmUsage }> {

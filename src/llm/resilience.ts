@@ -26,8 +26,10 @@ import type { ProviderHealth } from '../ports.ts';
 import { ProviderError, describeError } from './errors.ts';
 
 export type ResilienceOptions = {
-  /** One attempt's time limit. */
+  /** One attempt's time limit; for a stream, the longest wait for its first or next piece of text. */
   timeoutMs: number;
+  /** A stream's whole attempt may take this long (default 10 × timeoutMs): long answers keep streaming. */
+  streamTimeoutMs?: number;
   /** Attempts after the first, for retryable errors. */
   maxRetries: number;
   /** First backoff; it doubles per retry up to `maxBackoffMs`, with jitter. */
@@ -59,11 +61,17 @@ export type ResilienceEvent =
   | { type: 'retry'; provider: string; attempt: number; delayMs: number; error: string }
   | { type: 'breaker'; provider: string; state: ProviderHealth['state']; error?: string };
 
+/** A call under the policies; a streaming call reports each piece of text with `progress()`. */
+export type ResilientCall<T> = (signal: AbortSignal, progress: () => void) => Promise<T>;
+
 export type Resilient = {
   /** Runs `call` under the policies. Every failure comes out as a ProviderError. */
-  execute<T>(call: (signal: AbortSignal) => Promise<T>, signal?: AbortSignal): Promise<T>;
+  execute<T>(call: ResilientCall<T>, signal?: AbortSignal, opts?: { streaming?: boolean }): Promise<T>;
   health(): ProviderHealth;
 };
+
+const IDLE = Symbol('idle');
+const noProgress = () => {};
 
 /**
  * Exponential backoff with "equal jitter" (half fixed, half random), never shorter than the
@@ -91,6 +99,7 @@ export function createResilience(provider: string, options: Partial<ResilienceOp
   const retryable = (err: unknown) => err instanceof ProviderError && err.retryable && (err.retryAfterMs ?? 0) <= opts.maxRetryAfterMs;
   const retryPolicy = retry(handleWhen(retryable), { maxAttempts: opts.maxRetries, backoff: backoff(opts, opts.random ?? Math.random) });
   const timeoutPolicy = timeout(opts.timeoutMs, TimeoutStrategy.Aggressive);
+  const streamTimeoutPolicy = timeout(opts.streamTimeoutMs ?? opts.timeoutMs * 10, TimeoutStrategy.Aggressive);
   const breaker = circuitBreaker(
     handleWhen((err) => err instanceof ProviderError && err.countsAgainstProvider),
     { halfOpenAfter: opts.cooldownMs, breaker: new ConsecutiveBreaker(opts.breakerThreshold) },
@@ -107,14 +116,46 @@ export function createResilience(provider: string, options: Partial<ResilienceOp
   breaker.onHalfOpen(() => onEvent({ type: 'breaker', provider, state: 'half-open' }));
   breaker.onReset(() => onEvent({ type: 'breaker', provider, state: 'closed' }));
 
-  /** One attempt under the timeout; a cockatiel timeout becomes a ProviderError the retry and breaker understand. */
-  async function attempt<T>(call: (signal: AbortSignal) => Promise<T>, parent: AbortSignal): Promise<T> {
+  /**
+   * A stream may run long as long as text keeps coming: it fails when `timeoutMs` pass without a piece
+   * of text (the first included), and under the longer whole-attempt timeout.
+   */
+  async function streamWithIdleTimeout<T>(call: ResilientCall<T>, signal: AbortSignal): Promise<T> {
+    const idle = new AbortController();
+    const forward = () => idle.abort(signal.reason);
+    signal.addEventListener('abort', forward, { once: true });
+    let timer = setTimeout(() => idle.abort(IDLE), opts.timeoutMs);
+    const progress = () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => idle.abort(IDLE), opts.timeoutMs);
+    };
+    // Also rejects for a provider that ignores its signal.
+    const stalled = new Promise<never>((_, reject) =>
+      idle.signal.addEventListener('abort', () => idle.signal.reason === IDLE && reject(new ProviderError(provider, 'timeout', `no text within ${opts.timeoutMs} ms`))),
+    );
     try {
-      return await timeoutPolicy.execute(({ signal }) => call(signal), parent);
+      return await Promise.race([call(idle.signal, progress), stalled]);
+    } catch (err) {
+      if (idle.signal.reason === IDLE) throw new ProviderError(provider, 'timeout', `no text within ${opts.timeoutMs} ms`, { cause: err });
+      throw err;
+    } finally {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', forward);
+    }
+  }
+
+  /** One attempt under the timeout; a cockatiel timeout becomes a ProviderError the retry and breaker understand. */
+  async function attempt<T>(call: ResilientCall<T>, parent: AbortSignal, streaming: boolean): Promise<T> {
+    try {
+      if (streaming) return await streamTimeoutPolicy.execute(({ signal }) => streamWithIdleTimeout(call, signal), parent);
+      return await timeoutPolicy.execute(({ signal }) => call(signal, noProgress), parent);
     } catch (err) {
       if (err instanceof ProviderError) throw err;
       if (parent.aborted) throw new ProviderError(provider, 'aborted', 'the time for this answer ran out', { cause: err });
-      if (err instanceof TaskCancelledError) throw new ProviderError(provider, 'timeout', `no answer within ${opts.timeoutMs} ms`, { cause: err });
+      if (err instanceof TaskCancelledError) {
+        const ms = streaming ? (opts.streamTimeoutMs ?? opts.timeoutMs * 10) : opts.timeoutMs;
+        throw new ProviderError(provider, 'timeout', `no answer within ${ms} ms`, { cause: err });
+      }
       // A provider that throws something untranslated (a bug, a test double): count it, do not retry it.
       throw new ProviderError(provider, 'unknown', describeError(err), { cause: err });
     }
@@ -133,9 +174,9 @@ export function createResilience(provider: string, options: Partial<ResilienceOp
   }
 
   return {
-    async execute(call, signal = new AbortController().signal) {
+    async execute(call, signal = new AbortController().signal, { streaming = false } = {}) {
       try {
-        const result = await breaker.execute(({ signal: s }) => retryPolicy.execute(({ signal: r }) => attempt(call, r), s), signal);
+        const result = await breaker.execute(({ signal: s }) => retryPolicy.execute(({ signal: r }) => attempt(call, r, streaming), s), signal);
         lastError = undefined;
         return result;
       } catch (err) {
