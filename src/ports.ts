@@ -76,7 +76,7 @@ export type LlmChainOptions = {
 /** The fallback chain agents call; it records which provider answered and what it cost. */
 export type LlmChain = {
   complete(request: LlmRequest, options?: LlmChainOptions): Promise<LlmResult & { usage: LlmUsage }>;
-  /** Like `complete`, streaming text through `onDelta` as it is generated. */
+  /** Like `complete`, streaming text through `onDelta` as it is generated; an answer from a provider that cannot stream (offline) sends no deltas. */
   stream?(request: LlmRequest, onDelta: (delta: LlmDelta) => void, options?: LlmChainOptions): Promise<LlmResult & { usage: LlmUsage }>;
   health(): ProviderHealth[];
 };

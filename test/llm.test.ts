@@ -341,12 +341,14 @@ describe('budgets', () => {
     expect(await budget.check(scope)).toBeUndefined();
   });
 
-  it('over budget, no provider is called and the offline answer says why', async () => {
+  it('over budget, no provider is called and the offline answer says why, whole rather than streamed', async () => {
     const { chain: c } = chain();
-    const result = await c.complete(request, { overBudget: 'you have used 150 of your 100 daily AI tokens' });
+    const deltas: LlmDelta[] = [];
+    const result = await c.stream!(request, (d) => deltas.push(d), { overBudget: 'you have used 150 of your 100 daily AI tokens' });
     expect(anthropic.requests).toHaveLength(0);
     expect(openai.requests).toHaveLength(0);
-    expect(result.usage).toMatchObject({ provider: 'offline', costUsd: 0, trace: { offlineReason: 'budget', fallbacks: [] } });
+    expect(deltas).toEqual([]);
+    expect(result.usage).toMatchObject({ provider: 'offline', costUsd: 0, trace: { offlineReason: 'budget', fallbacks: [], streamed: false } });
     expect(result.text).toContain('Note: you have used 150 of your 100 daily AI tokens, so this answer comes from');
     expect(result.text).toContain('no AI provider was called');
   });

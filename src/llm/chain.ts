@@ -71,7 +71,8 @@ export function createChain(providers: LlmProvider[], opts: ChainOptions): LlmCh
   async function call(entry: Entry, request: LlmRequest, signal: AbortSignal, offlineReason: OfflineReason, onDelta?: (d: LlmDelta) => void): Promise<LlmResult> {
     const { provider } = entry;
     const callOptions = provider.name === OFFLINE ? { offlineReason } : {};
-    if (!onDelta) return entry.policy.execute((s) => provider.complete(request, { ...callOptions, signal: s }), signal);
+    // A provider that cannot stream (offline answers at once) just answers; the final reply shows it whole.
+    if (!onDelta || !provider.stream) return entry.policy.execute((s) => provider.complete(request, { ...callOptions, signal: s }), signal);
     const emit = (text: string, delta: string) => {
       try {
         onDelta({ provider: provider.name, delta, text });
@@ -79,11 +80,6 @@ export function createChain(providers: LlmProvider[], opts: ChainOptions): LlmCh
         logger.debug({ err }, 'a stream listener failed; the answer goes on');
       }
     };
-    if (!provider.stream) {
-      const result = await entry.policy.execute((s) => provider.complete(request, { ...callOptions, signal: s }), signal);
-      emit(result.text, result.text);
-      return result;
-    }
     const stream = provider.stream.bind(provider);
     return entry.policy.execute(
       (s, progress) => {
@@ -124,7 +120,7 @@ export function createChain(providers: LlmProvider[], opts: ChainOptions): LlmCh
         const result = await call(entry, request, isOffline ? NO_SIGNAL : signal, reason, onDelta);
         const costUsd = costOf(prices, name, result);
         emit({ type: 'call', provider: name, outcome: 'success', ms: now() - callStarted, inputTokens: result.inputTokens, outputTokens: result.outputTokens, costUsd });
-        const trace: LlmTrace = { provider: name, model: result.model, latencyMs: now() - started, streamed: Boolean(onDelta), fallbacks };
+        const trace: LlmTrace = { provider: name, model: result.model, latencyMs: now() - started, streamed: Boolean(onDelta && entry.provider.stream), fallbacks };
         if (request.promptVersion) trace.promptVersion = request.promptVersion;
         if (isOffline && reason.kind !== 'unconfigured') trace.offlineReason = reason.kind;
         const usage: LlmUsage = {
