@@ -6,15 +6,17 @@ import type { Metrics } from '../src/metrics.ts';
 import type { Ingest } from '../src/pipeline/ingest.ts';
 import type { Waiter } from '../src/pipeline/waiter.ts';
 import type { LiveReplies } from '../src/llm/index.ts';
-import type { Agent, ChannelAdapter, Logger, ProviderHealth } from '../src/ports.ts';
+import type { Agent, ChannelAdapter, Logger, ProviderHealth, RawRequest } from '../src/ports.ts';
 import { apiRoutes, type ApiDeps } from './api.ts';
-import { channelRoute } from './channel.ts';
+import { channelRoute, rawRequest } from './channel.ts';
 import { dashboard } from './dashboard.ts';
 import { createErrorHandler, jsonError } from './errors.ts';
 import { healthRoutes } from './health.ts';
 import { countRequests, limitBody, requireContentType } from './middleware.ts';
 
 export type HooksAdapter = ChannelAdapter & { enabledFor(source: string): boolean; requiredEnvFor(source: string): string[] };
+/** Slack's Request URL also receives the `url_verification` handshake, answered with its challenge before anything is stored. */
+export type SlackAdapter = ChannelAdapter & { challenge(req: RawRequest): string | undefined };
 
 export type AppDeps = {
   store: Store;
@@ -27,6 +29,7 @@ export type AppDeps = {
   agents: readonly Agent[];
   web: ChannelAdapter;
   hooks: HooksAdapter;
+  slack: SlackAdapter;
   providers(): ProviderHealth[];
   /** Streamed answers in this process, for GET /api/executions/:id/stream. */
   live: LiveReplies;
@@ -56,6 +59,18 @@ export function createApp(deps: AppDeps) {
         return { enabled: deps.hooks.enabledFor(source), requiredEnv: deps.hooks.requiredEnvFor(source) };
       },
     }),
+  );
+
+  // One Request URL for the Events API (JSON), slash commands and interactivity (both form-encoded).
+  app.post(
+    '/slack/events',
+    requireContentType('application/json', 'application/x-www-form-urlencoded'),
+    async function slackHandshake(c, next) {
+      const challenge = deps.slack.enabled ? deps.slack.challenge(await rawRequest(c)) : undefined;
+      if (challenge === undefined) return next();
+      return c.json({ challenge });
+    },
+    channelRoute({ adapter: deps.slack, ingest: deps.ingest }),
   );
 
   app.route(

@@ -21,6 +21,7 @@ const USAGE = `Usage: switchboard <verb> [options]
   usage [--days N] [--group day,agent,provider,tenant,model,channel] [--json]
                                     tokens and cost of model calls (default: last 7 days)
   doctor                            check configuration, database and channels; say what to fix
+  slack manifest                    print the Slack app manifest for PUBLIC_URL (paste it at api.slack.com/apps)
 `;
 
 class UsageError extends Error {}
@@ -220,6 +221,12 @@ const verbs: Record<string, (config: Config, args: string[]) => Promise<number>>
       for (const r of json.rows ?? []) console.log(line('group', json.group.map((g: string) => r[g]).join(' / '), r));
       return 0;
     });
+  },
+
+  async slack(config, args) {
+    if (args[0] !== 'manifest') throw new UsageError('slack takes: manifest');
+    const { printSlackManifest } = await import('../scripts/slack-manifest.ts');
+    return printSlackManifest(config.publicUrl);
   },
 
   async doctor(config) {

@@ -4,6 +4,7 @@
  */
 import { serve, type ServerType } from '@hono/node-server';
 import { createChannelRegistry, createHooksAdapter, createWebAdapter } from '../channels/index.ts';
+import { createSlackAdapter } from '../channels/slack/index.ts';
 import { openStore, type OpenedStore } from '../db/index.ts';
 import { createApp } from '../handlers/app.ts';
 import { createAgents } from './agents/index.ts';
@@ -77,9 +78,11 @@ export async function startSwitchboard(config: Config, opts: StartOptions = {}):
   const waiter = createWaiter(store);
   const backpressure = createBackpressure({ limit: config.queueDepthLimit, readDepth: () => store.queueDepth() });
   metrics.setQueueSource(() => backpressure.state());
+  const slack = createSlackAdapter(config.slack);
   const channels = createChannelRegistry([
     createWebAdapter(),
     createHooksAdapter({ secretFor: (source) => config.hookSecrets[hookSecretEnvName(source)] }),
+    slack,
   ]);
   // Streamed answers: throttled edits on channels that can edit a message, and the SSE endpoint.
   const live = createLiveReplies({
@@ -128,6 +131,7 @@ export async function startSwitchboard(config: Config, opts: StartOptions = {}):
     agents: agentList,
     web: channels.get('web')!,
     hooks: channels.get('hooks') as Parameters<typeof createApp>[0]['hooks'],
+    slack,
     providers: () => llm.health(),
     live,
     queue: () => backpressure.state(),

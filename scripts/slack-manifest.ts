@@ -1,0 +1,79 @@
+/**
+ * The Slack app manifest for this deployment: paste it at https://api.slack.com/apps → Create New App →
+ * From a manifest. Printed by `npx switchboard slack manifest`, or `node scripts/slack-manifest.ts`.
+ */
+import { ConfigError, loadConfig } from '../src/config.ts';
+
+/** What the bot needs, and why. */
+export const SLACK_BOT_SCOPES = [
+  'app_mentions:read', // receive @mentions
+  'chat:write', // reply in threads, update messages (placeholders, votes)
+  'chat:write.public', // post routed webhook events to public channels the bot has not joined
+  'commands', // the /sb slash command
+  'im:history', // receive direct messages
+  'im:read',
+  'channels:history', // read threads the bot is mentioned in (public channels)
+  'groups:history', // … and private channels it was invited to
+];
+
+export type ManifestOptions = { name?: string; command?: string };
+
+export function slackManifest(publicUrl: string, opts: ManifestOptions = {}) {
+  const name = opts.name ?? 'Switchboard';
+  const command = opts.command ?? '/sb';
+  // One Request URL for events, the slash command and interactivity: the server tells them apart by content.
+  const requestUrl = `${publicUrl.replace(/\/+$/, '')}/slack/events`;
+  return {
+    _metadata: { major_version: 1, minor_version: 1 },
+    display_information: {
+      name,
+      description: 'Chat-ops bot: ask, summarize, status, with 👍/👎 feedback',
+      background_color: '#1d2b3a',
+    },
+    features: {
+      // The Messages tab lets people DM the bot.
+      app_home: { home_tab_enabled: false, messages_tab_enabled: true, messages_tab_read_only_enabled: false },
+      bot_user: { display_name: name, always_online: true },
+      slash_commands: [
+        {
+          command,
+          url: requestUrl,
+          description: 'Ask Switchboard: help, ask …, summarize, status',
+          usage_hint: 'help | ask <question> | summarize | status',
+          should_escape: false,
+        },
+      ],
+    },
+    oauth_config: { scopes: { bot: SLACK_BOT_SCOPES } },
+    settings: {
+      event_subscriptions: { request_url: requestUrl, bot_events: ['app_mention', 'message.im'] },
+      interactivity: { is_enabled: true, request_url: requestUrl },
+      org_deploy_enabled: false,
+      socket_mode_enabled: false,
+      token_rotation_enabled: false,
+    },
+  };
+}
+
+/** Prints the manifest as JSON (Slack accepts JSON or YAML); exit code 1 with what to do when PUBLIC_URL is unset. */
+export function printSlackManifest(publicUrl: string | undefined): number {
+  if (!publicUrl) {
+    console.error(
+      'PUBLIC_URL is not set: set it to the https address Slack can reach this server on, e.g.\n' +
+        '  PUBLIC_URL=https://switchboard.example.com npx switchboard slack manifest',
+    );
+    return 1;
+  }
+  if (!publicUrl.startsWith('https://')) console.error(`warning: Slack only accepts https Request URLs; PUBLIC_URL is ${publicUrl}`);
+  console.log(JSON.stringify(slackManifest(publicUrl), null, 2));
+  return 0;
+}
+
+if (import.meta.main) {
+  try {
+    process.exitCode = printSlackManifest(loadConfig().publicUrl);
+  } catch (err) {
+    console.error(err instanceof ConfigError ? err.message : String(err));
+    process.exitCode = 1;
+  }
+}

@@ -1,0 +1,25 @@
+/** `npx switchboard slack manifest`, run as a user runs it. */
+import { describe, expect, it } from 'vitest';
+import { runCli } from './support/process.ts';
+
+describe('switchboard slack manifest', () => {
+  it('prints an app manifest whose URLs all point at PUBLIC_URL/slack/events', async () => {
+    const { code, output } = await runCli(['slack', 'manifest'], { PUBLIC_URL: 'https://sb.example.com/' });
+    expect(code).toBe(0);
+    const manifest = JSON.parse(output);
+    const url = 'https://sb.example.com/slack/events';
+    expect(manifest.features.slash_commands).toEqual([expect.objectContaining({ command: '/sb', url })]);
+    expect(manifest.settings.event_subscriptions).toEqual({ request_url: url, bot_events: ['app_mention', 'message.im'] });
+    expect(manifest.settings.interactivity).toEqual({ is_enabled: true, request_url: url });
+    expect(manifest.oauth_config.scopes.bot).toEqual(
+      expect.arrayContaining(['app_mentions:read', 'chat:write', 'commands', 'im:history', 'im:read', 'channels:history', 'groups:history']),
+    );
+    expect(manifest.features.app_home.messages_tab_enabled).toBe(true);
+  });
+
+  it('exits non-zero and says to set PUBLIC_URL when it is unset', async () => {
+    const { code, output } = await runCli(['slack', 'manifest'], {});
+    expect(code).not.toBe(0);
+    expect(output).toMatch(/PUBLIC_URL is not set/);
+  });
+});

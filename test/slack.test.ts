@@ -1,0 +1,246 @@
+/**
+ * Slack end to end: a real in-process Switchboard on each test database, requests signed exactly as Slack signs
+ * them, and the real WebClient talking to the fake Slack Web API through SLACK_API_URL.
+ */
+import { sql } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { rowsOf } from '../db/rows.ts';
+import { askAgent } from '../src/agents/ask.ts';
+import { createAgents } from '../src/agents/index.ts';
+import { statusAgent } from '../src/agents/status.ts';
+import type { Agent } from '../src/ports.ts';
+import { databaseKinds } from './support/databases.ts';
+import { signedHook, startTestSwitchboard, tableCounts, type TestSwitchboard } from './support/switchboard.ts';
+import { BOT_TOKEN, BOT_USER, clickPayload, clickRequest, commandRequest, eventRequest, SIGNING_SECRET, slackRequest, startFakeSlack, type FakeSlack } from './fakes/slack-api.ts';
+
+const LONG = Array.from({ length: 12 }, (_, i) => `Step ${i}: ${'carefully '.repeat(120).trim()}.`).join('\n\n');
+
+// `status` in channel C0SLOW001 waits for the test to open the gate: proves the ack does not wait for the agent.
+let openGate: () => void = () => {};
+const gate = () => new Promise<void>((resolve) => (openGate = resolve));
+const agents: Agent[] = createAgents().map((agent) => {
+  if (agent.name === 'ask') return { ...askAgent, run: async (ctx) => (ctx.envelope.text.startsWith('LONG') ? { text: LONG, feedback: true } : askAgent.run(ctx)) };
+  if (agent.name === 'status') {
+    return { ...statusAgent, run: async (ctx) => ((ctx.envelope.replyRef as { channel?: string })?.channel === 'C0SLOW001' && (await gate()), statusAgent.run(ctx)) };
+  }
+  return agent;
+});
+
+async function waitFor<T>(read: () => T | Promise<T>, ok: (v: T) => boolean, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await read();
+    if (ok(v) || Date.now() > deadline) return v;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+const settle = () => new Promise((r) => setTimeout(r, 300)); // a second reply, if any, would arrive in this window
+
+let seq = 0;
+const ts = () => `1700001000.${String(++seq).padStart(6, '0')}`;
+const mention = (channel: string, text: string, extra: Record<string, unknown> = {}) => ({ type: 'app_mention', user: 'U0ALICE01', text: `<@${BOT_USER}> ${text}`, ts: ts(), channel, ...extra });
+
+describe.each(databaseKinds)('Slack channel on %s', (kind) => {
+  let sb: TestSwitchboard;
+  let fake: FakeSlack;
+  const send = (init: RequestInit) => sb.app.request('/slack/events', init);
+  const postsTo = (channel: string) => fake.ok('chat.postMessage').filter((c) => c.args.channel === channel);
+
+  beforeAll(async () => {
+    fake = await startFakeSlack();
+    sb = await startTestSwitchboard(kind, { SLACK_SIGNING_SECRET: SIGNING_SECRET, SLACK_BOT_TOKEN: BOT_TOKEN, SLACK_API_URL: fake.apiUrl, RATE_LIMIT_BURST: '1000' }, { agents });
+  });
+  afterAll(async () => {
+    await sb?.close();
+    await fake?.close();
+  });
+
+  it('answers the url_verification handshake with its challenge and stores nothing', async () => {
+    const before = await tableCounts(sb);
+    const res = await send(slackRequest(JSON.stringify({ token: 't', challenge: 'chal-3eZbrw1aBm2r', type: 'url_verification' }), 'application/json'));
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ challenge: 'chal-3eZbrw1aBm2r' });
+    expect(await tableCounts(sb)).toEqual(before);
+    const forged = slackRequest(JSON.stringify({ challenge: 'x', type: 'url_verification' }), 'application/json', { secret: 'wrong' });
+    expect((await send(forged)).status).toBe(401);
+  });
+
+  it('refuses bad, stale, future and missing signatures with 401 JSON, storing and posting nothing', async () => {
+    const before = await tableCounts(sb);
+    const calls = fake.calls.length;
+    const event = mention('C0SIG0001', 'help');
+    const requests = [
+      eventRequest(event, 'EvSig1', { secret: 'not-the-signing-secret' }),
+      eventRequest(event, 'EvSig2', { at: new Date(Date.now() - 301_000) }),
+      eventRequest(event, 'EvSig3', { at: new Date(Date.now() + 301_000) }),
+      { ...eventRequest(event, 'EvSig4'), headers: { 'content-type': 'application/json' } },
+      commandRequest({ text: 'help', response_url: fake.responseUrl('sig') }, { secret: 'nope' }),
+    ];
+    for (const init of requests) {
+      const res = await send(init);
+      expect(res.status).toBe(401);
+      expect(((await res.json()) as any).error).toMatchObject({ code: expect.any(String), message: expect.any(String) });
+    }
+    await settle();
+    expect(await tableCounts(sb)).toEqual(before);
+    expect(fake.calls.length).toBe(calls);
+  });
+
+  it('acks a slash command at once with an ephemeral note, and the answer follows at response_url', async () => {
+    const started = performance.now();
+    const res = await send(commandRequest({ channel_id: 'C0SLOW001', text: 'status', response_url: fake.responseUrl('slow') }));
+    const ackMs = performance.now() - started;
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ response_type: 'ephemeral', text: 'Working on it…' });
+    expect(ackMs).toBeLessThan(3000); // Slack's deadline, not a benchmark: the agent is still blocked here
+    await settle();
+    expect(fake.responses.filter((r) => r.id === 'slow')).toEqual([]);
+    openGate();
+    const answers = await waitFor(() => fake.responses.filter((r) => r.id === 'slow'), (a) => a.length > 0);
+    expect(answers).toHaveLength(1);
+    expect(answers[0]!.body).toMatchObject({ response_type: 'in_channel', text: expect.stringMatching(/queue/i) });
+  });
+
+  it('routes the text after any command name: help lists commands, ask carries the question', async () => {
+    await send(commandRequest({ command: '/switchboard', text: 'help', response_url: fake.responseUrl('help') }));
+    const [help] = await waitFor(() => fake.responses.filter((r) => r.id === 'help'), (a) => a.length > 0);
+    expect(help!.body.text).toMatch(/summarize/);
+    await send(commandRequest({ text: 'ask how do we deploy?', response_url: fake.responseUrl('ask') }));
+    await waitFor(() => fake.responses.filter((r) => r.id === 'ask'), (a) => a.length > 0);
+    const { body } = await sb.api('GET', '/api/executions?channel=slack&agent=ask&limit=1');
+    expect(body.executions[0]).toMatchObject({ intent: 'ask', args: { question: 'how do we deploy?' }, status: 'succeeded' });
+  });
+
+  it('answers a mention in its thread, with the earlier messages of the thread as history', async () => {
+    const root = mention('C0THREAD1', 'The billing deploy failed because the database migration timed out.');
+    await send(eventRequest(root, 'EvThread1'));
+    const [first] = await waitFor(() => postsTo('C0THREAD1'), (p) => p.length > 0);
+    expect(first!.args.thread_ts).toBe(root.ts);
+    await send(eventRequest(mention('C0THREAD1', 'summarize', { thread_ts: root.ts }), 'EvThread2'));
+    const posts = await waitFor(() => postsTo('C0THREAD1'), (p) => p.length > 1);
+    expect(posts[1]!.args.thread_ts).toBe(root.ts);
+    expect(posts[1]!.args.text).toMatch(/migration/i);
+    const { body } = await sb.api('GET', '/api/executions?channel=slack&agent=summarize&limit=1');
+    const conversation = await sb.api('GET', `/api/conversations/${body.executions[0].conversation_id}`);
+    const texts = conversation.body.messages.filter((m: any) => m.role === 'user').map((m: any) => m.text);
+    expect(texts).toEqual(['The billing deploy failed because the database migration timed out.', 'summarize']);
+  });
+
+  it('answers a direct message in its thread', async () => {
+    const dm = { type: 'message', channel_type: 'im', user: 'U0BOB0001', text: 'help', ts: ts(), channel: 'D0DIRECT1' };
+    expect((await send(eventRequest(dm, 'EvDm1'))).status).toBe(200);
+    const [reply] = await waitFor(() => postsTo('D0DIRECT1'), (p) => p.length > 0);
+    expect(reply!.args).toMatchObject({ thread_ts: dm.ts, text: expect.stringMatching(/summarize/) });
+  });
+
+  it('a Slack retry and parallel duplicates of one event_id make one execution and one reply', async () => {
+    const before = await tableCounts(sb);
+    const event = mention('C0RETRY01', 'status');
+    const first = await send(eventRequest(event, 'EvRetry1'));
+    const again = await Promise.all(
+      [1, 2, 3, 1, 2, 3].map((n) => send(eventRequest(event, 'EvRetry1', { headers: { 'x-slack-retry-num': String(n), 'x-slack-retry-reason': 'http_timeout' } }))),
+    );
+    expect([first, ...again].every((r) => r.status === 200)).toBe(true);
+    await waitFor(() => postsTo('C0RETRY01'), (p) => p.length > 0);
+    await settle();
+    expect(postsTo('C0RETRY01')).toHaveLength(1);
+    expect((await tableCounts(sb)).executions).toBe(before.executions + 1);
+  });
+
+  it("never answers bots, its own messages or edits, and ignores app_home_opened and reactions without an execution", async () => {
+    const before = await tableCounts(sb);
+    const events = [
+      { type: 'message', channel_type: 'im', bot_id: 'B0OTHER01', user: 'U0OTHER01', text: 'beep', ts: ts(), channel: 'D0BOTS001' },
+      { type: 'message', channel_type: 'im', subtype: 'bot_message', bot_id: 'B0OTHER01', text: 'beep', ts: ts(), channel: 'D0BOTS001' },
+      { type: 'message', channel_type: 'im', user: BOT_USER, text: 'my own answer', ts: ts(), channel: 'D0BOTS001' },
+      { type: 'message', channel_type: 'im', subtype: 'message_changed', message: { user: 'U0ALICE01', text: 'help' }, ts: ts(), channel: 'D0BOTS001' },
+      { type: 'app_mention', bot_id: 'B0OTHER01', user: 'U0OTHER01', text: `<@${BOT_USER}> help`, ts: ts(), channel: 'C0BOTS001' },
+      { type: 'app_home_opened', user: 'U0ALICE01', channel: 'D0BOTS001', tab: 'home', event_ts: ts() },
+      { type: 'reaction_added', user: 'U0ALICE01', reaction: 'tada', item: { type: 'message', channel: 'C0BOTS001', ts: ts() }, event_ts: ts() },
+    ];
+    for (const [i, event] of events.entries()) {
+      const res = await send(eventRequest(event, `EvIgnore${i}`));
+      expect(res.status).toBe(200);
+      expect(((await res.json()) as any).ignored).toEqual(expect.any(String));
+    }
+    await settle();
+    expect(await tableCounts(sb)).toEqual(before);
+    expect([...postsTo('D0BOTS001'), ...postsTo('C0BOTS001')]).toEqual([]);
+  });
+
+  it('a 👍 click is stored on the execution, the message shows the vote, and a retried click is stored once', async () => {
+    await send(eventRequest(mention('C0VOTE001', 'what is our deploy process?'), 'EvVote1'));
+    const [answer] = await waitFor(() => postsTo('C0VOTE001'), (p) => p.length > 0);
+    const buttons = answer!.args.blocks.find((b: any) => b.type === 'actions').elements;
+    const { executionId } = JSON.parse(buttons[0].value);
+    const before = await tableCounts(sb);
+    const click = clickRequest(clickPayload({ executionId, score: 1, ts: answer!.result!.ts, channel: 'C0VOTE001', threadTs: answer!.args.thread_ts, triggerId: 'tr.vote.1', responseUrl: fake.responseUrl('vote'), blocks: answer!.args.blocks }));
+    const res = await send(click);
+    expect(res.status).toBe(200);
+    expect(await res.text()).toBe('');
+    const [update] = await waitFor(() => fake.ok('chat.update').filter((c) => c.args.ts === answer!.result!.ts), (u) => u.length > 0);
+    expect(update!.args.blocks.some((b: any) => b.type === 'actions')).toBe(false);
+    expect(JSON.stringify(update!.args.blocks)).toContain('👍 recorded by <@U0ALICE01>');
+    expect((await tableCounts(sb)).feedback).toBe(before.feedback + 1);
+    const votes = rowsOf(await sb.opened.handle.db.execute(sql`select execution_id, user_id, score, channel from feedback where execution_id = ${executionId}`));
+    expect(votes).toEqual([{ execution_id: executionId, user_id: 'U0ALICE01', score: 1, channel: 'slack' }]);
+
+    const counts = await tableCounts(sb);
+    expect((await send(click)).status).toBe(200);
+    await settle();
+    expect(await tableCounts(sb)).toEqual(counts);
+    expect(fake.ok('chat.update').filter((c) => c.args.ts === answer!.result!.ts)).toHaveLength(1);
+  });
+
+  it('splits a long answer into several messages, placeholder first, nothing cut', async () => {
+    await send(eventRequest(mention('C0LONG001', 'LONG please'), 'EvLong1'));
+    const updates = await waitFor(() => fake.ok('chat.update').filter((c) => c.args.channel === 'C0LONG001'), (u) => u.length > 0);
+    const posts = await waitFor(() => postsTo('C0LONG001'), (p) => p.length > 1);
+    expect(posts[0]!.args.text).toBe('_Writing a long answer…_');
+    const parts = [updates[0]!, ...posts.slice(1)];
+    const sections = parts.flatMap((c) => c.args.blocks.filter((b: any) => b.type === 'section').map((b: any) => b.text.text));
+    expect(sections.length).toBeGreaterThan(3);
+    expect(sections.join('\n\n')).toBe(LONG);
+  });
+
+  it('honours a 429 Retry-After from Slack: the retry later succeeds with one message', async () => {
+    fake.rateLimit('chat.postMessage', 1);
+    await send(eventRequest(mention('C0LIMIT01', 'help'), 'EvLimit1'));
+    const [posted] = await waitFor(() => postsTo('C0LIMIT01'), (p) => p.length > 0);
+    const limited = fake.calls.find((c) => c.status === 429 && c.args.channel === 'C0LIMIT01')!;
+    expect(limited).toBeDefined();
+    expect(posted!.at - limited.at).toBeGreaterThanOrEqual(950);
+    await settle();
+    expect(postsTo('C0LIMIT01')).toHaveLength(1);
+  });
+
+  it('delivers routed webhook events to a Slack channel', async () => {
+    const route = await sb.api('POST', '/api/routes', { source: 'ci', agent: 'status', destination: { channel: 'slack', target: 'C0ROUTE01' } });
+    expect(route.status).toBe(201);
+    const res = await sb.app.request('/hooks/ci', signedHook({ type: 'build.failed', text: 'nightly failed' }));
+    expect(res.status).toBeLessThan(300);
+    const [post] = await waitFor(() => postsTo('C0ROUTE01'), (p) => p.length > 0);
+    expect(post!.args.text).toMatch(/queue/i);
+    await sb.api('DELETE', `/api/routes/${route.body.id}`);
+  });
+
+  it('refuses other content types with 415', async () => {
+    const res = await send({ method: 'POST', body: 'hi', headers: { 'content-type': 'text/plain' } });
+    expect(res.status).toBe(415);
+  });
+
+  it('answers 404 naming SLACK_SIGNING_SECRET and SLACK_BOT_TOKEN when Slack is not configured', async () => {
+    const bare = await startTestSwitchboard(kind);
+    try {
+      const res = await bare.app.request('/slack/events', eventRequest(mention('C0OFF0001', 'help'), 'EvOff1'));
+      expect(res.status).toBe(404);
+      const body = (await res.json()) as any;
+      expect(body.error.message).toContain('SLACK_SIGNING_SECRET');
+      expect(body.error.message).toContain('SLACK_BOT_TOKEN');
+      const challenge = await bare.app.request('/slack/events', slackRequest(JSON.stringify({ type: 'url_verification', challenge: 'c' }), 'application/json'));
+      expect(challenge.status).toBe(404);
+    } finally {
+      await bare.close();
+    }
+  });
+});
