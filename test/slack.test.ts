@@ -107,8 +107,9 @@ describe.each(databaseKinds)('Slack channel on %s', (kind) => {
     expect(help!.body.text).toMatch(/summarize/);
     await send(commandRequest({ text: 'ask how do we deploy?', response_url: fake.responseUrl('ask') }));
     await waitFor(() => fake.responses.filter((r) => r.id === 'ask'), (a) => a.length > 0);
-    const { body } = await sb.api('GET', '/api/executions?channel=slack&agent=ask&limit=1');
-    expect(body.executions[0]).toMatchObject({ intent: 'ask', args: { question: 'how do we deploy?' }, status: 'succeeded' });
+    // The answer is delivered just before the execution is marked succeeded.
+    const latest = () => sb.api('GET', '/api/executions?channel=slack&agent=ask&limit=1').then((r) => r.body.executions[0]);
+    expect(await waitFor(latest, (e) => e?.status === 'succeeded')).toMatchObject({ intent: 'ask', args: { question: 'how do we deploy?' }, status: 'succeeded' });
   });
 
   it('answers a mention in its thread, with the earlier messages of the thread as history', async () => {
