@@ -26,6 +26,7 @@ import { generatedAdminToken } from './settings.ts';
 import { latestHealthChecks, purgeOld, recordHealthChecks, type HealthCheck } from './maintenance.ts';
 import { createRoute, deleteRoute, listRoutes, matchRoutes, type NewRoute } from './routes.ts';
 import { usageReport, usageSince, type UsageGroup } from './usage.ts';
+import { knownFingerprints, lastReviewedHead, recordReview } from './review-state.ts';
 
 export { DataDirInUseError } from './lock.ts';
 export type { ExecutionRow, ExecutionFilter } from './executions.ts';
@@ -80,6 +81,9 @@ export function createStore(handle: DatabaseHandle, queue: Queue) {
     purgeOld: (opts: { deliveriesBefore: Date; healthChecksBefore: Date }) => purgeOld(db, opts),
     usageReport: (opts: { since: Date; groupBy: readonly UsageGroup[] }) => usageReport(db, opts),
     usageSince: (scope: { tenantId: string; channel: string; userId: string; since: Date }) => usageSince(db, scope),
+    lastReviewedHead: (repo: string, pr: number) => lastReviewedHead(db, repo, pr),
+    knownFingerprints: (repo: string, pr: number, fingerprints: string[]) => knownFingerprints(db, repo, pr, fingerprints),
+    recordReview: (review: Parameters<typeof recordReview>[1]) => recordReview(db, review),
     /** Readiness: the database answers and every migration in drizzle/ is applied. */
     async ready(): Promise<{ database: boolean; migrations: boolean; error?: string }> {
       try {

@@ -154,3 +154,22 @@ export const healthChecks = pgTable(
   },
   (t) => [index('health_checks_component_idx').on(t.component, t.checkedAt)],
 );
+
+/**
+ * What code review remembers per pull request, shared by every process: one row per comment already made
+ * (its fingerprint: path + line content + normalized body) and one `head:<sha>` row per reviewed head commit.
+ * The last reviewed head is derived: the head_sha of the newest row.
+ */
+export const reviewState = pgTable(
+  'review_state',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    repo: text('repo').notNull(),
+    pr: integer('pr').notNull(),
+    fingerprint: text('fingerprint').notNull(),
+    headSha: text('head_sha').notNull(),
+    executionId: uuid('execution_id'),
+    createdAt: createdAt(),
+  },
+  (t) => [uniqueIndex('review_state_repo_pr_fingerprint_key').on(t.repo, t.pr, t.fingerprint), index('review_state_repo_pr_idx').on(t.repo, t.pr, t.createdAt)],
+);

@@ -30,6 +30,7 @@ export type AppDeps = {
   web: ChannelAdapter;
   hooks: HooksAdapter;
   slack: SlackAdapter;
+  github: ChannelAdapter;
   providers(): ProviderHealth[];
   /** Streamed answers in this process, for GET /api/executions/:id/stream. */
   live: LiveReplies;
@@ -72,6 +73,9 @@ export function createApp(deps: AppDeps) {
     },
     channelRoute({ adapter: deps.slack, ingest: deps.ingest }),
   );
+
+  // GitHub App or repository webhook; `ping` and events we do not handle are acknowledged and stored nowhere.
+  app.post('/github/webhook', requireContentType('application/json'), channelRoute({ adapter: deps.github, ingest: deps.ingest }));
 
   app.route(
     '/api',

@@ -22,6 +22,7 @@ const USAGE = `Usage: switchboard <verb> [options]
                                     tokens and cost of model calls (default: last 7 days)
   doctor                            check configuration, database and channels; say what to fix
   slack manifest                    print the Slack app manifest for PUBLIC_URL (paste it at api.slack.com/apps)
+  github manifest                   print the GitHub App manifest for PUBLIC_URL (see docs/github.md)
 `;
 
 class UsageError extends Error {}
@@ -221,6 +222,12 @@ const verbs: Record<string, (config: Config, args: string[]) => Promise<number>>
       for (const r of json.rows ?? []) console.log(line('group', json.group.map((g: string) => r[g]).join(' / '), r));
       return 0;
     });
+  },
+
+  async github(config, args) {
+    if (args[0] !== 'manifest') throw new UsageError('github takes: manifest');
+    const { printGithubManifest } = await import('../scripts/github-manifest.ts');
+    return printGithubManifest(config.publicUrl);
   },
 
   async slack(config, args) {

@@ -64,6 +64,7 @@ const schema = z.object({
   GITHUB_APP_ID: optionalString,
   GITHUB_PRIVATE_KEY: optionalString,
   GITHUB_API_URL: z.url().default('https://api.github.com'),
+  GITHUB_REVIEW_DRAFTS: z.enum(['true', 'false'], { message: 'must be true or false' }).default('false'),
 
   LLM_PROVIDERS: z
     .string()
@@ -113,7 +114,7 @@ export type Config = {
   slack: { signingSecret?: string; botToken?: string; appToken?: string; apiUrl: string } & ChannelStatus;
   telegram: { mode: 'webhook' | 'polling'; botToken?: string; webhookSecret?: string; apiRoot: string } & ChannelStatus;
   whatsapp: { accountSid?: string; authToken?: string; from?: string; apiUrl: string } & ChannelStatus;
-  github: { webhookSecret?: string; token?: string; appId?: string; privateKey?: string; apiUrl: string } & ChannelStatus;
+  github: { webhookSecret?: string; token?: string; appId?: string; privateKey?: string; apiUrl: string; reviewDrafts: boolean } & ChannelStatus;
   /** Standard Webhooks secrets by env name (`HOOK_SECRET_<SOURCE>`, see hookSecretEnvName). */
   hookSecrets: Record<string, string>;
   llm: {
@@ -219,6 +220,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       appId: e.GITHUB_APP_ID,
       privateKey: e.GITHUB_PRIVATE_KEY?.replaceAll('\\n', '\n'),
       apiUrl: e.GITHUB_API_URL,
+      reviewDrafts: e.GITHUB_REVIEW_DRAFTS === 'true',
       ...channel([
         ['GITHUB_WEBHOOK_SECRET', e.GITHUB_WEBHOOK_SECRET],
         ['GITHUB_TOKEN or GITHUB_APP_ID + GITHUB_PRIVATE_KEY', e.GITHUB_TOKEN ?? e.GITHUB_APP_ID],

@@ -178,4 +178,33 @@ export type ChannelAdapter = Pick<ReplySink, 'reply'> & {
   update?(ref: Record<string, unknown>, reply: Reply): Promise<void>;
   /** Posts to an address on this platform: makes the channel a destination for routing rules. */
   postTo?(target: string, reply: Reply, meta: { executionId: string }): Promise<void>;
+  /**
+   * Loads from the platform what the agent needs before it runs (GitHub: a pull request's diff since the last
+   * review) and shows there that work started. The worker calls it once per answer, before the agent; a throw
+   * fails the attempt so the queue retries it. The agent sees the returned `envelope`; `context` is stored with
+   * the reply (`Reply.context`) and so reaches `reply`, even on a retried delivery.
+   */
+  prepare?(envelope: Envelope, meta: { executionId: string; agent: string }): Promise<Prepared>;
 };
+
+/** What `ChannelAdapter.prepare` loaded: the envelope the agent answers, and what delivery needs to know about it. */
+export type Prepared = { envelope: Envelope; context?: Record<string, unknown> };
+
+/**
+ * What code review remembers per pull request across processes and restarts (the `review_state` table), so a
+ * push is reviewed from the last reviewed commit on and no comment is made twice.
+ */
+export type ReviewMemory = {
+  /** The head commit of the newest review posted on `repo#pr`, or undefined before the first. */
+  lastReviewedHead(repo: string, pr: number): Promise<string | undefined>;
+  /** Which of `fingerprints` (path + line content + normalized body) were already posted on `repo#pr`. */
+  knownFingerprints(repo: string, pr: number, fingerprints: string[]): Promise<Set<string>>;
+  /** Records a posted review: its head commit and the fingerprints of the comments it made. */
+  recordReview(review: { repo: string; pr: number; headSha: string; fingerprints: string[]; executionId?: string }): Promise<void>;
+};
+
+/**
+ * Records a vote the platform does not deliver as an event (a 👍 reaction on a comment, found by polling) on the
+ * execution it rates. Resolves false when that execution does not exist (a marker from another installation).
+ */
+export type FeedbackRecorder = (vote: { executionId: string; userId: string; score: 1 | -1; channel: string }) => Promise<boolean>;

@@ -4,6 +4,7 @@
  */
 import { serve, type ServerType } from '@hono/node-server';
 import { createChannelRegistry, createHooksAdapter, createWebAdapter } from '../channels/index.ts';
+import { createGithubAdapter } from '../channels/github/index.ts';
 import { createSlackAdapter } from '../channels/slack/index.ts';
 import { openStore, type OpenedStore } from '../db/index.ts';
 import { createApp } from '../handlers/app.ts';
@@ -79,7 +80,17 @@ export async function startSwitchboard(config: Config, opts: StartOptions = {}):
   const backpressure = createBackpressure({ limit: config.queueDepthLimit, readDepth: () => store.queueDepth() });
   metrics.setQueueSource(() => backpressure.state());
   const slack = createSlackAdapter(config.slack);
+  const github = createGithubAdapter(config.github, {
+    logger,
+    memory: store,
+    async feedback(vote) {
+      if (!(await store.getExecution(vote.executionId))) return false;
+      await store.upsertFeedback(vote);
+      return true;
+    },
+  });
   const channels = createChannelRegistry([
+    github,
     createWebAdapter(),
     createHooksAdapter({ secretFor: (source) => config.hookSecrets[hookSecretEnvName(source)] }),
     slack,
@@ -107,6 +118,7 @@ export async function startSwitchboard(config: Config, opts: StartOptions = {}):
       onFinished: (id) => waiter.finished(id),
       budget: createBudget({ limits: config.llm.budgets, read: (scope) => store.usageSince(scope) }),
       live,
+      prepare: async (envelope, meta) => channels.get(envelope.channel)?.prepare?.(envelope, meta),
     });
     await store.queue.work(config.worker.concurrency, (job) => run(job.data.executionId));
     await createMaintenance({ store, llm, logger, retentionDays: config.deliveryRetentionDays, now: () => new Date() }).schedule();
@@ -132,6 +144,7 @@ export async function startSwitchboard(config: Config, opts: StartOptions = {}):
     web: channels.get('web')!,
     hooks: channels.get('hooks') as Parameters<typeof createApp>[0]['hooks'],
     slack,
+    github,
     providers: () => llm.health(),
     live,
     queue: () => backpressure.state(),

@@ -51,6 +51,8 @@ export type Reply = {
   /** Whether the channel should offer feedback controls on this reply. */
   feedback?: boolean;
   data?: Record<string, unknown>;
+  /** What the channel's `prepare` loaded for this answer (a pull request's head commit …), kept with it for delivery. */
+  context?: Record<string, unknown>;
 };
 
 export type HistoryMessage = { role: 'user' | 'assistant'; text: string; userId?: string | null; at: string };

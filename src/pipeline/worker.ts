@@ -5,7 +5,7 @@
 import type { ExecutionRow, Store } from '../../db/index.ts';
 import { scopeChain, type Budget, type LiveReplies, type LiveStream } from '../llm/index.ts';
 import type { Metrics } from '../metrics.ts';
-import type { Agent, AgentContext, AgentResult, Destination, LlmChain, Logger, ReplySink, StatusSnapshot } from '../ports.ts';
+import type { Agent, AgentContext, AgentResult, Destination, LlmChain, Logger, Prepared, ReplySink, StatusSnapshot } from '../ports.ts';
 import type { Envelope, Intent, IntentName, Reply } from '../types.ts';
 
 export type WorkerDeps = {
@@ -23,6 +23,8 @@ export type WorkerDeps = {
   budget?: Budget;
   /** Streams answers to editable channel messages and SSE subscribers as they are generated. */
   live?: LiveReplies;
+  /** The envelope's channel loads what the agent needs first (ChannelAdapter.prepare); undefined when it has nothing to load. */
+  prepare?(envelope: Envelope, meta: { executionId: string; agent: string }): Promise<Prepared | undefined>;
 };
 
 export function createWorker(deps: WorkerDeps) {
@@ -91,17 +93,20 @@ export function createWorker(deps: WorkerDeps) {
     try {
       let reply = execution.result as unknown as Reply | null;
       if (!reply) {
+        const prepared = await deps.prepare?.(envelope, { executionId, agent: execution.agent });
         // Routed replies go to a destination, not an editable message in the conversation.
         const live = deps.live?.open(executionId, execution.destination ? undefined : envelope);
         let result: AgentResult;
         try {
-          result = await answer(execution, envelope, live);
+          result = await answer(execution, prepared?.envelope ?? envelope, live);
         } finally {
           await live?.close(); // no edit may land after the final reply
         }
         const { usage, ...rest } = result;
         // What the chain tried and how long it took rides along in the stored reply; the schema stays as it is.
         reply = usage?.trace ? { ...rest, data: { ...rest.data, llm: usage.trace } } : rest;
+        // Kept with the answer, so even a retried delivery posts against what the answer was built from.
+        if (prepared?.context) reply = { ...reply, context: prepared.context };
         await store.recordResult(execution, reply, usage);
       }
       if (!execution.repliedAt) {

@@ -1,0 +1,169 @@
+/** Turns a verified GitHub webhook delivery into envelopes: pull-request reviews and `/commands` in PR comments. */
+import type { EmitterWebhookEvent } from '@octokit/webhooks';
+import { NormalizeError } from '../../src/ports.ts';
+import type { RawRequest } from '../../src/ports.ts';
+import type { Envelope } from '../../src/types.ts';
+
+type PullRequestEvent = EmitterWebhookEvent<'pull_request'>['payload'];
+type IssueCommentEvent = EmitterWebhookEvent<'issue_comment'>['payload'];
+type ReviewCommentEvent = EmitterWebhookEvent<'pull_request_review_comment'>['payload'];
+type Sender = { login: string; type: string; id: number };
+
+/** Pull-request actions that ask for a review (ARCHITECTURE §4). */
+export const REVIEW_ACTIONS: ReadonlySet<string> = new Set(['opened', 'reopened', 'ready_for_review', 'synchronize']);
+
+/** Where a reply goes: the PR itself (a review), an issue comment on it, or a review-comment thread. */
+export type GithubReplyRef = {
+  kind: 'pull_request' | 'issue_comment' | 'review_comment';
+  owner: string;
+  repo: string;
+  number: number;
+  /** The App installation that received the event; absent for repository webhooks with GITHUB_TOKEN. */
+  installationId?: number;
+  /** The comment that asked (for the 👀 reaction). */
+  commentId?: number;
+  /** The top comment of a review thread: replies go under it. */
+  threadId?: number;
+  /** The event's action, e.g. `synchronize`: whether a review may be incremental. */
+  action?: string;
+};
+
+// Every comment the hub writes carries the execution that wrote it, so a reply or reaction can rate that execution.
+const MARKER = /<!-- switchboard:execution=([0-9a-f-]{36}) -->/;
+
+export function executionMarker(executionId: string): string {
+  return `<!-- switchboard:execution=${executionId} -->`;
+}
+
+/** The execution id in a comment the hub wrote, if it is one. */
+export function markedExecution(body: string | null | undefined): string | undefined {
+  return MARKER.exec(body ?? '')?.[1];
+}
+
+const COMMAND = /^\/(review|summarize|ask|feedback|help|status)\b/i;
+const VOTE = /^(\+1|-1|👍|👎|:\+1:|:-1:)[\s.!]*$/u;
+
+export type NormalizeOptions = {
+  reviewDrafts: boolean;
+  now(): Date;
+  /** Reads a review comment's body (the one a reply answers), to find which execution a `/feedback` rates. */
+  commentBody?(ref: GithubReplyRef, commentId: number): Promise<string | undefined>;
+};
+
+function parse(req: RawRequest): { event: string; deliveryId: string; payload: Record<string, any> } {
+  const event = req.headers.get('x-github-event');
+  const deliveryId = req.headers.get('x-github-delivery');
+  if (!event) throw new NormalizeError('missing_event', 'X-GitHub-Event header is required');
+  if (!deliveryId) throw new NormalizeError('missing_delivery_id', 'X-GitHub-Delivery header is required: it is the deduplication key');
+  try {
+    const payload = JSON.parse(new TextDecoder().decode(req.body)) as unknown;
+    if (payload === null || typeof payload !== 'object' || Array.isArray(payload)) throw new Error('not an object');
+    return { event, deliveryId, payload: payload as Record<string, any> };
+  } catch {
+    throw new NormalizeError('malformed_json', 'GitHub webhook body must be a JSON object; set the webhook content type to application/json');
+  }
+}
+
+/** Bots (including this hub as an App) are never answered, and neither is anything carrying our own marker. */
+function fromBot(sender: Sender, body: string | null | undefined): boolean {
+  return sender.type === 'Bot' || sender.login.endsWith('[bot]') || markedExecution(body) !== undefined;
+}
+
+/** The fields every event we handle shares; `normalizeGithub` has checked `repository` and `sender` are there. */
+type Common = { repository: { full_name: string; name: string; owner: { login: string } }; sender?: Sender; installation?: { id: number } };
+
+function base(deliveryId: string, payload: Common, number: number, now: () => Date) {
+  const { repository } = payload;
+  const sender = payload.sender!;
+  return {
+    channel: 'github' as const,
+    deliveryId,
+    tenantId: repository.full_name,
+    conversationKey: `${repository.full_name}#${number}`,
+    userId: sender.login,
+    userName: sender.login,
+    threadRef: { owner: repository.owner.login, repo: repository.name, number },
+    receivedAt: now().toISOString(),
+    raw: payload,
+  };
+}
+
+function ref(payload: Common, number: number, extra: Partial<GithubReplyRef>): GithubReplyRef {
+  const out: GithubReplyRef = { kind: 'pull_request', owner: payload.repository.owner.login, repo: payload.repository.name, number, ...extra };
+  if (payload.installation?.id) out.installationId = payload.installation.id;
+  return out;
+}
+
+function pullRequest(deliveryId: string, p: PullRequestEvent, opts: NormalizeOptions): Envelope[] | { ignore: string } {
+  if (!REVIEW_ACTIONS.has(p.action)) return { ignore: `pull_request.${p.action} does not ask for a review` };
+  const pr = p.pull_request;
+  if (pr.state !== 'open') return { ignore: 'the pull request is closed' };
+  if (pr.draft && !opts.reviewDrafts) return { ignore: 'draft pull request (set GITHUB_REVIEW_DRAFTS=true to review drafts)' };
+  return [
+    {
+      ...base(deliveryId, p, pr.number, opts.now),
+      text: `Review pull request ${p.repository.full_name}#${pr.number}: ${pr.title}`,
+      agent: 'review',
+      replyRef: ref(p, pr.number, { kind: 'pull_request', action: p.action }),
+    },
+  ];
+}
+
+/** The command a comment starts with, or a bare vote when it answers one of our comments. */
+function commandText(body: string, answersUs: boolean): string | undefined {
+  const text = body.trim();
+  if (COMMAND.test(text)) return text;
+  if (answersUs && VOTE.test(text)) return text;
+  return undefined;
+}
+
+function issueComment(deliveryId: string, p: IssueCommentEvent, opts: NormalizeOptions): Envelope[] | { ignore: string } {
+  if (p.action !== 'created') return { ignore: `issue_comment.${p.action}` };
+  if (!p.issue.pull_request) return { ignore: 'a comment on an issue, not a pull request' };
+  if (fromBot(p.sender, p.comment.body)) return { ignore: 'a comment by a bot' };
+  const text = commandText(p.comment.body, false);
+  if (!text) return { ignore: 'not a command' };
+  return [
+    {
+      ...base(deliveryId, p, p.issue.number, opts.now),
+      text,
+      replyRef: ref(p, p.issue.number, { kind: 'issue_comment', commentId: p.comment.id }),
+    },
+  ];
+}
+
+async function reviewComment(deliveryId: string, p: ReviewCommentEvent, opts: NormalizeOptions): Promise<Envelope[] | { ignore: string }> {
+  if (p.action !== 'created') return { ignore: `pull_request_review_comment.${p.action}` };
+  if (fromBot(p.sender, p.comment.body)) return { ignore: 'a comment by a bot' };
+  const threadId = p.comment.in_reply_to_id ?? p.comment.id;
+  const replyRef = ref(p, p.pull_request.number, { kind: 'review_comment', commentId: p.comment.id, threadId });
+  const inThread = p.comment.in_reply_to_id !== undefined && p.comment.in_reply_to_id !== null;
+  const text = commandText(p.comment.body, inThread);
+  if (!text) return { ignore: 'not a command' };
+  const envelope: Envelope = { ...base(deliveryId, p, p.pull_request.number, opts.now), text, replyRef };
+  // A vote in a thread rates the execution that wrote the comment it answers, not just the latest answer.
+  const vote = !COMMAND.test(text);
+  if (inThread && (vote || /^\/feedback\b/i.test(text))) {
+    const executionId = markedExecution(await opts.commentBody?.(replyRef, threadId));
+    if (executionId) envelope.args = { executionId };
+    else if (vote) return { ignore: 'a +1/-1 in a thread the hub did not start' };
+  }
+  return [envelope];
+}
+
+/** Parses and normalizes one delivery. Call only after `verifyGithub` accepted it. */
+export async function normalizeGithub(req: RawRequest, opts: NormalizeOptions): Promise<Envelope[] | { ignore: string }> {
+  const { event, deliveryId, payload } = parse(req);
+  if (event === 'ping') return { ignore: 'ping: the webhook is set up' };
+  if (!payload.repository || !payload.sender) return { ignore: `${event} without a repository` };
+  switch (event) {
+    case 'pull_request':
+      return pullRequest(deliveryId, payload as PullRequestEvent, opts);
+    case 'issue_comment':
+      return issueComment(deliveryId, payload as IssueCommentEvent, opts);
+    case 'pull_request_review_comment':
+      return reviewComment(deliveryId, payload as ReviewCommentEvent, opts);
+    default:
+      return { ignore: `${event} events are not handled` };
+  }
+}

@@ -1,0 +1,150 @@
+/** The GitHub adapter through the channel contract, and on its own: what it reads from a delivery and how it plans a review. */
+import { describe, expect, it } from 'vitest';
+import { fingerprint, normalizeGithub, planReview, rateLimitWait, verifyGithub } from '../channels/github/index.ts';
+import { NormalizeError, VerificationError, type RawRequest } from '../src/ports.ts';
+import type { Envelope } from '../src/types.ts';
+import { startFakeGithub, type FakeGithub } from './fakes/github-api.ts';
+import { addedPatch, delivery, example, issueCommentEvent, pullRequestEvent, REPO, reviewCommentEvent, WEBHOOK_SECRET } from './fixtures/github/events.ts';
+import { channelContract } from './support/channel-contract.ts';
+
+let fake: FakeGithub | undefined;
+channelContract({
+  name: 'github',
+  route: '/github/webhook',
+  env: (url) => ({ GITHUB_WEBHOOK_SECRET: WEBHOOK_SECRET, GITHUB_TOKEN: 'ghp_contract', GITHUB_API_URL: url }),
+  requiredEnv: ['GITHUB_WEBHOOK_SECRET', 'GITHUB_TOKEN or GITHUB_APP_ID + GITHUB_PRIVATE_KEY'],
+  async startFake() {
+    fake = await startFakeGithub();
+    return { url: fake.apiUrl, close: fake.close };
+  },
+  // A person's message on GitHub is a `/command` comment on a pull request.
+  message: (id, text, user) => delivery(issueCommentEvent({ number: 8, body: `/${text}`, sender: user ?? 'octocat' }), { id }),
+  tamper: (init) => ({ ...init, body: String(init.body).replace('octocat', 'mallory') }),
+  sent: () => fake?.comments.filter((c) => c.kind === 'issue').map((c) => c.body) ?? [],
+});
+
+const raw = async (e: { event: string; payload: unknown }, id?: string): Promise<RawRequest> => {
+  const init = await delivery(e, { id });
+  return { body: new TextEncoder().encode(init.body), headers: new Headers(init.headers), url: 'http://localhost/github/webhook', params: {} };
+};
+const options = { reviewDrafts: false, now: () => new Date('2026-01-01T00:00:00Z') };
+
+describe('GitHub webhook verification', () => {
+  it('accepts the exact signed bytes and refuses anything else', async () => {
+    const req = await raw(pullRequestEvent('opened', { number: 1, base: 'b', head: 'h' }));
+    await expect(verifyGithub(req, WEBHOOK_SECRET)).resolves.toBeUndefined();
+    const code = (p: Promise<unknown>) => p.then(() => 'ok', (e) => (e instanceof VerificationError ? e.code : String(e)));
+    expect(await code(verifyGithub(req, 'other-secret'))).toBe('bad_signature');
+    expect(await code(verifyGithub({ ...req, body: new Uint8Array([...req.body, 32]) }, WEBHOOK_SECRET))).toBe('bad_signature');
+    expect(await code(verifyGithub({ ...req, body: new Uint8Array([0xff, 0xfe]) }, WEBHOOK_SECRET))).toBe('bad_signature');
+    const headers = new Headers(req.headers);
+    headers.delete('x-hub-signature-256');
+    expect(await code(verifyGithub({ ...req, headers }, WEBHOOK_SECRET))).toBe('missing_signature');
+    expect(await code(verifyGithub(req, undefined))).toBe('not_configured');
+  });
+});
+
+describe('GitHub normalize', () => {
+  async function envelopes(e: { event: string; payload: unknown }, opts = options): Promise<Envelope[] | { ignore: string }> {
+    return normalizeGithub(await raw(e, 'delivery-1'), opts);
+  }
+
+  it('turns a pull_request event into a review envelope keyed by the delivery and the PR', async () => {
+    const result = (await envelopes(pullRequestEvent('synchronize', { number: 42, base: 'b', head: 'h', installationId: 9 }))) as Envelope[];
+    expect(result).toHaveLength(1);
+    expect(result[0]).toMatchObject({
+      channel: 'github',
+      deliveryId: 'delivery-1',
+      tenantId: 'acme/shop',
+      conversationKey: 'acme/shop#42',
+      agent: 'review',
+      replyRef: { kind: 'pull_request', owner: 'acme', repo: 'shop', number: 42, installationId: 9, action: 'synchronize' },
+    });
+  });
+
+  it('reviews drafts only when configured, and ignores actions that ask for no review', async () => {
+    const draft = pullRequestEvent('opened', { number: 1, base: 'b', head: 'h', draft: true });
+    expect(await envelopes(draft)).toEqual({ ignore: expect.stringMatching(/GITHUB_REVIEW_DRAFTS/) });
+    expect(Array.isArray(await envelopes(draft, { ...options, reviewDrafts: true }))).toBe(true);
+    expect(await envelopes(pullRequestEvent('closed', { number: 1, base: 'b', head: 'h' }))).toEqual({ ignore: expect.stringMatching(/closed/) });
+    const labeled = { event: 'pull_request', payload: example('pull_request', 'labeled') };
+    expect(await envelopes(labeled)).toEqual({ ignore: 'pull_request.labeled does not ask for a review' });
+  });
+
+  it('reads commands from PR comments, with where to answer', async () => {
+    const [issue] = (await envelopes(issueCommentEvent({ number: 3, id: 77, body: '/ask why is the cart rounded?' }))) as Envelope[];
+    expect(issue).toMatchObject({ text: '/ask why is the cart rounded?', replyRef: { kind: 'issue_comment', number: 3, commentId: 77 } });
+    const [thread] = (await envelopes(reviewCommentEvent({ number: 3, id: 78, inReplyTo: 70, body: '/summarize' }))) as Envelope[];
+    expect(thread).toMatchObject({ replyRef: { kind: 'review_comment', commentId: 78, threadId: 70 } });
+    const onIssue = issueCommentEvent({ number: 3, body: '/review' });
+    delete (onIssue.payload.issue as any).pull_request;
+    expect(await envelopes(onIssue)).toEqual({ ignore: 'a comment on an issue, not a pull request' });
+  });
+
+  it('a vote in a thread rates the execution named in the comment it answers', async () => {
+    const id = '0b7c5a39-1111-4a4a-9c9c-123456789abc';
+    const opts = { ...options, commentBody: async () => `Debug leftover\n<!-- switchboard:execution=${id} -->` };
+    const [vote] = (await envelopes(reviewCommentEvent({ number: 3, inReplyTo: 70, body: '👍' }), opts)) as Envelope[];
+    expect(vote).toMatchObject({ text: '👍', args: { executionId: id } });
+    const notOurs = { ...options, commentBody: async () => 'a human comment' };
+    expect(await envelopes(reviewCommentEvent({ number: 3, inReplyTo: 70, body: '+1' }), notOurs)).toEqual({ ignore: expect.stringMatching(/did not start/) });
+  });
+
+  it('refuses a delivery without its event or delivery id headers', async () => {
+    const req = await raw(pullRequestEvent('opened', { number: 1, base: 'b', head: 'h' }));
+    const headers = new Headers(req.headers);
+    headers.delete('x-github-delivery');
+    await expect(normalizeGithub({ ...req, headers }, options)).rejects.toBeInstanceOf(NormalizeError);
+  });
+});
+
+describe('GitHub review planning', () => {
+  it('skips what a review cannot read and fits the rest into the budget hunk by hunk', () => {
+    const big = addedPatch(Array.from({ length: 40 }, (_, i) => `export const v${i} = ${i}; // padding padding padding`));
+    const plan = planReview(
+      [
+        { filename: 'src/a.ts', status: 'modified', additions: 1, patch: '@@ -1,2 +1,1 @@\n-gone\n keep\n@@ -9,1 +8,2 @@\n ctx\n+added' },
+        { filename: 'src/b.ts', status: 'added', additions: 40, patch: big },
+        { filename: 'img.png', status: 'added', additions: 0 },
+        { filename: 'Cargo.lock', status: 'modified', additions: 1, patch: '@@ -1 +1 @@\n-a\n+b' },
+      ],
+      20,
+    );
+    expect(plan.reviewed).toEqual(['src/a.ts']);
+    expect(plan.skipped).toEqual([
+      { path: 'src/a.ts', reason: '1 deletion-only hunk' },
+      { path: 'src/b.ts', reason: 'over the review budget' },
+      { path: 'img.png', reason: 'no diff from GitHub (binary or too large)' },
+      { path: 'Cargo.lock', reason: 'lockfile' },
+    ]);
+    expect(plan.text).toContain('@@ -9,1 +8,2 @@\n ctx\n+added');
+    expect(plan.text).not.toContain('-gone');
+    expect([plan.addedReviewed, plan.addedTotal]).toEqual([1, 42]);
+  });
+
+  it('fingerprints a finding by its code, not its line number', () => {
+    const a = fingerprint('src/a.ts', '  console.log(x);', 'Debug leftover at line 12');
+    expect(fingerprint('src/a.ts', 'console.log(x);', 'debug leftover at line 40')).toBe(a);
+    expect(fingerprint('src/a.ts', 'console.log(y);', 'Debug leftover at line 12')).not.toBe(a);
+    expect(fingerprint('src/b.ts', '  console.log(x);', 'Debug leftover at line 12')).not.toBe(a);
+  });
+
+  it('reads how long GitHub asks us to wait', () => {
+    const now = new Date('2026-01-01T00:00:00Z');
+    const error = (status: number, headers: Record<string, string>, message = '') => ({ status, message, response: { headers } });
+    expect(rateLimitWait(error(403, { 'retry-after': '7' }), now)).toBe(7);
+    expect(rateLimitWait(error(429, {}), now)).toBe(60);
+    expect(rateLimitWait(error(403, { 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': String(now.getTime() / 1000 + 30) }), now)).toBe(30);
+    expect(rateLimitWait(error(403, {}, 'You have exceeded a secondary rate limit'), now)).toBe(60);
+    expect(rateLimitWait(error(403, {}, 'Resource not accessible by integration'), now)).toBeUndefined();
+    expect(rateLimitWait(error(422, { 'retry-after': '1' }), now)).toBeUndefined();
+  });
+});
+
+describe('GitHub fixtures', () => {
+  it('use the published payload shapes', () => {
+    const { payload } = pullRequestEvent('opened', { number: 5, base: 'b', head: 'h' });
+    expect(payload.repository.full_name).toBe(REPO.full_name);
+    expect(payload.pull_request).toHaveProperty('diff_url');
+  });
+});
