@@ -31,6 +31,8 @@ export type AppDeps = {
   hooks: HooksAdapter;
   slack: SlackAdapter;
   github: ChannelAdapter;
+  telegram: ChannelAdapter;
+  whatsapp: ChannelAdapter;
   providers(): ProviderHealth[];
   /** Streamed answers in this process, for GET /api/executions/:id/stream. */
   live: LiveReplies;
@@ -76,6 +78,10 @@ export function createApp(deps: AppDeps) {
 
   // GitHub App or repository webhook; `ping` and events we do not handle are acknowledged and stored nowhere.
   app.post('/github/webhook', requireContentType('application/json'), channelRoute({ adapter: deps.github, ingest: deps.ingest }));
+
+  app.post('/telegram/webhook', requireContentType('application/json'), channelRoute({ adapter: deps.telegram, ingest: deps.ingest }));
+  // Twilio posts form fields and reads the answer as TwiML (the adapter's ack).
+  app.post('/whatsapp/webhook', requireContentType('application/x-www-form-urlencoded'), channelRoute({ adapter: deps.whatsapp, ingest: deps.ingest }));
 
   app.route(
     '/api',

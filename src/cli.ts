@@ -23,6 +23,8 @@ const USAGE = `Usage: switchboard <verb> [options]
   doctor                            check configuration, database and channels; say what to fix
   slack manifest                    print the Slack app manifest for PUBLIC_URL (paste it at api.slack.com/apps)
   github manifest                   print the GitHub App manifest for PUBLIC_URL (see docs/github.md)
+  telegram set-webhook              point the bot's webhook at PUBLIC_URL/telegram/webhook with TELEGRAM_WEBHOOK_SECRET
+  telegram info                     show the webhook Telegram has: url, pending updates, last error
 `;
 
 class UsageError extends Error {}
@@ -234,6 +236,12 @@ const verbs: Record<string, (config: Config, args: string[]) => Promise<number>>
     if (args[0] !== 'manifest') throw new UsageError('slack takes: manifest');
     const { printSlackManifest } = await import('../scripts/slack-manifest.ts');
     return printSlackManifest(config.publicUrl);
+  },
+
+  async telegram(config, args) {
+    if (args[0] !== 'set-webhook' && args[0] !== 'info') throw new UsageError('telegram takes: set-webhook | info');
+    const { runTelegramCommand } = await import('../scripts/telegram.ts');
+    return runTelegramCommand(config, args[0]);
   },
 
   async doctor(config) {

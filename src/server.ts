@@ -6,6 +6,8 @@ import { serve, type ServerType } from '@hono/node-server';
 import { createChannelRegistry, createHooksAdapter, createWebAdapter } from '../channels/index.ts';
 import { createGithubAdapter } from '../channels/github/index.ts';
 import { createSlackAdapter } from '../channels/slack/index.ts';
+import { createTelegramAdapter } from '../channels/telegram/index.ts';
+import { createWhatsAppAdapter } from '../channels/whatsapp/index.ts';
 import { openStore, type OpenedStore } from '../db/index.ts';
 import { createApp } from '../handlers/app.ts';
 import { createAgents } from './agents/index.ts';
@@ -94,6 +96,8 @@ export async function startSwitchboard(config: Config, opts: StartOptions = {}):
     createWebAdapter(),
     createHooksAdapter({ secretFor: (source) => config.hookSecrets[hookSecretEnvName(source)] }),
     slack,
+    createTelegramAdapter(config.telegram),
+    createWhatsAppAdapter(config.whatsapp, config.publicUrl),
   ]);
   // Streamed answers: throttled edits on channels that can edit a message, and the SSE endpoint.
   const live = createLiveReplies({
@@ -145,6 +149,8 @@ export async function startSwitchboard(config: Config, opts: StartOptions = {}):
     hooks: channels.get('hooks') as Parameters<typeof createApp>[0]['hooks'],
     slack,
     github,
+    telegram: channels.get('telegram')!,
+    whatsapp: channels.get('whatsapp')!,
     providers: () => llm.health(),
     live,
     queue: () => backpressure.state(),

@@ -1,0 +1,64 @@
+/** The `whatsapp` channel: Twilio's WhatsApp inbound webhook at `POST /whatsapp/webhook`, answered through the Messages API. */
+import type { Config } from '../../src/config.ts';
+import type { ChannelAdapter } from '../../src/ports.ts';
+import { normalizeWhatsApp } from './normalize.ts';
+import { createTwilioClient, createWhatsAppSender, whatsappAddress } from './reply.ts';
+import { verifyTwilio } from './verify.ts';
+
+export { bareNumber, conversationKey, normalizeWhatsApp } from './normalize.ts';
+export type { WhatsAppReplyRef } from './normalize.ts';
+export {
+  createTwilioClient,
+  createWhatsAppSender,
+  FEEDBACK_HINT,
+  MEDIA_NOTICE,
+  MESSAGE_CHARS,
+  RedirectingRequestClient,
+  replyBodies,
+  splitText,
+  TwilioRateLimitedError,
+  whatsappAddress,
+} from './reply.ts';
+export { formParams, signedUrl, verifyTwilio, WEBHOOK_PATH } from './verify.ts';
+
+/** Twilio reads the webhook's answer as TwiML: an empty Response sends nothing, the reply follows through the API. */
+export const EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>';
+
+export type WhatsAppAdapterOptions = {
+  now?: () => Date;
+  /** Seconds one reply may wait out 429s before the queue takes over (default 30). */
+  maxRateLimitWaitSeconds?: number;
+  sleep?(ms: number): Promise<void>;
+};
+
+export function createWhatsAppAdapter(config: Config['whatsapp'], publicUrl: string | undefined, opts: WhatsAppAdapterOptions = {}): ChannelAdapter {
+  const now = opts.now ?? (() => new Date());
+  if (!config.enabled) {
+    const disabled = (): never => {
+      throw new Error(`the whatsapp channel is disabled: set ${config.requiredEnv.join(', ')}`);
+    };
+    return { channel: 'whatsapp', requiredEnv: config.requiredEnv, enabled: false, verify: disabled, normalize: disabled, reply: disabled, postTo: disabled };
+  }
+  // Settings Twilio would only refuse later, one message at a time: refuse them at start, saying which.
+  if (!/^AC[0-9a-f]{32}$/i.test(config.accountSid!)) {
+    throw new Error('TWILIO_ACCOUNT_SID must be AC followed by 32 hex characters (Twilio Console → Account Info)');
+  }
+  let from: string;
+  try {
+    from = whatsappAddress(config.from!);
+  } catch (err) {
+    throw new Error(`TWILIO_WHATSAPP_FROM: ${(err as Error).message}`);
+  }
+  const sender = createWhatsAppSender({ client: createTwilioClient(config), from, maxWaitSeconds: opts.maxRateLimitWaitSeconds, sleep: opts.sleep });
+  return {
+    channel: 'whatsapp',
+    requiredEnv: config.requiredEnv,
+    enabled: true,
+    verify: (req) => verifyTwilio(req, { authToken: config.authToken, publicUrl }),
+    normalize: (req) => normalizeWhatsApp(req, { now }),
+    // Stored (or a duplicate): acknowledge at once; the answer goes out through messages.create when it is ready.
+    ack: () => new Response(EMPTY_TWIML, { status: 200, headers: { 'content-type': 'text/xml; charset=utf-8' } }),
+    reply: sender.reply,
+    postTo: sender.postTo,
+  };
+}

@@ -1,0 +1,91 @@
+/**
+ * Telegram operator commands: `npx switchboard telegram set-webhook` registers PUBLIC_URL/telegram/webhook with
+ * the secret token and the update types we handle; `telegram info` shows what Telegram has (getWebhookInfo).
+ * Also runnable as `node scripts/telegram.ts set-webhook|info`.
+ */
+import { ALLOWED_UPDATES, BOT_COMMANDS, createTelegramBot, SECRET_TOKEN } from '../channels/telegram/index.ts';
+import { ConfigError, loadConfig, type Config } from '../src/config.ts';
+
+export const TELEGRAM_VERBS = ['set-webhook', 'info'] as const;
+
+/** Settings a verb needs, each with what to do about it; empty when all are there. */
+function missing(config: Config, verb: (typeof TELEGRAM_VERBS)[number]): string[] {
+  const problems: string[] = [];
+  if (!config.telegram.botToken) problems.push('TELEGRAM_BOT_TOKEN is not set: create a bot with @BotFather (/newbot) and set the token it gives you');
+  if (verb === 'set-webhook') {
+    if (!config.publicUrl) problems.push('PUBLIC_URL is not set: set it to the public https:// address of this server; Telegram posts to PUBLIC_URL/telegram/webhook');
+    if (!config.telegram.webhookSecret) {
+      problems.push('TELEGRAM_WEBHOOK_SECRET is not set: generate one with `openssl rand -hex 32`; Telegram sends it back with every update');
+    } else if (!SECRET_TOKEN.test(config.telegram.webhookSecret)) {
+      problems.push('TELEGRAM_WEBHOOK_SECRET may only use A-Z, a-z, 0-9, _ and - (1–256 characters); generate one with `openssl rand -hex 32`');
+    }
+  }
+  return problems;
+}
+
+function describe(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  return /\b401\b|Unauthorized/.test(message) ? `${message}; check TELEGRAM_BOT_TOKEN (BotFather → /mybots → API Token)` : message;
+}
+
+/** Runs a `telegram` verb and returns the exit code; output goes to stdout, problems to stderr. */
+export async function runTelegramCommand(config: Config, verb: string): Promise<number> {
+  if (!(TELEGRAM_VERBS as readonly string[]).includes(verb)) {
+    console.error(`telegram takes: ${TELEGRAM_VERBS.join(' | ')}`);
+    return 2;
+  }
+  const problems = missing(config, verb as (typeof TELEGRAM_VERBS)[number]);
+  if (problems.length) {
+    console.error(`Cannot run telegram ${verb}:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    return 1;
+  }
+  const bot = createTelegramBot(config.telegram);
+
+  if (verb === 'set-webhook') {
+    const url = `${config.publicUrl}/telegram/webhook`;
+    if (!url.startsWith('https://')) console.error(`warning: ${url} is not https; api.telegram.org only delivers to https URLs on ports 443, 80, 88 or 8443`);
+    try {
+      await bot.api.setWebhook(url, { secret_token: config.telegram.webhookSecret, allowed_updates: [...ALLOWED_UPDATES] });
+    } catch (err) {
+      console.error(`setWebhook failed: ${describe(err)}`);
+      return 1;
+    }
+    console.log(`Webhook set: Telegram now posts ${ALLOWED_UPDATES.join(' and ')} updates to ${url} with the secret token.`);
+    try {
+      // The menu of commands users see when typing "/": helpful, not essential.
+      await bot.api.setMyCommands(BOT_COMMANDS);
+      console.log(`Command menu set: ${BOT_COMMANDS.map((c) => `/${c.command}`).join(' ')}`);
+    } catch (err) {
+      console.error(`warning: setMyCommands failed (${describe(err)}); the webhook is set, only the command menu is missing`);
+    }
+    return 0;
+  }
+
+  try {
+    const info = await bot.api.getWebhookInfo();
+    console.log(`url: ${info.url || '(none: run `npx switchboard telegram set-webhook`)'}`);
+    console.log(`pending_update_count: ${info.pending_update_count}`);
+    if (info.allowed_updates) console.log(`allowed_updates: ${info.allowed_updates.join(', ')}`);
+    if (info.last_error_message) {
+      const at = info.last_error_date ? ` (at ${new Date(info.last_error_date * 1000).toISOString()})` : '';
+      console.log(`last_error_message: ${info.last_error_message}${at}`);
+    } else {
+      console.log('last_error_message: none');
+    }
+    const expected = config.publicUrl ? `${config.publicUrl}/telegram/webhook` : undefined;
+    if (expected && info.url && info.url !== expected) console.log(`warning: the webhook points elsewhere; expected ${expected} (run set-webhook)`);
+    return 0;
+  } catch (err) {
+    console.error(`getWebhookInfo failed: ${describe(err)}`);
+    return 1;
+  }
+}
+
+if (import.meta.main) {
+  try {
+    process.exitCode = await runTelegramCommand(loadConfig(), process.argv[2] ?? '');
+  } catch (err) {
+    console.error(err instanceof ConfigError ? err.message : describe(err));
+    process.exitCode = 1;
+  }
+}
