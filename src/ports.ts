@@ -187,8 +187,12 @@ export type ChannelAdapter = Pick<ReplySink, 'reply'> & {
   prepare?(envelope: Envelope, meta: { executionId: string; agent: string }): Promise<Prepared>;
 };
 
-/** What `ChannelAdapter.prepare` loaded: the envelope the agent answers, and what delivery needs to know about it. */
-export type Prepared = { envelope: Envelope; context?: Record<string, unknown> };
+/**
+ * What `ChannelAdapter.prepare` loaded: the envelope the agent answers, and what delivery needs to know about it.
+ * `history`, when the platform keeps the conversation itself (a Slack thread also holds messages never sent to the
+ * bot), replaces the history Switchboard stored; oldest first, without the message being answered.
+ */
+export type Prepared = { envelope: Envelope; context?: Record<string, unknown>; history?: HistoryMessage[] };
 
 /**
  * What code review remembers per pull request across processes and restarts (the `review_state` table), so a

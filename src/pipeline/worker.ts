@@ -49,7 +49,7 @@ export function createWorker(deps: WorkerDeps) {
     };
   }
 
-  async function answer(execution: ExecutionRow, envelope: Envelope, live: LiveStream | undefined): Promise<AgentResult> {
+  async function answer(execution: ExecutionRow, prepared: Prepared | undefined, envelope: Envelope, live: LiveStream | undefined): Promise<AgentResult> {
     const agent = deps.agents.get(execution.agent);
     if (!agent) return { text: `There is no ${execution.agent} agent.`, data: { unknownAgent: true } };
     if (!(await store.isAgentEnabled(agent.name))) {
@@ -62,7 +62,7 @@ export function createWorker(deps: WorkerDeps) {
       intent: { name: execution.intent as IntentName, args: execution.args } satisfies Intent,
       executionId: execution.id,
       conversationId: execution.conversationId,
-      history: await store.history(execution.conversationId, execution.messageId),
+      history: prepared?.history ?? (await store.history(execution.conversationId, execution.messageId)),
       llm: scopeChain(deps.llm, { overBudget, onDelta: live?.onDelta }),
       logger,
       now: deps.now,
@@ -98,7 +98,7 @@ export function createWorker(deps: WorkerDeps) {
         const live = deps.live?.open(executionId, execution.destination ? undefined : envelope);
         let result: AgentResult;
         try {
-          result = await answer(execution, prepared?.envelope ?? envelope, live);
+          result = await answer(execution, prepared, prepared?.envelope ?? envelope, live);
         } finally {
           await live?.close(); // no edit may land after the final reply
         }
