@@ -35,7 +35,7 @@ export function channelRoute(opts: ChannelRouteOptions): Handler {
     const req = await rawRequest(c);
     await adapter.verify(req);
     const normalized = await adapter.normalize(req);
-    if (!Array.isArray(normalized)) return c.json({ ok: true, ignored: normalized.ignore });
+    if (!Array.isArray(normalized)) return adapter.ackIgnored?.(normalized.ignore) ?? c.json({ ok: true, ignored: normalized.ignore });
     const results = await ingest(normalized);
     const acked = adapter.ack?.(normalized, results);
     if (acked) return acked;

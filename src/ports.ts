@@ -170,6 +170,12 @@ export type ChannelAdapter = Pick<ReplySink, 'reply'> & {
   /** The response body the platform expects once the event is stored. */
   ack?(envelopes: Envelope[], results: { executionId: string; duplicate: boolean }[]): Response | undefined;
   /**
+   * The response body the platform expects for an authentic request `normalize` ignored (a delivery receipt, an
+   * event we do not handle), given the reason. Without it, or when it returns undefined, the answer is JSON
+   * `{ ok: true, ignored }`; a platform that reads the answer (Twilio reads TwiML) says what it wants here.
+   */
+  ackIgnored?(reason: string): Response | undefined;
+  /**
    * Edits a reply in place while it streams (Slack chat.update, Telegram editMessageText). `ref` is the
    * envelope's `replyRef` plus `executionId`. The worker calls it throttled (about once a second) with the
    * text so far; the first call may post the message, later calls edit it. `reply` then delivers the final
@@ -178,6 +184,12 @@ export type ChannelAdapter = Pick<ReplySink, 'reply'> & {
   update?(ref: Record<string, unknown>, reply: Reply): Promise<void>;
   /** Posts to an address on this platform: makes the channel a destination for routing rules. */
   postTo?(target: string, reply: Reply, meta: { executionId: string }): Promise<void>;
+  /**
+   * Checks a routing rule's target before the rule is stored, so a mistyped address is refused when the operator
+   * adds it instead of failing (to dead) at delivery. Returns undefined when `postTo` can deliver to `target`, else
+   * a message naming the expected format (e.g. "use a chat id like -1001234567890 or @channelname").
+   */
+  validateTarget?(target: string): string | undefined;
   /**
    * Loads from the platform what the agent needs before it runs (GitHub: a pull request's diff since the last
    * review) and shows there that work started. The worker calls it once per answer, before the agent; a throw

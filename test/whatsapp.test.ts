@@ -115,6 +115,37 @@ describe.each(databaseKinds)('WhatsApp channel on %s', (kind) => {
     expect(await finished('agent=ask')).toMatchObject({ status: 'succeeded', args: { question: 'how do we deploy?' } });
   });
 
+  it('answers a delivery status callback and an SMS with empty TwiML (not JSON, which Twilio logs as error 12300), storing and sending nothing', async () => {
+    const before = await tableCounts(sb);
+    const to = customer();
+    // The fields Twilio posts to a status callback URL for an outbound WhatsApp message.
+    const receipt = {
+      AccountSid: ACCOUNT_SID,
+      ApiVersion: '2010-04-01',
+      ChannelInstallSid: 'XE0123456789abcdef0123456789abcdef',
+      ChannelPrefix: 'whatsapp',
+      ChannelToAddress: to.replace(/^whatsapp:/, ''),
+      From: WHATSAPP_FROM,
+      MessageSid: 'SM0123456789abcdef0123456789abcdef',
+      MessageStatus: 'delivered',
+      SmsSid: 'SM0123456789abcdef0123456789abcdef',
+      SmsStatus: 'delivered',
+      StructuredMessage: 'false',
+      To: to,
+    };
+    const texter = customer().replace(/^whatsapp:/, '');
+    const sms = inboundFields('help', { From: texter, To: '+14155238886' });
+    for (const fields of [receipt, { ...receipt, MessageStatus: 'read', SmsStatus: 'read' }, sms]) {
+      const res = await send(whatsappRequest(fields));
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toMatch(/^text\/xml/);
+      expect(await res.text()).toBe('<?xml version="1.0" encoding="UTF-8"?><Response/>');
+    }
+    await settle();
+    expect(await tableCounts(sb)).toEqual(before);
+    expect(fake.messages.filter((m) => [to, texter, `whatsapp:${texter}`].includes(m.to))).toEqual([]);
+  });
+
   it('validates against PUBLIC_URL with the query string Twilio was given', async () => {
     const from = customer();
     const fields = inboundFields('help', { From: from });

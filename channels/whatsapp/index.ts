@@ -24,6 +24,19 @@ export { formParams, signedUrl, verifyTwilio, WEBHOOK_PATH } from './verify.ts';
 /** Twilio reads the webhook's answer as TwiML: an empty Response sends nothing, the reply follows through the API. */
 export const EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>';
 
+/** Anything but TwiML (JSON included) is logged by Twilio as error 12300, so every answer is this one. */
+const emptyTwiml = () => new Response(EMPTY_TWIML, { status: 200, headers: { 'content-type': 'text/xml; charset=utf-8' } });
+
+/** Undefined when `target` is a number messages.create can send to, else what to write instead. */
+export function validateWhatsAppTarget(target: string): string | undefined {
+  try {
+    whatsappAddress(target);
+    return undefined;
+  } catch {
+    return `"${target}" is not a WhatsApp number: use the international (E.164) format, + then country code and number, e.g. +31612345678 or whatsapp:+31612345678`;
+  }
+}
+
 export type WhatsAppAdapterOptions = {
   now?: () => Date;
   /** Seconds one reply may wait out 429s before the queue takes over (default 30). */
@@ -57,8 +70,11 @@ export function createWhatsAppAdapter(config: Config['whatsapp'], publicUrl: str
     verify: (req) => verifyTwilio(req, { authToken: config.authToken, publicUrl }),
     normalize: (req) => normalizeWhatsApp(req, { now }),
     // Stored (or a duplicate): acknowledge at once; the answer goes out through messages.create when it is ready.
-    ack: () => new Response(EMPTY_TWIML, { status: 200, headers: { 'content-type': 'text/xml; charset=utf-8' } }),
+    ack: emptyTwiml,
+    // Delivery receipts and non-WhatsApp messages too: Twilio wants TwiML, and an empty Response sends nothing.
+    ackIgnored: emptyTwiml,
     reply: sender.reply,
     postTo: sender.postTo,
+    validateTarget: validateWhatsAppTarget,
   };
 }
