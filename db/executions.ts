@@ -67,6 +67,41 @@ export async function recordResult(db: Db, execution: ExecutionRow, reply: Reply
     where id = ${execution.id}`);
 }
 
+/**
+ * The reply reached the platform: committed right after delivery, so an attempt that dies before
+ * `markSucceeded` is not posted a second time when its job runs again.
+ */
+export async function markReplied(db: Db, id: string): Promise<void> {
+  await db.update(executions).set({ repliedAt: sql`now()` }).where(eq(executions.id, id));
+}
+
+/**
+ * A platform rate limit: the attempt is handed back (not counted), and a new job starts after
+ * `seconds`, in one transaction so the execution is never left without a job.
+ */
+export async function deferExecution(db: Db, queue: Queue, id: string, reason: string, seconds: number, deferrals: number): Promise<void> {
+  await db.transaction(async (tx) => {
+    await tx
+      .update(executions)
+      .set({ status: 'queued', attempts: sql`greatest(${executions.attempts} - 1, 0)`, error: reason.slice(0, 4000) })
+      .where(eq(executions.id, id));
+    await queue.enqueue(tx as unknown as Db, { executionId: id, deferrals }, seconds);
+  });
+}
+
+/**
+ * The last attempt never finished (its worker was killed, or it ran past the job timeout): `dead`, unless it
+ * finished after all. Returns the agent of an execution it marked.
+ */
+export async function markLost(db: Db, id: string, error: string): Promise<string | undefined> {
+  const [row] = await db
+    .update(executions)
+    .set({ status: 'dead', error, finishedAt: sql`now()` })
+    .where(and(eq(executions.id, id), inArray(executions.status, ['queued', 'running', 'failed'])))
+    .returning({ agent: executions.agent });
+  return row?.agent;
+}
+
 /** Final success: the reply is delivered (or the channel has nowhere to deliver). */
 export async function markSucceeded(db: Db, id: string, latencyMs: number): Promise<void> {
   await db

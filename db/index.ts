@@ -5,13 +5,17 @@ import { join } from 'node:path';
 import type { Envelope } from '../src/types.ts';
 import { listAgentRows, isAgentEnabled, seedAgents, setAgentEnabled } from './agents.ts';
 import { MIGRATIONS_FOLDER, migrationsApplied, openDatabase, type DatabaseHandle, type OpenOptions } from './client.ts';
+import { tryLeadership } from './leader.ts';
 import { getConversation, historyFor } from './conversations.ts';
 import {
   countsSince,
   createReplay,
+  deferExecution,
   getExecution,
   listExecutions,
   markFailed,
+  markLost,
+  markReplied,
   markSucceeded,
   queueDepth,
   recentFailures,
@@ -22,7 +26,7 @@ import {
 import { feedbackSummary, latestRateableExecution, upsertFeedback, type FeedbackVote } from './feedback.ts';
 import { ingestEnvelope, type Routed } from './ingest.ts';
 import { startQueue, type Queue, type QueueOptions } from './queue.ts';
-import { generatedAdminToken } from './settings.ts';
+import { generatedAdminToken, readSetting, writeSetting } from './settings.ts';
 import { latestHealthChecks, purgeOld, recordHealthChecks, type HealthCheck } from './maintenance.ts';
 import { createRoute, deleteRoute, listRoutes, matchRoutes, type NewRoute } from './routes.ts';
 import { usageReport, usageSince, type UsageGroup } from './usage.ts';
@@ -34,6 +38,7 @@ export type { IngestResult, Routed } from './ingest.ts';
 export type { NewRoute, RouteRow } from './routes.ts';
 export { eventMatches } from './routes.ts';
 export type { DatabaseHandle } from './client.ts';
+export type { Leadership } from './leader.ts';
 export type { ExecutionJob } from './queue.ts';
 export type { HealthCheck } from './maintenance.ts';
 export { USAGE_GROUPS } from './usage.ts';
@@ -60,7 +65,10 @@ export function createStore(handle: DatabaseHandle, queue: Queue) {
     listExecutions: (filter: ExecutionFilter) => listExecutions(db, filter),
     startAttempt: (id: string) => startAttempt(db, id),
     recordResult: (...a: Parameters<typeof recordResult> extends [unknown, ...infer R] ? R : never) => recordResult(db, ...a),
+    markReplied: (id: string) => markReplied(db, id),
     markSucceeded: (id: string, latencyMs: number) => markSucceeded(db, id, latencyMs),
+    markLost: (id: string, error: string) => markLost(db, id, error),
+    defer: (id: string, reason: string, seconds: number, deferrals: number) => deferExecution(db, queue, id, reason, seconds, deferrals),
     markFailed: (id: string, error: string, dead: boolean, latencyMs: number) => markFailed(db, id, error, dead, latencyMs),
     replay: (id: string) => createReplay(db, queue, id),
     queueDepth: () => queueDepth(db),
@@ -76,6 +84,10 @@ export function createStore(handle: DatabaseHandle, queue: Queue) {
     latestRateableExecution: (conversationId: string) => latestRateableExecution(db, conversationId),
     feedbackSummary: () => feedbackSummary(db),
     generatedAdminToken: () => generatedAdminToken(db),
+    setting: (key: string) => readSetting(db, key),
+    putSetting: (key: string, value: string) => writeSetting(db, key, value),
+    /** Takes the leader lock `name` unless another process holds it (see db/leader.ts). */
+    tryLeadership: (name: string) => tryLeadership(handle, name),
     recordHealthChecks: (checks: HealthCheck[]) => recordHealthChecks(db, checks),
     latestHealthChecks: () => latestHealthChecks(db),
     purgeOld: (opts: { deliveriesBefore: Date; healthChecksBefore: Date }) => purgeOld(db, opts),
@@ -101,6 +113,16 @@ export function createStore(handle: DatabaseHandle, queue: Queue) {
 }
 
 export type OpenedStore = { store: Store; handle: DatabaseHandle; close(graceful?: boolean): Promise<void> };
+
+/** The settings table alone, without the queue: for operator commands that only read or record a setting. */
+export async function openSettings(opts: OpenOptions) {
+  const handle = await openDatabase(opts);
+  return {
+    get: (key: string) => readSetting(handle.db, key),
+    put: (key: string, value: string) => writeSetting(handle.db, key, value),
+    close: () => handle.close(),
+  };
+}
 
 /** Opens the database, migrates, starts the queue, and returns a Store bound to both. */
 export async function openStore(opts: OpenOptions & { queue: Omit<QueueOptions, 'databaseUrl' | 'poolSize'> }): Promise<OpenedStore> {

@@ -6,11 +6,14 @@ import { PgBoss, fromDrizzle, fromPglite, type Job } from 'pg-boss';
 import type { DatabaseHandle, Db } from './client.ts';
 
 export const EXECUTIONS_QUEUE = 'executions';
+/** Where pg-boss moves an execution job whose last retry was lost (worker killed, job timeout), so it still ends `dead`. */
+export const EXECUTIONS_DEAD_QUEUE = 'executions-dead';
 /** Heartbeat lease of a running job; a crashed worker's job is picked up again within about this plus the supervise interval. */
 export const LEASE_SECONDS = 20;
 const SUPERVISE_SECONDS = 10;
 
-export type ExecutionJob = { executionId: string };
+/** `deferrals` counts how often a platform rate limit pushed this execution back (not counted as attempts). */
+export type ExecutionJob = { executionId: string; deferrals?: number };
 
 export type QueueOptions = {
   maxAttempts: number;
@@ -26,10 +29,10 @@ export type QueueOptions = {
 
 export type Queue = {
   boss: PgBoss;
-  /** Enqueues inside the caller's transaction so the job and the execution row commit together. */
-  enqueue(tx: Db, job: ExecutionJob): Promise<void>;
-  /** Runs `handler` for execution jobs, `concurrency` at a time. */
-  work(concurrency: number, handler: (job: Job<ExecutionJob>) => Promise<void>): Promise<void>;
+  /** Enqueues inside the caller's transaction so the job and the execution row commit together; `startAfterSeconds` delays it. */
+  enqueue(tx: Db, job: ExecutionJob, startAfterSeconds?: number): Promise<void>;
+  /** Runs `handler` for execution jobs, `concurrency` at a time, and `onLost` for jobs whose last retry never finished. */
+  work(concurrency: number, handler: (job: Job<ExecutionJob>) => Promise<void>, onLost: (job: Job<ExecutionJob>) => Promise<void>): Promise<void>;
   /** Runs `handler` on a cron schedule (pg-boss keeps one schedule per name across all processes). */
   schedule(name: string, cron: string, handler: () => Promise<void>): Promise<void>;
   /** Wakes local workers now instead of at their next poll. */
@@ -62,17 +65,20 @@ export async function startQueue(handle: DatabaseHandle, opts: QueueOptions): Pr
     // heartbeat is this many seconds late, instead of after the whole job timeout.
     heartbeatSeconds: LEASE_SECONDS,
     notify: true,
+    deadLetter: EXECUTIONS_DEAD_QUEUE,
   };
+  await boss.createQueue(EXECUTIONS_DEAD_QUEUE, { retryLimit: 5, retryDelay: 5, retryBackoff: true });
   await boss.createQueue(EXECUTIONS_QUEUE, queueOptions);
   // createQueue keeps an existing queue as it was; bring its options in step with this configuration.
   await boss.updateQueue(EXECUTIONS_QUEUE, queueOptions);
   const workers: string[] = [];
   return {
     boss,
-    async enqueue(tx, job) {
-      await boss.send(EXECUTIONS_QUEUE, job, { db: fromDrizzle(tx as never, sql as never) });
+    async enqueue(tx, job, startAfterSeconds) {
+      await boss.send(EXECUTIONS_QUEUE, job, { db: fromDrizzle(tx as never, sql as never), ...(startAfterSeconds ? { startAfter: startAfterSeconds } : {}) });
     },
-    async work(concurrency, handler) {
+    async work(concurrency, handler, onLost) {
+      await boss.work<ExecutionJob>(EXECUTIONS_DEAD_QUEUE, { pollingIntervalSeconds: 5 }, async ([job]) => onLost(job!));
       // One pg-boss worker per slot, each knowing its own id: a slot that finishes fetches again at
       // once, so a backlog drains back to back instead of one job per slot per polling interval.
       // (With localConcurrency the extra slots get ids we never see and can only poll.)

@@ -6,10 +6,11 @@ import { serve, type ServerType } from '@hono/node-server';
 import { createChannelRegistry, createHooksAdapter, createWebAdapter } from '../channels/index.ts';
 import { createGithubAdapter } from '../channels/github/index.ts';
 import { createSlackAdapter } from '../channels/slack/index.ts';
-import { createTelegramAdapter } from '../channels/telegram/index.ts';
+import { BOT_INFO_SETTING, createTelegramAdapter, parseBotInfo } from '../channels/telegram/index.ts';
 import { createWhatsAppAdapter } from '../channels/whatsapp/index.ts';
 import { openStore, type OpenedStore } from '../db/index.ts';
 import { createApp } from '../handlers/app.ts';
+import { createProbeApp } from '../handlers/probes.ts';
 import { createAgents } from './agents/index.ts';
 import { hookSecretEnvName, type Config } from './config.ts';
 import { createBudget, createLiveReplies, createLlmChain } from './llm/index.ts';
@@ -20,7 +21,8 @@ import { createBackpressure } from './pipeline/backpressure.ts';
 import { createMaintenance } from './pipeline/maintenance.ts';
 import { createWaiter, type Waiter } from './pipeline/waiter.ts';
 import { createWorker } from './pipeline/worker.ts';
-import type { Agent, Logger } from './ports.ts';
+import { startPoller } from './poller.ts';
+import type { Agent, ChannelAdapter, Logger } from './ports.ts';
 import { createRateLimiter } from './ratelimit.ts';
 
 export type Role = 'web' | 'worker' | 'all';
@@ -41,6 +43,11 @@ export type StartOptions = {
   logger?: Logger & { child(b: object): Logger };
   /** The agents to serve; defaults to the built-in set. Tests add agents that fail on purpose. */
   agents?: Agent[];
+  /**
+   * Run the pollers of channels that fetch their events (TELEGRAM_MODE=polling). Default: in a web or all process
+   * that listens, i.e. one that receives events; not in the in-process server a CLI verb starts.
+   */
+  poll?: boolean;
 };
 
 export async function startSwitchboard(config: Config, opts: StartOptions = {}): Promise<Switchboard> {
@@ -96,7 +103,12 @@ export async function startSwitchboard(config: Config, opts: StartOptions = {}):
     createWebAdapter(),
     createHooksAdapter({ secretFor: (source) => config.hookSecrets[hookSecretEnvName(source)] }),
     slack,
-    createTelegramAdapter(config.telegram),
+    createTelegramAdapter(config.telegram, {
+      // Stored by `telegram set-webhook` (or by the first lookup): so no process asks getMe at start or after.
+      botInfo: config.telegram.enabled ? parseBotInfo(await store.setting(BOT_INFO_SETTING), config.telegram.botToken) : undefined,
+      onBotInfo: (info) =>
+        store.putSetting(BOT_INFO_SETTING, JSON.stringify(info)).catch((err: unknown) => logger.warn({ err }, 'could not store the Telegram bot info; the next start asks getMe once')),
+    }),
     createWhatsAppAdapter(config.whatsapp, config.publicUrl),
   ]);
   // Streamed answers: throttled edits on channels that can edit a message, and the SSE endpoint.
@@ -124,7 +136,19 @@ export async function startSwitchboard(config: Config, opts: StartOptions = {}):
       live,
       prepare: async (envelope, meta) => channels.get(envelope.channel)?.prepare?.(envelope, meta),
     });
-    await store.queue.work(config.worker.concurrency, (job) => run(job.data.executionId));
+    await store.queue.work(
+      config.worker.concurrency,
+      (job) => run(job.data.executionId, job.data.deferrals),
+      async (job) => {
+        const id = job.data.executionId;
+        const error = `the last attempt did not finish (its worker was killed, or it ran past JOB_TIMEOUT_SECONDS); run \`switchboard replay ${id}\` to try again`;
+        const agent = await store.markLost(id, error);
+        if (agent === undefined) return;
+        metrics.executions.inc({ agent, status: 'dead' });
+        logger.warn({ executionId: id }, 'an execution lost its last attempt and is dead');
+        waiter.finished(id);
+      },
+    );
     await createMaintenance({ store, llm, logger, retentionDays: config.deliveryRetentionDays, now: () => new Date() }).schedule();
   }
 
@@ -159,15 +183,32 @@ export async function startSwitchboard(config: Config, opts: StartOptions = {}):
 
   let server: ServerType | undefined;
   let url: string | undefined;
-  if (role !== 'worker' && opts.listen !== false) {
+  if (opts.listen !== false) {
+    // A worker serves only its probes and /metrics, so its executions and latencies can be scraped.
+    const fetch = role === 'worker' ? createProbeApp({ store, metrics, logger, providers: () => llm.health(), queue: () => backpressure.state() }).fetch : app.fetch;
     server = await new Promise<ServerType>((resolve, reject) => {
-      const s = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, () => resolve(s));
-      s.once('error', reject);
+      const s = serve({ fetch, port: config.port, hostname: config.host }, () => resolve(s));
+      s.once('error', (err: NodeJS.ErrnoException) =>
+        reject(
+          err.code === 'EADDRINUSE'
+            ? new Error(`${config.host}:${config.port} is already in use; give this ${role} process its own PORT (a worker serves /healthz, /readyz and /metrics there too)`)
+            : err,
+        ),
+      );
     });
     const address = server.address();
     const port = typeof address === 'object' && address ? address.port : config.port;
     url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
   }
+
+  // Channels that fetch events receive like a web process does, under a leader lock so one process polls at a time.
+  const pollers =
+    role !== 'worker' && (opts.poll ?? opts.listen !== false)
+      ? channels
+          .all()
+          .filter((a): a is ChannelAdapter & Required<Pick<ChannelAdapter, 'poll'>> => a.enabled && a.poll !== undefined)
+          .map((adapter) => startPoller({ adapter, ingest, lead: (name) => store.tryLeadership(name), logger }))
+      : [];
 
   let stopping: Promise<void> | undefined;
   return {
@@ -178,6 +219,7 @@ export async function startSwitchboard(config: Config, opts: StartOptions = {}):
     url,
     stop() {
       stopping ??= (async () => {
+        await Promise.all(pollers.map((p) => p.stop()));
         if (server) {
           const s = server;
           await new Promise<void>((resolve) => s.close(() => resolve()));

@@ -8,6 +8,17 @@ import type { Metrics } from '../metrics.ts';
 import type { Agent, AgentContext, AgentResult, Destination, LlmChain, Logger, Prepared, ReplySink, StatusSnapshot } from '../ports.ts';
 import type { Envelope, Intent, IntentName, Reply } from '../types.ts';
 
+/** How often a platform rate limit may push one execution back before its attempt counts after all. */
+export const MAX_DEFERRALS = 20;
+/** The longest a single deferral waits, whatever the platform asks. */
+const MAX_DEFER_SECONDS = 3600;
+
+/** A platform's "slow down" (Slack/Telegram/Twilio 429, GitHub secondary limit): an error carrying `retryAfterSeconds`. */
+export function retryAfterOf(err: unknown): number | undefined {
+  const seconds = (err as { retryAfterSeconds?: unknown } | null)?.retryAfterSeconds;
+  return typeof seconds === 'number' && Number.isFinite(seconds) && seconds >= 0 ? Math.min(Math.ceil(seconds), MAX_DEFER_SECONDS) : undefined;
+}
+
 export type WorkerDeps = {
   store: Store;
   agents: ReadonlyMap<string, Agent>;
@@ -73,7 +84,7 @@ export function createWorker(deps: WorkerDeps) {
       status,
       async recordFeedback(input) {
         const executionId = input.executionId
-          ? (await store.getExecution(input.executionId))?.id
+          ? rateableFrom(await store.getExecution(input.executionId), execution, input.channel)
           : await store.latestRateableExecution(input.conversationId);
         if (!executionId) return { error: 'no-execution' };
         await store.upsertFeedback({ executionId, userId: input.userId, channel: input.channel, score: input.score });
@@ -83,8 +94,11 @@ export function createWorker(deps: WorkerDeps) {
     return agent.run(ctx);
   }
 
-  /** Runs one attempt. Throws on a failure with attempts left, so the queue retries it with backoff. */
-  return async function runExecution(executionId: string): Promise<void> {
+  /**
+   * Runs one attempt. Throws on a failure with attempts left, so the queue retries it with backoff; a platform
+   * rate limit instead re-queues the execution after the wait the platform asked for, without counting the attempt.
+   */
+  return async function runExecution(executionId: string, deferrals = 0): Promise<void> {
     const execution = await store.startAttempt(executionId);
     if (!execution) return; // already finished: a redelivered job after its work committed
     const started = performance.now();
@@ -112,14 +126,21 @@ export function createWorker(deps: WorkerDeps) {
       if (!execution.repliedAt) {
         if (execution.destination) await deps.replies.deliver(execution.destination as Destination, reply, { executionId });
         else await deps.replies.reply(envelope, reply, { executionId });
+        await store.markReplied(executionId);
       }
       await store.markSucceeded(executionId, Math.round(performance.now() - started));
       metrics.executions.inc({ agent: execution.agent, status: 'succeeded' });
       metrics.ingestToReply.observe({ channel: execution.channel }, (Date.now() - execution.receivedAt.getTime()) / 1000);
       deps.onFinished(executionId);
     } catch (err) {
-      const dead = execution.attempts >= deps.maxAttempts;
       const message = err instanceof Error ? err.message : String(err);
+      const retryAfter = retryAfterOf(err);
+      if (retryAfter !== undefined && deferrals < MAX_DEFERRALS) {
+        await store.defer(executionId, `${message} (waiting ${retryAfter} s as the platform asked)`, retryAfter, deferrals + 1);
+        log.warn({ err, retryAfterSeconds: retryAfter, deferrals: deferrals + 1 }, 'the platform rate-limited this execution; it runs again after the wait it asked for');
+        return;
+      }
+      const dead = execution.attempts >= deps.maxAttempts;
       await store.markFailed(executionId, message, dead, Math.round(performance.now() - started));
       metrics.executions.inc({ agent: execution.agent, status: dead ? 'dead' : 'failed' });
       log.warn({ err, attempt: execution.attempts, dead }, dead ? 'execution is dead after its last attempt' : 'execution attempt failed; will retry');
@@ -128,4 +149,14 @@ export function createWorker(deps: WorkerDeps) {
       deps.onFinished(executionId);
     }
   };
+}
+
+/**
+ * The execution a vote may rate: one answered to the same tenant (workspace, chat, repository) as the vote,
+ * or routed into the vote's channel. A forged button payload cannot rate someone else's answers.
+ */
+function rateableFrom(rated: ExecutionRow | undefined, vote: ExecutionRow, channel: string): string | undefined {
+  if (!rated) return undefined;
+  const routedHere = (rated.destination as Destination | null)?.channel === channel;
+  return (rated.channel === vote.channel && rated.tenantId === vote.tenantId) || routedHere ? rated.id : undefined;
 }
