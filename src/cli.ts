@@ -10,7 +10,7 @@ const USAGE = `Usage: switchboard <verb> [options]
   start [--role web|worker|all]     serve HTTP and/or run workers (default: all)
   migrate                           apply database migrations and exit
   simulate <channel> "<text>"       run one message through the pipeline and print the reply
-                                    channels: web, hooks/<source> (needs HOOK_SECRET_<SOURCE>)
+                                    channels: web, hooks/<source> (needs HOOK_SECRET_<SOURCE>; the text may be a JSON event)
   replay <execution-id>             re-run an execution as a new one and print its reply
   agents list|enable|disable <name> list agents or switch one on or off
   executions [--status S] [--agent A] [--channel C] [--limit N] [--json]
@@ -28,6 +28,15 @@ const USAGE = `Usage: switchboard <verb> [options]
 `;
 
 class UsageError extends Error {}
+
+function jsonObject(text: string): Record<string, unknown> | undefined {
+  try {
+    const value: unknown = JSON.parse(text);
+    return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 const ROLES = ['web', 'worker', 'all'] as const;
 
@@ -116,7 +125,8 @@ const verbs: Record<string, (config: Config, args: string[]) => Promise<number>>
       const source = /^hooks\/(.+)$/.exec(channel)?.[1];
       if (!source) throw new UsageError(`simulate supports the channels web and hooks/<source>, not ${channel}`);
       const { signedHook } = await import('./simulate.ts');
-      const request = signedHook(config, source, { text, user_id: 'cli' });
+      // A JSON object is sent as the event itself (`{"type":"deploy.failed","agent":"summarize",…}`); other text is its `text`.
+      const request = signedHook(config, source, jsonObject(text) ?? { text, user_id: 'cli' });
       const res = await sb.app.request(`/hooks/${source}`, request);
       const body = (await res.json()) as Record<string, any>;
       if (res.status >= 400) throw new Error(`${body.error?.code}: ${body.error?.message}`);

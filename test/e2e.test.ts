@@ -42,12 +42,13 @@ describe.each(databaseKinds)('switchboard process on %s', (kind) => {
   });
 
   it('accepts a signed webhook and stores its execution', async () => {
+    // An event is a question for `ask` even when its text reads like a command.
     const res = await fetch(`${base}/hooks/ci`, signedHook({ type: 'deploy.finished', text: 'status' }));
     expect(res.status).toBe(202);
     const { executions } = (await res.json()) as any;
     for (let i = 0; i < 100; i++) {
       const e = (await (await fetch(`${base}/api/executions/${executions[0].id}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).json()) as any;
-      if (e.status === 'succeeded') return expect(e.agent).toBe('status');
+      if (e.status === 'succeeded') return expect(e.agent).toBe('ask');
       await new Promise((r) => setTimeout(r, 100));
     }
     throw new Error('the hook execution never succeeded');
@@ -100,6 +101,15 @@ describe('switchboard CLI', () => {
     expect(replay.code).toBe(0);
     expect(replay.output).toContain(`replayed ${first.id} as`);
     expect(replay.output).toMatch(/summarize/);
+  });
+
+  it('simulate hooks/<source> signs an event, plain text for ask or a JSON event naming its agent', async () => {
+    const named = await runCli(['simulate', 'hooks/ci', '{"type":"deploy.finished","agent":"status"}'], { DATA_DIR: dir, HOOK_SECRET_CI: HOOK_SECRET });
+    expect(named.code).toBe(0);
+    expect(named.output).toMatch(/queue/i);
+    const unsigned = await runCli(['simulate', 'hooks/nobody', 'hello'], { DATA_DIR: dir });
+    expect(unsigned.code).not.toBe(0);
+    expect(unsigned.output).toContain('HOOK_SECRET_NOBODY');
   });
 
   it('explains every bad setting at once and exits non-zero', async () => {

@@ -162,9 +162,9 @@ describe('hooks: normalizing events', () => {
     const envelope = only(normalizeHook(signed(JSON.stringify(body), { id: 'msg_42' }), 'ci', clock));
     expect(envelope).toEqual({
       channel: 'hooks',
-      deliveryId: 'msg_42',
+      deliveryId: 'ci:msg_42',
       tenantId: 'hook:ci',
-      conversationKey: 'incident-7',
+      conversationKey: 'hook:ci:incident-7',
       userId: 'pagerduty',
       text: 'disk full on db-1',
       threadRef: { source: 'ci', event: 'alert.fired' },
@@ -175,16 +175,24 @@ describe('hooks: normalizing events', () => {
     });
   });
 
+  it('keeps the same webhook-id from two sources apart, and their conversations too', () => {
+    const body = JSON.stringify({ text: 'hi', conversation_id: 'deploys' });
+    const ci = only(normalizeHook(signed(body, { id: 'msg_1' }), 'ci', clock));
+    const cd = only(normalizeHook(signed(body, { id: 'msg_1' }), 'cd', clock));
+    expect(ci.deliveryId).not.toBe(cd.deliveryId);
+    expect(ci.conversationKey).not.toBe(cd.conversationKey);
+  });
+
   it('falls back to message, sender and event', () => {
     const envelope = only(normalizeHook(signed('{"event":"push","message":"hello","sender":"bot-7"}'), 'ci', clock));
     expect(envelope).toMatchObject({ text: 'hello', userId: 'bot-7', threadRef: { source: 'ci', event: 'push' } });
   });
 
-  it('defaults user and conversation to the source and leaves agent unset', () => {
-    const envelope = only(normalizeHook(signed('{"text":"hi","user_id":42,"agent":7}'), 'ci', clock));
+  it('defaults user and conversation to the source, and the agent to ask whatever the text says', () => {
+    const envelope = only(normalizeHook(signed('{"text":"status","user_id":42,"agent":7}'), 'ci', clock));
     expect(envelope.userId).toBe('hook:ci');
     expect(envelope.conversationKey).toBe('hook:ci');
-    expect(envelope).not.toHaveProperty('agent');
+    expect(envelope.agent).toBe('ask');
     expect(envelope.threadRef).toEqual({ source: 'ci' });
   });
 

@@ -65,13 +65,14 @@ export function normalizeHook(req: RawRequest, source: string, now: () => Date =
   const payload = parsed as Payload;
   const fallback = `hook:${source}`;
   const event = pick(payload, ['type', 'event']);
-  const agent = pick(payload, ['agent']);
+  const conversation = pick(payload, ['conversation_id']);
   return [
     {
       channel: 'hooks',
-      deliveryId,
+      // Every source shares the `hooks` channel, and two systems may well pick the same message ids.
+      deliveryId: `${source}:${deliveryId}`,
       tenantId: fallback,
-      conversationKey: pick(payload, ['conversation_id'])?.value ?? fallback,
+      conversationKey: conversation ? `${fallback}:${conversation.value}` : fallback,
       userId: pick(payload, ['user_id', 'user', 'sender'])?.value ?? fallback,
       text: pick(payload, ['text', 'message'])?.value ?? renderHookEvent(payload, source, event),
       threadRef: event ? { source, event: event.value } : { source },
@@ -79,7 +80,8 @@ export function normalizeHook(req: RawRequest, source: string, now: () => Date =
       event: event ? { source, type: event.value } : { source },
       receivedAt: now().toISOString(),
       raw: payload,
-      ...(agent ? { agent: agent.value } : {}),
+      // An event is a question for `ask` unless it names its agent; its text is not read for commands.
+      agent: pick(payload, ['agent'])?.value ?? 'ask',
     },
   ];
 }

@@ -8,6 +8,8 @@ import type { Envelope, IntentName } from '../types.ts';
 
 export type Ingest = (envelopes: Envelope[]) => Promise<IngestResult[]>;
 
+const UNTHROTTLED: ReadonlySet<Envelope['channel']> = new Set(['hooks', 'github']);
+
 /** The intent for `agent` (or, when none is named, the one the text asks for). */
 export function routeEnvelope(envelope: Envelope, agentNames: ReadonlySet<string>, agent = envelope.agent): Routed {
   if (agent !== undefined) {
@@ -46,9 +48,10 @@ export function createIngest(deps: {
     const routed = await Promise.all(envelopes.map(targets));
     for (const e of envelopes) await deps.backpressure.admit(e);
     for (const e of envelopes) {
-      // The per-user limit protects chats from one noisy person; signed system webhooks are not people
-      // and must not be throttled into retry storms (queue depth is watched instead).
-      if (e.channel === 'hooks') continue;
+      // The per-user limit protects chats from one noisy person. Signed system webhooks are not people and
+      // must not be throttled into retry storms, and GitHub never redelivers, so a 429 would lose the event
+      // (queue depth is watched instead).
+      if (UNTHROTTLED.has(e.channel)) continue;
       const verdict = deps.rateLimiter.take(`${e.channel}:${e.tenantId}:${e.userId}`);
       if (!verdict.ok) throw new RateLimitedError(verdict.retryAfterSeconds);
     }
