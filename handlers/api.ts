@@ -1,5 +1,5 @@
 /** The admin API and the web channel under /api, behind the admin bearer token. */
-import { Hono, type Context } from 'hono';
+import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { streamSSE } from 'hono/streaming';
 import { z } from 'zod';
 import { USAGE_GROUPS, type Store, type UsageRow } from '../db/index.ts';
@@ -20,8 +20,8 @@ export type ApiDeps = {
   agents: readonly Agent[];
   adminToken: string;
   replyWaitSeconds: number;
-  /** Channels that can receive routed replies (see ChannelRegistry.destinations). */
-  destinations(): { channel: string; enabled: boolean; requiredEnv: string[] }[];
+  /** Channels that can receive routed replies (see ChannelRegistry.destinations), each checking its own addresses. */
+  destinations(): { channel: string; enabled: boolean; requiredEnv: string[]; validateTarget?(target: string): string | undefined }[];
   /** Answers streaming in this process (GET /api/executions/:id/stream). */
   live: LiveReplies;
 };
@@ -87,8 +87,14 @@ export function apiRoutes(deps: ApiDeps) {
   const { store } = deps;
   const api = new Hono();
   api.use('*', adminAuth(deps.adminToken));
-  api.post('/*', requireContentType('application/json'));
-  api.patch('/*', requireContentType('application/json'));
+  // A body must be JSON; a bodyless POST (replay) has no media type to check.
+  const json = requireContentType('application/json');
+  const jsonBody: MiddlewareHandler = async function jsonIfBody(c, next) {
+    const empty = c.req.header('content-length') === '0' || (!c.req.header('content-length') && !c.req.header('transfer-encoding'));
+    return empty && !c.req.header('content-type') ? next() : json(c, next);
+  };
+  api.post('/*', jsonBody);
+  api.patch('/*', json);
 
   const execution = async (id: string) => {
     const row = UUID.test(id) ? await store.getExecution(id) : undefined;
@@ -195,6 +201,8 @@ export function apiRoutes(deps: ApiDeps) {
     if (!destination.enabled) {
       throw new BadRequestError('invalid_destination', `The ${destination.channel} channel is disabled: set ${destination.requiredEnv.join(', ')} first`);
     }
+    const invalid = destination.validateTarget?.(body.destination.target);
+    if (invalid) throw new BadRequestError('invalid_destination', invalid);
     const row = await store.createRoute({ source: body.source.toLowerCase(), event: body.event ?? null, agent: body.agent, destination: body.destination });
     return c.json(presentRoute(row), 201);
   });

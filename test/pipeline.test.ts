@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Agent } from '../src/ports.ts';
 import { createAgents } from '../src/agents/index.ts';
 import { databaseKinds } from './support/databases.ts';
-import { signedHook, startTestSwitchboard, tableCounts, type TestSwitchboard } from './support/switchboard.ts';
+import { ADMIN_TOKEN, signedHook, startTestSwitchboard, tableCounts, type TestSwitchboard } from './support/switchboard.ts';
 
 const flaky: Agent = {
   name: 'flaky',
@@ -125,6 +125,12 @@ describe.each(databaseKinds)('pipeline on %s', (kind) => {
     const row = await sb.api('GET', `/api/executions/${replay.body.execution_id}`);
     expect(row.body).toMatchObject({ replay_of: original.body.execution_id, status: 'succeeded', agent: 'help' });
     expect((await sb.api('POST', '/api/executions/00000000-0000-0000-0000-000000000000/replay')).status).toBe(404);
+    // A bare POST (no body, no content type) is what `curl -X POST` sends.
+    const bare = await sb.app.request(`/api/executions/${original.body.execution_id}/replay`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+    expect(bare.status).toBe(202);
+    // A body still has to be JSON.
+    const text = await sb.app.request('/api/messages', { method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'text/plain' }, body: 'help' });
+    expect(text.status).toBe(415);
   });
 
   it('a disabled agent answers that it is disabled, and the execution records it', async () => {
