@@ -167,18 +167,17 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     }
     hookSecrets[key] = value;
   }
+  // Settings that only make sense together are checked on the raw values, so one run reports every problem.
+  const has = (key: string) => present[key] !== undefined;
+  if (has('GITHUB_APP_ID') && !has('GITHUB_PRIVATE_KEY')) problems.push('GITHUB_PRIVATE_KEY: is required with GITHUB_APP_ID; paste the App private key (PEM)');
+  if (has('GITHUB_PRIVATE_KEY') && !has('GITHUB_APP_ID')) problems.push('GITHUB_APP_ID: is required with GITHUB_PRIVATE_KEY; it is on the GitHub App settings page');
+  const listed = present.LLM_PROVIDERS?.split(',').map((p) => p.trim().toLowerCase()) ?? [];
+  if (listed.includes('anthropic') && !has('ANTHROPIC_API_KEY')) problems.push('ANTHROPIC_API_KEY: LLM_PROVIDERS lists anthropic but no key is set; set the key or remove anthropic from LLM_PROVIDERS');
+  if (listed.includes('openai') && !has('OPENAI_API_KEY')) problems.push('OPENAI_API_KEY: LLM_PROVIDERS lists openai but no key is set; set the key or remove openai from LLM_PROVIDERS');
   if (!parsed.success || problems.length) throw new ConfigError(problems);
   const e = parsed.data;
-
-  if (e.GITHUB_APP_ID && !e.GITHUB_PRIVATE_KEY) problems.push('GITHUB_PRIVATE_KEY: is required with GITHUB_APP_ID; paste the App private key (PEM)');
-  if (e.GITHUB_PRIVATE_KEY && !e.GITHUB_APP_ID) problems.push('GITHUB_APP_ID: is required with GITHUB_PRIVATE_KEY; it is on the GitHub App settings page');
   const configured = (['anthropic', 'openai'] as const).filter((p) => (p === 'anthropic' ? e.ANTHROPIC_API_KEY : e.OPENAI_API_KEY));
   const providers = e.LLM_PROVIDERS ?? [...configured, 'offline'];
-  for (const p of providers) {
-    if (p === 'anthropic' && !e.ANTHROPIC_API_KEY) problems.push('ANTHROPIC_API_KEY: LLM_PROVIDERS lists anthropic but no key is set; set the key or remove anthropic from LLM_PROVIDERS');
-    if (p === 'openai' && !e.OPENAI_API_KEY) problems.push('OPENAI_API_KEY: LLM_PROVIDERS lists openai but no key is set; set the key or remove openai from LLM_PROVIDERS');
-  }
-  if (problems.length) throw new ConfigError(problems);
 
   return {
     port: e.PORT,
@@ -200,7 +199,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       botToken: e.TELEGRAM_BOT_TOKEN,
       webhookSecret: e.TELEGRAM_WEBHOOK_SECRET,
       apiRoot: e.TELEGRAM_API_ROOT,
-      ...channel([['TELEGRAM_BOT_TOKEN', e.TELEGRAM_BOT_TOKEN], ['TELEGRAM_WEBHOOK_SECRET', e.TELEGRAM_WEBHOOK_SECRET]]),
+      // Polling asks Telegram with the token (getUpdates); only a webhook needs the secret Telegram echoes back.
+      ...channel(
+        e.TELEGRAM_MODE === 'polling'
+          ? [['TELEGRAM_BOT_TOKEN', e.TELEGRAM_BOT_TOKEN]]
+          : [['TELEGRAM_BOT_TOKEN', e.TELEGRAM_BOT_TOKEN], ['TELEGRAM_WEBHOOK_SECRET', e.TELEGRAM_WEBHOOK_SECRET]],
+      ),
     },
     whatsapp: {
       accountSid: e.TWILIO_ACCOUNT_SID,

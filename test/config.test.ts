@@ -26,6 +26,19 @@ describe('config', () => {
     expect(error!.message).toMatch(/LOG_LEVEL/);
   });
 
+  it('reports settings that need each other together with malformed ones', () => {
+    let error: ConfigError | undefined;
+    try {
+      loadConfig({ PORT: 'x', LLM_PROVIDERS: 'openai', GITHUB_APP_ID: '123' });
+    } catch (err) {
+      error = err as ConfigError;
+    }
+    expect(error!.problems).toHaveLength(3);
+    expect(error!.message).toMatch(/PORT: must be a whole number/);
+    expect(error!.message).toMatch(/OPENAI_API_KEY: LLM_PROVIDERS lists openai/);
+    expect(error!.message).toMatch(/GITHUB_PRIVATE_KEY: is required with GITHUB_APP_ID/);
+  });
+
   it('treats empty variables as unset', () => {
     expect(loadConfig({ PORT: '', DATABASE_URL: '' })).toMatchObject({ port: 3000, databaseUrl: undefined });
   });
