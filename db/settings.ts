@@ -11,3 +11,14 @@ export async function generatedAdminToken(db: Db): Promise<{ token: string; crea
   const [row] = await db.select().from(settings).where(eq(settings.key, 'admin_token'));
   return { token: row!.value, created: false };
 }
+
+/** The value stored under `key`, or undefined. */
+export async function readSetting(db: Db, key: string): Promise<string | undefined> {
+  const [row] = await db.select().from(settings).where(eq(settings.key, key));
+  return row?.value;
+}
+
+/** Stores `value` under `key`, replacing what was there. */
+export async function writeSetting(db: Db, key: string, value: string): Promise<void> {
+  await db.insert(settings).values({ key, value }).onConflictDoUpdate({ target: settings.key, set: { value } });
+}

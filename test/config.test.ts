@@ -49,6 +49,14 @@ describe('config', () => {
     expect(loadConfig({ GITHUB_WEBHOOK_SECRET: 's', GITHUB_TOKEN: 't' }).github.enabled).toBe(true);
   });
 
+  it('enables Telegram with token and webhook secret, or in polling mode with the token alone', () => {
+    expect(loadConfig({ TELEGRAM_BOT_TOKEN: '1:a' }).telegram).toMatchObject({ mode: 'webhook', enabled: false, requiredEnv: ['TELEGRAM_BOT_TOKEN', 'TELEGRAM_WEBHOOK_SECRET'] });
+    expect(loadConfig({ TELEGRAM_BOT_TOKEN: '1:a', TELEGRAM_WEBHOOK_SECRET: 's' }).telegram.enabled).toBe(true);
+    expect(loadConfig({ TELEGRAM_MODE: 'polling', TELEGRAM_BOT_TOKEN: '1:a' }).telegram).toMatchObject({ mode: 'polling', enabled: true, requiredEnv: ['TELEGRAM_BOT_TOKEN'] });
+    expect(loadConfig({ TELEGRAM_MODE: 'polling' }).telegram).toMatchObject({ enabled: false, requiredEnv: ['TELEGRAM_BOT_TOKEN'] });
+    expect(() => loadConfig({ TELEGRAM_MODE: 'poll' })).toThrow(/TELEGRAM_MODE/);
+  });
+
   it('maps hook sources to their secret variables', () => {
     const secret = `whsec_${Buffer.from('x'.repeat(32)).toString('base64')}`;
     const config = loadConfig({ HOOK_SECRET_MY_SOURCE: secret });

@@ -6,6 +6,7 @@ import {
   createTelegramAdapter,
   createTelegramSender,
   normalizeTelegram,
+  parseBotInfo,
   parseTarget,
   parseVoteData,
   renderHtml,
@@ -177,10 +178,30 @@ describe('the Telegram adapter', () => {
     expect(adapter.requiredEnv).toEqual(['TELEGRAM_BOT_TOKEN', 'TELEGRAM_WEBHOOK_SECRET']);
   });
 
-  it('refuses to start with a token that is not a bot token, or in polling mode, saying what to do', () => {
+  it('refuses to start with a token that is not a bot token, saying what to do', () => {
     expect(() => createTelegramAdapter(telegram({ TELEGRAM_BOT_TOKEN: 'xoxb-slack', TELEGRAM_WEBHOOK_SECRET: 's' }))).toThrow(/@BotFather/);
-    expect(() => createTelegramAdapter(telegram({ TELEGRAM_BOT_TOKEN: BOT_TOKEN, TELEGRAM_WEBHOOK_SECRET: 's', TELEGRAM_MODE: 'polling' }))).toThrow(/set-webhook/);
-    expect(createTelegramAdapter(telegram({ TELEGRAM_BOT_TOKEN: BOT_TOKEN, TELEGRAM_WEBHOOK_SECRET: 's' })).enabled).toBe(true);
+    expect(() => createTelegramAdapter(telegram({ TELEGRAM_BOT_TOKEN: 'xoxb-slack', TELEGRAM_MODE: 'polling' }))).toThrow(/@BotFather/);
+    const webhook = createTelegramAdapter(telegram({ TELEGRAM_BOT_TOKEN: BOT_TOKEN, TELEGRAM_WEBHOOK_SECRET: 's' }));
+    expect(webhook.enabled).toBe(true);
+    expect(webhook.poll).toBeUndefined();
+  });
+
+  it('in polling mode is on with the token alone, polls, and refuses webhook posts', () => {
+    const adapter = createTelegramAdapter(telegram({ TELEGRAM_BOT_TOKEN: BOT_TOKEN, TELEGRAM_MODE: 'polling' }));
+    expect(adapter.enabled).toBe(true);
+    expect(adapter.requiredEnv).toEqual(['TELEGRAM_BOT_TOKEN']);
+    expect(adapter.poll).toBeTypeOf('function');
+    expect(() => adapter.verify(raw(telegramRequest(messageUpdate('help'))))).toThrow(/TELEGRAM_MODE=polling/);
+    const off = createTelegramAdapter(telegram({ TELEGRAM_MODE: 'polling' }));
+    expect([off.enabled, off.requiredEnv]).toEqual([false, ['TELEGRAM_BOT_TOKEN']]);
+  });
+
+  it('uses stored bot info only when it is this bot’s: another bot’s (the token changed) is ignored', () => {
+    const me = { id: BOT_ID, is_bot: true, first_name: 'Switchboard', username: BOT_USERNAME };
+    expect(parseBotInfo(JSON.stringify(me), BOT_TOKEN)).toEqual(me);
+    expect(parseBotInfo(JSON.stringify({ ...me, id: 42 }), BOT_TOKEN)).toBeUndefined();
+    expect(parseBotInfo('not json', BOT_TOKEN)).toBeUndefined();
+    expect(parseBotInfo(undefined, BOT_TOKEN)).toBeUndefined();
   });
 });
 

@@ -1,8 +1,11 @@
-/** The `telegram` channel: Bot API updates at `POST /telegram/webhook`, answered through grammY. */
-import { Bot } from 'grammy';
-import type { UserFromGetMe } from 'grammy/types';
+/**
+ * The `telegram` channel: Bot API updates posted to `POST /telegram/webhook`, or fetched with getUpdates when
+ * TELEGRAM_MODE=polling; answered through grammY.
+ */
+import { Bot, GrammyError } from 'grammy';
+import type { Update, UserFromGetMe } from 'grammy/types';
 import type { Config } from '../../src/config.ts';
-import type { ChannelAdapter } from '../../src/ports.ts';
+import { VerificationError, type ChannelAdapter, type Logger, type RawRequest } from '../../src/ports.ts';
 import { normalizeTelegram } from './normalize.ts';
 import { createTelegramSender } from './reply.ts';
 import { verifyTelegram } from './verify.ts';
@@ -23,10 +26,30 @@ export const BOT_COMMANDS = [
 /** The updates we handle; anything else Telegram need not send. */
 export const ALLOWED_UPDATES = ['message', 'callback_query'] as const;
 
+/** The settings key under which the bot's getMe answer is kept (JSON), so no process has to ask for it. */
+export const BOT_INFO_SETTING = 'telegram.bot_info';
+
+/** Reads a stored getMe answer; undefined when absent, unreadable, or another bot's (the token changed). */
+export function parseBotInfo(stored: string | undefined, token: string | undefined): UserFromGetMe | undefined {
+  if (!stored || !token) return undefined;
+  try {
+    const info = JSON.parse(stored) as UserFromGetMe;
+    return info && typeof info.username === 'string' && info.id === botIdFromToken(token) ? info : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export type TelegramAdapterOptions = {
   now?: () => Date;
-  /** The bot's getMe answer when already known; otherwise it is fetched once, the first time a group message needs it. */
+  /**
+   * The bot's getMe answer when already known (stored by `telegram set-webhook`); otherwise it is fetched once, the
+   * first time a group message needs it, and handed to `onBotInfo` to be stored.
+   */
   botInfo?: UserFromGetMe;
+  onBotInfo?(info: UserFromGetMe): void | Promise<void>;
+  /** Seconds one getUpdates long poll waits for updates (default 25, inside grammY's 30 s request timeout). */
+  pollTimeoutSeconds?: number;
   /** Seconds one reply may wait out 429s before the queue takes over (default 30). */
   maxRateLimitWaitSeconds?: number;
   sleep?(ms: number): Promise<void>;
@@ -50,10 +73,6 @@ export function createTelegramAdapter(config: Config['telegram'], opts: Telegram
     throw new Error(`the telegram channel is disabled: set ${config.requiredEnv.join(', ')}`);
   };
   const botId = config.botToken ? botIdFromToken(config.botToken) : undefined;
-  if (config.enabled && config.mode === 'polling') {
-    // Better a clear refusal at start than a bot that silently never hears anything.
-    throw new Error('TELEGRAM_MODE=polling is not supported yet: unset TELEGRAM_MODE (webhook) and run `npx switchboard telegram set-webhook`');
-  }
   if (!config.enabled || botId === undefined) {
     if (config.enabled) throw new Error('TELEGRAM_BOT_TOKEN does not look like a bot token (<digits>:<secret>); copy it again from @BotFather');
     return { channel: 'telegram', requiredEnv: config.requiredEnv, enabled: false, verify: disabled, normalize: disabled, reply: disabled, postTo: disabled };
@@ -62,13 +81,17 @@ export function createTelegramAdapter(config: Config['telegram'], opts: Telegram
   // botInfo is configured rather than fetched at start (no getMe per process start); without it the username is
   // fetched once, lazily, because only group messages with a mention or /command@name need it. A failure is not
   // cached: the update is answered 500, Telegram redelivers it, and the next attempt asks again.
-  const bot = createTelegramBot(config, opts.botInfo);
+  const bot = createTelegramBot(config, opts.botInfo?.id === botId ? opts.botInfo : undefined);
   let fetching: Promise<string> | undefined;
   function username(): Promise<string> {
     if (bot.isInited()) return Promise.resolve(bot.botInfo.username);
     fetching ??= bot.api.getMe().then(
       (me) => {
         bot.botInfo = me;
+        // Stored for the next start; a failure to store costs one more getMe then, so it does not fail this update.
+        Promise.resolve()
+          .then(() => opts.onBotInfo?.(me))
+          .catch(() => {});
         return me.username;
       },
       (err: unknown) => {
@@ -84,12 +107,117 @@ export function createTelegramAdapter(config: Config['telegram'], opts: Telegram
     channel: 'telegram',
     requiredEnv: config.requiredEnv,
     enabled: true,
-    verify: (req) => verifyTelegram(req, config.webhookSecret),
+    verify(req) {
+      if (config.mode === 'polling') {
+        throw new VerificationError('polling_mode', 'TELEGRAM_MODE=polling: this server fetches updates with getUpdates and takes no webhook posts');
+      }
+      verifyTelegram(req, config.webhookSecret);
+    },
     normalize: (req) => normalizeTelegram(req, { now, botId, username }),
     // Telegram redelivers on anything but 2xx: once the update is stored, it is 200 whether new or a duplicate.
     ack: (_envelopes, results) => Response.json({ ok: true, duplicate: results.every((r) => r.duplicate) }, { status: 200 }),
     reply: sender.reply,
     postTo: sender.postTo,
     update: sender.update,
+    ...(config.mode === 'polling'
+      ? { poll: (receive: (req: RawRequest) => Promise<void>, o: { signal: AbortSignal; logger: Logger }) => pollUpdates(bot, receive, { ...o, timeoutSeconds: opts.pollTimeoutSeconds ?? 25 }) }
+      : {}),
   };
+}
+
+/** Waits `ms`, or less when `signal` aborts. */
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, signal.aborted ? 0 : ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
+const retryAfterOf = (err: unknown): number | undefined => {
+  const seconds = err instanceof GrammyError ? err.parameters.retry_after : (err as { retryAfterSeconds?: unknown } | undefined)?.retryAfterSeconds;
+  return typeof seconds === 'number' && seconds > 0 ? seconds : undefined;
+};
+
+/** What an operator should make of a failed Bot API call while polling. */
+function pollProblem(err: unknown): { message: string; webhookSet?: boolean } {
+  if (!(err instanceof GrammyError)) return { message: `cannot reach the Telegram Bot API (${(err as Error).message}); check the network and TELEGRAM_API_ROOT` };
+  if (err.error_code === 409 && /webhook/i.test(err.description)) return { message: 'a webhook was set while polling (telegram set-webhook?); removing it again', webhookSet: true };
+  if (err.error_code === 409) {
+    return {
+      message:
+        `Telegram ${err.method} refused: ${err.description}. Another client polls this bot outside this database's leader lock: ` +
+        'stop it (another Switchboard with a different DATABASE_URL, a local copy) or give it its own bot token',
+    };
+  }
+  if (err.error_code === 401 || err.error_code === 404) return { message: `Telegram ${err.method} refused the token (${err.description}); check TELEGRAM_BOT_TOKEN (BotFather → /mybots → API Token)` };
+  if (err.error_code === 429) return { message: `Telegram ${err.method} is rate-limited (${err.description})` };
+  return { message: `Telegram ${err.method} failed: ${err.description}` };
+}
+
+/**
+ * The long-poll loop (TELEGRAM_MODE=polling). getUpdates answers 409 while a webhook is set, so it is removed first
+ * (pending updates are kept). An update is confirmed to Telegram only by asking for the next offset, and the offset
+ * moves past an update only once `receive` stored it: a process that dies mid-batch leaves the rest unconfirmed, and
+ * whoever polls next gets them again (dedup on update_id makes that harmless). Failures back off 1 s, 2 s … 30 s, or
+ * as long as a retry_after says, and each says what to do.
+ */
+async function pollUpdates(
+  bot: Bot,
+  receive: (req: RawRequest) => Promise<void>,
+  opts: { signal: AbortSignal; logger: Logger; timeoutSeconds: number },
+): Promise<void> {
+  const { signal, logger } = opts;
+  // grammY types its signal parameter with the abort-controller polyfill; the platform's AbortSignal is what it uses.
+  const apiSignal = signal as unknown as Parameters<Bot['api']['getUpdates']>[1];
+  let webhookRemoved = false;
+  let offset: number | undefined;
+  let failures = 0;
+  const backOff = async (err: unknown, message: string, context: object = {}) => {
+    failures++;
+    const seconds = retryAfterOf(err) ?? Math.min(30, 2 ** (failures - 1));
+    logger.warn({ ...context, err: (err as Error)?.message, retryInSeconds: seconds, failures }, `${message}; retrying in ${seconds} s`);
+    await pause(seconds * 1000, signal);
+  };
+
+  while (!signal.aborted) {
+    let updates: Update[];
+    try {
+      if (!webhookRemoved) {
+        await bot.api.deleteWebhook({ drop_pending_updates: false }, apiSignal);
+        webhookRemoved = true;
+        logger.info({ channel: 'telegram' }, 'Telegram: receiving updates with getUpdates (TELEGRAM_MODE=polling); any webhook was removed');
+      }
+      updates = await bot.api.getUpdates({ offset, timeout: opts.timeoutSeconds, limit: 100, allowed_updates: [...ALLOWED_UPDATES] }, apiSignal);
+    } catch (err) {
+      if (signal.aborted) break;
+      const problem = pollProblem(err);
+      if (problem.webhookSet) webhookRemoved = false;
+      await backOff(err, problem.message, { channel: 'telegram' });
+      continue;
+    }
+    let stored = true;
+    for (const update of updates) {
+      if (signal.aborted) break;
+      try {
+        await receive(updateRequest(update));
+      } catch (err) {
+        // Not stored: the offset stays, so the next getUpdates hands this update (and the rest) over again.
+        await backOff(err, `Telegram update ${update.update_id} could not be stored; it stays unconfirmed`, { channel: 'telegram', updateId: update.update_id });
+        stored = false;
+        break;
+      }
+      offset = update.update_id + 1;
+    }
+    if (stored) failures = 0;
+  }
+}
+
+/** An update as the webhook route would have received it: the same bytes go through the same normalize. */
+function updateRequest(update: Update): RawRequest {
+  return { body: new TextEncoder().encode(JSON.stringify(update)), headers: new Headers({ 'content-type': 'application/json' }), url: 'telegram:getUpdates', params: {} };
 }

@@ -3,7 +3,7 @@
  * through TELEGRAM_API_ROOT (it checks what Telegram checks: the token, HTML entities, 4,096 characters, 64-byte
  * callback_data; and answers 429 or errors on demand), and builders for updates sent as Telegram sends them.
  */
-import { createServer, type IncomingMessage } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 
 export const BOT_ID = 7000000001;
 export const BOT_TOKEN = `${BOT_ID}:AAH-test_token-0123456789abcdefghijkl`;
@@ -36,6 +36,12 @@ export type FakeTelegram = {
   fail(method: string, errorCode: number, description: string, times?: number): void;
   /** The webhook as set by setWebhook. */
   webhook: { url: string; secret_token?: string; allowed_updates?: string[]; pending_update_count: number; last_error_message?: string };
+  /** Queues updates for getUpdates (as Telegram keeps them until confirmed) and wakes a waiting long poll. */
+  pushUpdate(...updates: { update_id: number }[]): void;
+  /** Updates not yet confirmed: getUpdates with offset N confirms (drops) every update_id below N. */
+  unconfirmed(): number[];
+  /** Runs when a getUpdates call arrives, before it is answered (to look at what was stored by then). */
+  onGetUpdates?: (args: Record<string, any>) => void | Promise<void>;
   close(): Promise<void>;
 };
 
@@ -92,6 +98,9 @@ export async function startFakeTelegram(): Promise<FakeTelegram> {
   const failures = new Map<string, { code: number; description: string; times: number }>();
   const webhook: FakeTelegram['webhook'] = { url: '', pending_update_count: 0 };
   let seq = 1000;
+  // getUpdates: the updates Telegram holds for the bot, and the long poll waiting for one (Telegram allows one).
+  let queued: { update_id: number; [type: string]: unknown }[] = [];
+  let waiting: { wake(): void; conflict(): void } | undefined;
   // Sent messages by `chat:message_id`, so edits can be checked the way Telegram checks them.
   const messages = new Map<string, { message: Record<string, unknown>; text: string; markup?: unknown }>();
 
@@ -184,9 +193,45 @@ export async function startFakeTelegram(): Promise<FakeTelegram> {
         };
       case 'setMyCommands':
         return { ok: true, result: true };
+      case 'deleteWebhook':
+        Object.assign(webhook, { url: '', secret_token: undefined, allowed_updates: undefined });
+        if (args.drop_pending_updates) queued = [];
+        return { ok: true, result: true };
       default:
         return { ok: false, error_code: 404, description: 'Not Found: method not found' };
     }
+  }
+
+  const conflict = (description: string): [number, Answer] => [409, { ok: false, error_code: 409, description: `Conflict: ${description}` }];
+
+  /** A long poll as Telegram answers it: confirm below `offset`, then the allowed updates, waiting up to `timeout` s for one. */
+  async function getUpdates(args: Record<string, any>, res: ServerResponse): Promise<[number, Answer]> {
+    await fake.onGetUpdates?.(args);
+    // The client went away while the hook held its request: as if it never reached Telegram, nothing is confirmed.
+    if (res.destroyed || !res.socket || res.socket.destroyed) return [499, { ok: false, error_code: 499, description: 'client closed the request' }];
+    if (webhook.url) return conflict("can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first");
+    // A second poller ends the first: Telegram answers the earlier request 409.
+    waiting?.conflict();
+    const offset = args.offset === undefined ? undefined : Number(args.offset);
+    if (offset !== undefined) queued = queued.filter((u) => u.update_id >= offset);
+    const allowed: string[] | undefined = typeof args.allowed_updates === 'string' ? JSON.parse(args.allowed_updates) : args.allowed_updates;
+    const ready = () => queued.filter((u) => !allowed?.length || allowed.some((type) => type in u)).slice(0, Number(args.limit ?? 100));
+    if (!ready().length && Number(args.timeout ?? 0) > 0) {
+      const outcome = await new Promise<'wake' | 'conflict'>((resolve) => {
+        const finish = (how: 'wake' | 'conflict') => {
+          clearTimeout(timer);
+          if (waiting === me) waiting = undefined;
+          resolve(how);
+        };
+        const timer = setTimeout(() => finish('wake'), Number(args.timeout) * 1000);
+        const me = { wake: () => finish('wake'), conflict: () => finish('conflict') };
+        waiting = me;
+        // The client gave up (aborted on shutdown): nothing to answer.
+        res.once('close', () => finish('wake'));
+      });
+      if (outcome === 'conflict') return conflict('terminated by other getUpdates request; make sure that only one bot instance is running');
+    }
+    return [200, { ok: true, result: ready() }];
   }
 
   const server = createServer(async (req, res) => {
@@ -220,13 +265,14 @@ export async function startFakeTelegram(): Promise<FakeTelegram> {
       failure.times--;
       return record(failure.code, { ok: false, error_code: failure.code, description: failure.description });
     }
+    if (method === 'getUpdates') return record(...(await getUpdates(args, res)));
     const a = answer(method, args);
     return record(a.ok ? 200 : a.error_code, a);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as { port: number };
   const ok = (method: string) => calls.filter((c) => c.method === method && c.status === 200);
-  return {
+  const fake: FakeTelegram = {
     apiRoot: `http://127.0.0.1:${port}`,
     calls,
     ok,
@@ -238,8 +284,19 @@ export async function startFakeTelegram(): Promise<FakeTelegram> {
       failures.set(method, { code: errorCode, description, times });
     },
     webhook,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    pushUpdate(...updates) {
+      queued.push(...(updates as typeof queued));
+      waiting?.wake();
+    },
+    unconfirmed: () => queued.map((u) => u.update_id),
+    close: () =>
+      new Promise<void>((resolve) => {
+        waiting?.wake();
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
   };
+  return fake;
 }
 
 let updateSeq = 500_000_000;
