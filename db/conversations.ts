@@ -1,7 +1,7 @@
 import { and, desc, eq, sql } from 'drizzle-orm';
 import type { HistoryMessage } from '../src/types.ts';
 import type { Db } from './client.ts';
-import { conversations, messages } from './schema.ts';
+import { conversations, executions, messages } from './schema.ts';
 
 export async function getConversation(db: Db, id: string, limit = 200) {
   const [conversation] = await db.select().from(conversations).where(eq(conversations.id, id)).limit(1);
@@ -18,6 +18,8 @@ export async function getConversation(db: Db, id: string, limit = 200) {
 /**
  * The conversation as the agent should see it: messages before the one being answered, oldest first.
  * `beforeMessageId` excludes the current message and anything newer (replays see the same history).
+ * Votes are not conversation: the "+1" of a 👍 click and its "Thanks — recorded" (messages of feedback
+ * executions) are left out, so ask and summarize never read them.
  */
 export async function historyFor(db: Db, conversationId: string, beforeMessageId: string | null, limit = 50): Promise<HistoryMessage[]> {
   const rows = await db
@@ -26,6 +28,7 @@ export async function historyFor(db: Db, conversationId: string, beforeMessageId
     .where(
       and(
         eq(messages.conversationId, conversationId),
+        sql`not exists (select 1 from ${executions} where ${executions.id} = ${messages.executionId} and ${executions.agent} = 'feedback')`,
         beforeMessageId
           ? sql`(${messages.createdAt}, ${messages.id}) < (select created_at, id from ${messages} where id = ${beforeMessageId})`
           : undefined,

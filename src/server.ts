@@ -88,7 +88,7 @@ export async function startSwitchboard(config: Config, opts: StartOptions = {}):
   const waiter = createWaiter(store);
   const backpressure = createBackpressure({ limit: config.queueDepthLimit, readDepth: () => store.queueDepth() });
   metrics.setQueueSource(() => backpressure.state());
-  const slack = createSlackAdapter(config.slack);
+  const slack = createSlackAdapter(config.slack, { logger });
   const github = createGithubAdapter(config.github, {
     logger,
     memory: store,

@@ -151,6 +151,21 @@ describe('Slack requests → envelopes', () => {
     });
   });
 
+  it('a click on an ephemeral, non-bot or slash-command answer is marked through response_url; one on a bot message with chat.update', async () => {
+    const base = clickPayload({ executionId: 'exec-1', score: 1, ts: '1700000003.000300', responseUrl: 'https://x.test/r' });
+    const viaOf = async (payload: unknown) => ((await only(clickRequest(payload))).replyRef as { via?: string }).via;
+    expect(await viaOf(base)).toBeUndefined();
+    expect(await viaOf({ ...base, container: { ...base.container, is_ephemeral: true } })).toBe('response_url');
+    expect(await viaOf({ ...base, message: { ...base.message, bot_id: undefined } })).toBe('response_url');
+    const fromCommand = { ...base, actions: [{ ...base.actions[0], value: JSON.stringify({ executionId: 'exec-1', score: 1, via: 'response_url' }) }] };
+    expect(await viaOf(fromCommand)).toBe('response_url');
+  });
+
+  it('a mention remembers its own ts, so the thread before it can be read', async () => {
+    const envelope = await only(eventRequest({ ...mention, ts: '1700000009.000100', thread_ts: '1700000001.000100' }, 'Ev006'));
+    expect(envelope.threadRef).toEqual({ channel: 'C0CHAN001', threadTs: '1700000001.000100', messageTs: '1700000009.000100' });
+  });
+
   it('ignores other interactions and rejects a forged button value', async () => {
     const payload = clickPayload({ executionId: 'e', score: 1, ts: '1.1', responseUrl: 'https://x.test/r' });
     expect(await normalize(clickRequest({ ...payload, type: 'view_submission' }))).toEqual({ ignore: expect.any(String) });

@@ -1,29 +1,37 @@
-/** Sending to Slack through the real WebClient against the fake Web API: threads, parts, votes, 429s. */
+/** Sending to Slack through the real WebClient against the fake Web API: threads, parts, votes, 429s, thread history. */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createSlackAdapter, PLACEHOLDER, SlackRateLimitedError, type SlackReplyRef } from '../channels/slack/index.ts';
+import { createSlackAdapter, SlackRateLimitedError, WORKING_ON_IT, type SlackReplyRef } from '../channels/slack/index.ts';
 import { loadConfig } from '../src/config.ts';
 import type { Envelope } from '../src/types.ts';
-import { BOT_TOKEN, SIGNING_SECRET, startFakeSlack, type FakeSlack } from './fakes/slack-api.ts';
+import { BOT_ID, BOT_TOKEN, BOT_USER, SIGNING_SECRET, startFakeSlack, type FakeSlack } from './fakes/slack-api.ts';
 
 let fake: FakeSlack;
 const slept: number[] = [];
+const warnings: string[] = [];
 let adapter: ReturnType<typeof createSlackAdapter>;
+let config: ReturnType<typeof loadConfig>;
+const logger = { debug() {}, info() {}, error() {}, warn: (_: unknown, msg?: string) => void warnings.push(msg ?? '') };
 
 beforeAll(async () => {
   fake = await startFakeSlack();
-  const config = loadConfig({ SLACK_SIGNING_SECRET: SIGNING_SECRET, SLACK_BOT_TOKEN: BOT_TOKEN, SLACK_API_URL: fake.apiUrl });
+  config = loadConfig({ SLACK_SIGNING_SECRET: SIGNING_SECRET, SLACK_BOT_TOKEN: BOT_TOKEN, SLACK_API_URL: fake.apiUrl });
   // The sleep is recorded instead of waited, so Retry-After handling is checked without slowing the suite.
-  adapter = createSlackAdapter(config.slack, { sleep: async (ms) => void slept.push(ms) });
+  adapter = createSlackAdapter(config.slack, { sleep: async (ms) => void slept.push(ms), logger });
 });
 afterAll(async () => fake?.close());
 beforeEach(() => {
   fake.calls.length = 0;
   fake.responses.length = 0;
   slept.length = 0;
+  warnings.length = 0;
 });
 
-function envelope(replyRef: SlackReplyRef): Envelope {
-  return { channel: 'slack', deliveryId: 'Ev1', tenantId: 'T', conversationKey: 'k', userId: 'U1', text: 'q', receivedAt: new Date().toISOString(), replyRef };
+function envelope(replyRef: SlackReplyRef, extra: Partial<Envelope> = {}): Envelope {
+  return { channel: 'slack', deliveryId: 'Ev1', tenantId: 'T', conversationKey: 'k', userId: 'U1', text: 'q', receivedAt: new Date().toISOString(), replyRef, ...extra };
+}
+/** A mention at `messageTs` in the thread `threadTs`, as normalize makes it. */
+function threadEnvelope(channel: string, threadTs: string, messageTs: string): Envelope {
+  return envelope({ kind: 'thread', channel, threadTs }, { threadRef: { channel, threadTs, messageTs } });
 }
 const thread = envelope({ kind: 'thread', channel: 'C0REPLY01', threadTs: '1700000001.000001' });
 const longText = Array.from({ length: 30 }, (_, i) => `Part ${i}. ${'x'.repeat(1400)}`).join('\n\n');
@@ -36,10 +44,12 @@ describe('Slack replies', () => {
     expect(JSON.parse(post!.args.blocks.at(-1).elements[0].value)).toEqual({ executionId: 'exec-1', score: 1 });
   });
 
-  it('posts a long answer as a placeholder updated with part one, then the other parts in the thread', async () => {
-    await adapter.reply(thread, { text: longText, feedback: true }, { executionId: 'exec-2' });
+  it('posts "Working on it…" before the agent runs, then replaces it with part one and posts the other parts in the thread', async () => {
+    const prepared = await adapter.prepare!(thread, { executionId: 'exec-2', agent: 'ask' });
+    expect(fake.calls.map((c) => [c.method, c.args.text])).toEqual([['chat.postMessage', WORKING_ON_IT]]);
+    await adapter.reply(thread, { text: longText, feedback: true, context: prepared.context }, { executionId: 'exec-2' });
     const [placeholder, update, ...rest] = fake.calls;
-    expect(placeholder).toMatchObject({ method: 'chat.postMessage', args: { text: PLACEHOLDER, thread_ts: '1700000001.000001' } });
+    expect(placeholder).toMatchObject({ method: 'chat.postMessage', args: { text: WORKING_ON_IT, thread_ts: '1700000001.000001' } });
     expect(update).toMatchObject({ method: 'chat.update', args: { channel: 'C0REPLY01', ts: placeholder!.result!.ts } });
     expect(rest.length).toBeGreaterThan(0);
     expect(rest.every((c) => c.method === 'chat.postMessage' && c.args.thread_ts === '1700000001.000001')).toBe(true);
@@ -72,15 +82,23 @@ describe('Slack replies', () => {
 
   it('a retried long answer resumes after the parts already sent', async () => {
     const resume = envelope({ kind: 'thread', channel: 'C0RESUME1', threadTs: '1700000001.000009' });
-    // The placeholder goes through, then the second part meets a Retry-After too long to wait out.
+    // Part one goes through, then the second part meets a Retry-After too long to wait out.
     fake.rateLimit('chat.postMessage', 600, { after: 1 });
     const failed = await adapter.reply(resume, { text: longText }, { executionId: 'exec-5' }).catch((e) => e);
     expect(failed).toBeInstanceOf(SlackRateLimitedError);
+    expect(failed.retryAfterSeconds).toBe(600);
+    expect(slept).toEqual([]);
     await adapter.reply(resume, { text: longText }, { executionId: 'exec-5' });
-    expect(fake.ok('chat.postMessage').filter((c) => c.args.text === PLACEHOLDER)).toHaveLength(1);
-    expect(fake.ok('chat.update')).toHaveLength(1);
-    const sections = [...fake.ok('chat.update'), ...fake.ok('chat.postMessage').slice(1)].flatMap((c) => c.args.blocks.map((b: any) => b.text.text));
+    const sections = fake.ok('chat.postMessage').flatMap((c) => c.args.blocks.map((b: any) => b.text.text));
     expect(sections.join('\n\n')).toBe(longText);
+  });
+
+  it('a delivery retried by another process edits the placeholder the first one posted', async () => {
+    const first = await adapter.prepare!(thread, { executionId: 'exec-6', agent: 'ask' });
+    const other = createSlackAdapter(config.slack, { sleep: async () => {} });
+    await other.reply(thread, { text: 'the answer', feedback: true, context: first.context }, { executionId: 'exec-6' });
+    expect(fake.calls.map((c) => c.method)).toEqual(['chat.postMessage', 'chat.update']);
+    expect(fake.calls[1]!.args).toMatchObject({ ts: first.context!.placeholderTs, text: 'the answer' });
   });
 
   it('streams an answer into one thread message that the final reply completes', async () => {
@@ -99,6 +117,7 @@ describe('Slack replies', () => {
   });
 
   it('edits a named message, and leaves a slash command response alone while streaming', async () => {
+    fake.addMessage('C0EDIT001', { ts: '1700000000.000042', text: 'before', user: BOT_USER, bot_id: BOT_ID });
     await adapter.update!({ channel: 'C0EDIT001', ts: '1700000000.000042' }, { text: 'edited' });
     expect(fake.calls.map((c) => [c.method, c.args.ts, c.args.text])).toEqual([['chat.update', '1700000000.000042', 'edited']]);
     await adapter.update!({ kind: 'command', channel: 'C0CMD0001', responseUrl: fake.responseUrl('x'), executionId: 'exec-c' }, { text: 'so far' });
@@ -124,5 +143,103 @@ describe('Slack replies', () => {
 
   it('explains platform errors an operator can fix', async () => {
     await expect(adapter.postToChannel('', { text: 'x' }, { executionId: 'exec-10' })).rejects.toThrow(/channel_not_found; check the channel id/);
+  });
+});
+
+describe('Slack thread history and placeholders (prepare)', () => {
+  const human = (ts: string, user: string, text: string, threadTs = '1700002000.000001') => ({ ts, user, text, ...(ts === threadTs ? {} : { thread_ts: threadTs }) });
+
+  it("reads the thread's earlier messages from Slack: people who never mentioned the bot, and the bot's own answers", async () => {
+    const root = '1700002000.000001';
+    fake.addMessage('C0HIST001', human(root, 'U0BOB0001', 'The billing deploy failed: the migration &lt;timed out&gt;', root));
+    fake.addMessage('C0HIST001', { ts: '1700002000.000002', thread_ts: root, user: BOT_USER, bot_id: BOT_ID, text: 'Which migration?' });
+    fake.addMessage('C0HIST001', { ts: '1700002000.000003', thread_ts: root, user: BOT_USER, bot_id: BOT_ID, text: WORKING_ON_IT });
+    fake.addMessage('C0HIST001', { ts: '1700002000.000004', thread_ts: root, subtype: 'channel_join', user: 'U0CAROL01', text: '<@U0CAROL01> has joined' });
+    fake.addMessage('C0HIST001', human('1700002000.000005', 'U0CAROL01', `<@${BOT_USER}> summarize`));
+    fake.addMessage('C0HIST001', human('1700002000.000006', 'U0BOB0001', 'written after the question'));
+    const asked = threadEnvelope('C0HIST001', root, '1700002000.000005');
+    const prepared = await adapter.prepare!(asked, { executionId: 'exec-h1', agent: 'summarize' });
+    expect(prepared.history!.map((m) => [m.role, m.userId, m.text])).toEqual([
+      ['user', 'U0BOB0001', 'The billing deploy failed: the migration <timed out>'],
+      ['assistant', null, 'Which migration?'],
+    ]);
+    expect(prepared.history![0]!.at).toBe(new Date(1_700_002_000_000).toISOString());
+    expect(fake.ok('conversations.replies')[0]!.args).toMatchObject({ channel: 'C0HIST001', ts: root });
+    // The placeholder went up first, and a repeated prepare in this process does not post a second one.
+    expect(fake.calls[0]).toMatchObject({ method: 'chat.postMessage', args: { text: WORKING_ON_IT, thread_ts: root } });
+    await adapter.prepare!(asked, { executionId: 'exec-h1', agent: 'summarize' });
+    expect(fake.ok('chat.postMessage')).toHaveLength(1);
+  });
+
+  it('follows the cursor through a long thread and keeps the latest messages before the question', async () => {
+    const root = '1700003000.000001';
+    fake.addMessage('C0HIST002', human(root, 'U0BOB0001', 'message 0', root));
+    for (let i = 1; i < 450; i++) fake.addMessage('C0HIST002', human(`1700003000.${String(i + 1).padStart(6, '0')}`, 'U0BOB0001', `message ${i}`, root));
+    const prepared = await adapter.prepare!(threadEnvelope('C0HIST002', root, '1700003000.000421'), { executionId: 'exec-h2', agent: 'ask' });
+    expect(fake.ok('conversations.replies')).toHaveLength(3);
+    expect(prepared.history).toHaveLength(50);
+    expect(prepared.history!.at(-1)!.text).toBe('message 419');
+    expect(prepared.history![0]!.text).toBe('message 370');
+  });
+
+  it('falls back to stored history when Slack refuses the thread, warning which scope to add', async () => {
+    const root = '1700004000.000001';
+    fake.addMessage('C0HIST003', human(root, 'U0BOB0001', 'secret plans', root));
+    fake.refuse('conversations.replies', { error: 'missing_scope', needed: 'channels:history', provided: 'chat:write,commands' });
+    try {
+      const prepared = await adapter.prepare!(threadEnvelope('C0HIST003', root, '1700004000.000002'), { executionId: 'exec-h3', agent: 'ask' });
+      expect(prepared.history).toBeUndefined();
+      expect(prepared.context).toEqual({ placeholderTs: expect.any(String) });
+      expect(warnings).toEqual([expect.stringContaining('add the channels:history bot scope')]);
+    } finally {
+      fake.restore('conversations.replies');
+    }
+  });
+
+  it('a message that starts its thread has no history to read; slash commands and votes keep stored history and get no placeholder', async () => {
+    const top = await adapter.prepare!(threadEnvelope('C0HIST004', '1700005000.000001', '1700005000.000001'), { executionId: 'exec-h4', agent: 'ask' });
+    expect(top.history).toEqual([]);
+    expect(fake.calls.map((c) => c.method)).toEqual(['chat.postMessage']);
+    fake.calls.length = 0;
+    const command = await adapter.prepare!(envelope({ kind: 'command', channel: 'C0CMD0001', responseUrl: fake.responseUrl('p') }), { executionId: 'exec-h5', agent: 'ask' });
+    const vote = await adapter.prepare!(thread, { executionId: 'exec-h6', agent: 'feedback' });
+    expect([command.history, command.context, vote.history, vote.context]).toEqual([undefined, undefined, undefined, undefined]);
+    expect(fake.calls).toEqual([]);
+  });
+});
+
+describe('Slack votes', () => {
+  const answer = [{ type: 'section', text: { type: 'mrkdwn', text: 'pong' } }, { type: 'actions', block_id: 'sb_feedback', elements: [] }];
+  const vote = (via?: 'response_url', blocks: unknown[] = answer): SlackReplyRef => ({
+    kind: 'vote', channel: 'C0VOTES01', ts: '1700006000.000001', userId: 'U0ALICE01', score: 1, responseUrl: fake.responseUrl('vote'), text: 'pong', blocks, ...(via ? { via } : {}),
+  });
+
+  it('marks a vote on a slash-command answer through the response_url, replacing the original', async () => {
+    await adapter.reply(envelope(vote('response_url')), { text: 'Thanks — recorded', data: { executionId: 'exec-v1' } }, { executionId: 'exec-v2' });
+    expect(fake.calls).toEqual([]);
+    expect(fake.responses).toHaveLength(1);
+    const body = fake.responses[0]!.body;
+    expect(body).toMatchObject({ replace_original: true, text: 'pong' });
+    expect(body.blocks.some((b: any) => b.type === 'actions')).toBe(false);
+    expect(JSON.stringify(body.blocks)).toContain('pong');
+    expect(JSON.stringify(body.blocks)).toContain('👍 recorded by <@U0ALICE01>');
+  });
+
+  it('never erases an answer Slack sent without its message: the vote is confirmed to the voter alone', async () => {
+    await adapter.reply(envelope(vote('response_url', [])), { text: 'Thanks — recorded', data: { executionId: 'exec-v1' } }, { executionId: 'exec-v3' });
+    expect(fake.responses[0]!.body).toMatchObject({ replace_original: false, response_type: 'ephemeral', text: '👍 recorded' });
+  });
+
+  it('marks a vote on a message the bot posted with chat.update', async () => {
+    fake.addMessage('C0VOTES01', { ts: '1700006000.000001', text: 'pong', user: BOT_USER, bot_id: BOT_ID });
+    await adapter.reply(envelope(vote()), { text: 'Thanks — recorded', data: { executionId: 'exec-v1' } }, { executionId: 'exec-v4' });
+    expect(fake.ok('chat.update')).toHaveLength(1);
+    expect(fake.responses).toEqual([]);
+  });
+
+  it('slash-command answers carry buttons that say the vote goes back through response_url', async () => {
+    await adapter.reply(envelope({ kind: 'command', channel: 'C0CMD0001', responseUrl: fake.responseUrl('cmd-v') }), { text: 'pong', feedback: true }, { executionId: 'exec-v5' });
+    const buttons = fake.responses[0]!.body.blocks.at(-1).elements;
+    expect(JSON.parse(buttons[0].value)).toEqual({ executionId: 'exec-v5', score: 1, via: 'response_url' });
   });
 });

@@ -15,11 +15,19 @@ import { BOT_TOKEN, BOT_USER, clickPayload, clickRequest, commandRequest, eventR
 
 const LONG = Array.from({ length: 12 }, (_, i) => `Step ${i}: ${'carefully '.repeat(120).trim()}.`).join('\n\n');
 
-// `status` in channel C0SLOW001 waits for the test to open the gate: proves the ack does not wait for the agent.
+// `status` in channel C0SLOW001 and `ask SLOW…` wait for the test to open the gate: what shows before the agent is done.
 let openGate: () => void = () => {};
 const gate = () => new Promise<void>((resolve) => (openGate = resolve));
 const agents: Agent[] = createAgents().map((agent) => {
-  if (agent.name === 'ask') return { ...askAgent, run: async (ctx) => (ctx.envelope.text.startsWith('LONG') ? { text: LONG, feedback: true } : askAgent.run(ctx)) };
+  if (agent.name === 'ask') {
+    return {
+      ...askAgent,
+      async run(ctx) {
+        if (ctx.envelope.text.startsWith('SLOW')) await gate();
+        return ctx.envelope.text.startsWith('LONG') ? { text: LONG, feedback: true } : askAgent.run(ctx);
+      },
+    };
+  }
   if (agent.name === 'status') {
     return { ...statusAgent, run: async (ctx) => ((ctx.envelope.replyRef as { channel?: string })?.channel === 'C0SLOW001' && (await gate()), statusAgent.run(ctx)) };
   }
@@ -39,12 +47,18 @@ const settle = () => new Promise((r) => setTimeout(r, 300)); // a second reply, 
 let seq = 0;
 const ts = () => `1700001000.${String(++seq).padStart(6, '0')}`;
 const mention = (channel: string, text: string, extra: Record<string, unknown> = {}) => ({ type: 'app_mention', user: 'U0ALICE01', text: `<@${BOT_USER}> ${text}`, ts: ts(), channel, ...extra });
+const found = <T,>(v: T | undefined): T => (expect(v).toBeDefined(), v!);
 
 describe.each(databaseKinds)('Slack channel on %s', (kind) => {
   let sb: TestSwitchboard;
   let fake: FakeSlack;
   const send = (init: RequestInit) => sb.app.request('/slack/events', init);
   const postsTo = (channel: string) => fake.ok('chat.postMessage').filter((c) => c.args.channel === channel);
+  const updatesIn = (channel: string) => fake.ok('chat.update').filter((c) => c.args.channel === channel);
+  /** What Slack shows in a channel once the bot is done: its posts as last edited. */
+  const shown = (channel: string) => fake.messages(channel).filter((m) => m.bot_id);
+  /** A message someone writes in a channel: Slack keeps it, and sends the app an event only when it mentions the bot. */
+  const say = <E extends { channel: string; ts: string; text: string; user: string; thread_ts?: string }>(event: E) => (fake.addMessage(event.channel, event), event);
 
   beforeAll(async () => {
     fake = await startFakeSlack();
@@ -112,26 +126,56 @@ describe.each(databaseKinds)('Slack channel on %s', (kind) => {
     expect(await waitFor(latest, (e) => e?.status === 'succeeded')).toMatchObject({ intent: 'ask', args: { question: 'how do we deploy?' }, status: 'succeeded' });
   });
 
-  it('answers a mention in its thread, with the earlier messages of the thread as history', async () => {
-    const root = mention('C0THREAD1', 'The billing deploy failed because the database migration timed out.');
-    await send(eventRequest(root, 'EvThread1'));
-    const [first] = await waitFor(() => postsTo('C0THREAD1'), (p) => p.length > 0);
-    expect(first!.args.thread_ts).toBe(root.ts);
-    await send(eventRequest(mention('C0THREAD1', 'summarize', { thread_ts: root.ts }), 'EvThread2'));
-    const posts = await waitFor(() => postsTo('C0THREAD1'), (p) => p.length > 1);
-    expect(posts[1]!.args.thread_ts).toBe(root.ts);
-    expect(posts[1]!.args.text).toMatch(/migration/i);
+  it("answers a mention in its thread, reading the thread's earlier messages from Slack, also those never sent to the bot", async () => {
+    const root = say({ type: 'message', user: 'U0BOB0001', text: 'The billing deploy failed because the database migration timed out.', ts: ts(), channel: 'C0THREAD1' });
+    say({ type: 'message', user: 'U0CAROL01', text: 'It was the invoices table lock again.', ts: ts(), channel: 'C0THREAD1', thread_ts: root.ts });
+    await send(eventRequest(say(mention('C0THREAD1', 'summarize', { thread_ts: root.ts })), 'EvThread2'));
+    const [answer] = await waitFor(() => updatesIn('C0THREAD1'), (u) => u.length > 0);
+    const [placeholder] = postsTo('C0THREAD1');
+    expect(placeholder!.args).toMatchObject({ thread_ts: root.ts, text: 'Working on it…' });
+    expect(answer!.args.ts).toBe(placeholder!.result!.ts);
+    // Carol never wrote to the bot, yet the summary counts her message (the offline summary names participants).
+    expect(answer!.args.text).toMatch(/migration/i);
+    expect(answer!.args.text).toMatch(/2 messages.*U0CAROL01/);
+    // Switchboard itself only ever received the mention.
     const { body } = await sb.api('GET', '/api/executions?channel=slack&agent=summarize&limit=1');
     const conversation = await sb.api('GET', `/api/conversations/${body.executions[0].conversation_id}`);
-    const texts = conversation.body.messages.filter((m: any) => m.role === 'user').map((m: any) => m.text);
-    expect(texts).toEqual(['The billing deploy failed because the database migration timed out.', 'summarize']);
+    expect(conversation.body.messages.filter((m: any) => m.role === 'user').map((m: any) => m.text)).toEqual(['summarize']);
+  });
+
+  it('shows "Working on it…" in the thread while the agent is still working', async () => {
+    await send(eventRequest(say(mention('C0WAIT001', 'SLOW what changed?')), 'EvWait1'));
+    const [placeholder] = await waitFor(() => postsTo('C0WAIT001'), (p) => p.length > 0);
+    expect(placeholder!.args.text).toBe('Working on it…');
+    await settle();
+    expect(updatesIn('C0WAIT001')).toEqual([]); // the agent is blocked: only the placeholder shows
+    openGate();
+    const [answer] = await waitFor(() => updatesIn('C0WAIT001'), (u) => u.length > 0);
+    expect(answer!.args.ts).toBe(placeholder!.result!.ts);
+    expect(answer!.at).toBeGreaterThanOrEqual(placeholder!.at);
+    expect(postsTo('C0WAIT001')).toHaveLength(1);
+  });
+
+  it('answers from what Switchboard stored when Slack refuses to share the thread (missing scope)', async () => {
+    fake.refuse('conversations.replies', { error: 'missing_scope', needed: 'groups:history' });
+    try {
+      const root = mention('G0PRIV001', 'The staging cluster ran out of disk on node seven.');
+      await send(eventRequest(root, 'EvScope1'));
+      await waitFor(() => updatesIn('G0PRIV001'), (u) => u.length > 0);
+      await send(eventRequest(mention('G0PRIV001', 'summarize', { thread_ts: root.ts }), 'EvScope2'));
+      const updates = await waitFor(() => updatesIn('G0PRIV001'), (u) => u.length > 1);
+      expect(updates[1]!.args.text).toMatch(/disk/i);
+      expect(fake.calls.some((c) => c.method === 'conversations.replies' && c.args.channel === 'G0PRIV001')).toBe(true);
+    } finally {
+      fake.restore('conversations.replies');
+    }
   });
 
   it('answers a direct message in its thread', async () => {
     const dm = { type: 'message', channel_type: 'im', user: 'U0BOB0001', text: 'help', ts: ts(), channel: 'D0DIRECT1' };
     expect((await send(eventRequest(dm, 'EvDm1'))).status).toBe(200);
-    const [reply] = await waitFor(() => postsTo('D0DIRECT1'), (p) => p.length > 0);
-    expect(reply!.args).toMatchObject({ thread_ts: dm.ts, text: expect.stringMatching(/summarize/) });
+    await waitFor(() => updatesIn('D0DIRECT1'), (u) => u.length > 0);
+    expect(shown('D0DIRECT1')).toEqual([expect.objectContaining({ thread_ts: dm.ts, text: expect.stringMatching(/summarize/) })]);
   });
 
   it('a Slack retry and parallel duplicates of one event_id make one execution and one reply', async () => {
@@ -142,9 +186,10 @@ describe.each(databaseKinds)('Slack channel on %s', (kind) => {
       [1, 2, 3, 1, 2, 3].map((n) => send(eventRequest(event, 'EvRetry1', { headers: { 'x-slack-retry-num': String(n), 'x-slack-retry-reason': 'http_timeout' } }))),
     );
     expect([first, ...again].every((r) => r.status === 200)).toBe(true);
-    await waitFor(() => postsTo('C0RETRY01'), (p) => p.length > 0);
+    await waitFor(() => updatesIn('C0RETRY01'), (u) => u.length > 0);
     await settle();
     expect(postsTo('C0RETRY01')).toHaveLength(1);
+    expect(updatesIn('C0RETRY01')).toHaveLength(1);
     expect((await tableCounts(sb)).executions).toBe(before.executions + 1);
   });
 
@@ -171,15 +216,16 @@ describe.each(databaseKinds)('Slack channel on %s', (kind) => {
 
   it('a 👍 click is stored on the execution, the message shows the vote, and a retried click is stored once', async () => {
     await send(eventRequest(mention('C0VOTE001', 'what is our deploy process?'), 'EvVote1'));
-    const [answer] = await waitFor(() => postsTo('C0VOTE001'), (p) => p.length > 0);
-    const buttons = answer!.args.blocks.find((b: any) => b.type === 'actions').elements;
+    await waitFor(() => updatesIn('C0VOTE001'), (u) => u.length > 0);
+    const answer = shown('C0VOTE001')[0]!;
+    const buttons = (answer.blocks as any[]).find((b: any) => b.type === 'actions').elements;
     const { executionId } = JSON.parse(buttons[0].value);
     const before = await tableCounts(sb);
-    const click = clickRequest(clickPayload({ executionId, score: 1, ts: answer!.result!.ts, channel: 'C0VOTE001', threadTs: answer!.args.thread_ts, triggerId: 'tr.vote.1', responseUrl: fake.responseUrl('vote'), blocks: answer!.args.blocks }));
+    const click = clickRequest(clickPayload({ executionId, score: 1, ts: answer.ts, channel: 'C0VOTE001', threadTs: answer.thread_ts, triggerId: 'tr.vote.1', responseUrl: fake.responseUrl('vote'), blocks: answer.blocks }));
     const res = await send(click);
     expect(res.status).toBe(200);
     expect(await res.text()).toBe('');
-    const [update] = await waitFor(() => fake.ok('chat.update').filter((c) => c.args.ts === answer!.result!.ts), (u) => u.length > 0);
+    const [update] = await waitFor(() => fake.ok('chat.update').filter((c) => c.args.ts === answer.ts && JSON.stringify(c.args.blocks).includes('recorded')), (u) => u.length > 0);
     expect(update!.args.blocks.some((b: any) => b.type === 'actions')).toBe(false);
     expect(JSON.stringify(update!.args.blocks)).toContain('👍 recorded by <@U0ALICE01>');
     expect((await tableCounts(sb)).feedback).toBe(before.feedback + 1);
@@ -190,14 +236,41 @@ describe.each(databaseKinds)('Slack channel on %s', (kind) => {
     expect((await send(click)).status).toBe(200);
     await settle();
     expect(await tableCounts(sb)).toEqual(counts);
-    expect(fake.ok('chat.update').filter((c) => c.args.ts === answer!.result!.ts)).toHaveLength(1);
+    expect(fake.ok('chat.update').filter((c) => c.args.ts === answer.ts)).toHaveLength(2); // the answer, then the vote
+
+    // A vote is not conversation: the thread's stored history, which ask and summarize read, does not show it.
+    const execution = await sb.api('GET', `/api/executions/${executionId}`);
+    const conversationId = execution.body.conversation_id ?? execution.body.execution?.conversation_id;
+    const stored = await sb.api('GET', `/api/conversations/${conversationId}`);
+    expect(stored.body.messages.map((m: any) => m.text)).toContain('+1'); // it is stored …
+    const history = await sb.opened.store.history(conversationId, null);
+    expect(history.map((m) => m.text)).toEqual(['what is our deploy process?', expect.any(String)]); // … but not read
+    expect(history.map((m) => m.text).join('\n')).not.toMatch(/\+1|recorded/);
+  });
+
+  it('a 👎 on a slash-command answer is marked through its response_url, which chat.update cannot edit', async () => {
+    await send(commandRequest({ channel_id: 'C0CMDV001', text: 'ask how do we roll back?', response_url: fake.responseUrl('cmdvote') }));
+    const [answer] = await waitFor(() => fake.responses.filter((r) => r.id === 'cmdvote'), (a) => a.length > 0);
+    const down = answer!.body.blocks.at(-1).elements[1];
+    const { executionId } = JSON.parse(down.value);
+    const click = clickPayload({ executionId, score: -1, ts: '1700009999.000001', channel: 'C0CMDV001', responseUrl: fake.responseUrl('cmdvote-click'), blocks: answer!.body.blocks });
+    // Slack sends back the clicked button's own value.
+    const payload = { ...click, actions: [{ ...click.actions[0]!, value: down.value }] };
+    expect((await send(clickRequest(payload))).status).toBe(200);
+    const [marked] = await waitFor(() => fake.responses.filter((r) => r.id === 'cmdvote-click'), (a) => a.length > 0);
+    expect(marked!.body).toMatchObject({ replace_original: true });
+    expect(JSON.stringify(marked!.body.blocks)).toContain('👎 recorded by <@U0ALICE01>');
+    expect(marked!.body.blocks.some((b: any) => b.type === 'actions')).toBe(false);
+    expect(fake.calls.filter((c) => c.method === 'chat.update' && c.args.channel === 'C0CMDV001')).toEqual([]);
+    const votes = rowsOf(await sb.opened.handle.db.execute(sql`select score from feedback where execution_id = ${executionId}`));
+    expect(votes).toEqual([{ score: -1 }]);
   });
 
   it('splits a long answer into several messages, placeholder first, nothing cut', async () => {
     await send(eventRequest(mention('C0LONG001', 'LONG please'), 'EvLong1'));
-    const updates = await waitFor(() => fake.ok('chat.update').filter((c) => c.args.channel === 'C0LONG001'), (u) => u.length > 0);
+    const updates = await waitFor(() => updatesIn('C0LONG001'), (u) => u.length > 0);
     const posts = await waitFor(() => postsTo('C0LONG001'), (p) => p.length > 1);
-    expect(posts[0]!.args.text).toBe('_Writing a long answer…_');
+    expect(posts[0]!.args.text).toBe('Working on it…');
     const parts = [updates[0]!, ...posts.slice(1)];
     const sections = parts.flatMap((c) => c.args.blocks.filter((b: any) => b.type === 'section').map((b: any) => b.text.text));
     expect(sections.length).toBeGreaterThan(3);
@@ -208,11 +281,12 @@ describe.each(databaseKinds)('Slack channel on %s', (kind) => {
     fake.rateLimit('chat.postMessage', 1);
     await send(eventRequest(mention('C0LIMIT01', 'help'), 'EvLimit1'));
     const [posted] = await waitFor(() => postsTo('C0LIMIT01'), (p) => p.length > 0);
-    const limited = fake.calls.find((c) => c.status === 429 && c.args.channel === 'C0LIMIT01')!;
-    expect(limited).toBeDefined();
+    const limited = found(fake.calls.find((c) => c.status === 429 && c.args.channel === 'C0LIMIT01'));
     expect(posted!.at - limited.at).toBeGreaterThanOrEqual(950);
+    await waitFor(() => updatesIn('C0LIMIT01'), (u) => u.length > 0);
     await settle();
     expect(postsTo('C0LIMIT01')).toHaveLength(1);
+    expect(shown('C0LIMIT01')[0]!.text).toMatch(/summarize/);
   });
 
   it('delivers routed webhook events to a Slack channel', async () => {

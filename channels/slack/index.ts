@@ -1,19 +1,17 @@
 /** The `slack` channel: Events API, slash commands and interactivity on one Request URL, `POST /slack/events`. */
 import { LogLevel, WebClient } from '@slack/web-api';
 import type { Config } from '../../src/config.ts';
-import type { ChannelAdapter, RawRequest } from '../../src/ports.ts';
+import type { ChannelAdapter, Logger, RawRequest } from '../../src/ports.ts';
 import type { Reply } from '../../src/types.ts';
 import { normalizeSlack, urlVerificationChallenge, type BotIdentity, type SlackReplyRef } from './normalize.ts';
-import { createSlackSender } from './reply.ts';
+import { createSlackSender, WORKING_ON_IT } from './reply.ts';
 import { verifySlack } from './verify.ts';
 
 export { FEEDBACK_ACTIONS, FEEDBACK_BLOCK_ID, normalizeSlack, urlVerificationChallenge } from './normalize.ts';
-export type { BotIdentity, NormalizeOptions, SlackReplyRef } from './normalize.ts';
-export { createSlackSender, escapeMrkdwn, feedbackBlock, PLACEHOLDER, renderReply, SlackRateLimitedError, splitText, voteBlocks } from './reply.ts';
+export type { BotIdentity, NormalizeOptions, SlackReplyRef, SlackThreadRef } from './normalize.ts';
+export { compareTs, createSlackSender, escapeMrkdwn, feedbackBlock, HISTORY_LIMIT, renderReply, SlackRateLimitedError, splitText, voteBlocks, WORKING_ON_IT } from './reply.ts';
 export type { SlackMessage } from './reply.ts';
 export { SLACK_TOLERANCE_SECONDS, signSlack, verifySlack } from './verify.ts';
-
-export const WORKING_ON_IT = 'Working on it…';
 
 export type SlackAdapter = ChannelAdapter & {
   /** The challenge to echo when the request is a signed `url_verification` handshake; undefined otherwise. */
@@ -24,9 +22,11 @@ export type SlackAdapter = ChannelAdapter & {
 
 export type SlackAdapterOptions = {
   now?: () => Date;
-  /** Seconds one reply may wait out Slack 429s before the queue takes over (default 30). */
+  /** Seconds one reply may wait out Slack 429s before the queue takes over (default 10). */
   maxRateLimitWaitSeconds?: number;
   sleep?(ms: number): Promise<void>;
+  /** Warns when a thread cannot be read (which scope to add). */
+  logger?: Logger;
 };
 
 const HANDSHAKE = Buffer.from('url_verification');
@@ -45,7 +45,6 @@ export function createSlackAdapter(config: Config['slack'], opts: SlackAdapterOp
     timeout: 10_000,
     logLevel: LogLevel.ERROR,
   });
-  const sender = createSlackSender({ client, maxWaitSeconds: opts.maxRateLimitWaitSeconds, sleep: opts.sleep });
 
   // auth.test once per process, and only when an event does not name its bot user; a failure is retried next time.
   let identity: Promise<BotIdentity> | undefined;
@@ -59,6 +58,7 @@ export function createSlackAdapter(config: Config['slack'], opts: SlackAdapterOp
     );
     return identity;
   }
+  const sender = createSlackSender({ client, maxWaitSeconds: opts.maxRateLimitWaitSeconds, sleep: opts.sleep, identity: botIdentity, logger: opts.logger });
 
   return {
     channel: 'slack',
@@ -78,9 +78,15 @@ export function createSlackAdapter(config: Config['slack'], opts: SlackAdapterOp
       if (ref?.kind === 'command') return Response.json({ response_type: 'ephemeral', text: WORKING_ON_IT });
       return new Response(null, { status: 200 });
     },
+    prepare: sender.prepare,
     reply: sender.reply,
     update: sender.update,
     postTo: sender.postToChannel,
+    // chat.postMessage takes a conversation id (C… public, G… private, D… a DM) or a user id (U…/W…: their DM).
+    validateTarget: (target) =>
+      /^[CGDUW][A-Z0-9]{4,}$/.test(target)
+        ? undefined
+        : `"${target}" is not a Slack channel or user id: use an id like C0123456789 (channel details → About, at the bottom), G… for a private channel, U… for a user or D… for a DM; names such as #general are not accepted`,
     postToChannel: sender.postToChannel,
   };
 }

@@ -11,8 +11,15 @@ import type { Envelope } from '../../src/types.ts';
 export type SlackReplyRef =
   | { kind: 'thread'; channel: string; threadTs: string }
   | { kind: 'command'; channel: string; responseUrl: string }
-  /** A 👍/👎 click: the rated message is rewritten to show the vote. */
-  | { kind: 'vote'; channel: string; ts: string; userId: string; score: 1 | -1; responseUrl: string; text: string; blocks: unknown[] };
+  /**
+   * A 👍/👎 click: the rated message is rewritten to show the vote, with chat.update when it is a message the bot
+   * posted, else (`via: 'response_url'`: an ephemeral or slash-command answer, which chat.update cannot edit) through
+   * the interaction's response_url.
+   */
+  | { kind: 'vote'; channel: string; ts: string; userId: string; score: 1 | -1; responseUrl: string; text: string; blocks: unknown[]; via?: 'response_url' };
+
+/** Where a thread message sits: its thread and its own ts, so the thread's earlier messages can be loaded. */
+export type SlackThreadRef = { channel: string; threadTs: string; messageTs?: string };
 
 /** The bot's own ids, so its messages are never answered and its mention is stripped. */
 export type BotIdentity = { userId?: string; botId?: string };
@@ -71,7 +78,7 @@ function required(fields: Record<string, unknown>, names: string[], what: string
 }
 
 /** Removes mentions of the bot itself (`<@U123>` or `<@U123|name>`); other people's mentions stay. */
-function stripMention(raw: string, botUserIds: Set<string>): string {
+export function stripMention(raw: string, botUserIds: Set<string>): string {
   const stripped = botUserIds.size
     ? raw.replace(/<@([A-Z0-9]+)(?:\|[^>]*)?>/gi, (m, id: string) => (botUserIds.has(id) ? '' : m))
     : raw.replace(/^\s*<@[A-Z0-9]+(?:\|[^>]*)?>/i, '');
@@ -111,7 +118,7 @@ async function fromEvent(body: SlackEventBody, opts: NormalizeOptions): Promise<
       userId: event.user,
       ...(event.type === 'app_mention' && event.user_profile?.display_name ? { userName: event.user_profile.display_name } : {}),
       text: stripMention(event.text ?? '', own) || 'help',
-      threadRef: { channel: event.channel, threadTs },
+      threadRef: { channel: event.channel, threadTs, messageTs: event.ts } satisfies SlackThreadRef,
       replyRef: { kind: 'thread', channel: event.channel, threadTs } satisfies SlackReplyRef,
       receivedAt: opts.now().toISOString(),
       raw: body,
@@ -141,22 +148,22 @@ function fromCommand(command: SlashCommand, opts: NormalizeOptions): Normalized 
   ];
 }
 
-/** The rating a feedback button carries: `{ executionId, score }` as JSON in its `value`. */
-function vote(action: ButtonAction): { executionId: string; score: 1 | -1 } {
+/** The rating a feedback button carries: `{ executionId, score }` as JSON in its `value` (`via` when the answer came through response_url). */
+function vote(action: ButtonAction): { executionId: string; score: 1 | -1; via?: string } {
   const value = parseJson(action.value ?? '', 'the feedback button value');
   const score = FEEDBACK_ACTIONS[action.action_id];
   if (typeof value?.executionId !== 'string' || !value.executionId || value.score !== score) {
     throw new NormalizeError('invalid_request', 'the feedback button value must be {"executionId": "…", "score": 1 or -1} matching its action');
   }
-  return { executionId: value.executionId, score: score! };
+  return { executionId: value.executionId, score: score!, ...(value.via === 'response_url' ? { via: value.via } : {}) };
 }
 
 function fromInteraction(payload: BlockAction, opts: NormalizeOptions): Normalized {
   if (payload?.type !== 'block_actions') return { ignore: `interaction ${String(payload?.type)} is not handled` };
   const action = payload.actions?.find((a) => a.action_id in FEEDBACK_ACTIONS) as ButtonAction | undefined;
   if (!action) return { ignore: 'no feedback button in this interaction' };
-  const { executionId, score } = vote(action);
-  const container = (payload.container ?? {}) as { channel_id?: string; message_ts?: string };
+  const { executionId, score, via } = vote(action);
+  const container = (payload.container ?? {}) as { channel_id?: string; message_ts?: string; is_ephemeral?: boolean };
   const channel = container.channel_id ?? payload.channel?.id;
   const ts = container.message_ts ?? payload.message?.ts;
   const team = payload.team?.id ?? payload.user?.team_id;
@@ -164,6 +171,8 @@ function fromInteraction(payload: BlockAction, opts: NormalizeOptions): Normaliz
     throw new NormalizeError('invalid_request', 'the interaction lacks its channel, message, team, user or response_url');
   }
   const threadTs: string = payload.message?.thread_ts ?? ts;
+  // chat.update edits only messages the bot posted; ephemeral and slash-command answers are edited through response_url.
+  const byResponseUrl = via === 'response_url' || container.is_ephemeral === true || !payload.message?.bot_id;
   return [
     {
       channel: 'slack',
@@ -186,6 +195,7 @@ function fromInteraction(payload: BlockAction, opts: NormalizeOptions): Normaliz
         responseUrl: payload.response_url,
         text: payload.message?.text ?? '',
         blocks: Array.isArray(payload.message?.blocks) ? payload.message.blocks : [],
+        ...(byResponseUrl ? { via: 'response_url' as const } : {}),
       } satisfies SlackReplyRef,
       receivedAt: opts.now().toISOString(),
       raw: payload,

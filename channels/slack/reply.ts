@@ -2,8 +2,9 @@
 import type { types } from '@slack/bolt';
 import { ErrorCode } from '@slack/web-api';
 import type { ChatPostMessageArguments, WebClient } from '@slack/web-api';
-import type { Envelope, Reply } from '../../src/types.ts';
-import { FEEDBACK_BLOCK_ID, type SlackReplyRef } from './normalize.ts';
+import type { Logger, Prepared } from '../../src/ports.ts';
+import type { Envelope, HistoryMessage, Reply } from '../../src/types.ts';
+import { FEEDBACK_BLOCK_ID, stripMention, type BotIdentity, type SlackReplyRef, type SlackThreadRef } from './normalize.ts';
 
 type Block = types.KnownBlock;
 export type SlackMessage = { text: string; blocks: Block[] };
@@ -14,7 +15,8 @@ export const SECTION_CHARS = 3000;
 export const SECTIONS_PER_MESSAGE = 3;
 /** A response_url takes at most five messages. */
 export const RESPONSE_URL_USES = 5;
-export const PLACEHOLDER = '_Writing a long answer…_';
+/** What a thread shows while the agent works (posted by `prepare`), and what a slash command's ack says. */
+export const WORKING_ON_IT = 'Working on it…';
 
 /** Slack asked us to wait longer than one reply may: the error carries Retry-After so the retry comes later. */
 export class SlackRateLimitedError extends Error {
@@ -78,13 +80,16 @@ export function splitText(text: string, limit = SECTION_CHARS): string[] {
 
 const section = (text: string): Block => ({ type: 'section', text: { type: 'mrkdwn', text: escapeMrkdwn(text) || ' ' } });
 
-/** 👍/👎 buttons; each value names the execution it rates, so the click needs no lookup. */
-export function feedbackBlock(executionId: string): Block {
+/**
+ * 👍/👎 buttons; each value names the execution it rates, so the click needs no lookup, and says when the message
+ * came through a response_url, which is then the only way to show the vote on it.
+ */
+export function feedbackBlock(executionId: string, via?: 'response_url'): Block {
   const button = (actionId: string, emoji: string, score: 1 | -1) => ({
     type: 'button' as const,
     action_id: actionId,
     text: { type: 'plain_text' as const, text: emoji, emoji: true },
-    value: JSON.stringify({ executionId, score }),
+    value: JSON.stringify({ executionId, score, ...(via ? { via } : {}) }),
   });
   return { type: 'actions', block_id: FEEDBACK_BLOCK_ID, elements: [button('sb_feedback_up', '👍', 1), button('sb_feedback_down', '👎', -1)] };
 }
@@ -96,7 +101,7 @@ export function voteBlocks(blocks: unknown[], userId: string, score: 1 | -1): Bl
 }
 
 /** A reply as Slack messages: review comments appended, split to fit, feedback buttons on the last one. */
-export function renderReply(reply: Reply, executionId?: string): SlackMessage[] {
+export function renderReply(reply: Reply, executionId?: string, via?: 'response_url'): SlackMessage[] {
   const comments = (reply.comments ?? []).map((c) => `• ${c.path}:${c.line} — ${c.body}`);
   const sections = splitText([reply.text, comments.join('\n')].filter(Boolean).join('\n\n'));
   const messages: SlackMessage[] = [];
@@ -104,7 +109,7 @@ export function renderReply(reply: Reply, executionId?: string): SlackMessage[] 
     const chunk = sections.slice(i, i + SECTIONS_PER_MESSAGE);
     messages.push({ text: escapeMrkdwn(chunk.join('\n\n')), blocks: chunk.map(section) });
   }
-  if (reply.feedback && executionId) messages.at(-1)!.blocks.push(feedbackBlock(executionId));
+  if (reply.feedback && executionId) messages.at(-1)!.blocks.push(feedbackBlock(executionId, via));
   return messages;
 }
 
@@ -120,10 +125,56 @@ const HINTS: Record<string, string> = {
 export type SenderOptions = {
   client: WebClient;
   fetch?: typeof fetch;
-  /** Seconds one reply may spend waiting out 429s; past that the error carries Retry-After to the queue. */
+  /** Seconds one reply may spend waiting out 429s (default 10); past that the error carries Retry-After to the queue. */
   maxWaitSeconds?: number;
   sleep?(ms: number): Promise<void>;
+  /** The bot's own ids, to tell its messages in a thread from people's. */
+  identity?(): Promise<BotIdentity>;
+  /** Warned when Slack refuses to share a thread (a missing scope), so the operator can add it. */
+  logger?: Logger;
 };
+
+/** How much of a thread an answer reads: the latest 50 messages before it, from at most 5 pages of 200. */
+export const HISTORY_LIMIT = 50;
+const HISTORY_PAGE_SIZE = 200;
+const HISTORY_PAGES = 5;
+
+type ThreadMessage = { ts?: string; text?: string; user?: string; bot_id?: string; subtype?: string };
+
+/** Orders two Slack timestamps (`seconds.micros`) without floating-point rounding. */
+export function compareTs(a: string, b: string): number {
+  const [as = '', am = ''] = a.split('.');
+  const [bs = '', bm = ''] = b.split('.');
+  return as.length - bs.length || (as < bs ? -1 : as > bs ? 1 : 0) || (am.padEnd(6, '0') < bm.padEnd(6, '0') ? -1 : am.padEnd(6, '0') > bm.padEnd(6, '0') ? 1 : 0);
+}
+
+const unescapeMrkdwn = (text: string) => text.replaceAll('&lt;', '<').replaceAll('&gt;', '>').replaceAll('&amp;', '&');
+
+// Subtypes that are still someone writing (other bots' posts included); joins, topic changes and the like are not.
+const HISTORY_SUBTYPES = new Set(['file_share', 'thread_broadcast', 'bot_message', 'me_message']);
+
+/** One thread message as history: the bot's own are the assistant's turns (its "Working on it…" notes left out). */
+function toHistory(m: ThreadMessage, own: { users: Set<string>; botId?: string }): HistoryMessage[] {
+  if (m.subtype && !HISTORY_SUBTYPES.has(m.subtype)) return [];
+  const mine = (m.user !== undefined && own.users.has(m.user)) || (own.botId !== undefined && m.bot_id === own.botId);
+  const text = unescapeMrkdwn(mine || !own.users.size ? (m.text ?? '') : stripMention(m.text ?? '', own.users)).trim();
+  if (!text || (mine && text === WORKING_ON_IT)) return [];
+  const [seconds = '0', micros = '0'] = m.ts!.split('.');
+  const at = new Date(Number(seconds) * 1000 + Math.floor(Number(micros.padEnd(6, '0')) / 1000)).toISOString();
+  return [{ role: mine ? 'assistant' : 'user', text, userId: mine ? null : (m.user ?? m.bot_id ?? null), at }];
+}
+
+/** What the operator reads when a thread cannot be loaded: which scope to add, or why it was skipped. */
+function historyWarning(err: unknown): string {
+  const e = err as { code?: string; data?: { error?: string; needed?: string } };
+  const fallback = 'answering from the messages Switchboard stored, without what others wrote in the thread';
+  if (e?.code === ErrorCode.RateLimitedError) return `Slack rate-limited conversations.replies; ${fallback}`;
+  if (e?.data?.error === 'missing_scope') {
+    const scope = e.data.needed ?? 'channels:history, groups:history, im:history and mpim:history';
+    return `Slack refused conversations.replies (missing_scope): add the ${scope} bot scope (see \`npx switchboard slack manifest\`) and reinstall the app; until then ${fallback}`;
+  }
+  return `could not read the Slack thread (${e?.data?.error ?? (err instanceof Error ? err.message : String(err))}); ${fallback}`;
+}
 
 type Progress = { sent: number; ts?: string };
 type Budget = { waited: number };
@@ -131,7 +182,8 @@ type Budget = { waited: number };
 export function createSlackSender(opts: SenderOptions) {
   const { client } = opts;
   const fetchFn = opts.fetch ?? fetch;
-  const maxWait = opts.maxWaitSeconds ?? 30;
+  // Short: a longer Retry-After re-queues the execution (SlackRateLimitedError) instead of holding a worker slot.
+  const maxWait = opts.maxWaitSeconds ?? 10;
   const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   // Messages already sent per execution: a retried reply resumes after them instead of posting them again.
   const progress = new Map<string, Progress>();
@@ -216,35 +268,103 @@ export function createSlackSender(opts: SenderOptions) {
     });
   }
 
+  /**
+   * Posts "Working on it…" in the thread before the agent runs, and returns its ts: the answer's first part replaces
+   * it, and a streamed answer is written into it. A retry in the same process reuses the one already posted.
+   */
+  async function placeholder(ref: Extract<SlackReplyRef, { kind: 'thread' }>, meta: { executionId: string }): Promise<string | undefined> {
+    const state = progress.get(meta.executionId) ?? { sent: 0 };
+    progress.set(meta.executionId, state);
+    state.ts ??= (await post({ waited: 0 }, { channel: ref.channel, thread_ts: ref.threadTs, text: WORKING_ON_IT })).ts;
+    return state.ts;
+  }
+
   async function reply(envelope: Envelope, reply: Reply, meta: { executionId: string }) {
     const ref = envelope.replyRef as SlackReplyRef | undefined;
     const budget = { waited: 0 };
-    const messages = renderReply(reply, meta.executionId);
     if (ref?.kind === 'thread') {
-      await inOrder(meta.executionId, messages, async (message, i, state) => {
-        if (i > 0 || (messages.length === 1 && !state.ts)) return void (await post(budget, { channel: ref.channel, thread_ts: ref.threadTs, ...message }));
-        // Part one replaces the streamed answer, or for a long answer a placeholder that shows at once.
-        state.ts ??= (await post(budget, { channel: ref.channel, thread_ts: ref.threadTs, text: PLACEHOLDER })).ts;
-        await edit(budget, ref.channel, state.ts!, message);
+      // The placeholder `prepare` posted: known in this process, or carried in the stored reply on a retried delivery.
+      const posted = typeof reply.context?.placeholderTs === 'string' ? reply.context.placeholderTs : undefined;
+      const state = progress.get(meta.executionId);
+      if (posted && state && !state.ts) state.ts = posted;
+      else if (posted && !state) progress.set(meta.executionId, { sent: 0, ts: posted });
+      await inOrder(meta.executionId, renderReply(reply, meta.executionId), async (message, i, state) => {
+        if (i === 0 && state.ts) await edit(budget, ref.channel, state.ts, message);
+        else await post(budget, { channel: ref.channel, thread_ts: ref.threadTs, ...message });
       });
     } else if (ref?.kind === 'command') {
+      // Past response_url's five uses the rest goes to the channel, which needs the bot invited there. The buttons are
+      // on the last part, so they name response_url as the way to show the vote only when that part goes through it.
+      const plain = renderReply(reply, meta.executionId);
+      const messages = plain.length > RESPONSE_URL_USES ? plain : renderReply(reply, meta.executionId, 'response_url');
       await inOrder(meta.executionId, messages, async (message, i) => {
-        // Past response_url's five uses the rest goes to the channel, which needs the bot invited there.
         if (i < RESPONSE_URL_USES) await respond(budget, ref.responseUrl, { response_type: 'in_channel', replace_original: false, ...message });
         else await post(budget, { channel: ref.channel, ...message });
       });
     } else if (ref?.kind === 'vote') {
-      if (typeof reply.data?.executionId === 'string') {
-        const blocks = voteBlocks(ref.blocks, ref.userId, ref.score);
-        await edit(budget, ref.channel, ref.ts, { text: ref.text, blocks });
-      } else {
+      if (typeof reply.data?.executionId !== 'string') {
         // Not recorded (nothing to rate, agent disabled): tell only the person who clicked.
         await respond(budget, ref.responseUrl, { response_type: 'ephemeral', replace_original: false, text: escapeMrkdwn(reply.text) });
+      } else if (ref.via !== 'response_url') {
+        await edit(budget, ref.channel, ref.ts, { text: ref.text, blocks: voteBlocks(ref.blocks, ref.userId, ref.score) });
+      } else if (ref.blocks.length) {
+        // chat.update cannot edit an ephemeral or slash-command answer; the interaction's response_url can.
+        await respond(budget, ref.responseUrl, { replace_original: true, text: ref.text, blocks: voteBlocks(ref.blocks, ref.userId, ref.score) });
+      } else {
+        // Slack sent the click without the message (some ephemeral ones): replacing it would erase the answer.
+        const note = voteBlocks([], ref.userId, ref.score);
+        await respond(budget, ref.responseUrl, { response_type: 'ephemeral', replace_original: false, text: `${ref.score === 1 ? '👍' : '👎'} recorded`, blocks: note });
       }
     } else {
       throw new Error(`Slack envelope ${envelope.deliveryId} has no reply address (replyRef.kind is ${String((ref as { kind?: unknown } | undefined)?.kind)})`);
     }
   }
 
-  return { reply, postToChannel, update };
+  /**
+   * Before the agent runs on a thread message: "Working on it…" goes up at once, and the thread's earlier messages,
+   * read from Slack, become the history (people in a thread talk without mentioning the bot). Slash commands and
+   * votes have no thread to read: their stored history stands.
+   */
+  async function prepare(envelope: Envelope, meta: { executionId: string; agent: string }): Promise<Prepared> {
+    const ref = envelope.replyRef as SlackReplyRef | undefined;
+    if (ref?.kind !== 'thread' || meta.agent === 'feedback') return { envelope };
+    const placeholderTs = await placeholder(ref, meta);
+    const history = await threadHistory(envelope, ref);
+    return { envelope, ...(placeholderTs ? { context: { placeholderTs } } : {}), ...(history ? { history } : {}) };
+  }
+
+  /** The thread before the message being answered, oldest first; undefined (stored history) when Slack refuses. */
+  async function threadHistory(envelope: Envelope, ref: Extract<SlackReplyRef, { kind: 'thread' }>): Promise<HistoryMessage[] | undefined> {
+    const messageTs = (envelope.threadRef as SlackThreadRef | undefined)?.messageTs ?? (envelope.raw as { event?: { ts?: string } } | undefined)?.event?.ts;
+    if (!messageTs) return undefined;
+    if (messageTs === ref.threadTs) return []; // the message starts its thread: nothing came before it
+    const earlier: ThreadMessage[] = [];
+    try {
+      let cursor: string | undefined;
+      for (let page = 0; page < HISTORY_PAGES; page++) {
+        const res = await client.conversations.replies({ channel: ref.channel, ts: ref.threadTs, limit: HISTORY_PAGE_SIZE, ...(cursor ? { cursor } : {}) });
+        const messages = (res.messages ?? []) as ThreadMessage[];
+        earlier.push(...messages.filter((m) => typeof m.ts === 'string' && compareTs(m.ts, messageTs) < 0));
+        cursor = res.response_metadata?.next_cursor || undefined;
+        // Replies come oldest first: once a page reaches the answered message, later pages are all newer.
+        if (!res.has_more || !cursor || messages.some((m) => m.ts && compareTs(m.ts, messageTs) >= 0)) break;
+      }
+    } catch (err) {
+      opts.logger?.warn({ err, channel: ref.channel, threadTs: ref.threadTs }, historyWarning(err));
+      return undefined;
+    }
+    const own = await ownIds(envelope);
+    return earlier.flatMap((m) => toHistory(m, own)).slice(-HISTORY_LIMIT);
+  }
+
+  /** The bot's own user and bot ids: its messages in a thread are the assistant's turns. */
+  async function ownIds(envelope: Envelope): Promise<{ users: Set<string>; botId?: string }> {
+    const auths = (envelope.raw as { authorizations?: { user_id?: string; is_bot?: boolean }[] } | undefined)?.authorizations ?? [];
+    const users = new Set(auths.filter((a) => a.is_bot && a.user_id).map((a) => a.user_id!));
+    const identity = (await opts.identity?.()) ?? {};
+    if (identity.userId) users.add(identity.userId);
+    return { users, botId: identity.botId };
+  }
+
+  return { reply, postToChannel, update, prepare };
 }

@@ -1,6 +1,6 @@
 /**
- * Slack for tests, both directions: a fake Web API (chat.postMessage, chat.update, auth.test, and response_url
- * endpoints) on 127.0.0.1:<random port> that the real WebClient reaches through SLACK_API_URL, and builders for
+ * Slack for tests, both directions: a fake Web API (chat.postMessage, chat.update, conversations.replies, auth.test,
+ * and response_url endpoints) on 127.0.0.1:<random port> that the real WebClient reaches through SLACK_API_URL, and builders for
  * inbound requests signed exactly as Slack signs them.
  */
 import { createHmac } from 'node:crypto';
@@ -15,6 +15,8 @@ export const BOT_ID = 'B0BOT0001';
 
 export type SlackCall = { method: string; args: Record<string, any>; status: number; at: number; result?: Record<string, any> };
 export type ResponseUrlCall = { id: string; body: any; at: number };
+/** A message as Slack keeps it in a channel: what conversations.replies answers with. */
+export type StoredMessage = { ts: string; text?: string; user?: string; bot_id?: string; thread_ts?: string; subtype?: string; blocks?: unknown[] };
 
 export type FakeSlack = {
   /** What SLACK_API_URL is set to. */
@@ -28,6 +30,13 @@ export type FakeSlack = {
   rateLimit(method: string, retryAfterSeconds: number, opts?: { times?: number; after?: number }): void;
   /** Successful calls of `method`. */
   ok(method: string): SlackCall[];
+  /** Messages in a channel, as Slack keeps them: what the bot posted and edited, plus what `addMessage` put there. */
+  messages(channel: string): StoredMessage[];
+  /** A message people wrote in a channel (Slack keeps it whether or not an event reached the app). */
+  addMessage(channel: string, message: StoredMessage): void;
+  /** Answers every call of `method` with this error body (e.g. missing_scope) until `restore(method)`. */
+  refuse(method: string, body: Record<string, unknown>): void;
+  restore(method: string): void;
   close(): Promise<void>;
 };
 
@@ -46,7 +55,13 @@ export async function startFakeSlack(): Promise<FakeSlack> {
   const calls: SlackCall[] = [];
   const responses: ResponseUrlCall[] = [];
   const limits = new Map<string, { retryAfter: number; times: number; after: number }>();
+  const refusals = new Map<string, Record<string, unknown>>();
+  const channels = new Map<string, StoredMessage[]>();
+  const stored = (channel: string) => channels.get(channel) ?? channels.set(channel, []).get(channel)!;
   let seq = 0;
+  // Slack stamps messages with the current time, so they sort after the (older) messages tests write by hand.
+  const nextTs = () => `${Math.floor(Date.now() / 1000)}.${String(++seq).padStart(6, '0')}`;
+  const byTs = (a: StoredMessage, b: StoredMessage) => (a.ts.length - b.ts.length) || (a.ts < b.ts ? -1 : a.ts > b.ts ? 1 : 0);
 
   function answer(method: string, args: Record<string, any>): Record<string, unknown> {
     switch (method) {
@@ -55,12 +70,28 @@ export async function startFakeSlack(): Promise<FakeSlack> {
       case 'chat.postMessage': {
         if (!args.channel) return { ok: false, error: 'channel_not_found' };
         if (!args.text && !args.blocks) return { ok: false, error: 'no_text' };
-        const ts = `1700000000.${String(++seq).padStart(6, '0')}`;
-        return { ok: true, channel: args.channel, ts, message: { type: 'message', bot_id: BOT_ID, text: args.text, blocks: args.blocks, ts, thread_ts: args.thread_ts } };
+        const ts = nextTs();
+        const message = { type: 'message', user: BOT_USER, bot_id: BOT_ID, text: args.text, blocks: args.blocks, ts, ...(args.thread_ts ? { thread_ts: args.thread_ts } : {}) };
+        stored(args.channel).push(message);
+        return { ok: true, channel: args.channel, ts, message };
       }
-      case 'chat.update':
-        if (!args.channel || !args.ts) return { ok: false, error: 'message_not_found' };
+      case 'chat.update': {
+        const message = channels.get(args.channel)?.find((m) => m.ts === args.ts);
+        if (!message) return { ok: false, error: 'message_not_found' };
+        if (message.bot_id !== BOT_ID) return { ok: false, error: 'cant_update_message' };
+        Object.assign(message, { text: args.text, blocks: args.blocks });
         return { ok: true, channel: args.channel, ts: args.ts, text: args.text };
+      }
+      case 'conversations.replies': {
+        // Oldest first, the parent first, in pages of `limit` with a cursor, like Slack.
+        const thread = (channels.get(args.channel) ?? []).filter((m) => m.ts === args.ts || m.thread_ts === args.ts).sort(byTs);
+        if (!thread.some((m) => m.ts === args.ts)) return { ok: false, error: 'thread_not_found' };
+        const start = args.cursor ? Number(Buffer.from(args.cursor, 'base64').toString('utf8').replace('offset:', '')) : 0;
+        const limit = Math.min(Number(args.limit) || 1000, 1000);
+        const page = thread.slice(start, start + limit);
+        const more = start + limit < thread.length;
+        return { ok: true, messages: page, has_more: more, response_metadata: { next_cursor: more ? Buffer.from(`offset:${start + limit}`).toString('base64') : '' } };
+      }
       default:
         return { ok: false, error: 'unknown_method' };
     }
@@ -87,7 +118,8 @@ export async function startFakeSlack(): Promise<FakeSlack> {
       calls.push({ method, args, status: 429, at: Date.now() });
       return reply(429, { ok: false, error: 'ratelimited' }, { 'retry-after': String(limit.retryAfter) });
     }
-    const result = req.headers.authorization === `Bearer ${BOT_TOKEN}` ? answer(method, args) : { ok: false, error: 'invalid_auth' };
+    const authorized = req.headers.authorization === `Bearer ${BOT_TOKEN}`;
+    const result = !authorized ? { ok: false, error: 'invalid_auth' } : (refusals.get(method) ?? answer(method, args));
     calls.push({ method, args, status: 200, at: Date.now(), result });
     return reply(200, result);
   });
@@ -103,6 +135,10 @@ export async function startFakeSlack(): Promise<FakeSlack> {
       limits.set(method, { retryAfter: retryAfterSeconds, times, after });
     },
     ok: (method) => calls.filter((c) => c.method === method && c.result?.ok === true),
+    messages: (channel) => [...(channels.get(channel) ?? [])].sort(byTs),
+    addMessage: (channel, message) => void stored(channel).push({ ...message }),
+    refuse: (method, body) => void refusals.set(method, { ok: false, ...body }),
+    restore: (method) => void refusals.delete(method),
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 }
