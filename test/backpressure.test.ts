@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBackpressure } from '../src/pipeline/backpressure.ts';
 import type { Envelope } from '../src/types.ts';
 import { databaseKinds } from './support/databases.ts';
-import { signedHook, startTestSwitchboard, type TestSwitchboard } from './support/switchboard.ts';
+import { BOT_TOKEN, BOT_USER, SIGNING_SECRET, eventRequest } from './fakes/slack-api.ts';
+import { signedHook, startTestSwitchboard, tableCounts, type TestSwitchboard } from './support/switchboard.ts';
 
 const envelope = (channel: Envelope['channel']) => ({ channel }) as Envelope;
 
@@ -30,24 +31,54 @@ describe.each(databaseKinds)('a deep queue on %s', (kind) => {
   let sb: TestSwitchboard;
   // A web-only process runs no workers, so what it accepts stays queued.
   beforeAll(async () => {
-    sb = await startTestSwitchboard(kind, { QUEUE_DEPTH_LIMIT: '1' }, { role: 'web' });
+    sb = await startTestSwitchboard(
+      kind,
+      // Slack is enabled so a real platform's event is part of what must still be acked; nothing is replied here.
+      { QUEUE_DEPTH_LIMIT: '1', SLACK_SIGNING_SECRET: SIGNING_SECRET, SLACK_BOT_TOKEN: BOT_TOKEN, SLACK_API_URL: 'http://127.0.0.1:9/api/' },
+      { role: 'web' },
+    );
   });
   afterAll(async () => sb?.close());
 
-  it('keeps acking chat, sheds webhooks with 503, and reports degraded', async () => {
+  const readiness = async () => (await (await sb.app.request('/readyz')).json()) as any;
+  const metrics = async () => (await sb.app.request('/metrics')).text();
+
+  it('takes webhooks while the queue is within the limit', async () => {
+    expect((await readiness()).status).toBe('ready');
+    expect(await metrics()).toMatch(/^switchboard_degraded 0$/m);
+    const accepted = await sb.app.request('/hooks/ci', signedHook({ text: 'status' }));
+    expect([200, 202]).toContain(accepted.status);
+  });
+
+  it('keeps acking chat platforms, sheds webhooks with 503 storing nothing, and reports degraded', async () => {
     for (const user of ['a', 'b']) expect((await sb.api('POST', '/api/messages', { text: 'help', user_id: user })).status).toBe(202);
+    // The depth is read at most once a second; readiness reads it the same way ingress does.
+    let body = await readiness();
+    for (const deadline = Date.now() + 10_000; body.status !== 'degraded' && Date.now() < deadline; body = await readiness()) await new Promise((r) => setTimeout(r, 100));
+    expect(body.status).toBe('degraded');
+    expect(body.checks.queue).toMatchObject({ ok: false, limit: 1 });
+    expect(body.checks.queue.depth).toBeGreaterThanOrEqual(2);
+
+    const before = await tableCounts(sb);
     const shed = await sb.app.request('/hooks/ci', signedHook({ text: 'status' }));
     expect(shed.status).toBe(503);
     expect(shed.headers.get('retry-after')).toBe('30');
     expect(((await shed.json()) as any).error.code).toBe('overloaded');
+    expect(await tableCounts(sb)).toEqual(before);
+
+    // A refused platform would retry into the backlog: Slack is acknowledged and its event queued.
+    const slack = await sb.app.request(
+      '/slack/events',
+      eventRequest({ type: 'app_mention', user: 'U0ALICE01', text: `<@${BOT_USER}> help`, ts: '1700004000.000001', channel: 'C0DEEP' }, 'EvDeepQueue'),
+    );
+    expect(slack.status).toBe(200);
     expect((await sb.api('POST', '/api/messages', { text: 'help', user_id: 'c' })).status).toBe(202);
+    expect((await tableCounts(sb)).executions).toBe(before.executions + 2);
 
     const ready = await sb.app.request('/readyz');
     expect(ready.status).toBe(200);
-    const body = (await ready.json()) as any;
-    expect(body.status).toBe('degraded');
-    expect(body.checks.queue).toMatchObject({ ok: false, limit: 1 });
-    expect(body.checks.queue.depth).toBeGreaterThanOrEqual(2);
-    expect(await (await sb.app.request('/metrics')).text()).toMatch(/switchboard_degraded 1/);
+    const text = await metrics();
+    expect(text).toMatch(/^switchboard_degraded 1$/m);
+    expect(Number(/^switchboard_queue_depth (\d+)$/m.exec(text)?.[1])).toBeGreaterThanOrEqual(2);
   });
 });
