@@ -30,7 +30,7 @@ import { generatedAdminToken, readSetting, writeSetting } from './settings.ts';
 import { latestHealthChecks, purgeOld, recordHealthChecks, type HealthCheck } from './maintenance.ts';
 import { createRoute, deleteRoute, listRoutes, matchRoutes, type NewRoute } from './routes.ts';
 import { usageReport, usageSince, type UsageGroup } from './usage.ts';
-import { knownFingerprints, lastReviewedHead, recordReview } from './review-state.ts';
+import { acquireReviewLease, knownFingerprints, lastReviewedHead, recordReview, releaseReviewLease } from './review-state.ts';
 
 export { DataDirInUseError } from './lock.ts';
 export type { ExecutionRow, ExecutionFilter } from './executions.ts';
@@ -96,6 +96,8 @@ export function createStore(handle: DatabaseHandle, queue: Queue) {
     lastReviewedHead: (repo: string, pr: number) => lastReviewedHead(db, repo, pr),
     knownFingerprints: (repo: string, pr: number, fingerprints: string[]) => knownFingerprints(db, repo, pr, fingerprints),
     recordReview: (review: Parameters<typeof recordReview>[1]) => recordReview(db, review),
+    acquireReviewLease: (repo: string, pr: number, holder: string, seconds: number) => acquireReviewLease(db, repo, pr, holder, seconds),
+    releaseReviewLease: (repo: string, pr: number, holder: string) => releaseReviewLease(db, repo, pr, holder),
     /** Readiness: the database answers and every migration in drizzle/ is applied. */
     async ready(): Promise<{ database: boolean; migrations: boolean; error?: string }> {
       try {

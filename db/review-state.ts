@@ -1,9 +1,10 @@
 /** Review memory per pull request: comments already made (fingerprints) and the last reviewed head commit. */
-import { and, desc, eq, inArray, like, sql } from 'drizzle-orm';
+import { and, desc, eq, inArray, isNull, like, lt, or, sql } from 'drizzle-orm';
 import type { Db } from './client.ts';
 import { reviewState } from './schema.ts';
 
 const HEAD = 'head:';
+const LEASE = 'lease:';
 
 /** The head commit of the newest review of `repo#pr`, or undefined before the first one. */
 export async function lastReviewedHead(db: Db, repo: string, pr: number): Promise<string | undefined> {
@@ -42,4 +43,31 @@ export async function recordReview(db: Db, review: { repo: string; pr: number; h
       set: { createdAt: sql`now()`, executionId: sql`excluded.execution_id` },
       setWhere: like(reviewState.fingerprint, `${HEAD}%`),
     });
+}
+
+/**
+ * Takes the review lease of `repo#pr` for `holder` (an execution id) for `seconds`, unless another holder's lease is
+ * still running. One statement, so two processes cannot both win; no transaction is held while the holder calls GitHub.
+ * The holder may take its own lease again (a retried attempt).
+ */
+export async function acquireReviewLease(db: Db, repo: string, pr: number, holder: string, seconds: number): Promise<boolean> {
+  const until = sql`now() + make_interval(secs => ${seconds})`;
+  const rows = await db
+    .insert(reviewState)
+    .values({ repo, pr, fingerprint: LEASE, headSha: '', lockedBy: holder, lockedUntil: until })
+    .onConflictDoUpdate({
+      target: [reviewState.repo, reviewState.pr, reviewState.fingerprint],
+      set: { lockedBy: holder, lockedUntil: until },
+      setWhere: or(isNull(reviewState.lockedUntil), lt(reviewState.lockedUntil, sql`now()`), eq(reviewState.lockedBy, holder)),
+    })
+    .returning({ id: reviewState.id });
+  return rows.length > 0;
+}
+
+/** Gives the lease back once the review is recorded; only its holder can. */
+export async function releaseReviewLease(db: Db, repo: string, pr: number, holder: string): Promise<void> {
+  await db
+    .update(reviewState)
+    .set({ lockedUntil: null, lockedBy: null })
+    .where(and(eq(reviewState.repo, repo), eq(reviewState.pr, pr), eq(reviewState.fingerprint, LEASE), eq(reviewState.lockedBy, holder)));
 }

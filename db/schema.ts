@@ -158,7 +158,8 @@ export const healthChecks = pgTable(
 /**
  * What code review remembers per pull request, shared by every process: one row per comment already made
  * (its fingerprint: path + line content + normalized body) and one `head:<sha>` row per reviewed head commit.
- * The last reviewed head is derived: the head_sha of the newest row.
+ * The last reviewed head is derived: the head_sha of the newest row. A `lease:` row per pull request holds its review
+ * lease (`locked_until`, `locked_by`), so one execution at a time checks fingerprints, posts and records.
  */
 export const reviewState = pgTable(
   'review_state',
@@ -170,6 +171,9 @@ export const reviewState = pgTable(
     headSha: text('head_sha').notNull(),
     executionId: uuid('execution_id'),
     createdAt: createdAt(),
+    /** On a pull request's lease row: until when `locked_by` (an execution) may post its review alone. */
+    lockedUntil: timestamp('locked_until', { withTimezone: true }),
+    lockedBy: uuid('locked_by'),
   },
   (t) => [uniqueIndex('review_state_repo_pr_fingerprint_key').on(t.repo, t.pr, t.fingerprint), index('review_state_repo_pr_idx').on(t.repo, t.pr, t.createdAt)],
 );

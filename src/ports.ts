@@ -226,6 +226,13 @@ export type ReviewMemory = {
   knownFingerprints(repo: string, pr: number, fingerprints: string[]): Promise<Set<string>>;
   /** Records a posted review: its head commit and the fingerprints of the comments it made. */
   recordReview(review: { repo: string; pr: number; headSha: string; fingerprints: string[]; executionId?: string }): Promise<void>;
+  /**
+   * Takes `repo#pr`'s review lease for `holder` (an execution id) for `seconds`; false while another holder's runs.
+   * Whoever holds it checks fingerprints, posts and records alone, so two executions never post the same comment.
+   */
+  acquireReviewLease(repo: string, pr: number, holder: string, seconds: number): Promise<boolean>;
+  /** Gives the lease back (only its holder can). */
+  releaseReviewLease(repo: string, pr: number, holder: string): Promise<void>;
 };
 
 /**

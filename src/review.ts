@@ -21,6 +21,13 @@ export type ReviewSummary = {
 
 export type ReviewReport = { comments: ReviewComment[]; summary: ReviewSummary };
 
+/**
+ * Estimated tokens (4 characters each) of diff one review reads: the same budget for the heuristics and the model,
+ * so a review's stated coverage is what both read. A pull request's review is planned to fit it; a longer pasted
+ * diff is cut to it.
+ */
+export const REVIEW_TOKEN_BUDGET = 12_000;
+
 const SEVERITY: Record<ReviewRule, Exclude<RiskLevel, 'none'>> = {
   secret: 'high', 'conflict-marker': 'high', 'debug-leftover': 'medium', 'large-addition': 'medium',
   'missing-tests': 'medium', todo: 'low', 'long-line': 'low',
@@ -50,7 +57,8 @@ const DEBUG: { exts: string[]; pattern: RegExp }[] = [
   { exts: ['java', 'kt'], pattern: /\bSystem\.out\.print(ln)?\s*\(|\.printStackTrace\(\s*\)/ },
 ];
 
-type Finding = { rule: ReviewRule; line: number; title: string; advice: string };
+/** `startLine`, when set, makes the finding a range (`startLine`–`line`, within one hunk). */
+type Finding = { rule: ReviewRule; line: number; startLine?: number; title: string; advice: string };
 
 /** Reviews parsed files. Comments are sorted by path, line and rule, so the same diff always yields the same review. */
 export function reviewDiff(files: DiffFile[]): ReviewReport {
@@ -79,7 +87,10 @@ export function reviewDiff(files: DiffFile[]): ReviewReport {
       const seen = (perRule.get(finding.rule) ?? 0) + 1;
       perRule.set(finding.rule, seen);
       if (seen > MAX_PER_FILE_RULE) summary.suppressed++;
-      else comments.push({ path: file.path, line: finding.line, side: 'RIGHT', rule: finding.rule, body: `${finding.title}\n\n${finding.advice}` });
+      else {
+        const range = finding.startLine !== undefined && finding.startLine < finding.line ? { startLine: finding.startLine } : {};
+        comments.push({ path: file.path, line: finding.line, ...range, side: 'RIGHT', rule: finding.rule, body: `${finding.title}\n\n${finding.advice}` });
+      }
     }
   }
 
@@ -142,11 +153,12 @@ function reviewFile(file: DiffFile, isTest: boolean): Finding[] {
   return findings;
 }
 
+/** The whole block as a range: a run never crosses a hunk (it ends at each hunk's end), as GitHub requires of ranges. */
 function largeBlock(run: DiffLine[]): Finding {
   const first = run[0].newLine ?? 0;
   const last = run[run.length - 1].newLine ?? first;
   return {
-    rule: 'large-addition', line: first, title: `${run.length} lines added in one block (lines ${first}–${last})`,
+    rule: 'large-addition', startLine: first, line: last, title: `${run.length} lines added in one block (lines ${first}–${last})`,
     advice: `A block over ${MAX_BLOCK} lines usually means a function doing too much, and it is hard to review. Consider splitting it into smaller functions with names that say what each step does.`,
   };
 }

@@ -81,20 +81,21 @@ describe('GitHub normalize', () => {
     expect(await envelopes(onIssue)).toEqual({ ignore: 'a comment on an issue, not a pull request' });
   });
 
-  it('a vote in a thread rates the execution named in the comment it answers', async () => {
-    const id = '0b7c5a39-1111-4a4a-9c9c-123456789abc';
-    const opts = { ...options, commentBody: async () => `Debug leftover\n<!-- switchboard:execution=${id} -->` };
-    const [vote] = (await envelopes(reviewCommentEvent({ number: 3, inReplyTo: 70, body: '👍' }), opts)) as Envelope[];
-    expect(vote).toMatchObject({ text: '👍', args: { executionId: id } });
-    const notOurs = { ...options, commentBody: async () => 'a human comment' };
-    expect(await envelopes(reviewCommentEvent({ number: 3, inReplyTo: 70, body: '+1' }), notOurs)).toEqual({ ignore: expect.stringMatching(/did not start/) });
+  it('reads a vote in a thread from the payload alone, leaving which execution it rates to the worker', async () => {
+    const [vote] = (await envelopes(reviewCommentEvent({ number: 3, inReplyTo: 70, body: '👍' }))) as Envelope[];
+    expect(vote).toMatchObject({ text: '👍', replyRef: { kind: 'review_comment', threadId: 70, bareVote: true } });
+    expect(vote!.args).toBeUndefined();
+    const [command] = (await envelopes(reviewCommentEvent({ number: 3, inReplyTo: 70, body: '/feedback +1' }))) as Envelope[];
+    expect(command!.replyRef).not.toHaveProperty('bareVote');
+    // A vote that answers no thread is chatter.
+    expect(await envelopes(reviewCommentEvent({ number: 3, body: '+1' }))).toEqual({ ignore: 'not a command' });
   });
 
   it('refuses a delivery without its event or delivery id headers', async () => {
     const req = await raw(pullRequestEvent('opened', { number: 1, base: 'b', head: 'h' }));
     const headers = new Headers(req.headers);
     headers.delete('x-github-delivery');
-    await expect(normalizeGithub({ ...req, headers }, options)).rejects.toBeInstanceOf(NormalizeError);
+    expect(() => normalizeGithub({ ...req, headers }, options)).toThrow(NormalizeError);
   });
 });
 
@@ -108,7 +109,7 @@ describe('GitHub review planning', () => {
         { filename: 'img.png', status: 'added', additions: 0 },
         { filename: 'Cargo.lock', status: 'modified', additions: 1, patch: '@@ -1 +1 @@\n-a\n+b' },
       ],
-      20,
+      60,
     );
     expect(plan.reviewed).toEqual(['src/a.ts']);
     expect(plan.skipped).toEqual([

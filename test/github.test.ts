@@ -319,7 +319,7 @@ describe.each(databaseKinds)('GitHub App authentication on %s', (kind) => {
         const id = ((await res.json()) as any).executions[0].id;
         expect(await sb.waiter.wait(id, 30_000)).toMatchObject({ status: 'succeeded' });
       }
-      expect(fake.tokens).toEqual([{ installationId: 77, appId: '424242', token: 'ghs_installation_77_1' }]);
+      expect(fake.tokens).toEqual([{ installationId: 77, appId: '424242', token: 'ghs_installation_77_1', expiresAt: expect.any(String) }]);
       expect(fake.reviews).toHaveLength(2);
       const repoCalls = fake.requests.filter((r) => r.path.startsWith('/repos/'));
       expect(repoCalls.every((r) => r.authorization === 'token ghs_installation_77_1')).toBe(true);

@@ -140,10 +140,10 @@ describe('reviewDiff rules', () => {
     expect(summary.risk).toBe('none');
   });
 
-  it('flags a block of more than 60 added lines at its first line, but not one of 60', () => {
+  it('flags a block of more than 60 added lines as a range over the block, but not one of 60', () => {
     const body = (n: number) => Array.from({ length: n }, (_, i) => `  step${i}();`);
     const big = review(added('src/job.ts', ['export function job() {', ...body(61)]));
-    expect(big.comments.filter((c) => c.rule === 'large-addition').map((c) => c.line)).toEqual([1]);
+    expect(big.comments.filter((c) => c.rule === 'large-addition').map((c) => [c.startLine, c.line])).toEqual([[1, 62]]);
     expect(big.comments[0].body).toMatch(/^62 lines added in one block \(lines 1–62\)/);
     expect(review(added('src/job.ts', body(60))).comments).toEqual([]);
   });

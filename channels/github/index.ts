@@ -4,12 +4,12 @@ import { Octokit } from '@octokit/rest';
 import type { Config } from '../../src/config.ts';
 import type { ChannelAdapter, FeedbackRecorder, Logger, ReviewMemory } from '../../src/ports.ts';
 import { normalizeGithub, type GithubReplyRef } from './normalize.ts';
-import { createGithubReplier } from './reply.ts';
+import { createGithubReplier, githubTargetProblem } from './reply.ts';
 import { verifyGithub } from './verify.ts';
 
 export { executionMarker, markedExecution, normalizeGithub, REVIEW_ACTIONS } from './normalize.ts';
 export type { GithubReplyRef, NormalizeOptions } from './normalize.ts';
-export { createGithubReplier, DEFAULT_DIFF_TOKEN_BUDGET, fingerprint, planReview } from './reply.ts';
+export { createGithubReplier, fingerprint, githubTargetProblem, parseGithubTarget, planReview, REVIEW_LEASE_SECONDS, reviewBody, ReviewInProgressError } from './reply.ts';
 export type { ReviewPlan } from './reply.ts';
 export { verifyGithub } from './verify.ts';
 
@@ -29,12 +29,37 @@ export type GithubAdapterOptions = {
   feedback: FeedbackRecorder;
   logger?: Logger;
   now?: () => Date;
-  /** Seconds one attempt may spend waiting out rate limits before the queue takes over (default 20). */
+  /**
+   * Seconds one attempt may spend waiting out rate limits in place (default 5); a longer wait surfaces as
+   * GithubRateLimitedError, whose `retryAfterSeconds` makes the worker run the execution again after it.
+   */
   maxRateLimitWaitSeconds?: number;
   sleep?(ms: number): Promise<void>;
-  /** Estimated tokens of diff one review reads (default DEFAULT_DIFF_TOKEN_BUDGET). */
-  diffTokenBudget?: number;
 };
+
+// An installation token lives an hour; one that expires within this margin is replaced before use.
+const TOKEN_EXPIRY_MARGIN_MS = 5 * 60_000;
+
+/**
+ * The installation-token cache for @octokit/auth-app: an entry counts until shortly before the `expires_at` GitHub
+ * gave it (the library's own cache keeps tokens a fixed 59 minutes by the machine's clock, whatever GitHub said).
+ */
+function tokenCache(now: () => Date) {
+  const entries = new Map<string, string>();
+  return {
+    get(key: string): string {
+      const value = entries.get(key);
+      // The library stores `token|createdAt|expiresAt|…`.
+      const expiresAt = Date.parse(value?.split('|')[2] ?? '');
+      if (value && expiresAt - now().getTime() > TOKEN_EXPIRY_MARGIN_MS) return value;
+      entries.delete(key);
+      return undefined as unknown as string; // a miss: the library then asks GitHub for a new token
+    },
+    set(key: string, value: string) {
+      entries.set(key, value);
+    },
+  };
+}
 
 type ErrorLike = { status?: number; message?: string; response?: { headers?: Record<string, string | number | undefined> } };
 
@@ -59,7 +84,7 @@ export function rateLimitWait(err: unknown, now: Date): number | undefined {
 
 function createClients(config: Config['github'], opts: GithubAdapterOptions) {
   const now = opts.now ?? (() => new Date());
-  const maxWait = opts.maxRateLimitWaitSeconds ?? 20;
+  const maxWait = opts.maxRateLimitWaitSeconds ?? 5;
   const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   // Octokit logs every failed request at error level; the 422s and 404s we handle are not errors worth a line.
   const log = { debug() {}, info() {}, warn: (m: string) => opts.logger?.warn(m), error: (m: string) => opts.logger?.debug(m) };
@@ -85,9 +110,10 @@ function createClients(config: Config['github'], opts: GithubAdapterOptions) {
   }
 
   const token = config.token ? honourRateLimits(new Octokit({ ...common, auth: config.token })) : undefined;
-  // One client per installation: @octokit/auth-app caches its installation token until shortly before it expires.
+  const appAuth = { appId: config.appId!, privateKey: config.privateKey!, cache: tokenCache(now) };
+  // One client per installation; the token cache is shared and keeps each installation's token until it expires.
   const installations = new Map<number, Octokit>();
-  return function clientFor(ref: Pick<GithubReplyRef, 'installationId'>): Octokit {
+  function clientFor(ref: Pick<GithubReplyRef, 'installationId'>): Octokit {
     if (token) return token;
     const installationId = ref.installationId;
     if (!installationId) {
@@ -95,40 +121,48 @@ function createClients(config: Config['github'], opts: GithubAdapterOptions) {
     }
     let client = installations.get(installationId);
     if (!client) {
-      client = honourRateLimits(
-        new Octokit({ ...common, authStrategy: createAppAuth, auth: { appId: config.appId, privateKey: config.privateKey, installationId } }),
-      );
+      client = honourRateLimits(new Octokit({ ...common, authStrategy: createAppAuth, auth: { ...appAuth, installationId } }));
       installations.set(installationId, client);
     }
     return client;
-  };
+  }
+
+  // As the App itself (a JWT), to find the installation on a repository a routing rule names.
+  let app: Octokit | undefined;
+  const repoInstallations = new Map<string, number>();
+  async function clientForRepo(owner: string, repo: string): Promise<Octokit> {
+    if (token) return token;
+    const key = `${owner}/${repo}`.toLowerCase();
+    let installationId = repoInstallations.get(key);
+    if (installationId === undefined) {
+      app ??= honourRateLimits(new Octokit({ ...common, authStrategy: createAppAuth, auth: appAuth }));
+      try {
+        installationId = (await app.apps.getRepoInstallation({ owner, repo })).data.id;
+      } catch (err) {
+        if ((err as { status?: number }).status !== 404) throw err;
+        throw new Error(`the GitHub App ${config.appId} is not installed on ${owner}/${repo}: install it there, or route to a repository it is installed on`);
+      }
+      repoInstallations.set(key, installationId);
+    }
+    return clientFor({ installationId });
+  }
+  return { clientFor, clientForRepo };
 }
 
 export function createGithubAdapter(config: Config['github'], opts: GithubAdapterOptions): ChannelAdapter {
   const now = opts.now ?? (() => new Date());
-  const clientFor = createClients(config, opts);
-  const replier = createGithubReplier({ clientFor, memory: opts.memory, feedback: opts.feedback, logger: opts.logger, diffTokenBudget: opts.diffTokenBudget });
+  const clients = createClients(config, opts);
+  const replier = createGithubReplier({ ...clients, memory: opts.memory, feedback: opts.feedback, logger: opts.logger });
   return {
     channel: 'github',
     requiredEnv: config.requiredEnv,
     enabled: config.enabled,
     verify: (req) => verifyGithub(req, config.webhookSecret),
-    normalize: (req) =>
-      normalizeGithub(req, {
-        reviewDrafts: config.reviewDrafts,
-        now,
-        async commentBody(ref, commentId) {
-          try {
-            const { data } = await clientFor(ref).pulls.getReviewComment({ owner: ref.owner, repo: ref.repo, comment_id: commentId });
-            return data.body;
-          } catch (err) {
-            // Without it the vote rates the latest answer in the PR instead: better than refusing the event.
-            opts.logger?.warn({ err, commentId }, 'could not read the review comment a reply answers');
-            return undefined;
-          }
-        },
-      }),
+    // From the payload alone: the webhook answers GitHub without calling it (what needs the API happens in prepare).
+    normalize: (req) => normalizeGithub(req, { reviewDrafts: config.reviewDrafts, now }),
     prepare: replier.prepare,
     reply: replier.reply,
+    postTo: replier.postTo,
+    validateTarget: githubTargetProblem,
   };
 }

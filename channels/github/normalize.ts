@@ -26,6 +26,8 @@ export type GithubReplyRef = {
   threadId?: number;
   /** The event's action, e.g. `synchronize`: whether a review may be incremental. */
   action?: string;
+  /** A bare +1/-1 (not `/feedback`) in a review thread: feedback only if the hub started that thread. */
+  bareVote?: boolean;
 };
 
 // Every comment the hub writes carries the execution that wrote it, so a reply or reaction can rate that execution.
@@ -46,8 +48,6 @@ const VOTE = /^(\+1|-1|👍|👎|:\+1:|:-1:)[\s.!]*$/u;
 export type NormalizeOptions = {
   reviewDrafts: boolean;
   now(): Date;
-  /** Reads a review comment's body (the one a reply answers), to find which execution a `/feedback` rates. */
-  commentBody?(ref: GithubReplyRef, commentId: number): Promise<string | undefined>;
 };
 
 function parse(req: RawRequest): { event: string; deliveryId: string; payload: Record<string, any> } {
@@ -132,27 +132,24 @@ function issueComment(deliveryId: string, p: IssueCommentEvent, opts: NormalizeO
   ];
 }
 
-async function reviewComment(deliveryId: string, p: ReviewCommentEvent, opts: NormalizeOptions): Promise<Envelope[] | { ignore: string }> {
+/**
+ * A command in a review comment, or a vote in a thread. Which execution a vote rates is read from the thread's top
+ * comment by `prepare` on the worker: the webhook answers from the payload alone, without calling GitHub.
+ */
+function reviewComment(deliveryId: string, p: ReviewCommentEvent, opts: NormalizeOptions): Envelope[] | { ignore: string } {
   if (p.action !== 'created') return { ignore: `pull_request_review_comment.${p.action}` };
   if (fromBot(p.sender, p.comment.body)) return { ignore: 'a comment by a bot' };
   const threadId = p.comment.in_reply_to_id ?? p.comment.id;
-  const replyRef = ref(p, p.pull_request.number, { kind: 'review_comment', commentId: p.comment.id, threadId });
   const inThread = p.comment.in_reply_to_id !== undefined && p.comment.in_reply_to_id !== null;
   const text = commandText(p.comment.body, inThread);
   if (!text) return { ignore: 'not a command' };
-  const envelope: Envelope = { ...base(deliveryId, p, p.pull_request.number, opts.now), text, replyRef };
-  // A vote in a thread rates the execution that wrote the comment it answers, not just the latest answer.
-  const vote = !COMMAND.test(text);
-  if (inThread && (vote || /^\/feedback\b/i.test(text))) {
-    const executionId = markedExecution(await opts.commentBody?.(replyRef, threadId));
-    if (executionId) envelope.args = { executionId };
-    else if (vote) return { ignore: 'a +1/-1 in a thread the hub did not start' };
-  }
-  return [envelope];
+  const replyRef = ref(p, p.pull_request.number, { kind: 'review_comment', commentId: p.comment.id, threadId });
+  if (!COMMAND.test(text)) replyRef.bareVote = true;
+  return [{ ...base(deliveryId, p, p.pull_request.number, opts.now), text, replyRef }];
 }
 
-/** Parses and normalizes one delivery. Call only after `verifyGithub` accepted it. */
-export async function normalizeGithub(req: RawRequest, opts: NormalizeOptions): Promise<Envelope[] | { ignore: string }> {
+/** Parses and normalizes one delivery from its payload alone (no API call). Call only after `verifyGithub` accepted it. */
+export function normalizeGithub(req: RawRequest, opts: NormalizeOptions): Envelope[] | { ignore: string } {
   const { event, deliveryId, payload } = parse(req);
   if (event === 'ping') return { ignore: 'ping: the webhook is set up' };
   if (!payload.repository || !payload.sender) return { ignore: `${event} without a repository` };

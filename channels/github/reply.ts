@@ -1,21 +1,51 @@
 /**
- * The worker side of GitHub: loads a pull request's diff before the review agent runs (`prepare`), then posts the
- * answer where it was asked for (`reply`): a review with inline comments, an issue comment, or a thread reply.
+ * The worker side of GitHub: loads what an answer needs before the agent runs (`prepare`: a pull request's diff, or
+ * the pull request itself as the conversation), then posts the answer where it was asked for (`reply`): a review with
+ * inline comments, an issue comment, or a thread reply; and posts routed replies to `owner/repo#number` (`postTo`).
  */
 import type { Octokit } from '@octokit/rest';
 import { createHash } from 'node:crypto';
 import { commentableLines, parseDiff } from '../../src/diff.ts';
 import type { FeedbackRecorder, Logger, Prepared, ReviewMemory } from '../../src/ports.ts';
-import { reviewDiff } from '../../src/review.ts';
-import type { Envelope, Reply, ReviewComment } from '../../src/types.ts';
+import { REVIEW_TOKEN_BUDGET, reviewDiff, type ReviewSummary } from '../../src/review.ts';
+import type { Envelope, HistoryMessage, Reply, ReviewComment } from '../../src/types.ts';
 import { executionMarker, markedExecution, type GithubReplyRef } from './normalize.ts';
 
-/** About 96 KB of diff: room for a large PR, and the heuristics are cheap; the agent trims further for a model. */
-export const DEFAULT_DIFF_TOKEN_BUDGET = 24_000;
-// GitHub refuses review and comment bodies over 65,536 characters.
+// GitHub refuses review and comment bodies over 65,536 characters; the rest is headroom for what GitHub adds.
 const MAX_BODY = 65_000;
 // A comparison lists at most 300 files; beyond that GitHub leaves files out.
 const COMPARE_FILE_LIMIT = 300;
+// Longer lists in a review body ("…and N more") help nobody and could push the body past GitHub's limit.
+const MAX_LISTED = 50;
+const MAX_LISTED_CHARS = 300;
+/** How long one execution may hold a pull request's review lease: one review's calls, with short rate-limit waits. */
+export const REVIEW_LEASE_SECONDS = 60;
+const LEASE_RETRY_SECONDS = 5;
+
+/** Another execution is posting a review on the same pull request: this one runs again shortly (not counted as an attempt). */
+export class ReviewInProgressError extends Error {
+  readonly code = 'review_in_progress';
+  readonly retryAfterSeconds = LEASE_RETRY_SECONDS;
+  constructor(pr: string) {
+    super(`another execution is posting a review on ${pr}; this one runs again in ${LEASE_RETRY_SECONDS} s, once that review is recorded`);
+    this.name = 'ReviewInProgressError';
+  }
+}
+
+const TARGET = /^([A-Za-z0-9](?:[A-Za-z0-9-]{0,38}))\/([A-Za-z0-9._-]{1,100})#([1-9]\d{0,9})$/;
+
+/** Why `target` cannot be a GitHub routing destination, or undefined when it can (`owner/repo#number`). */
+export function githubTargetProblem(target: string): string | undefined {
+  if (TARGET.test(target.trim())) return undefined;
+  return `GitHub destination "${target}" is not owner/repo#number (for example acme/shop#12): set the routing rule's destination target to the issue or pull request to comment on`;
+}
+
+/** A routing destination on GitHub: `owner/repo#number`, an issue or pull request that gets an issue comment. */
+export function parseGithubTarget(target: string): { owner: string; repo: string; number: number } {
+  const m = TARGET.exec(target.trim());
+  if (!m) throw new Error(githubTargetProblem(target));
+  return { owner: m[1]!, repo: m[2]!, number: Number(m[3]) };
+}
 
 type ChangedFile = { filename: string; status: string; patch?: string; previous_filename?: string; additions: number; deletions?: number };
 
@@ -37,8 +67,11 @@ export type ReviewPlan = {
   addedReviewed: number;
   /** GitHub listed only the first 300 files of the comparison. */
   truncatedList: boolean;
+  /** A person asked (`/review`): review even a head reviewed before. Events skip a head another execution reviewed meanwhile. */
+  requested: boolean;
 };
 
+// The agent's estimate (src/llm tokens): 4 characters a token, rounded up per piece so the sum never falls short.
 const tokens = (text: string) => Math.ceil(text.length / 4);
 
 function fileHeader(f: ChangedFile): string {
@@ -51,7 +84,7 @@ function fileHeader(f: ChangedFile): string {
  * files GitHub shows no patch for (binaries, huge files), lockfiles, generated and minified files (the core review's
  * own classification) and deletion-only hunks are left out and listed, so the summary can state its coverage.
  */
-export function planReview(files: ChangedFile[], budget: number): { text: string } & Pick<ReviewPlan, 'reviewed' | 'partial' | 'skipped' | 'addedTotal' | 'removedTotal' | 'addedReviewed'> {
+export function planReview(files: ChangedFile[], budget = REVIEW_TOKEN_BUDGET): { text: string } & Pick<ReviewPlan, 'reviewed' | 'partial' | 'skipped' | 'addedTotal' | 'removedTotal' | 'addedReviewed'> {
   const out = { text: '', reviewed: [] as string[], partial: [] as ReviewPlan['partial'], skipped: [] as ReviewPlan['skipped'], addedTotal: 0, removedTotal: 0, addedReviewed: 0 };
   let used = 0;
   for (const f of files) {
@@ -80,13 +113,16 @@ export function planReview(files: ChangedFile[], budget: number): { text: string
     }
     let kept = '';
     let left = 0;
+    // The file header counts too: the model reads exactly this text, so it must fit the same budget.
+    const headerCost = tokens(header);
     for (const hunk of withAdditions) {
       const body = hunk.endsWith('\n') ? hunk : `${hunk}\n`;
-      if (left > 0 || used + tokens(body) > budget) {
+      const cost = tokens(body) + (kept ? 0 : headerCost);
+      if (left > 0 || used + cost > budget) {
         left++;
         continue;
       }
-      used += tokens(body);
+      used += cost;
       kept += body;
       out.addedReviewed += (body.match(/^\+/gm) ?? []).length;
     }
@@ -142,56 +178,88 @@ function placeable(c: ReviewComment, index: DiffIndex): boolean {
 }
 
 const location = (c: ReviewComment) => `\`${c.path}:${c.startLine && c.startLine < c.line ? `${c.startLine}-` : ''}${c.line}\``;
-const clip = (text: string, max: number) => (text.length > max ? `${text.slice(0, max - 40)}\n\n… (cut to fit GitHub's limit)` : text);
+const clip = (text: string, max: number) => (text.length > max ? `${text.slice(0, Math.max(0, max - 40))}\n\n… (cut to fit GitHub's limit)` : text);
+const oneLine = (text: string) => clip(text.replace(/\s*\n+\s*/g, ' '), MAX_LISTED_CHARS);
+const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
 const FEEDBACK_HINT = '<sub>Was this useful? React 👍 or 👎, or reply `/feedback +1` or `/feedback -1`.</sub>';
 
-function coverage(plan: ReviewPlan): string[] {
+/** At most MAX_LISTED lines, then one saying how many were left out. */
+function capped<T>(items: T[], line: (item: T) => string): string[] {
+  const out = items.slice(0, MAX_LISTED).map(line);
+  if (items.length > MAX_LISTED) out.push(`- …and ${items.length - MAX_LISTED} more`);
+  return out;
+}
+
+/** What the review read and left out: the same for every provider, so coverage is stated even when a model wrote the text. */
+function coverage(plan: ReviewPlan, summary: ReviewSummary | undefined, readBy: string): string[] {
   const lines: string[] = [];
-  const considered = plan.reviewed.length + plan.skipped.filter((s) => !plan.reviewed.includes(s.path)).length;
-  lines.push(`**Changed${plan.mode === 'incremental' ? ' since the last review' : ''}:** ${considered} file${considered === 1 ? '' : 's'}, +${plan.addedTotal} −${plan.removedTotal} lines.`);
+  const considered = plan.reviewed.length + new Set(plan.skipped.filter((s) => !plan.reviewed.includes(s.path)).map((s) => s.path)).size;
+  if (summary) {
+    const found = Object.values(summary.findingsByRule).reduce((a, b) => a + (b ?? 0), 0);
+    lines.push(`**Risk:** ${summary.risk} (${plural(found, 'finding')}).`);
+  }
+  lines.push(`**Changed${plan.mode === 'incremental' ? ' since the last review' : ''}:** ${plural(considered, 'file')}, +${plan.addedTotal} −${plan.removedTotal} lines.`);
   lines.push(
     `**Coverage:** ${plan.reviewed.length} of ${considered} changed file${considered === 1 ? '' : 's'} reviewed` +
-      `${plan.partial.length ? ` (${plan.partial.length} partially)` : ''}, ${plan.addedReviewed} of ${plan.addedTotal} added lines.` +
+      `${plan.partial.length ? ` (${plan.partial.length} partially)` : ''}, ${plan.addedReviewed} of ${plan.addedTotal} added lines, read by ${readBy}.` +
       (plan.mode === 'incremental' ? ` Only changes since ${plan.since!.slice(0, 7)} (the last reviewed commit) were read.` : ''),
   );
   if (plan.truncatedList) lines.push(`GitHub lists at most ${COMPARE_FILE_LIMIT} files in a comparison; files past that were not reviewed.`);
-  for (const p of plan.partial) lines.push(`- \`${p.path}\`: ${p.hunksLeft} hunk${p.hunksLeft === 1 ? '' : 's'} left out (over the review budget)`);
+  if (plan.reviewed.length) {
+    lines.push('', `**Reviewed (${plan.reviewed.length}):**`, ...capped(plan.reviewed, (path) => `- \`${path}\``));
+  }
+  lines.push(...capped(plan.partial, (p) => `- \`${p.path}\`: ${plural(p.hunksLeft, 'hunk')} left out (over the review budget)`));
+  for (const g of summary?.general ?? []) {
+    lines.push('', `**${g.rule === 'missing-tests' ? 'Source changed without tests' : g.rule}:** ${clip(g.body, 2 * MAX_LISTED_CHARS)}`);
+  }
   if (plan.skipped.length) {
-    lines.push('', `**Skipped (${plan.skipped.length}):**`);
-    for (const s of plan.skipped) lines.push(`- \`${s.path}\` — ${s.reason}`);
+    lines.push('', `**Skipped (${plan.skipped.length}):**`, ...capped(plan.skipped, (s) => `- \`${s.path}\` — ${s.reason}`));
   }
   return lines;
 }
 
-/** The review body: what the agent said (without its chat-style list of inline comments), coverage, leftovers. */
-function reviewBody(plan: ReviewPlan, reply: Reply, parts: { repeated: number; outside: ReviewComment[]; note?: string }, executionId: string): string {
+/** Who read the diff: the heuristics always; a model too unless the offline provider answered. */
+function readers(reply: Reply): string {
+  const llm = reply.data?.llm as { provider?: string; model?: string } | undefined;
+  return llm?.provider && llm.provider !== 'offline' ? `the heuristics and ${llm.provider} (${llm.model ?? 'model'})` : 'the offline heuristics';
+}
+
+/**
+ * The review body, never over GitHub's limit: what the agent said (without its chat-style list of inline comments),
+ * then the fixed tail (risk, coverage, files, findings without a line, leftovers), the feedback hint and the marker.
+ */
+export function reviewBody(plan: ReviewPlan, reply: Reply, parts: { repeated: number; outside: ReviewComment[]; note?: string }, executionId: string): string {
   const listed = `\n\nInline comments (${reply.comments?.length ?? 0}):\n`;
   const cut = reply.comments?.length ? reply.text.lastIndexOf(listed) : -1;
-  const said = reply.data?.summary ? (cut >= 0 ? reply.text.slice(0, cut) : reply.text) : 'No reviewable changes: every changed file was skipped (see below).';
-  const tail = [...coverage(plan)];
+  const summary = reply.data?.summary as ReviewSummary | undefined;
+  const said = summary ? (cut >= 0 ? reply.text.slice(0, cut) : reply.text) : 'No reviewable changes: every changed file was skipped (see below).';
+  const tail = coverage(plan, summary, readers(reply));
   if (parts.repeated) tail.push('', `${parts.repeated} finding${parts.repeated === 1 ? ' was' : 's were'} already raised on an earlier push and ${parts.repeated === 1 ? 'is' : 'are'} not repeated.`);
   if (parts.outside.length) {
     tail.push('', parts.note ?? `**Comments on lines outside the diff (${parts.outside.length}):**`);
-    for (const c of parts.outside) tail.push(`- ${location(c)} — ${c.body.replace(/\n+/g, ' ')}`);
+    tail.push(...capped(parts.outside, (c) => `- ${location(c)} — ${oneLine(c.body)}`));
   }
   const head = `### Switchboard review${plan.mode === 'incremental' ? ' (new changes)' : ''}\n\n`;
-  const end = `\n\n---\n${tail.join('\n')}\n\n${FEEDBACK_HINT}\n${executionMarker(executionId)}`;
+  const closing = `\n\n${FEEDBACK_HINT}\n${executionMarker(executionId)}`;
+  // The tail is bounded by its caps; clipping it too is the last guard, and always leaves the agent's text some room.
+  const end = `\n\n---\n${clip(tail.join('\n'), MAX_BODY / 2)}${closing}`;
   return head + clip(said.trim(), MAX_BODY - head.length - end.length) + end;
 }
 
 export type ReplierOptions = {
-  clientFor(ref: GithubReplyRef): Octokit;
+  clientFor(ref: Pick<GithubReplyRef, 'installationId'>): Octokit;
+  /** The client for a repository named by a routing rule (with App auth: that repository's installation). */
+  clientForRepo(owner: string, repo: string): Promise<Octokit>;
   memory: ReviewMemory;
   feedback: FeedbackRecorder;
   logger?: Logger;
-  diffTokenBudget?: number;
 };
+
+type PrComment = { id: number; body?: string | null; created_at?: string; user?: { login: string; type?: string } | null; in_reply_to_id?: number; reactions?: { '+1'?: number; '-1'?: number } };
 
 const isStatus = (err: unknown, ...statuses: number[]) => statuses.includes((err as { status?: number })?.status ?? 0);
 
 export function createGithubReplier(opts: ReplierOptions) {
-  const budget = opts.diffTokenBudget ?? DEFAULT_DIFF_TOKEN_BUDGET;
-
   async function compare(gh: Octokit, ref: { owner: string; repo: string }, basehead: string) {
     const { data } = await gh.repos.compareCommitsWithBasehead({ owner: ref.owner, repo: ref.repo, basehead });
     return { status: data.status, files: (data.files ?? []) as ChangedFile[] };
@@ -209,18 +277,30 @@ export function createGithubReplier(opts: ReplierOptions) {
     }
   }
 
+  /** The pull request's comments (issue comments and review comments), or undefined when GitHub would not list them. */
+  async function listComments(gh: Octokit, ref: GithubReplyRef): Promise<{ issue: PrComment[]; review: PrComment[] } | undefined> {
+    const { owner, repo, number } = ref;
+    try {
+      const [issue, review] = await Promise.all([
+        gh.paginate(gh.issues.listComments, { owner, repo, issue_number: number, per_page: 100 }),
+        gh.paginate(gh.pulls.listReviewComments, { owner, repo, pull_number: number, per_page: 100 }),
+      ]);
+      return { issue: issue as PrComment[], review: review as PrComment[] };
+    } catch (err) {
+      if (err instanceof Error && 'retryAfterSeconds' in err) throw err; // rate-limited: the queue runs this again later
+      opts.logger?.warn({ err, pr: `${owner}/${repo}#${number}` }, 'could not list the pull request comments');
+      return undefined;
+    }
+  }
+
   /**
    * GitHub sends no event for reactions, so 👍/👎 on the hub's comments are collected whenever the pull request
    * is worked on, and recorded on the execution each comment names. Votes are upserts, so counting again is harmless.
    */
-  async function collectReactionVotes(gh: Octokit, ref: GithubReplyRef) {
+  async function collectReactionVotes(gh: Octokit, ref: GithubReplyRef, comments: { issue: PrComment[]; review: PrComment[] }) {
     const { owner, repo, number } = ref;
     try {
-      const [issueComments, reviewComments] = await Promise.all([
-        gh.paginate(gh.issues.listComments, { owner, repo, issue_number: number, per_page: 100 }),
-        gh.paginate(gh.pulls.listReviewComments, { owner, repo, pull_number: number, per_page: 100 }),
-      ]);
-      const voted = [...issueComments.map((c) => ({ c, review: false })), ...reviewComments.map((c) => ({ c, review: true }))].filter(
+      const voted = [...comments.issue.map((c) => ({ c, review: false })), ...comments.review.map((c) => ({ c, review: true }))].filter(
         ({ c }) => markedExecution(c.body) && ((c.reactions?.['+1'] ?? 0) > 0 || (c.reactions?.['-1'] ?? 0) > 0),
       );
       for (const { c, review } of voted) {
@@ -243,7 +323,8 @@ export function createGithubReplier(opts: ReplierOptions) {
     const headSha = pr.head.sha;
     const baseSha = pr.base.sha;
     // A `/review` comment asks for a full re-review; events review incrementally once a review exists.
-    const last = ref.kind === 'pull_request' ? await opts.memory.lastReviewedHead(`${ref.owner}/${ref.repo}`, ref.number) : undefined;
+    const requested = ref.kind !== 'pull_request';
+    const last = requested ? undefined : await opts.memory.lastReviewedHead(`${ref.owner}/${ref.repo}`, ref.number);
     let mode: ReviewPlan['mode'] = 'full';
     let files: ChangedFile[] | undefined;
     if (last === headSha) mode = 'unchanged';
@@ -260,81 +341,148 @@ export function createGithubReplier(opts: ReplierOptions) {
       }
     }
     if (mode === 'full') files = (await compare(gh, ref, `${baseSha}...${headSha}`)).files;
-    const planned = planReview(files ?? [], budget);
+    const planned = planReview(files ?? []);
     const plan: ReviewPlan = {
       owner: ref.owner, repo: ref.repo, number: ref.number, headSha, baseSha, mode,
       ...(mode === 'incremental' ? { since: last } : {}),
       reviewed: planned.reviewed, partial: planned.partial, skipped: planned.skipped,
       addedTotal: planned.addedTotal, removedTotal: planned.removedTotal, addedReviewed: planned.addedReviewed,
       truncatedList: (files?.length ?? 0) >= COMPARE_FILE_LIMIT,
+      requested,
     };
     return { text: planned.text, plan };
+  }
+
+  /**
+   * The pull request as a conversation, for `/ask` and `/summarize`: its title, description and changed files first,
+   * then its comments (the hub's own as its answers), oldest first, without the comment being answered.
+   */
+  async function pullRequestHistory(gh: Octokit, ref: GithubReplyRef, comments: { issue: PrComment[]; review: PrComment[] } | undefined): Promise<HistoryMessage[]> {
+    const { owner, repo, number } = ref;
+    const { data: pr } = await gh.pulls.get({ owner, repo, pull_number: number });
+    // The first page names enough files to say what the change touches; the pull request counts them all.
+    const { data: files } = await gh.pulls.listFiles({ owner, repo, pull_number: number, per_page: MAX_LISTED });
+    const total = Math.max(pr.changed_files ?? 0, files.length);
+    const names = files.map((f) => f.filename);
+    const more = total > names.length ? ` …and ${total - names.length} more` : '';
+    const description = [
+      `Pull request #${number}: ${pr.title}`,
+      clip(pr.body?.trim() || '(no description)', 4_000),
+      `Changed files (${total}): ${names.join(', ')}${more}.`,
+    ].join('\n\n');
+    const history: HistoryMessage[] = [{ role: 'user', text: description, userId: pr.user?.login ?? null, at: pr.created_at }];
+    const thread = ref.kind === 'review_comment' ? (comments?.review ?? []).filter((c) => c.id === ref.threadId || c.in_reply_to_id === ref.threadId) : [];
+    const said = [...(comments?.issue ?? []), ...thread]
+      .filter((c) => c.id !== ref.commentId && c.body)
+      .sort((a, b) => (a.created_at ?? '').localeCompare(b.created_at ?? ''));
+    for (const c of said) {
+      const ours = markedExecution(c.body) !== undefined;
+      const text = c.body!.replace(/<!-- switchboard:execution=[0-9a-f-]{36} -->/g, '').replace(FEEDBACK_HINT, '').trim();
+      history.push({ role: ours ? 'assistant' : 'user', text, userId: ours ? null : (c.user?.login ?? null), at: c.created_at ?? pr.created_at });
+    }
+    return history;
+  }
+
+  /**
+   * A vote or `/feedback` in a review thread rates the execution that started the thread, named in its top comment.
+   * A bare +1/-1 in a thread a person started is their conversation, not feedback: it is neither recorded nor answered.
+   */
+  async function threadVote(gh: Octokit, ref: GithubReplyRef, envelope: Envelope): Promise<Prepared> {
+    const { data } = await gh.pulls.getReviewComment({ owner: ref.owner, repo: ref.repo, comment_id: ref.threadId! });
+    const executionId = markedExecution(data.body);
+    if (executionId) return { envelope: { ...envelope, args: { ...envelope.args, executionId } } };
+    if (!ref.bareVote) return { envelope }; // `/feedback +1` rates the latest answer in the pull request instead
+    // No score: the feedback agent records nothing; `silent`: nothing is posted.
+    return { envelope: { ...envelope, args: { ...envelope.args, score: null } }, context: { silent: 'a +1/-1 in a thread the hub did not start' } };
   }
 
   async function prepare(envelope: Envelope, meta: { executionId: string; agent: string }): Promise<Prepared> {
     const ref = envelope.replyRef as GithubReplyRef;
     const gh = opts.clientFor(ref);
+    const threadRated = meta.agent === 'feedback' && ref.kind === 'review_comment' && ref.threadId !== undefined && ref.threadId !== ref.commentId;
+    const prepared = threadRated ? await threadVote(gh, ref, envelope) : undefined;
+    if (prepared?.context?.silent) return prepared;
     if (meta.agent !== 'feedback') await react(gh, ref, 'eyes');
-    await collectReactionVotes(gh, ref);
-    if (meta.agent !== 'review') return { envelope };
-    const { text, plan } = await loadReview(gh, ref);
-    return { envelope: { ...envelope, text }, context: { review: plan } };
+    const comments = await listComments(gh, ref);
+    if (comments) await collectReactionVotes(gh, ref, comments);
+    if (meta.agent === 'review') {
+      const { text, plan } = await loadReview(gh, ref);
+      return { envelope: { ...envelope, text }, context: { review: plan } };
+    }
+    if (meta.agent === 'ask' || meta.agent === 'summarize') return { envelope, history: await pullRequestHistory(gh, ref, comments) };
+    return prepared ?? { envelope };
+  }
+
+  /** Holds the pull request's review lease while `work` runs, so two executions never post the same comment. */
+  async function withLease(repoName: string, number: number, executionId: string, work: () => Promise<void>) {
+    if (!(await opts.memory.acquireReviewLease(repoName, number, executionId, REVIEW_LEASE_SECONDS))) {
+      throw new ReviewInProgressError(`${repoName}#${number}`);
+    }
+    try {
+      await work();
+    } finally {
+      await opts.memory.releaseReviewLease(repoName, number, executionId);
+    }
   }
 
   async function postReview(gh: Octokit, plan: ReviewPlan, reply: Reply, executionId: string) {
     const { owner, repo, number } = plan;
     const repoName = `${owner}/${repo}`;
     if (plan.mode === 'unchanged') return; // this head was reviewed already: nothing new to say
-    // A retried delivery after a crash must not post the same review twice.
-    const posted = await gh.paginate(gh.pulls.listReviews, { owner, repo, pull_number: number, per_page: 100 });
-    if (posted.some((r) => markedExecution(r.body) === executionId)) return;
+    await withLease(repoName, number, executionId, async () => {
+      // Read again under the lease: another execution may have reviewed this head, or made these comments, meanwhile.
+      if (!plan.requested && (await opts.memory.lastReviewedHead(repoName, number)) === plan.headSha) return;
+      // A retried delivery after a crash must not post the same review twice.
+      const posted = await gh.paginate(gh.pulls.listReviews, { owner, repo, pull_number: number, per_page: 100 });
+      if (posted.some((r) => markedExecution(r.body) === executionId)) return;
 
-    // Validate against the pull request's own diff at the reviewed head, as GitHub will.
-    const index = indexDiff((await compare(gh, plan, `${plan.baseSha}...${plan.headSha}`)).files);
-    const comments = (reply.comments ?? []).map((c) => ({
-      c,
-      fp: fingerprint(c.path, index.get(c.path)?.right.get(c.line)?.text ?? '', c.body),
-      ok: placeable(c, index),
-    }));
-    const known = await opts.memory.knownFingerprints(repoName, number, comments.map((x) => x.fp));
-    const fresh = comments.filter((x) => !known.has(x.fp));
-    const record = () => opts.memory.recordReview({ repo: repoName, pr: number, headSha: plan.headSha, fingerprints: fresh.map((x) => x.fp), executionId });
-    // A push that adds nothing new to say stays quiet: no review just to say so.
-    if (plan.mode === 'incremental' && fresh.length === 0) return record();
+      // Validate against the pull request's own diff at the reviewed head, as GitHub will.
+      const index = indexDiff((await compare(gh, plan, `${plan.baseSha}...${plan.headSha}`)).files);
+      const comments = (reply.comments ?? []).map((c) => ({
+        c,
+        fp: fingerprint(c.path, index.get(c.path)?.right.get(c.line)?.text ?? '', c.body),
+        ok: placeable(c, index),
+      }));
+      const known = await opts.memory.knownFingerprints(repoName, number, comments.map((x) => x.fp));
+      const fresh = comments.filter((x) => !known.has(x.fp));
+      const record = () => opts.memory.recordReview({ repo: repoName, pr: number, headSha: plan.headSha, fingerprints: fresh.map((x) => x.fp), executionId });
+      // A push that adds nothing new to say stays quiet: no review just to say so.
+      if (plan.mode === 'incremental' && fresh.length === 0) return record();
 
-    const inline = fresh.filter((x) => x.ok).map((x) => x.c);
-    const outside = fresh.filter((x) => !x.ok).map((x) => x.c);
-    const repeated = comments.length - fresh.length;
-    const marker = executionMarker(executionId);
-    const apiComments = inline.map((c) => ({
-      path: c.path,
-      line: c.line,
-      side: c.side ?? 'RIGHT',
-      ...(c.startLine !== undefined && c.startLine < c.line ? { start_line: c.startLine, start_side: c.side ?? 'RIGHT' } : {}),
-      body: `${clip(c.body, MAX_BODY - 100)}\n\n${marker}`,
-    }));
-    const review = (body: string, withComments: typeof apiComments) =>
-      gh.pulls.createReview({ owner, repo, pull_number: number, commit_id: plan.headSha, event: 'COMMENT', body, comments: withComments });
-    try {
-      await review(reviewBody(plan, reply, { repeated, outside }, executionId), apiComments);
-    } catch (err) {
-      if (!isStatus(err, 422)) throw err;
-      // GitHub disagreed with our reading of the diff (or the commit left the PR): keep the review, comments in the body.
-      opts.logger?.warn({ err, pr: `${repoName}#${number}` }, 'GitHub refused the review (422); posting it with the comments in its body');
-      const note = `**GitHub did not accept these as inline comments (${(err as Error).message.split('\n')[0]}), so here they are:**`;
-      const body = reviewBody(plan, reply, { repeated, outside: [...inline, ...outside], note }, executionId);
+      const inline = fresh.filter((x) => x.ok).map((x) => x.c);
+      const outside = fresh.filter((x) => !x.ok).map((x) => x.c);
+      const repeated = comments.length - fresh.length;
+      const marker = executionMarker(executionId);
+      const apiComments = inline.map((c) => ({
+        path: c.path,
+        line: c.line,
+        side: c.side ?? 'RIGHT',
+        ...(c.startLine !== undefined && c.startLine < c.line ? { start_line: c.startLine, start_side: c.side ?? 'RIGHT' } : {}),
+        body: `${clip(c.body, MAX_BODY - 100)}\n\n${marker}`,
+      }));
+      const review = (body: string, withComments: typeof apiComments) =>
+        gh.pulls.createReview({ owner, repo, pull_number: number, commit_id: plan.headSha, event: 'COMMENT', body, comments: withComments });
       try {
-        await review(body, []);
-      } catch (again) {
-        if (!isStatus(again, 422)) throw again;
-        await gh.issues.createComment({ owner, repo, issue_number: number, body });
+        await review(reviewBody(plan, reply, { repeated, outside }, executionId), apiComments);
+      } catch (err) {
+        if (!isStatus(err, 422)) throw err;
+        // GitHub disagreed with our reading of the diff (or the commit left the PR): keep the review, comments in the body.
+        opts.logger?.warn({ err, pr: `${repoName}#${number}` }, 'GitHub refused the review (422); posting it with the comments in its body');
+        const note = `**GitHub did not accept these as inline comments (${oneLine((err as Error).message.split('\n')[0] ?? '')}), so here they are (${inline.length + outside.length}):**`;
+        const body = reviewBody(plan, reply, { repeated, outside: [...inline, ...outside], note }, executionId);
+        try {
+          await review(body, []);
+        } catch (again) {
+          if (!isStatus(again, 422)) throw again;
+          await gh.issues.createComment({ owner, repo, issue_number: number, body });
+        }
       }
-    }
-    await record();
+      await record();
+    });
   }
 
-  async function postComment(gh: Octokit, ref: GithubReplyRef, reply: Reply, executionId: string) {
-    const listed = (reply.comments ?? []).map((c) => `- ${location(c)} — ${c.body.split('\n')[0]}`).join('\n');
+  async function postComment(gh: Octokit, ref: Pick<GithubReplyRef, 'kind' | 'owner' | 'repo' | 'number' | 'threadId'>, reply: Reply, executionId: string) {
+    const listed = capped(reply.comments ?? [], (c) => `- ${location(c)} — ${oneLine(c.body.split('\n')[0] ?? '')}`).join('\n');
     const text = clip([reply.text, listed].filter(Boolean).join('\n\n'), MAX_BODY - 300);
     const body = `${text}${reply.feedback ? `\n\n${FEEDBACK_HINT}` : ''}\n${executionMarker(executionId)}`;
     const { owner, repo, number } = ref;
@@ -346,6 +494,7 @@ export function createGithubReplier(opts: ReplierOptions) {
   }
 
   async function reply(envelope: Envelope, answer: Reply, meta: { executionId: string }): Promise<void> {
+    if (answer.context?.silent) return; // prepare found nothing to answer (see threadVote)
     const ref = envelope.replyRef as GithubReplyRef;
     const gh = opts.clientFor(ref);
     const plan = answer.context?.review as ReviewPlan | undefined;
@@ -353,5 +502,12 @@ export function createGithubReplier(opts: ReplierOptions) {
     else await postComment(gh, ref, answer, meta.executionId);
   }
 
-  return { prepare, reply };
+  /** A routing rule's reply, as an issue comment on `owner/repo#number`. */
+  async function postTo(target: string, answer: Reply, meta: { executionId: string }): Promise<void> {
+    const { owner, repo, number } = parseGithubTarget(target);
+    const gh = await opts.clientForRepo(owner, repo);
+    await postComment(gh, { kind: 'issue_comment', owner, repo, number }, answer, meta.executionId);
+  }
+
+  return { prepare, reply, postTo };
 }

@@ -6,7 +6,8 @@ export const feedbackAgent: Agent = {
   description: 'Records 👍/👎 feedback on the last answer.',
   usesLlm: false,
   async run(ctx) {
-    const { score, executionId } = ctx.intent.args;
+    // A channel's prepare may name the execution a vote rates (a GitHub thread reply: the comment it answers).
+    const { score, executionId } = { ...ctx.intent.args, ...ctx.envelope.args };
     if (score !== 1 && score !== -1) {
       return { text: 'To rate my last answer, reply +1 or -1 (or 👍 / 👎).', feedback: false };
     }

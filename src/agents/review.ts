@@ -3,10 +3,9 @@ import { parseDiff } from '../diff.ts';
 import { PROMPTS, truncateToTokens, wrapUntrusted } from '../llm/index.ts';
 import type { ReviewMaterial } from '../llm/index.ts';
 import type { Agent } from '../ports.ts';
-import { reviewDiff } from '../review.ts';
+import { REVIEW_TOKEN_BUDGET, reviewDiff } from '../review.ts';
 import type { ReviewComment } from '../types.ts';
 
-const DIFF_BUDGET = 12_000;
 // Chat platforms cap message length (Telegram 4,096, WhatsApp 1,600); inline comments carry the full list on GitHub.
 const MAX_LISTED = 25;
 
@@ -20,7 +19,10 @@ export const reviewAgent: Agent = {
   usesLlm: true,
   async run(ctx) {
     const diff = typeof ctx.intent.args.diff === 'string' ? ctx.intent.args.diff : ctx.envelope.text;
-    const files = parseDiff(diff);
+    // One budget for heuristics and model, so what the review says it read is what both read.
+    const read = truncateToTokens(diff, REVIEW_TOKEN_BUDGET);
+    const cut = read !== diff;
+    const files = parseDiff(cut ? read.slice(0, read.lastIndexOf('\n… [truncated')) : diff);
     if (files.length === 0) return { text: USAGE, feedback: false };
 
     const { comments, summary } = reviewDiff(files);
@@ -34,13 +36,16 @@ export const reviewAgent: Agent = {
         role: 'user',
         content:
           `Heuristic findings:\n${wrapUntrusted('findings', [...listed, ...summary.general.map((g) => g.body)].join('\n') || 'none')}\n\n` +
-          `Diff:\n${wrapUntrusted('diff', truncateToTokens(diff, DIFF_BUDGET))}`,
+          `Diff:\n${wrapUntrusted('diff', read)}`,
       }],
       maxTokens: 1200,
       offline,
     });
 
     let text = result.text;
+    if (cut) {
+      text += `\n\nThis diff is longer than one review reads (about ${REVIEW_TOKEN_BUDGET.toLocaleString('en-US')} tokens): only its first ${Math.round((read.length / diff.length) * 100)}% was reviewed.`;
+    }
     if (listed.length > 0) {
       const more = listed.length > MAX_LISTED ? `\n…and ${listed.length - MAX_LISTED} more.` : '';
       text += `\n\nInline comments (${listed.length}):\n${listed.slice(0, MAX_LISTED).join('\n')}${more}`;
