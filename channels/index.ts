@@ -10,7 +10,7 @@ export type ChannelRegistry = ReplySink & {
   get(channel: string): ChannelAdapter | undefined;
   all(): ChannelAdapter[];
   /** Channels that can receive routed replies, for validating routing rules. */
-  destinations(): { channel: string; enabled: boolean; requiredEnv: string[] }[];
+  destinations(): { channel: string; enabled: boolean; requiredEnv: string[]; validateTarget?(target: string): string | undefined }[];
 };
 
 /** Looks adapters up by channel name; as a `ReplySink` it sends each reply back through the channel it came from. */
@@ -37,6 +37,9 @@ export function createChannelRegistry(adapters: ChannelAdapter[]): ChannelRegist
       if (!adapter.enabled) throw new Error(`channel "${destination.channel}" is disabled: set ${adapter.requiredEnv.join(', ')} to deliver execution ${meta.executionId}`);
       await adapter.postTo(destination.target, reply, meta);
     },
-    destinations: () => [...byName.values()].filter((a) => a.postTo).map((a) => ({ channel: a.channel, enabled: a.enabled, requiredEnv: a.requiredEnv })),
+    destinations: () =>
+      [...byName.values()]
+        .filter((a) => a.postTo)
+        .map((a) => ({ channel: a.channel, enabled: a.enabled, requiredEnv: a.requiredEnv, validateTarget: a.validateTarget?.bind(a) })),
   };
 }

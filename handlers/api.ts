@@ -89,11 +89,11 @@ export function apiRoutes(deps: ApiDeps) {
   api.use('*', adminAuth(deps.adminToken));
   // A body must be JSON; a bodyless POST (replay) has no media type to check.
   const json = requireContentType('application/json');
-  const jsonBody: MiddlewareHandler = async function jsonIfBody(c, next) {
+  const jsonIfBody: MiddlewareHandler = async function jsonIfBody(c, next) {
     const empty = c.req.header('content-length') === '0' || (!c.req.header('content-length') && !c.req.header('transfer-encoding'));
     return empty && !c.req.header('content-type') ? next() : json(c, next);
   };
-  api.post('/*', jsonBody);
+  api.post('/*', jsonIfBody);
   api.patch('/*', json);
 
   const execution = async (id: string) => {

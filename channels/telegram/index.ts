@@ -7,7 +7,7 @@ import type { Update, UserFromGetMe } from 'grammy/types';
 import type { Config } from '../../src/config.ts';
 import { VerificationError, type ChannelAdapter, type Logger, type RawRequest } from '../../src/ports.ts';
 import { normalizeTelegram } from './normalize.ts';
-import { createTelegramSender } from './reply.ts';
+import { createTelegramSender, parseTarget } from './reply.ts';
 import { verifyTelegram } from './verify.ts';
 
 export { CALLBACK_DATA_BYTES, conversationKey, GROUP_COMMANDS, normalizeTelegram, parseVoteData, voteData } from './normalize.ts';
@@ -118,6 +118,14 @@ export function createTelegramAdapter(config: Config['telegram'], opts: Telegram
     ack: (_envelopes, results) => Response.json({ ok: true, duplicate: results.every((r) => r.duplicate) }, { status: 200 }),
     reply: sender.reply,
     postTo: sender.postTo,
+    validateTarget(target) {
+      try {
+        parseTarget(target);
+        return undefined;
+      } catch (err) {
+        return (err as Error).message;
+      }
+    },
     update: sender.update,
     ...(config.mode === 'polling'
       ? { poll: (receive: (req: RawRequest) => Promise<void>, o: { signal: AbortSignal; logger: Logger }) => pollUpdates(bot, receive, { ...o, timeoutSeconds: opts.pollTimeoutSeconds ?? 25 }) }
