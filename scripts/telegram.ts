@@ -1,9 +1,11 @@
 /**
  * Telegram operator commands: `npx switchboard telegram set-webhook` registers PUBLIC_URL/telegram/webhook with
- * the secret token and the update types we handle; `telegram info` shows what Telegram has (getWebhookInfo).
- * Also runnable as `node scripts/telegram.ts set-webhook|info`.
+ * the secret token and the update types we handle, and stores who the bot is (getMe) so no server process has to
+ * ask; `telegram info` shows what Telegram has (getWebhookInfo). Also runnable as `node scripts/telegram.ts set-webhook|info`.
  */
-import { ALLOWED_UPDATES, BOT_COMMANDS, createTelegramBot, SECRET_TOKEN } from '../channels/telegram/index.ts';
+import type { UserFromGetMe } from 'grammy/types';
+import { ALLOWED_UPDATES, BOT_COMMANDS, BOT_INFO_SETTING, createTelegramBot, SECRET_TOKEN } from '../channels/telegram/index.ts';
+import { openSettings } from '../db/index.ts';
 import { ConfigError, loadConfig, type Config } from '../src/config.ts';
 
 export const TELEGRAM_VERBS = ['set-webhook', 'info'] as const;
@@ -13,6 +15,9 @@ function missing(config: Config, verb: (typeof TELEGRAM_VERBS)[number]): string[
   const problems: string[] = [];
   if (!config.telegram.botToken) problems.push('TELEGRAM_BOT_TOKEN is not set: create a bot with @BotFather (/newbot) and set the token it gives you');
   if (verb === 'set-webhook') {
+    if (config.telegram.mode === 'polling') {
+      problems.push('TELEGRAM_MODE=polling: the server fetches updates with getUpdates and removes any webhook when it starts; unset TELEGRAM_MODE to use a webhook');
+    }
     if (!config.publicUrl) problems.push('PUBLIC_URL is not set: set it to the public https:// address of this server; Telegram posts to PUBLIC_URL/telegram/webhook');
     if (!config.telegram.webhookSecret) {
       problems.push('TELEGRAM_WEBHOOK_SECRET is not set: generate one with `openssl rand -hex 32`; Telegram sends it back with every update');
@@ -26,6 +31,21 @@ function missing(config: Config, verb: (typeof TELEGRAM_VERBS)[number]): string[
 function describe(err: unknown): string {
   const message = err instanceof Error ? err.message : String(err);
   return /\b401\b|Unauthorized/.test(message) ? `${message}; check TELEGRAM_BOT_TOKEN (BotFather → /mybots → API Token)` : message;
+}
+
+/** Keeps the bot's getMe answer in the database, where every process reads it at start. Best effort: without it each process asks once. */
+async function storeBotInfo(config: Config, me: UserFromGetMe): Promise<void> {
+  try {
+    const settings = await openSettings({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: 1 });
+    try {
+      await settings.put(BOT_INFO_SETTING, JSON.stringify(me));
+    } finally {
+      await settings.close();
+    }
+    console.log(`Bot details stored in the database: @${me.username} (id ${me.id}); Switchboard will not ask getMe.`);
+  } catch (err) {
+    console.error(`warning: could not store the bot details in the database (${(err as Error).message}); each Switchboard process asks Telegram (getMe) once instead`);
+  }
 }
 
 /** Runs a `telegram` verb and returns the exit code; output goes to stdout, problems to stderr. */
@@ -44,6 +64,13 @@ export async function runTelegramCommand(config: Config, verb: string): Promise<
   if (verb === 'set-webhook') {
     const url = `${config.publicUrl}/telegram/webhook`;
     if (!url.startsWith('https://')) console.error(`warning: ${url} is not https; api.telegram.org only delivers to https URLs on ports 443, 80, 88 or 8443`);
+    let me: UserFromGetMe;
+    try {
+      me = await bot.api.getMe();
+    } catch (err) {
+      console.error(`getMe failed: ${describe(err)}`);
+      return 1;
+    }
     try {
       await bot.api.setWebhook(url, { secret_token: config.telegram.webhookSecret, allowed_updates: [...ALLOWED_UPDATES] });
     } catch (err) {
@@ -58,6 +85,7 @@ export async function runTelegramCommand(config: Config, verb: string): Promise<
     } catch (err) {
       console.error(`warning: setMyCommands failed (${describe(err)}); the webhook is set, only the command menu is missing`);
     }
+    await storeBotInfo(config, me);
     return 0;
   }
 

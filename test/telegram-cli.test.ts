@@ -1,17 +1,30 @@
 /** `npx switchboard telegram set-webhook|info`, run as an operator runs them, against the fake Bot API. */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BOT_INFO_SETTING } from '../channels/telegram/index.ts';
+import { openSettings } from '../db/index.ts';
+import { loadConfig } from '../src/config.ts';
+import { createLogger } from '../src/logger.ts';
+import { startSwitchboard } from '../src/server.ts';
 import { runCli } from './support/process.ts';
-import { BOT_TOKEN, startFakeTelegram, WEBHOOK_SECRET, type FakeTelegram } from './fakes/telegram-api.ts';
+import { ADMIN_TOKEN } from './support/switchboard.ts';
+import { BOT_ID, BOT_TOKEN, BOT_USERNAME, messageUpdate, startFakeTelegram, telegramRequest, WEBHOOK_SECRET, type FakeTelegram } from './fakes/telegram-api.ts';
 
-describe('switchboard telegram', () => {
+// set-webhook opens the embedded database (and migrates it) in a child process; on a busy machine that takes a while.
+describe('switchboard telegram', { timeout: 180_000 }, () => {
   let fake: FakeTelegram;
   let env: Record<string, string>;
+  let dataDir: string;
   beforeAll(async () => {
     fake = await startFakeTelegram();
-    env = { TELEGRAM_BOT_TOKEN: BOT_TOKEN, TELEGRAM_WEBHOOK_SECRET: WEBHOOK_SECRET, TELEGRAM_API_ROOT: fake.apiRoot, PUBLIC_URL: 'https://sb.example.com/' };
+    dataDir = mkdtempSync(join(tmpdir(), 'switchboard-telegram-cli-'));
+    env = { TELEGRAM_BOT_TOKEN: BOT_TOKEN, TELEGRAM_WEBHOOK_SECRET: WEBHOOK_SECRET, TELEGRAM_API_ROOT: fake.apiRoot, PUBLIC_URL: 'https://sb.example.com/', DATA_DIR: dataDir };
   });
   afterAll(async () => {
     await fake?.close();
+    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
   });
 
   it('set-webhook registers PUBLIC_URL/telegram/webhook with the secret and only the updates we handle', async () => {
@@ -21,6 +34,36 @@ describe('switchboard telegram', () => {
     expect(call!.args).toEqual({ url: 'https://sb.example.com/telegram/webhook', secret_token: WEBHOOK_SECRET, allowed_updates: ['message', 'callback_query'] });
     expect(output).toContain('https://sb.example.com/telegram/webhook');
     expect(fake.ok('setMyCommands')[0]!.args.commands.map((c: any) => c.command)).toEqual(['help', 'ask', 'summarize', 'status']);
+  });
+
+  it('set-webhook stores the getMe answer: a Switchboard started afterwards answers a group @mention without asking getMe', async () => {
+    // The set-webhook above asked getMe once and stored what Telegram said.
+    expect(fake.ok('getMe')).toHaveLength(1);
+    const settings = await openSettings({ dataDir });
+    const stored = JSON.parse((await settings.get(BOT_INFO_SETTING))!);
+    await settings.close();
+    expect(stored).toMatchObject({ id: BOT_ID, username: BOT_USERNAME, is_bot: true });
+
+    const calls = fake.calls.length;
+    const sb = await startSwitchboard(loadConfig({ ...env, ADMIN_TOKEN, LOG_LEVEL: 'silent' }), { listen: false, logger: createLogger('silent') });
+    try {
+      const chat = { id: -100_123_456_789, type: 'supergroup' as const, title: 'Ops' };
+      const res = await sb.app.request('/telegram/webhook', telegramRequest(messageUpdate(`@${BOT_USERNAME} what is our deploy process?`, { chat })));
+      expect(res.status).toBe(200);
+      const deadline = Date.now() + 20_000;
+      while (!fake.ok('sendMessage').some((c) => c.args.chat_id === chat.id) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+      // Answered, so the mention was matched to this bot's username: from the database, not from getMe.
+      expect(fake.ok('sendMessage').filter((c) => c.args.chat_id === chat.id)).toHaveLength(1);
+      expect(fake.calls.slice(calls).filter((c) => c.method === 'getMe')).toEqual([]);
+    } finally {
+      await sb.stop();
+    }
+  });
+
+  it('set-webhook refuses in polling mode, where the server removes any webhook', async () => {
+    const polling = await runCli(['telegram', 'set-webhook'], { ...env, TELEGRAM_MODE: 'polling' });
+    expect(polling.code).not.toBe(0);
+    expect(polling.output).toMatch(/TELEGRAM_MODE=polling: .*unset TELEGRAM_MODE/);
   });
 
   it('info prints the url, the pending update count and the last error', async () => {

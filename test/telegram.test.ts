@@ -4,6 +4,7 @@
  */
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BOT_INFO_SETTING } from '../channels/telegram/index.ts';
 import { rowsOf } from '../db/rows.ts';
 import { askAgent } from '../src/agents/ask.ts';
 import { createAgents } from '../src/agents/index.ts';
@@ -14,6 +15,7 @@ import { signedHook, startTestSwitchboard, tableCounts, type TestSwitchboard } f
 import {
   ALICE,
   BOB,
+  BOT_ID,
   BOT_TOKEN,
   BOT_USERNAME,
   callbackUpdate,
@@ -183,8 +185,11 @@ describe.each(databaseKinds)('Telegram channel on %s', (kind) => {
     const texts = body.messages.filter((m: any) => m.role === 'user').map((m: any) => m.text);
     // The bot's own name is stripped: what is stored reads as the question asked.
     expect(texts).toEqual(['how do we roll back a deploy?', '/status', '/help', 'and what about the database?']);
-    // The username was needed to tell our @mention from others: asked once, remembered after.
+    // The username was needed to tell our @mention from others: with none stored yet, asked once, and stored for
+    // the next start (where `telegram set-webhook` would have stored it already).
     expect(fake.ok('getMe')).toHaveLength(1);
+    const stored = await waitFor(() => sb.opened.store.setting(BOT_INFO_SETTING), Boolean);
+    expect(JSON.parse(stored!)).toMatchObject({ id: BOT_ID, username: BOT_USERNAME });
   });
 
   it('routes the commands: /help lists them, /ask carries the question, /summarize reads the chat history', async () => {
