@@ -186,10 +186,14 @@ describe.skipIf(!server)(title, () => {
   });
 
   it('SIGTERM stops accepting, lets an in-flight request finish, and exits 0', PROCESSES, async () => {
+    // The answer streams its first piece, then waits: the ?wait=1 request is in flight until the test lets it go on.
+    const release = anthropic.hold();
     const web = await start('web', env);
-    // No worker yet: the ?wait=1 request stays in flight.
-    const pending = post(web.base, '/api/messages?wait=1', { text: 'help', user_id: 'graceful' });
-    await eventually(() => executions(web.base), (r) => r.length === 1);
+    await start('worker', env);
+    const pending = post(web.base, '/api/messages?wait=1', { text: 'what is in flight?', user_id: 'graceful' });
+    pending.catch(() => {}); // awaited below; a failure must fail the test, not surface as unhandled
+    await eventually(async () => anthropic.requests.length, (n) => n === 1);
+    expect(anthropic.requests).toHaveLength(1);
     web.child.kill('SIGTERM');
     const listener = await eventually(
       () => fetch(`${web.base}/healthz`).then(() => 'open', () => 'refused'),
@@ -197,12 +201,13 @@ describe.skipIf(!server)(title, () => {
       10_000,
     );
     expect(listener).toBe('refused');
-    expect(await fetch(`${web.base}/api/messages`, { method: 'POST' }).then(() => 'accepted', () => 'refused')).toBe('refused');
-    await start('worker', env);
+    expect(await post(web.base, '/api/messages', { text: 'help', user_id: 'late' }).then(() => 'accepted', () => 'refused')).toBe('refused');
+    release();
     const res = await pending;
     expect(res.status).toBe(200);
-    expect(((await res.json()) as any).reply.text).toMatch(/summarize/);
+    expect(((await res.json()) as any).reply.text).toContain('fake anthropic answer');
     expect(await exitWithin(web, 30_000)).toBe(0);
+    expect(await onlyExecution()).toMatchObject([{ status: 'succeeded', attempts: 1 }]);
   });
 
   it('a worker given SIGTERM mid-answer finishes it, replies once, and exits 0', PROCESSES, async () => {
