@@ -68,14 +68,6 @@ export async function recordResult(db: Db, execution: ExecutionRow, reply: Reply
 }
 
 /**
- * The reply reached the platform: committed right after delivery, so an attempt that dies before
- * `markSucceeded` is not posted a second time when its job runs again.
- */
-export async function markReplied(db: Db, id: string): Promise<void> {
-  await db.update(executions).set({ repliedAt: sql`now()` }).where(eq(executions.id, id));
-}
-
-/**
  * A platform rate limit: the attempt is handed back (not counted), and a new job starts after
  * `seconds`, in one transaction so the execution is never left without a job.
  */

@@ -5,12 +5,11 @@
  *
  * Env: BENCH_SECONDS (default 10), BENCH_CONNECTIONS (50), BENCH_PG_URL (default the local server).
  */
-import autocannon from 'autocannon';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import postgres from 'postgres';
-import { Webhook } from 'standardwebhooks';
+import { hammerHooks } from './lib/hammer.ts';
 import { summarize } from './lib/stats.ts';
 import { BENCH_TOKEN, rssMb, startFloor, startSwitchboard } from './lib/process.ts';
 
@@ -19,39 +18,7 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
 const PG_ADMIN = process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
-async function hammer(base: string) {
-  const wh = new Webhook(SECRET);
-  let n = 0;
-  const result = await autocannon({
-    url: base,
-    connections: CONNECTIONS,
-    duration: SECONDS,
-    requests: [
-      {
-        method: 'POST',
-        path: '/hooks/bench',
-        setupRequest(req: any) {
-          const id = `msg_${process.pid}_${++n}`;
-          const now = new Date();
-          // The default path of a webhook event: the ask agent with the offline provider.
-          const body = JSON.stringify({ type: 'bench.event', text: `deploy ${n} finished on web-1`, n });
-          return {
-            ...req,
-            body,
-            headers: {
-              'content-type': 'application/json',
-              'webhook-id': id,
-              'webhook-timestamp': String(Math.floor(now.getTime() / 1000)),
-              'webhook-signature': wh.sign(id, now, body),
-            },
-          };
-        },
-      },
-    ],
-  });
-  const ok = result['2xx'];
-  return { rps: Math.round(ok / result.duration), p50: result.latency.p50, p99: result.latency.p99, ok, non2xx: result.non2xx, errors: result.errors };
-}
+const hammer = (base: string) => hammerHooks(base, { secret: SECRET, connections: CONNECTIONS, seconds: SECONDS });
 
 /** Seconds from `start` (taken before the workers were spawned, so start-up counts against them) until nothing waits. */
 async function waitDrained(start: number, depth: () => Promise<number>, timeoutMs = 600_000) {

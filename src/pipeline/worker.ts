@@ -123,11 +123,8 @@ export function createWorker(deps: WorkerDeps) {
         if (prepared?.context) reply = { ...reply, context: prepared.context };
         await store.recordResult(execution, reply, usage);
       }
-      if (!execution.repliedAt) {
-        if (execution.destination) await deps.replies.deliver(execution.destination as Destination, reply, { executionId });
-        else await deps.replies.reply(envelope, reply, { executionId });
-        await store.markReplied(executionId);
-      }
+      if (execution.destination) await deps.replies.deliver(execution.destination as Destination, reply, { executionId });
+      else await deps.replies.reply(envelope, reply, { executionId });
       await store.markSucceeded(executionId, Math.round(performance.now() - started));
       metrics.executions.inc({ agent: execution.agent, status: 'succeeded' });
       metrics.ingestToReply.observe({ channel: execution.channel }, (Date.now() - execution.receivedAt.getTime()) / 1000);
