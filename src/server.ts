@@ -81,6 +81,10 @@ export async function startSwitchboard(config: Config, opts: StartOptions = {}):
     );
   }
 
+  if (config.slack.appToken) {
+    logger.warn('SLACK_APP_TOKEN is set, but Socket Mode is not supported yet: Slack must post to PUBLIC_URL/slack/events (see docs/slack.md); unset it to silence this');
+  }
+
   const metrics = createMetrics();
   // One answer must finish well inside its job's timeout, or the queue would start it again meanwhile.
   const llm = createLlmChain(config.llm, { logger, deadlineMs: config.worker.jobTimeoutSeconds * 750, onEvent: (e) => metrics.recordLlm(e) });
@@ -195,6 +199,10 @@ export async function startSwitchboard(config: Config, opts: StartOptions = {}):
             : err,
         ),
       );
+    }).catch(async (err) => {
+      // Workers are already taking jobs: let them finish or hand them back before the process gives up.
+      await opened.close(true).catch(() => {});
+      throw err;
     });
     const address = server.address();
     const port = typeof address === 'object' && address ? address.port : config.port;
