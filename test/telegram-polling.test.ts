@@ -7,6 +7,7 @@ import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rowsOf } from '../db/rows.ts';
 import { DataDirInUseError } from '../db/index.ts';
+import { createTelegramAdapter } from '../channels/telegram/index.ts';
 import { loadConfig } from '../src/config.ts';
 import { createLogger } from '../src/logger.ts';
 import { startSwitchboard, type Switchboard } from '../src/server.ts';
@@ -47,7 +48,7 @@ describe.each(databaseKinds)('Telegram polling on %s', (kind) => {
     env = { TELEGRAM_MODE: 'polling', TELEGRAM_BOT_TOKEN: BOT_TOKEN, TELEGRAM_API_ROOT: fake.apiRoot, RATE_LIMIT_BURST: '1', RATE_LIMIT_PER_MINUTE: '60' };
     sb = await startTestSwitchboard(kind, env, { poll: true });
     running = sb;
-  });
+  }, 180_000);
   afterAll(async () => {
     await running?.stop();
     await sb?.close();
@@ -149,5 +150,88 @@ describe.each(databaseKinds)('Telegram polling on %s', (kind) => {
       const answered = await waitFor(() => sentTo(later.id), (s) => s.length > 0);
       expect(answered).toHaveLength(1);
     }
+  });
+});
+
+describe('the Telegram poller on its own', () => {
+  let fake: FakeTelegram;
+  beforeAll(async () => {
+    fake = await startFakeTelegram();
+  });
+  afterAll(async () => {
+    await fake?.close();
+  });
+
+  /** The adapter's poll loop with a receive that records (or refuses) what it is given, and the log lines it writes. */
+  function poller(receive: (update: any) => Promise<void>) {
+    const adapter = createTelegramAdapter(loadConfig({ TELEGRAM_MODE: 'polling', TELEGRAM_BOT_TOKEN: BOT_TOKEN, TELEGRAM_API_ROOT: fake.apiRoot }).telegram, {
+      pollTimeoutSeconds: 1,
+    });
+    const logs: { level: string; msg: string }[] = [];
+    const log = (level: string) => (obj: object | string, msg?: string) => logs.push({ level, msg: msg ?? String(obj) });
+    const logger = { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') };
+    const controller = new AbortController();
+    const done = adapter.poll!((req) => receive(JSON.parse(new TextDecoder().decode(req.body))), { signal: controller.signal, logger });
+    return { logs, stop: () => (controller.abort(), done) };
+  }
+
+  it('removes a webhook set while it polls, and says why getUpdates was refused when another client polls the bot', async () => {
+    const received: number[] = [];
+    let first = messageUpdate('placeholder');
+    let second = first;
+    const p = poller(async (u) => void received.push(u.update_id));
+    try {
+      await waitFor(() => fake.ok('deleteWebhook').length, (n) => n === 1);
+      // Someone runs set-webhook meanwhile: getUpdates answers 409 until the poller removes it again.
+      fake.webhook.url = 'https://elsewhere.example.com/telegram/webhook';
+      first = messageUpdate('after the webhook came back');
+      fake.pushUpdate(first);
+      await waitFor(() => received, (r) => r.includes(first.update_id));
+      expect(fake.ok('deleteWebhook')).toHaveLength(2);
+      expect(p.logs.some((l) => l.level === 'warn' && /a webhook was set while polling/.test(l.msg))).toBe(true);
+
+      // Another bot instance elsewhere: Telegram answers 409 "terminated by other getUpdates request".
+      fake.fail('getUpdates', 409, 'Conflict: terminated by other getUpdates request; make sure that only one bot instance is running', 1);
+      second = messageUpdate('after the conflict');
+      fake.pushUpdate(second);
+      await waitFor(() => received, (r) => r.includes(second.update_id));
+      const conflict = p.logs.find((l) => /Another client polls this bot/.test(l.msg));
+      expect(conflict?.msg).toMatch(/TELEGRAM_BOT_TOKEN|bot token/);
+      expect(conflict?.msg).toMatch(/retrying in \d+ s/);
+    } finally {
+      await p.stop();
+    }
+    // Each once, in order: nothing was lost or fetched twice across the refusals.
+    expect(received).toEqual([first.update_id, second.update_id]);
+  });
+
+  it('backs off when getUpdates fails or an update cannot be stored, and loses nothing', async () => {
+    const received: number[] = [];
+    // What the last poller stored but never confirmed (it stopped first) comes again, before anything new.
+    const leftover = fake.unconfirmed();
+    let refuse = 2;
+    const p = poller(async (u) => {
+      if (refuse-- > 0) throw Object.assign(new Error('database is down'), { retryAfterSeconds: 1 });
+      received.push(u.update_id);
+    });
+    try {
+      fake.fail('getUpdates', 401, 'Unauthorized', 1);
+      const update = messageUpdate('still here?');
+      fake.pushUpdate(update);
+      await waitFor(() => received, (r) => r.includes(update.update_id));
+      expect(received).toEqual([...leftover, update.update_id]);
+      const warnings = p.logs.filter((l) => l.level === 'warn').map((l) => l.msg);
+      expect(warnings.some((m) => /refused the token .*check TELEGRAM_BOT_TOKEN/.test(m))).toBe(true);
+        expect(warnings.filter((m) => /could not be stored; it stays unconfirmed; retrying in 1 s/.test(m))).toHaveLength(2);
+    } finally {
+      await p.stop();
+    }
+  });
+
+  it('stops promptly when asked, even in the middle of a long poll', async () => {
+    const p = poller(async () => {});
+    await waitFor(() => fake.calls.length, (n) => n > 0);
+    await new Promise((r) => setTimeout(r, 100));
+    await expect(p.stop()).resolves.toBeUndefined();
   });
 });
