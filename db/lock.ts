@@ -2,7 +2,7 @@
  * An exclusive lock on the embedded data directory. PGlite is single-process: a second process on the
  * same files would corrupt them, so it must fail loudly instead.
  */
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { linkSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export class DataDirInUseError extends Error {
@@ -30,11 +30,21 @@ function alive(pid: number): boolean {
 export function lockDataDir(dir: string): { release(): void } {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const file = join(dir, 'switchboard.pid');
+  // The PID is written to a file of our own first and then linked into place: the lock file never exists
+  // empty, so a process starting at the same moment cannot read it as stale and take it over.
+  const mine = join(dir, `switchboard.pid.${process.pid}`);
+  writeFileSync(mine, String(process.pid), { mode: 0o600 });
+  try {
+    return takeLock(dir, file, mine);
+  } finally {
+    rmSync(mine, { force: true });
+  }
+}
+
+function takeLock(dir: string, file: string, mine: string): { release(): void } {
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
-      const fd = openSync(file, 'wx', 0o600);
-      writeSync(fd, String(process.pid));
-      closeSync(fd);
+      linkSync(mine, file);
       let released = false;
       const release = () => {
         if (released) return;
