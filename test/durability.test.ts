@@ -10,7 +10,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { startFakeAnthropic, type FakeLlm } from './fakes/anthropic-api.ts';
 import { BOT_TOKEN, BOT_USER, SIGNING_SECRET, eventRequest, startFakeSlack, type FakeSlack } from './fakes/slack-api.ts';
 import { createTestDatabase, databaseKinds, type TestDatabase } from './support/databases.ts';
-import { freePort, spawnCli, waitForOk, type Spawned } from './support/process.ts';
+import { freePort, runCli, spawnCli, waitForOk, type Spawned } from './support/process.ts';
 import { ADMIN_TOKEN, HOOK_SECRET } from './support/switchboard.ts';
 
 const started: Spawned[] = [];
@@ -275,5 +275,10 @@ describe.skipIf(!server)(title, () => {
     expect(((await ingress.json()) as any).error.message).toMatch(/web process/);
     expect((await fetch(`${worker.base}/slack/events`, mention('help').request)).status).toBe(404);
     expect(await onlyExecution()).toHaveLength(1);
+
+    // Co-located with a web process on the same PORT, a worker refuses to start and says what to change.
+    const clash = await runCli(['start', '--role', 'worker'], { ...env, PORT: new URL(web.base).port, ADMIN_TOKEN });
+    expect(clash.code).toBe(1);
+    expect(clash.output).toMatch(/already in use; give this worker process its own PORT/);
   });
 });
