@@ -1,7 +1,13 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+/** Webhook-to-chat routing rules: their patterns, the /api/routes API, delivery to a fake Slack, and the `routes` CLI verb. */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { eventMatches } from '../db/index.ts';
+import { BOT_TOKEN, SIGNING_SECRET, startFakeSlack, type FakeSlack } from './fakes/slack-api.ts';
 import { databaseKinds } from './support/databases.ts';
-import { startTestSwitchboard, type TestSwitchboard } from './support/switchboard.ts';
+import { runCli } from './support/process.ts';
+import { signedHook, startTestSwitchboard, type TestSwitchboard } from './support/switchboard.ts';
 
 describe('routing rule event patterns', () => {
   it('matches exact types, prefixes with *, and everything without a pattern', () => {
@@ -36,4 +42,111 @@ describe.each(databaseKinds)('routing rules API on %s', (kind) => {
     expect((await sb.api('GET', '/api/routes')).body.routes).toEqual([]);
     expect((await sb.api('DELETE', '/api/routes/00000000-0000-0000-0000-000000000000')).status).toBe(404);
   });
+});
+
+async function waitFor<T>(read: () => T | Promise<T>, ok: (v: T) => boolean, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await read();
+    if (ok(v) || Date.now() > deadline) return v;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+const settle = () => new Promise((r) => setTimeout(r, 300)); // a stray post, if any, would arrive in this window
+
+describe.each(databaseKinds)('routing webhook events to Slack on %s', (kind) => {
+  let sb: TestSwitchboard;
+  let fake: FakeSlack;
+  const postsTo = (channel: string) => fake.ok('chat.postMessage').filter((c) => c.args.channel === channel);
+  const addRoute = async (rule: Record<string, unknown>) => {
+    const res = await sb.api('POST', '/api/routes', rule);
+    expect(res.status).toBe(201);
+    return res.body as { id: string };
+  };
+  const hook = async (payload: Record<string, unknown>) => {
+    const res = await sb.app.request('/hooks/ci', signedHook(payload));
+    expect(res.status).toBeLessThan(300);
+    return ((await res.json()) as { executions: { id: string }[] }).executions.map((e) => e.id);
+  };
+  const finished = (id: string) => waitFor(() => sb.api('GET', `/api/executions/${id}`).then((r) => r.body), (e) => ['succeeded', 'dead'].includes(e?.status));
+
+  beforeAll(async () => {
+    fake = await startFakeSlack();
+    sb = await startTestSwitchboard(kind, { SLACK_SIGNING_SECRET: SIGNING_SECRET, SLACK_BOT_TOKEN: BOT_TOKEN, SLACK_API_URL: fake.apiUrl });
+  });
+  afterAll(async () => {
+    await sb?.close();
+    await fake?.close();
+  });
+  afterEach(async () => {
+    for (const r of (await sb.api('GET', '/api/routes')).body.routes) await sb.api('DELETE', `/api/routes/${r.id}`);
+  });
+
+  it('creates, lists and deletes a rule through /api/routes', async () => {
+    const rule = { source: 'CI', event: 'build.*', agent: 'summarize', destination: { channel: 'slack', target: 'C0LIFE001' } };
+    const created = await addRoute(rule);
+    expect(created).toMatchObject({ id: expect.any(String), source: 'ci', event: 'build.*', agent: 'summarize', destination: { channel: 'slack', target: 'C0LIFE001' } });
+    expect((await sb.api('GET', '/api/routes')).body.routes).toEqual([expect.objectContaining({ id: created.id, source: 'ci', event: 'build.*' })]);
+    expect((await sb.api('DELETE', `/api/routes/${created.id}`)).status).toBe(204);
+    expect((await sb.api('GET', '/api/routes')).body.routes).toEqual([]);
+    expect((await sb.api('DELETE', `/api/routes/${created.id}`)).status).toBe(404);
+  });
+
+  it('an exact event pattern and a prefix pattern deliver only the events they match', async () => {
+    await addRoute({ source: 'ci', event: 'build.*', agent: 'status', destination: { channel: 'slack', target: 'C0PREFIX1' } });
+    await addRoute({ source: 'ci', event: 'deploy.finished', agent: 'status', destination: { channel: 'slack', target: 'C0EXACT01' } });
+
+    const [build] = await hook({ type: 'build.failed', text: 'nightly failed' });
+    await finished(build!);
+    expect(postsTo('C0PREFIX1')).toHaveLength(1);
+    expect(postsTo('C0PREFIX1')[0]!.args.text).toMatch(/queue/i);
+
+    const [started] = await hook({ type: 'deploy.started', text: 'deploying' }); // matches neither: runs ask, posts nowhere
+    await finished(started!);
+    await settle();
+    expect(postsTo('C0EXACT01')).toEqual([]);
+
+    const [deployed] = await hook({ type: 'deploy.finished', text: 'deployed' });
+    await finished(deployed!);
+    expect(postsTo('C0EXACT01')).toHaveLength(1);
+    expect(postsTo('C0PREFIX1')).toHaveLength(1);
+  });
+
+  it('every rule an event matches gets its own execution and its own post', async () => {
+    await addRoute({ source: 'ci', agent: 'status', destination: { channel: 'slack', target: 'C0FANOUT1' } });
+    await addRoute({ source: 'ci', event: 'release.*', agent: 'help', destination: { channel: 'slack', target: 'C0FANOUT2' } });
+    const [first] = await hook({ type: 'release.published', text: 'v2.0.0 is out' });
+    // The executions of one event share its stored message.
+    const { message_id } = (await sb.api('GET', `/api/executions/${first}`)).body;
+    const listed = (await sb.api('GET', '/api/executions?channel=hooks&limit=20')).body.executions.filter((e: any) => e.message_id === message_id);
+    const ids: string[] = listed.map((e: any) => e.id);
+    expect(ids).toHaveLength(2);
+    expect(new Set(ids).size).toBe(2);
+    const executions = await Promise.all(ids.map(finished));
+    expect(executions.map((e) => [e.agent, e.status]).sort()).toEqual([['help', 'succeeded'], ['status', 'succeeded']]);
+    expect(postsTo('C0FANOUT1')).toHaveLength(1);
+    expect(postsTo('C0FANOUT2')).toHaveLength(1);
+    expect(postsTo('C0FANOUT2')[0]!.args.text).toMatch(/summarize/); // help's answer went to help's rule
+  });
+});
+
+describe('the routes CLI verb', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'switchboard-routes-cli-'));
+  const env = { DATA_DIR: dir, SLACK_SIGNING_SECRET: SIGNING_SECRET, SLACK_BOT_TOKEN: BOT_TOKEN, SLACK_API_URL: 'http://127.0.0.1:9/api/' };
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  // Each call starts a whole process on the embedded database: generous, as the machine may be busy.
+  const cli = (args: string[]) => runCli(args, env, 150_000);
+
+  it('adds, lists and deletes rules through the real CLI process', async () => {
+    const added = await cli(['routes', 'add', 'ci', 'summarize', 'slack:C0CLI0001', '--event', 'build.*']);
+    expect(added.code, added.output).toBe(0);
+    const id = /added route ([0-9a-f-]{36})/.exec(added.output)?.[1];
+    expect(id, added.output).toBeDefined();
+    const listed = await cli(['routes', 'list']);
+    expect(listed.code).toBe(0);
+    expect(listed.output).toContain(`${id}  ci [build.*] → summarize → slack:C0CLI0001`);
+    const deleted = await cli(['routes', 'delete', id!]);
+    expect({ code: deleted.code, out: deleted.output.includes(`deleted route ${id}`) }).toEqual({ code: 0, out: true });
+    expect((await cli(['routes'])).output).toContain('no routes');
+  }, 600_000);
 });
