@@ -52,10 +52,10 @@ export function createApp(deps: AppDeps) {
 
   app.post(
     '/hooks/:source',
-    requireContentType('application/json'),
     channelRoute({
       adapter: deps.hooks,
       ingest: deps.ingest,
+      accepts: ['application/json'],
       enabled(c) {
         const source = c.req.param('source') ?? '';
         if (!isValidHookSource(source)) return { enabled: false, requiredEnv: ['a source name of letters, digits, - and _'] };
@@ -77,11 +77,11 @@ export function createApp(deps: AppDeps) {
   );
 
   // GitHub App or repository webhook; `ping` and events we do not handle are acknowledged and stored nowhere.
-  app.post('/github/webhook', requireContentType('application/json'), channelRoute({ adapter: deps.github, ingest: deps.ingest }));
+  app.post('/github/webhook', channelRoute({ adapter: deps.github, ingest: deps.ingest, accepts: ['application/json'] }));
 
-  app.post('/telegram/webhook', requireContentType('application/json'), channelRoute({ adapter: deps.telegram, ingest: deps.ingest }));
+  app.post('/telegram/webhook', channelRoute({ adapter: deps.telegram, ingest: deps.ingest, accepts: ['application/json'] }));
   // Twilio posts form fields and reads the answer as TwiML (the adapter's ack).
-  app.post('/whatsapp/webhook', requireContentType('application/x-www-form-urlencoded'), channelRoute({ adapter: deps.whatsapp, ingest: deps.ingest }));
+  app.post('/whatsapp/webhook', channelRoute({ adapter: deps.whatsapp, ingest: deps.ingest, accepts: ['application/x-www-form-urlencoded'] }));
 
   app.route(
     '/api',

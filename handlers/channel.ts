@@ -6,12 +6,15 @@ import type { Context, Handler } from 'hono';
 import type { Ingest } from '../src/pipeline/ingest.ts';
 import type { ChannelAdapter, RawRequest } from '../src/ports.ts';
 import { jsonError } from './errors.ts';
+import { unsupportedMediaType } from './middleware.ts';
 
 export type ChannelRouteOptions = {
   adapter: ChannelAdapter;
   ingest: Ingest;
   /** Per-request enablement (hooks are enabled per source). Defaults to the adapter's own flag. */
   enabled?(c: Context): { enabled: boolean; requiredEnv: string[] };
+  /** Media types the platform posts; checked once the channel is known to be enabled, so a disabled one says so first. */
+  accepts?: readonly string[];
 };
 
 export async function rawRequest(c: Context): Promise<RawRequest> {
@@ -32,6 +35,8 @@ export function channelRoute(opts: ChannelRouteOptions): Handler {
   return async function receive(c) {
     const state = opts.enabled?.(c) ?? adapter;
     if (!state.enabled) return disabledChannel(c, adapter.channel, state.requiredEnv);
+    const refused = opts.accepts && unsupportedMediaType(c, opts.accepts);
+    if (refused) return refused;
     const req = await rawRequest(c);
     await adapter.verify(req);
     const normalized = await adapter.normalize(req);

@@ -1,6 +1,6 @@
 /** Request guards as factories: body limit, content type, admin bearer token, request metrics. */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { MiddlewareHandler } from 'hono';
+import type { Context, MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { routePath } from 'hono/route';
 import type { Metrics } from '../src/metrics.ts';
@@ -15,13 +15,18 @@ export function limitBody(maxSize = MAX_BODY_BYTES): MiddlewareHandler {
   });
 }
 
-/** 415 unless the request's media type is one of `types` (parameters such as charset are ignored). */
+/** The 415 answer when the request's media type is not one of `types` (parameters such as charset are ignored). */
+export function unsupportedMediaType(c: Context, types: readonly string[]): Response | undefined {
+  const media = (c.req.header('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
+  if (types.includes(media)) return undefined;
+  return jsonError(c, 415, 'unsupported_media_type', `Content-Type must be ${types.join(' or ')}, got ${media || 'none'}`);
+}
+
+/** 415 unless the request's media type is one of `types`. */
 export function requireContentType(...types: string[]): MiddlewareHandler {
   return async function contentType(c, next) {
-    const media = (c.req.header('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
-    if (!types.includes(media)) {
-      return jsonError(c, 415, 'unsupported_media_type', `Content-Type must be ${types.join(' or ')}, got ${media || 'none'}`);
-    }
+    const refused = unsupportedMediaType(c, types);
+    if (refused) return refused;
     await next();
   };
 }

@@ -86,6 +86,8 @@ describe.each(databaseKinds)('pipeline on %s', (kind) => {
       [{ ...signedHook({ text: 'x' }), headers: { ...(signedHook({ text: 'x' }).headers as any), 'content-type': 'text/plain' } }, 415, 'unsupported_media_type'],
       [signedHook(null, { body: JSON.stringify({ text: 'x'.repeat(1024 * 1024 + 1) }) }), 413, 'payload_too_large'],
       [{ ...signedHook({ text: 'x' }), path: '/hooks/unknown-source' }, 404, 'channel_disabled'],
+      // A source nobody configured says what enables it before anything about the request itself.
+      [{ ...signedHook({ text: 'x' }), headers: { ...(signedHook({ text: 'x' }).headers as any), 'content-type': 'text/plain' }, path: '/hooks/unknown-source' }, 404, 'channel_disabled'],
     ];
     for (const [init, status, code] of cases) {
       const res = await sb.app.request(init.path ?? '/hooks/ci', init);
