@@ -218,7 +218,10 @@ export function apiRoutes(deps: ApiDeps) {
     const row = await store.upsertFeedback({ executionId: target.id, userId: body.user_id, channel: 'web', score: body.score });
     return c.json({ id: row.id, execution_id: row.executionId, user_id: row.userId, score: row.score }, 201);
   });
-  api.get('/feedback/summary', async (c) => c.json(await store.feedbackSummary()));
+  api.get('/feedback/summary', async (c) => {
+    const { byAgent, ...totals } = await store.feedbackSummary();
+    return c.json({ ...totals, by_agent: byAgent });
+  });
 
   /** Tokens and cost of executions that called a model, over the last `days` UTC days, by day, agent, provider and tenant. */
   api.get('/usage', async (c) => {

@@ -193,14 +193,14 @@ describe.each(databaseKinds)('GitHub channel on %s', (kind) => {
     const rated = await sb.api('GET', `/api/executions/${reviewExecution}`);
     expect(rated.status).toBe(200);
     let summary = await sb.api('GET', '/api/feedback/summary');
-    expect(summary.body.byAgent.find((r: any) => r.agent === 'review')).toMatchObject({ up: 1, down: 0 });
+    expect(summary.body.by_agent.find((r: any) => r.agent === 'review')).toMatchObject({ up: 1, down: 0 });
 
     // GitHub sends no event for reactions: they are collected the next time the PR is worked on.
     const answer = fake.comments.find((c) => c.kind === 'issue' && c.pr === 1)!;
     fake.react('issue_comment', answer.id, '-1', 'dave');
     await handled(issueCommentEvent({ number: 1, body: '/summarize' }));
     summary = await sb.api('GET', '/api/feedback/summary');
-    expect(summary.body.byAgent.find((r: any) => r.agent === 'ask')).toMatchObject({ down: 1 });
+    expect(summary.body.by_agent.find((r: any) => r.agent === 'ask')).toMatchObject({ down: 1 });
   });
 
   it('keeps a review GitHub refuses with 422 by moving its inline comments into the body', async () => {

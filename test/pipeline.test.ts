@@ -164,7 +164,7 @@ describe.each(databaseKinds)('pipeline on %s', (kind) => {
     const plusOne = await sb.api('POST', '/api/messages?wait=1', { text: '+1', user_id: 'u8', conversation_id: 'fb' });
     expect(plusOne.body.reply.text).toMatch(/thank/i);
     const summary = await sb.api('GET', '/api/feedback/summary');
-    expect(summary.body.byAgent.find((r: any) => r.agent === 'ask')).toMatchObject({ up: 1, down: 1 });
+    expect(summary.body.by_agent.find((r: any) => r.agent === 'ask')).toMatchObject({ up: 1, down: 1 });
     expect((await sb.api('POST', '/api/feedback', { execution_id: asked.body.execution_id, score: 5, user_id: 'u9' })).status).toBe(400);
   });
 
