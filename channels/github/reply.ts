@@ -388,8 +388,13 @@ export function createGithubReplier(opts: ReplierOptions) {
    * A bare +1/-1 in a thread a person started is their conversation, not feedback: it is neither recorded nor answered.
    */
   async function threadVote(gh: Octokit, ref: GithubReplyRef, envelope: Envelope): Promise<Prepared> {
-    const { data } = await gh.pulls.getReviewComment({ owner: ref.owner, repo: ref.repo, comment_id: ref.threadId! });
-    const executionId = markedExecution(data.body);
+    let top: string | undefined;
+    try {
+      top = (await gh.pulls.getReviewComment({ owner: ref.owner, repo: ref.repo, comment_id: ref.threadId! })).data.body;
+    } catch (err) {
+      if (!isStatus(err, 404)) throw err; // deleted meanwhile: nothing names the execution
+    }
+    const executionId = markedExecution(top);
     if (executionId) return { envelope: { ...envelope, args: { ...envelope.args, executionId } } };
     if (!ref.bareVote) return { envelope }; // `/feedback +1` rates the latest answer in the pull request instead
     // No score: the feedback agent records nothing; `silent`: nothing is posted.
