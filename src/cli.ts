@@ -105,11 +105,15 @@ const verbs: Record<string, (config: Config, args: string[]) => Promise<number>>
   },
 
   async migrate(config) {
-    await withSwitchboard(config, 'web', async (sb) => {
+    return withSwitchboard(config, 'web', async (sb) => {
       const ready = await sb.opened.store.ready();
-      console.log(`migrations applied (${sb.opened.store.kind}): ${ready.migrations ? 'up to date' : 'INCOMPLETE'}`);
+      if (ready.migrations) {
+        console.log(`migrations applied (${sb.opened.store.kind}): up to date`);
+        return 0;
+      }
+      console.error(`migrations are INCOMPLETE (${sb.opened.store.kind})${ready.error ? `: ${ready.error}` : ''}; check the database user may create tables, then run \`switchboard migrate\` again`);
+      return 1;
     });
-    return 0;
   },
 
   async simulate(config, args) {

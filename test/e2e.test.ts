@@ -112,6 +112,12 @@ describe('switchboard CLI', () => {
     expect(unsigned.output).toContain('HOOK_SECRET_NOBODY');
   });
 
+  it('migrate applies the migrations and says they are up to date', async () => {
+    const { code, output } = await runCli(['migrate'], { DATA_DIR: dir });
+    expect(output).toMatch(/migrations applied \(pglite\): up to date/);
+    expect(code).toBe(0);
+  });
+
   it('explains every bad setting at once and exits non-zero', async () => {
     const { code, output } = await runCli(['start'], { DATA_DIR: dir, PORT: 'x', DATABASE_URL: 'mysql://nope' });
     expect(code).toBe(1);
