@@ -187,7 +187,9 @@ describe('the Telegram poller on its own', () => {
       first = messageUpdate('after the webhook came back');
       fake.pushUpdate(first);
       await waitFor(() => received, (r) => r.includes(first.update_id));
+      await waitFor(() => fake.ok('deleteWebhook').length, (n) => n === 2);
       expect(fake.ok('deleteWebhook')).toHaveLength(2);
+      expect(fake.webhook.url).toBe('');
       expect(p.logs.some((l) => l.level === 'warn' && /a webhook was set while polling/.test(l.msg))).toBe(true);
 
       // Another bot instance elsewhere: Telegram answers 409 "terminated by other getUpdates request".
@@ -195,7 +197,8 @@ describe('the Telegram poller on its own', () => {
       second = messageUpdate('after the conflict');
       fake.pushUpdate(second);
       await waitFor(() => received, (r) => r.includes(second.update_id));
-      const conflict = p.logs.find((l) => /Another client polls this bot/.test(l.msg));
+      // The long poll in flight may carry the update first; the 409 then answers the next one.
+      const conflict = await waitFor(() => p.logs.find((l) => /Another client polls this bot/.test(l.msg)), Boolean);
       expect(conflict?.msg).toMatch(/TELEGRAM_BOT_TOKEN|bot token/);
       expect(conflict?.msg).toMatch(/retrying in \d+ s/);
     } finally {
@@ -222,7 +225,7 @@ describe('the Telegram poller on its own', () => {
       expect(received).toEqual([...leftover, update.update_id]);
       const warnings = p.logs.filter((l) => l.level === 'warn').map((l) => l.msg);
       expect(warnings.some((m) => /refused the token .*check TELEGRAM_BOT_TOKEN/.test(m))).toBe(true);
-        expect(warnings.filter((m) => /could not be stored; it stays unconfirmed; retrying in 1 s/.test(m))).toHaveLength(2);
+      expect(warnings.filter((m) => /could not be stored; it stays unconfirmed; retrying in 1 s/.test(m))).toHaveLength(2);
     } finally {
       await p.stop();
     }
