@@ -105,6 +105,32 @@ describe('GitHub App installation tokens', () => {
   });
 });
 
+describe('GitHub routed replies with App authentication', () => {
+  it('find the installation on the named repository, comment there, and say when the App is not installed', async () => {
+    const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const fake = await startFakeGithub();
+    fake.enableApp('6060', publicKey.export({ type: 'spki', format: 'pem' }).toString(), { installations: { 'acme/shop': 99 } });
+    const config = loadConfig({
+      GITHUB_WEBHOOK_SECRET: WEBHOOK_SECRET,
+      GITHUB_APP_ID: '6060',
+      GITHUB_PRIVATE_KEY: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+      GITHUB_API_URL: fake.apiUrl,
+    }).github;
+    const adapter = createGithubAdapter(config, { memory: memory(), feedback: async () => true });
+    try {
+      await adapter.postTo!('acme/shop#5', { text: 'Nightly build failed on main.' }, { executionId: '0b7c5a39-1111-4a4a-9c9c-123456789abc' });
+      const [comment] = fake.comments;
+      expect(comment).toMatchObject({ repo: 'acme/shop', pr: 5, kind: 'issue' });
+      expect(comment!.body).toMatch(/^Nightly build failed on main\.\n<!-- switchboard:execution=0b7c5a39-1111-4a4a-9c9c-123456789abc -->$/);
+      expect(fake.requests.find((r) => r.path === '/repos/acme/shop/issues/5/comments')?.authorization).toBe('token ghs_installation_99_1');
+      await expect(adapter.postTo!('acme/other#1', { text: 'x' }, { executionId: 'e' })).rejects.toThrow(/App 6060 is not installed on acme\/other: install it there/);
+      await expect(adapter.postTo!('acme/shop', { text: 'x' }, { executionId: 'e' })).rejects.toThrow(/not owner\/repo#number/);
+    } finally {
+      await fake.close();
+    }
+  });
+});
+
 describe('GitHub routing targets', () => {
   it('accepts owner/repo#number and says what to write otherwise', () => {
     for (const good of ['acme/shop#12', 'octo-org/my.repo_1#7']) expect(githubTargetProblem(good)).toBeUndefined();
