@@ -1,7 +1,8 @@
 /**
- * Scale benchmark (issue: scale-out): ingest throughput and ack latency of signed /hooks/:source at 50
- * connections against a bare Hono floor doing the same signature check; end-to-end event→reply latency
- * with the offline provider; worker drain rate; RSS. On PGlite and, when reachable, PostgreSQL.
+ * Scale benchmark (issue: scale-out): ingest throughput and ack latency of signed /hooks/:source and Slack
+ * mentions on /slack/events at 50 connections, against a bare Hono floor doing the same signature checks;
+ * end-to-end event→reply latency of an `ask` with the offline provider; worker drain rate (replies to Slack go
+ * to a fake Slack API); RSS. On PGlite and, when reachable, PostgreSQL.
  *
  * Env: BENCH_SECONDS (default 10), BENCH_CONNECTIONS (50), BENCH_PG_URL (default the local server).
  */
@@ -9,7 +10,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import postgres from 'postgres';
-import { hammerHooks } from './lib/hammer.ts';
+import { BOT_TOKEN, SIGNING_SECRET, startFakeSlack } from '../../test/fakes/slack-api.ts';
+import { hammerHooks, hammerSlack } from './lib/hammer.ts';
 import { summarize } from './lib/stats.ts';
 import { BENCH_TOKEN, rssMb, startFloor, startSwitchboard } from './lib/process.ts';
 
@@ -18,7 +20,9 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
 const PG_ADMIN = process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
-const hammer = (base: string) => hammerHooks(base, { secret: SECRET, connections: CONNECTIONS, seconds: SECONDS });
+const load = { connections: CONNECTIONS, seconds: SECONDS };
+const hammer = (base: string) => hammerHooks(base, { ...load, secret: SECRET });
+const hammerSlackEvents = (base: string) => hammerSlack(base, { ...load, secret: SIGNING_SECRET });
 
 /** Seconds from `start` (taken before the workers were spawned, so start-up counts against them) until nothing waits. */
 async function waitDrained(start: number, depth: () => Promise<number>, timeoutMs = 600_000) {
@@ -36,7 +40,8 @@ async function replyLatency(base: string, n = 200) {
     const res = await fetch(`${base}/api/messages?wait=1`, {
       method: 'POST',
       headers: { authorization: `Bearer ${BENCH_TOKEN}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ text: 'help', user_id: `u${i % 50}` }),
+      // A question, so the ask agent and the offline provider run, with the conversation's history read.
+      body: JSON.stringify({ text: `why did deploy ${i} take so long?`, user_id: `u${i % 50}`, conversation_id: `bench-${i % 10}` }),
     });
     if (res.status !== 200) throw new Error(`reply latency: HTTP ${res.status}`);
     await res.arrayBuffer();
@@ -45,11 +50,11 @@ async function replyLatency(base: string, n = 200) {
   return summarize(samples);
 }
 
-async function onDatabase(kind: 'pglite' | 'postgres', floorRps: number) {
+async function onDatabase(kind: 'pglite' | 'postgres', floor: { hooks: number; slack: number }, slackApiUrl: string) {
   const dataDir = mkdtempSync(join(tmpdir(), 'switchboard-scale-'));
   let dbName: string | undefined;
   let admin: postgres.Sql | undefined;
-  const env: Record<string, string> = { DATA_DIR: dataDir, HOOK_SECRET_BENCH: SECRET };
+  const env: Record<string, string> = { DATA_DIR: dataDir, HOOK_SECRET_BENCH: SECRET, SLACK_SIGNING_SECRET: SIGNING_SECRET, SLACK_BOT_TOKEN: BOT_TOKEN, SLACK_API_URL: slackApiUrl };
   if (kind === 'postgres') {
     admin = postgres(PG_ADMIN, { max: 1, onnotice: () => {} });
     dbName = `sb_bench_${Date.now()}`;
@@ -62,6 +67,7 @@ async function onDatabase(kind: 'pglite' | 'postgres', floorRps: number) {
     // Ingest only: a web process acks and stores; nothing runs the executions yet.
     const web = await startSwitchboard('web', env);
     const ingest = await hammer(web.base!);
+    const slack = await hammerSlackEvents(web.base!);
     const webRss = rssMb(web.child.pid);
     await web.stop();
 
@@ -93,12 +99,13 @@ async function onDatabase(kind: 'pglite' | 'postgres', floorRps: number) {
     return {
       kind,
       ingestRps: ingest.rps,
-      ofFloor: Math.round((ingest.rps / floorRps) * 100),
+      ofFloor: Math.round((ingest.rps / floor.hooks) * 100),
       ackP50: ingest.p50,
       ackP99: ingest.p99,
-      non2xx: ingest.non2xx,
-      executions: ingest.ok,
-      drainPerSecond: Math.round(ingest.ok / drainSeconds),
+      non2xx: ingest.non2xx + slack.non2xx,
+      slack: { rps: slack.rps, ofFloor: Math.round((slack.rps / floor.slack) * 100), p50: slack.p50, p99: slack.p99 },
+      executions: ingest.ok + slack.ok,
+      drainPerSecond: Math.round((ingest.ok + slack.ok) / drainSeconds),
       workers: workerRss.length,
       replyP50: latency.p50,
       replyP99: latency.p99,
@@ -126,25 +133,40 @@ async function postgresReachable() {
 }
 
 export async function run() {
-  const floorProc = await startFloor(SECRET);
-  const floor = await hammer(floorProc.base!);
-  const floorRss = rssMb(floorProc.child.pid);
-  await floorProc.stop();
-  const kinds: ('pglite' | 'postgres')[] = (await postgresReachable()) ? ['pglite', 'postgres'] : ['pglite'];
-  const results = [];
-  for (const kind of kinds) results.push(await onDatabase(kind, floor.rps));
-  const rows = [
-    { setup: 'bare Hono + signature check (floor)', 'ingest req/s': floor.rps, '% of floor': 100, 'ack p50 ms': floor.p50, 'ack p99 ms': floor.p99, 'drain exec/s': '', 'reply p50/p99 ms': '', 'RSS MB': floorRss },
-    ...results.map((r) => ({
-      setup: `switchboard on ${r.kind} (web role; drain: ${r.workers} ${r.kind === 'postgres' ? 'worker processes' : 'embedded process'})`,
-      'ingest req/s': r.ingestRps,
-      '% of floor': r.ofFloor,
-      'ack p50 ms': r.ackP50,
-      'ack p99 ms': r.ackP99,
-      'drain exec/s': r.drainPerSecond,
-      'reply p50/p99 ms': `${r.replyP50} / ${r.replyP99}`,
-      'RSS MB': `web ${r.rssMb.web}, workers ${r.rssMb.workers.join('+')}, all ${r.rssMb.all}`,
-    })),
-  ];
-  return { rows, data: { connections: CONNECTIONS, seconds: SECONDS, floor, results } };
+  const fakeSlack = await startFakeSlack();
+  try {
+    const floorProc = await startFloor(SECRET, SIGNING_SECRET);
+    const floor = await hammer(floorProc.base!);
+    const floorSlack = await hammerSlackEvents(floorProc.base!);
+    const floorRss = rssMb(floorProc.child.pid);
+    await floorProc.stop();
+    const kinds: ('pglite' | 'postgres')[] = (await postgresReachable()) ? ['pglite', 'postgres'] : ['pglite'];
+    const results = [];
+    for (const kind of kinds) results.push(await onDatabase(kind, { hooks: floor.rps, slack: floorSlack.rps }, fakeSlack.apiUrl));
+    const rows = [
+      {
+        setup: 'bare Hono + signature checks (floor)',
+        'hooks req/s (% floor)': `${floor.rps} (100)`,
+        'hooks ack p50/p99 ms': `${floor.p50} / ${floor.p99}`,
+        'slack req/s (% floor)': `${floorSlack.rps} (100)`,
+        'slack ack p50/p99 ms': `${floorSlack.p50} / ${floorSlack.p99}`,
+        'drain exec/s': '',
+        'ask reply p50/p99 ms': '',
+        'RSS MB': floorRss,
+      },
+      ...results.map((r) => ({
+        setup: `switchboard on ${r.kind} (web role; drain: ${r.workers} ${r.kind === 'postgres' ? 'worker processes' : 'embedded process'})`,
+        'hooks req/s (% floor)': `${r.ingestRps} (${r.ofFloor})`,
+        'hooks ack p50/p99 ms': `${r.ackP50} / ${r.ackP99}`,
+        'slack req/s (% floor)': `${r.slack.rps} (${r.slack.ofFloor})`,
+        'slack ack p50/p99 ms': `${r.slack.p50} / ${r.slack.p99}`,
+        'drain exec/s': r.drainPerSecond,
+        'ask reply p50/p99 ms': `${r.replyP50} / ${r.replyP99}`,
+        'RSS MB': `web ${r.rssMb.web}, workers ${r.rssMb.workers.join('+')}, all ${r.rssMb.all}`,
+      })),
+    ];
+    return { rows, data: { connections: CONNECTIONS, seconds: SECONDS, floor: { hooks: floor, slack: floorSlack }, results } };
+  } finally {
+    await fakeSlack.close();
+  }
 }

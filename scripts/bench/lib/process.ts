@@ -56,7 +56,8 @@ export async function startSwitchboard(role: 'web' | 'worker' | 'all', env: Reco
     },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
-  const base = role === 'worker' ? undefined : `http://127.0.0.1:${port}`;
+  // A worker serves only /healthz, /readyz and /metrics, which is enough to wait for it to be ready.
+  const base = `http://127.0.0.1:${port}`;
   const exited = new Promise<never>((_, fail) => child.once('exit', (code) => fail(new Error(`switchboard --role ${role} exited with ${code}`))));
   exited.catch(() => {});
   if (base) await Promise.race([waitReady(base), exited]);
@@ -72,11 +73,11 @@ export async function startSwitchboard(role: 'web' | 'worker' | 'all', env: Reco
 }
 
 /** A bare Hono app doing the same Standard Webhooks check and nothing else: the floor. */
-export async function startFloor(secret: string): Promise<BenchProcess> {
+export async function startFloor(secret: string, slackSecret: string): Promise<BenchProcess> {
   const port = await freePort();
   const child = spawn(process.execPath, [join(ROOT, 'scripts', 'bench', 'lib', 'floor-server.ts')], {
     cwd: ROOT,
-    env: { PATH: process.env.PATH, PORT: String(port), SECRET: secret },
+    env: { PATH: process.env.PATH, PORT: String(port), SECRET: secret, SLACK_SECRET: slackSecret },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   const base = `http://127.0.0.1:${port}`;
