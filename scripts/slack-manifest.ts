@@ -10,10 +10,11 @@ export const SLACK_BOT_SCOPES = [
   'chat:write', // reply in threads, update messages (placeholders, votes)
   'chat:write.public', // post routed webhook events to public channels the bot has not joined
   'commands', // the /sb slash command
-  'im:history', // receive direct messages
+  'im:history', // receive direct messages, and read DM threads (conversations.replies)
   'im:read',
-  'channels:history', // read threads the bot is mentioned in (public channels)
-  'groups:history', // … and private channels it was invited to
+  'channels:history', // read the threads the bot is mentioned in as conversation history (public channels)
+  'groups:history', // … private channels it was invited to
+  'mpim:history', // … and group DMs
 ];
 
 export type ManifestOptions = { name?: string; command?: string };

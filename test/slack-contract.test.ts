@@ -1,4 +1,5 @@
 /** Slack through the channel contract every platform adapter passes. */
+import { WORKING_ON_IT } from '../channels/slack/index.ts';
 import { channelContract } from './support/channel-contract.ts';
 import { BOT_TOKEN, BOT_USER, eventRequest, SIGNING_SECRET, startFakeSlack, type FakeSlack } from './fakes/slack-api.ts';
 
@@ -19,5 +20,6 @@ channelContract({
   message: (id, text, user = 'U0ALICE01') =>
     eventRequest({ type: 'app_mention', user, text: `<@${BOT_USER}> ${text}`, ts: `1700002000.${String(++seq).padStart(6, '0')}`, channel: 'C0CONTRACT' }, id),
   tamper: (init) => ({ ...init, body: (init.body as string).replace('C0CONTRACT', 'C0TAMPERED') }),
-  sent: () => fake?.ok('chat.postMessage').map((c) => String(c.args.text)) ?? [],
+  // What the channel shows: the bot's messages as last edited, once the answer replaced "Working on it…".
+  sent: () => (fake?.messages('C0CONTRACT') ?? []).filter((m) => m.bot_id && m.text !== WORKING_ON_IT).map((m) => String(m.text)),
 });

@@ -12,7 +12,7 @@ describe('switchboard slack manifest', () => {
     expect(manifest.settings.event_subscriptions).toEqual({ request_url: url, bot_events: ['app_mention', 'message.im'] });
     expect(manifest.settings.interactivity).toEqual({ is_enabled: true, request_url: url });
     expect(manifest.oauth_config.scopes.bot).toEqual(
-      expect.arrayContaining(['app_mentions:read', 'chat:write', 'commands', 'im:history', 'im:read', 'channels:history', 'groups:history']),
+      expect.arrayContaining(['app_mentions:read', 'chat:write', 'commands', 'im:history', 'im:read', 'channels:history', 'groups:history', 'mpim:history']),
     );
     expect(manifest.features.app_home.messages_tab_enabled).toBe(true);
   });
