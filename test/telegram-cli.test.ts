@@ -66,6 +66,14 @@ describe('switchboard telegram', { timeout: 180_000 }, () => {
     expect(polling.output).toMatch(/TELEGRAM_MODE=polling: .*unset TELEGRAM_MODE/);
   });
 
+  it('other verbs in polling mode neither poll nor remove the webhook: only a serving process receives', async () => {
+    const calls = fake.calls.length;
+    const { code } = await runCli(['agents', 'list'], { ...env, TELEGRAM_MODE: 'polling', ADMIN_TOKEN });
+    expect(code).toBe(0);
+    expect(fake.calls.slice(calls).map((c) => c.method)).toEqual([]);
+    expect(fake.webhook.url).toBe('https://sb.example.com/telegram/webhook');
+  });
+
   it('info prints the url, the pending update count and the last error', async () => {
     fake.webhook.pending_update_count = 3;
     fake.webhook.last_error_message = 'Wrong response from the webhook: 401 Unauthorized';
