@@ -78,9 +78,9 @@ export function createTelegramAdapter(config: Config['telegram'], opts: Telegram
     return { channel: 'telegram', requiredEnv: config.requiredEnv, enabled: false, verify: disabled, normalize: disabled, reply: disabled, postTo: disabled };
   }
 
-  // botInfo is configured rather than fetched at start (no getMe per process start); without it the username is
-  // fetched once, lazily, because only group messages with a mention or /command@name need it. A failure is not
-  // cached: the update is answered 500, Telegram redelivers it, and the next attempt asks again.
+  // botInfo comes from the database (stored by set-webhook), not from getMe at each start; without it the username
+  // is fetched once, lazily, because only group messages with a mention or /command@name need it, and stored. A
+  // failure is not cached: the update is not stored, Telegram delivers it again, and the next attempt asks again.
   const bot = createTelegramBot(config, opts.botInfo?.id === botId ? opts.botInfo : undefined);
   let fetching: Promise<string> | undefined;
   function username(): Promise<string> {
