@@ -47,12 +47,13 @@ describe.each(databaseKinds)('scheduled maintenance on %s', (kind) => {
     const old = await sb.app.request('/hooks/ci', signedHook({ text: 'old' }, { id: 'msg_old' }));
     const recent = await sb.app.request('/hooks/ci', signedHook({ text: 'recent' }, { id: 'msg_recent' }));
     expect([old.status, recent.status]).toEqual([202, 202]);
-    await sb.opened.handle.db.execute(sql`update deliveries set received_at = now() - interval '40 days' where delivery_id = 'msg_old'`);
+    await sb.opened.handle.db.execute(sql`update deliveries set received_at = now() - interval '40 days' where delivery_id like '%msg_old'`);
     const purged = await maintenance().retention();
     expect(purged.deliveries).toBe(1);
     const left = rowsOf<{ delivery_id: string }>(await sb.opened.handle.db.execute(sql`select delivery_id from deliveries`)).map((r) => r.delivery_id);
-    expect(left).toContain('msg_recent');
-    expect(left).not.toContain('msg_old');
+    // The stored key may carry the channel's own prefix (hooks prefix the source): match on the webhook-id.
+    expect(left.filter((id) => id.endsWith('msg_recent'))).toHaveLength(1);
+    expect(left.filter((id) => id.endsWith('msg_old'))).toHaveLength(0);
     const again = await sb.app.request('/hooks/ci', signedHook({ text: 'recent' }, { id: 'msg_recent' }));
     expect(((await again.json()) as any).duplicate).toBe(true);
   });
