@@ -165,8 +165,8 @@ describe('Slack thread history and placeholders (prepare)', () => {
     ]);
     expect(prepared.history![0]!.at).toBe(new Date(1_700_002_000_000).toISOString());
     expect(fake.ok('conversations.replies')[0]!.args).toMatchObject({ channel: 'C0HIST001', ts: root });
-    // The placeholder went up first, and a repeated prepare in this process does not post a second one.
-    expect(fake.calls[0]).toMatchObject({ method: 'chat.postMessage', args: { text: WORKING_ON_IT, thread_ts: root } });
+    // "Working on it…" went up in the thread, and a repeated prepare in this process does not post a second one.
+    expect(fake.ok('chat.postMessage').map((c) => c.args)).toEqual([expect.objectContaining({ text: WORKING_ON_IT, thread_ts: root })]);
     await adapter.prepare!(asked, { executionId: 'exec-h1', agent: 'summarize' });
     expect(fake.ok('chat.postMessage')).toHaveLength(1);
   });
@@ -180,6 +180,21 @@ describe('Slack thread history and placeholders (prepare)', () => {
     expect(prepared.history).toHaveLength(50);
     expect(prepared.history!.at(-1)!.text).toBe('message 419');
     expect(prepared.history![0]!.text).toBe('message 370');
+  });
+
+  it('an attempt in another process reuses the "Working on it…" an earlier attempt posted (found by its metadata)', async () => {
+    const root = '1700007000.000001';
+    fake.addMessage('C0HIST005', human(root, 'U0BOB0001', `<@${BOT_USER}> why is CI red?`, root));
+    const asked = threadEnvelope('C0HIST005', root, root);
+    const first = await adapter.prepare!(asked, { executionId: 'exec-h7', agent: 'ask' });
+    const other = createSlackAdapter(config.slack, { sleep: async () => {} });
+    const second = await other.prepare!(asked, { executionId: 'exec-h7', agent: 'ask' });
+    expect(second.context).toEqual(first.context);
+    expect(fake.ok('chat.postMessage')).toHaveLength(1);
+    expect(second.history).toEqual([]); // the note itself is not history
+    // Another execution in the same thread gets its own note.
+    const third = await other.prepare!(asked, { executionId: 'exec-h8', agent: 'ask' });
+    expect(third.context!.placeholderTs).not.toBe(first.context!.placeholderTs);
   });
 
   it('falls back to stored history when Slack refuses the thread, warning which scope to add', async () => {
@@ -196,10 +211,11 @@ describe('Slack thread history and placeholders (prepare)', () => {
     }
   });
 
-  it('a message that starts its thread has no history to read; slash commands and votes keep stored history and get no placeholder', async () => {
+  it('a message that starts its thread has no history; slash commands and votes keep stored history and get no placeholder', async () => {
+    fake.addMessage('C0HIST004', human('1700005000.000001', 'U0BOB0001', `<@${BOT_USER}> hello`, '1700005000.000001'));
     const top = await adapter.prepare!(threadEnvelope('C0HIST004', '1700005000.000001', '1700005000.000001'), { executionId: 'exec-h4', agent: 'ask' });
     expect(top.history).toEqual([]);
-    expect(fake.calls.map((c) => c.method)).toEqual(['chat.postMessage']);
+    expect(fake.calls.map((c) => c.method)).toEqual(['conversations.replies', 'chat.postMessage']);
     fake.calls.length = 0;
     const command = await adapter.prepare!(envelope({ kind: 'command', channel: 'C0CMD0001', responseUrl: fake.responseUrl('p') }), { executionId: 'exec-h5', agent: 'ask' });
     const vote = await adapter.prepare!(thread, { executionId: 'exec-h6', agent: 'feedback' });

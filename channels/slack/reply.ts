@@ -139,7 +139,9 @@ export const HISTORY_LIMIT = 50;
 const HISTORY_PAGE_SIZE = 200;
 const HISTORY_PAGES = 5;
 
-type ThreadMessage = { ts?: string; text?: string; user?: string; bot_id?: string; subtype?: string };
+type ThreadMessage = { ts?: string; text?: string; user?: string; bot_id?: string; subtype?: string; metadata?: { event_type?: string; event_payload?: { execution_id?: unknown } } };
+/** Message metadata marking a "Working on it…" note, with the execution it stands for. */
+const PLACEHOLDER_EVENT = 'switchboard_working';
 
 /** Orders two Slack timestamps (`seconds.micros`) without floating-point rounding. */
 export function compareTs(a: string, b: string): number {
@@ -272,10 +274,13 @@ export function createSlackSender(opts: SenderOptions) {
    * Posts "Working on it…" in the thread before the agent runs, and returns its ts: the answer's first part replaces
    * it, and a streamed answer is written into it. A retry in the same process reuses the one already posted.
    */
-  async function placeholder(ref: Extract<SlackReplyRef, { kind: 'thread' }>, meta: { executionId: string }): Promise<string | undefined> {
+  async function placeholder(ref: Extract<SlackReplyRef, { kind: 'thread' }>, meta: { executionId: string }, found?: string): Promise<string | undefined> {
     const state = progress.get(meta.executionId) ?? { sent: 0 };
     progress.set(meta.executionId, state);
-    state.ts ??= (await post({ waited: 0 }, { channel: ref.channel, thread_ts: ref.threadTs, text: WORKING_ON_IT })).ts;
+    state.ts ??= found;
+    // The metadata names the execution, so an attempt in another process finds this note instead of adding one.
+    const metadata = { event_type: PLACEHOLDER_EVENT, event_payload: { execution_id: meta.executionId } };
+    state.ts ??= (await post({ waited: 0 }, { channel: ref.channel, thread_ts: ref.threadTs, text: WORKING_ON_IT, metadata })).ts;
     return state.ts;
   }
 
@@ -328,23 +333,31 @@ export function createSlackSender(opts: SenderOptions) {
   async function prepare(envelope: Envelope, meta: { executionId: string; agent: string }): Promise<Prepared> {
     const ref = envelope.replyRef as SlackReplyRef | undefined;
     if (ref?.kind !== 'thread' || meta.agent === 'feedback') return { envelope };
-    const placeholderTs = await placeholder(ref, meta);
-    const history = await threadHistory(envelope, ref);
+    // In this process a retried attempt knows its note already; otherwise the thread is read first, so a note an
+    // earlier attempt posted from another process (one killed mid-answer) is found and reused.
+    const known = progress.get(meta.executionId)?.ts !== undefined;
+    const thread = known ? undefined : await readThread(envelope, ref, meta.executionId);
+    const placeholderTs = await placeholder(ref, meta, thread?.placeholderTs);
+    const history = (known ? await readThread(envelope, ref, meta.executionId) : thread)?.history;
     return { envelope, ...(placeholderTs ? { context: { placeholderTs } } : {}), ...(history ? { history } : {}) };
   }
 
-  /** The thread before the message being answered, oldest first; undefined (stored history) when Slack refuses. */
-  async function threadHistory(envelope: Envelope, ref: Extract<SlackReplyRef, { kind: 'thread' }>): Promise<HistoryMessage[] | undefined> {
+  /**
+   * The thread before the message being answered, oldest first, and this execution's "Working on it…" if an earlier
+   * attempt posted one; undefined (stored history stands) when Slack refuses.
+   */
+  async function readThread(envelope: Envelope, ref: Extract<SlackReplyRef, { kind: 'thread' }>, executionId: string): Promise<{ history: HistoryMessage[]; placeholderTs?: string } | undefined> {
     const messageTs = (envelope.threadRef as SlackThreadRef | undefined)?.messageTs ?? (envelope.raw as { event?: { ts?: string } } | undefined)?.event?.ts;
     if (!messageTs) return undefined;
-    if (messageTs === ref.threadTs) return []; // the message starts its thread: nothing came before it
     const earlier: ThreadMessage[] = [];
+    let placeholderTs: string | undefined;
     try {
       let cursor: string | undefined;
       for (let page = 0; page < HISTORY_PAGES; page++) {
-        const res = await client.conversations.replies({ channel: ref.channel, ts: ref.threadTs, limit: HISTORY_PAGE_SIZE, ...(cursor ? { cursor } : {}) });
+        const res = await client.conversations.replies({ channel: ref.channel, ts: ref.threadTs, limit: HISTORY_PAGE_SIZE, include_all_metadata: true, ...(cursor ? { cursor } : {}) });
         const messages = (res.messages ?? []) as ThreadMessage[];
         earlier.push(...messages.filter((m) => typeof m.ts === 'string' && compareTs(m.ts, messageTs) < 0));
+        placeholderTs ??= messages.find((m) => m.metadata?.event_type === PLACEHOLDER_EVENT && m.metadata.event_payload?.execution_id === executionId)?.ts;
         cursor = res.response_metadata?.next_cursor || undefined;
         // Replies come oldest first: once a page reaches the answered message, later pages are all newer.
         if (!res.has_more || !cursor || messages.some((m) => m.ts && compareTs(m.ts, messageTs) >= 0)) break;
@@ -354,7 +367,7 @@ export function createSlackSender(opts: SenderOptions) {
       return undefined;
     }
     const own = await ownIds(envelope);
-    return earlier.flatMap((m) => toHistory(m, own)).slice(-HISTORY_LIMIT);
+    return { history: earlier.flatMap((m) => toHistory(m, own)).slice(-HISTORY_LIMIT), ...(placeholderTs ? { placeholderTs } : {}) };
   }
 
   /** The bot's own user and bot ids: its messages in a thread are the assistant's turns. */

@@ -16,7 +16,7 @@ export const BOT_ID = 'B0BOT0001';
 export type SlackCall = { method: string; args: Record<string, any>; status: number; at: number; result?: Record<string, any> };
 export type ResponseUrlCall = { id: string; body: any; at: number };
 /** A message as Slack keeps it in a channel: what conversations.replies answers with. */
-export type StoredMessage = { ts: string; text?: string; user?: string; bot_id?: string; thread_ts?: string; subtype?: string; blocks?: unknown[] };
+export type StoredMessage = { ts: string; text?: string; user?: string; bot_id?: string; thread_ts?: string; subtype?: string; blocks?: unknown[]; metadata?: Record<string, unknown> };
 
 export type FakeSlack = {
   /** What SLACK_API_URL is set to. */
@@ -71,7 +71,11 @@ export async function startFakeSlack(): Promise<FakeSlack> {
         if (!args.channel) return { ok: false, error: 'channel_not_found' };
         if (!args.text && !args.blocks) return { ok: false, error: 'no_text' };
         const ts = nextTs();
-        const message = { type: 'message', user: BOT_USER, bot_id: BOT_ID, text: args.text, blocks: args.blocks, ts, ...(args.thread_ts ? { thread_ts: args.thread_ts } : {}) };
+        const message = {
+          type: 'message', user: BOT_USER, bot_id: BOT_ID, text: args.text, blocks: args.blocks, ts,
+          ...(args.thread_ts ? { thread_ts: args.thread_ts } : {}),
+          ...(args.metadata ? { metadata: args.metadata } : {}),
+        };
         stored(args.channel).push(message);
         return { ok: true, channel: args.channel, ts, message };
       }
