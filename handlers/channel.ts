@@ -46,7 +46,8 @@ export function channelRoute(opts: ChannelRouteOptions): Handler {
     if (acked) return acked;
     const duplicate = results.length > 0 && results.every((r) => r.duplicate);
     return c.json(
-      { ok: true, duplicate, executions: results.map((r) => ({ id: r.executionId, duplicate: r.duplicate })) },
+      // One execution per matching routing rule: every one of them, so a sender can follow each.
+      { ok: true, duplicate, executions: results.flatMap((r) => r.executionIds.map((id) => ({ id, duplicate: r.duplicate }))) },
       duplicate ? 200 : 202,
     );
   };
