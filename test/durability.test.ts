@@ -30,7 +30,7 @@ afterEach(async () => {
 type Started = Spawned & { base: string };
 
 /** Each test starts several real processes; on a busy machine that alone takes a while. */
-const PROCESSES = { timeout: 180_000 };
+const PROCESSES = { timeout: 300_000 };
 
 /** `switchboard start --role <role>` on its own PORT; every role answers /readyz once it is up. */
 async function start(role: 'web' | 'worker' | 'all', env: Record<string, string>): Promise<Started> {
@@ -39,7 +39,7 @@ async function start(role: 'web' | 'worker' | 'all', env: Record<string, string>
   started.push(p);
   const base = `http://127.0.0.1:${port}`;
   await Promise.race([
-    waitForOk(`${base}/readyz`),
+    waitForOk(`${base}/readyz`, 120_000).catch((err: Error) => Promise.reject(new Error(`${err.message}; its output:\n${p.output()}`))),
     p.exited.then((code) => Promise.reject(new Error(`switchboard --role ${role} exited with ${code} before it was ready:\n${p.output()}`))),
   ]);
   return { ...p, base };
@@ -179,10 +179,10 @@ describe.skipIf(!server)(title, () => {
     const rows = await eventually(onlyExecution, (r) => r[0]?.status === 'succeeded', 120_000);
     expect(rows).toMatchObject([{ status: 'succeeded', attempts: 2 }]);
     expect(anthropic.requests).toHaveLength(2);
+    // Exactly one message in the thread, showing the answer: no second post, no "Working on it…" left behind.
     const replies = visibleMessages();
-    expect(replies).toHaveLength(1);
+    expect(replies.map((r) => r.text)).toEqual([expect.stringContaining('fake anthropic answer')]);
     expect(replies[0]).toMatchObject({ threadTs: event.ts });
-    expect(replies[0]!.text).toContain('fake anthropic answer');
   });
 
   it('SIGTERM stops accepting, lets an in-flight request finish, and exits 0', PROCESSES, async () => {
@@ -228,8 +228,7 @@ describe.skipIf(!server)(title, () => {
     expect(await exitWithin(worker, 30_000)).toBe(0);
     expect(await onlyExecution()).toMatchObject([{ status: 'succeeded', attempts: 1 }]);
     const replies = visibleMessages();
-    expect(replies).toHaveLength(1);
-    expect(replies[0]!.text).toContain('fake anthropic answer');
+    expect(replies.map((r) => r.text)).toEqual([expect.stringContaining('fake anthropic answer')]);
   });
 
   it('a worker given SIGTERM with a stuck job releases it within a bounded time; another worker replies once', PROCESSES, async () => {
@@ -248,10 +247,10 @@ describe.skipIf(!server)(title, () => {
     const rows = await eventually(onlyExecution, (r) => r[0]?.status === 'succeeded', 120_000);
     expect(rows).toMatchObject([{ status: 'succeeded', attempts: 2 }]);
     expect(anthropic.requests).toHaveLength(2);
+    // Exactly one message in the thread, showing the answer: no second post, no "Working on it…" left behind.
     const replies = visibleMessages();
-    expect(replies).toHaveLength(1);
+    expect(replies.map((r) => r.text)).toEqual([expect.stringContaining('fake anthropic answer')]);
     expect(replies[0]).toMatchObject({ threadTs: event.ts });
-    expect(replies[0]!.text).toContain('fake anthropic answer');
   });
 
   it('a worker serves /healthz, /readyz and /metrics on its own PORT, and nothing else', PROCESSES, async () => {
