@@ -4,6 +4,7 @@
  * leader lock `poll:<channel>`; the others stand by and try again every few seconds, so one takes over when the
  * holder stops or dies. What a poller fetches takes the webhook route's path: normalize, then ingest.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { AppError } from './errors.ts';
 import type { Ingest } from './pipeline/ingest.ts';
 import { NormalizeError, type ChannelAdapter, type Logger, type RawRequest } from './ports.ts';
@@ -21,17 +22,8 @@ export type PollerOptions = {
   retrySeconds?: number;
 };
 
-function pause(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, signal.aborted ? 0 : ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
-}
+/** Waits `ms`, or less when `signal` aborts. */
+const pause = (ms: number, signal: AbortSignal): Promise<void> => sleep(ms, undefined, { signal }).catch(() => {});
 
 /**
  * The webhook route's steps for one fetched event: normalize → ingest. Resolves once it is stored, was a duplicate,

@@ -8,6 +8,7 @@ import { BOT_TOKEN, SIGNING_SECRET, startFakeSlack, type FakeSlack } from './fak
 import { databaseKinds } from './support/databases.ts';
 import { runCli } from './support/process.ts';
 import { signedHook, startTestSwitchboard, type TestSwitchboard } from './support/switchboard.ts';
+import { waitFor, settle } from './support/wait.ts';
 
 describe('routing rule event patterns', () => {
   it('matches exact types, prefixes with *, and everything without a pattern', () => {
@@ -44,15 +45,6 @@ describe.each(databaseKinds)('routing rules API on %s', (kind) => {
   });
 });
 
-async function waitFor<T>(read: () => T | Promise<T>, ok: (v: T) => boolean, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await read();
-    if (ok(v) || Date.now() > deadline) return v;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-const settle = () => new Promise((r) => setTimeout(r, 300)); // a stray post, if any, would arrive in this window
 
 describe.each(databaseKinds)('routing webhook events to Slack on %s', (kind) => {
   let sb: TestSwitchboard;

@@ -12,6 +12,7 @@ import type { Agent } from '../src/ports.ts';
 import { databaseKinds } from './support/databases.ts';
 import { signedHook, startTestSwitchboard, tableCounts, type TestSwitchboard } from './support/switchboard.ts';
 import { BOT_TOKEN, BOT_USER, clickPayload, clickRequest, commandRequest, eventRequest, SIGNING_SECRET, slackRequest, startFakeSlack, type FakeSlack } from './fakes/slack-api.ts';
+import { waitFor, settle } from './support/wait.ts';
 
 const LONG = Array.from({ length: 12 }, (_, i) => `Step ${i}: ${'carefully '.repeat(120).trim()}.`).join('\n\n');
 
@@ -34,15 +35,6 @@ const agents: Agent[] = createAgents().map((agent) => {
   return agent;
 });
 
-async function waitFor<T>(read: () => T | Promise<T>, ok: (v: T) => boolean, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await read();
-    if (ok(v) || Date.now() > deadline) return v;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-const settle = () => new Promise((r) => setTimeout(r, 300)); // a second reply, if any, would arrive in this window
 
 let seq = 0;
 const ts = () => `1700001000.${String(++seq).padStart(6, '0')}`;

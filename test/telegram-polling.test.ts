@@ -14,16 +14,8 @@ import { startSwitchboard, type Switchboard } from '../src/server.ts';
 import { databaseKinds } from './support/databases.ts';
 import { ADMIN_TOKEN, startTestSwitchboard, tableCounts, type TestSwitchboard } from './support/switchboard.ts';
 import { ALICE, BOB, BOT_TOKEN, messageUpdate, startFakeTelegram, telegramRequest, type FakeTelegram } from './fakes/telegram-api.ts';
+import { waitFor, settle } from './support/wait.ts';
 
-async function waitFor<T>(read: () => T | Promise<T>, ok: (v: T) => boolean, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await read();
-    if (ok(v) || Date.now() > deadline) return v;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-const settle = () => new Promise((r) => setTimeout(r, 300)); // a second reply, if any, would arrive in this window
 
 let chatSeq = 0;
 const privateChat = (person = ALICE) => ({ id: person.id + ++chatSeq * 1000, type: 'private' as const, first_name: person.first_name });

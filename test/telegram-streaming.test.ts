@@ -7,15 +7,8 @@ import { databaseKinds } from './support/databases.ts';
 import { startTestSwitchboard, type TestSwitchboard } from './support/switchboard.ts';
 import { startFakeAnthropic, type FakeLlm } from './fakes/anthropic-api.ts';
 import { BOT_TOKEN, messageUpdate, startFakeTelegram, telegramRequest, WEBHOOK_SECRET, type FakeTelegram } from './fakes/telegram-api.ts';
+import { waitFor } from './support/wait.ts';
 
-async function waitFor<T>(read: () => T | Promise<T>, ok: (v: T) => boolean, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await read();
-    if (ok(v) || Date.now() > deadline) return v;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 describe.each(databaseKinds)('a streamed answer on Telegram on %s', (kind) => {
   let sb: TestSwitchboard;

@@ -25,6 +25,7 @@ import {
   WEBHOOK_SECRET,
   type FakeTelegram,
 } from './fakes/telegram-api.ts';
+import { waitFor, settle } from './support/wait.ts';
 
 // Paragraphs of ordinary words: any cut inside a word would show as a fragment that is not one of them.
 const LONG = Array.from({ length: 14 }, (_, i) => `Step ${i}: ${Array.from({ length: 90 }, (_, j) => `carefully${j}`).join(' ')}.`).join('\n\n');
@@ -57,15 +58,6 @@ const agents: Agent[] = createAgents().map((agent) => {
   return agent;
 });
 
-async function waitFor<T>(read: () => T | Promise<T>, ok: (v: T) => boolean, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await read();
-    if (ok(v) || Date.now() > deadline) return v;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-const settle = () => new Promise((r) => setTimeout(r, 300)); // a second reply, if any, would arrive in this window
 
 let chatSeq = 0;
 /** A fresh private chat with `person`, so each test reads only its own messages. */

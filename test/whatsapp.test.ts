@@ -24,6 +24,7 @@ import {
   whatsappRequest,
   type FakeTwilio,
 } from './fakes/twilio-api.ts';
+import { waitFor, settle } from './support/wait.ts';
 
 const LONG = Array.from({ length: 8 }, (_, i) => `Step ${i}: ${Array.from({ length: 70 }, (_, j) => `thoroughly${j}`).join(' ')}.`).join('\n\n');
 
@@ -39,15 +40,6 @@ const agents: Agent[] = createAgents().map((agent) => {
   return agent;
 });
 
-async function waitFor<T>(read: () => T | Promise<T>, ok: (v: T) => boolean, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await read();
-    if (ok(v) || Date.now() > deadline) return v;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-const settle = () => new Promise((r) => setTimeout(r, 300)); // a second reply, if any, would arrive in this window
 
 let numberSeq = 0;
 /** A fresh customer number, so each test reads only its own chat. */

@@ -2,6 +2,7 @@
  * The `telegram` channel: Bot API updates posted to `POST /telegram/webhook`, or fetched with getUpdates when
  * TELEGRAM_MODE=polling; answered through grammY.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Bot, GrammyError } from 'grammy';
 import type { Update, UserFromGetMe } from 'grammy/types';
 import type { Config } from '../../src/config.ts';
@@ -134,17 +135,7 @@ export function createTelegramAdapter(config: Config['telegram'], opts: Telegram
 }
 
 /** Waits `ms`, or less when `signal` aborts. */
-function pause(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, signal.aborted ? 0 : ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
-}
+const pause = (ms: number, signal: AbortSignal): Promise<void> => sleep(ms, undefined, { signal }).catch(() => {});
 
 const retryAfterOf = (err: unknown): number | undefined => {
   const seconds = err instanceof GrammyError ? err.parameters.retry_after : (err as { retryAfterSeconds?: unknown } | undefined)?.retryAfterSeconds;

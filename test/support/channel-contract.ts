@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { databaseKinds } from './databases.ts';
 import { startTestSwitchboard, tableCounts, type TestSwitchboard } from './switchboard.ts';
+import { waitFor } from './wait.ts';
 
 export type ContractChannel = {
   name: string;
@@ -21,15 +22,6 @@ export type ContractChannel = {
   /** Texts the fake platform received as replies so far. */
   sent(): string[];
 };
-
-async function waitFor<T>(read: () => T | Promise<T>, ok: (v: T) => boolean, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await read();
-    if (ok(v) || Date.now() > deadline) return v;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 export function channelContract(channel: ContractChannel) {
   describe.each(databaseKinds)(`${channel.name} channel contract on %s`, (kind) => {
