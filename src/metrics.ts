@@ -20,6 +20,12 @@ export function createMetrics() {
     labelNames: ['provider', 'outcome'] as const,
     registers: [registry],
   });
+  const llmErrors = new Counter({
+    name: 'switchboard_llm_errors_total',
+    help: 'Failed or skipped LLM provider calls by kind (rate_limited, overloaded, server, timeout, network, circuit_open …)',
+    labelNames: ['provider', 'kind'] as const,
+    registers: [registry],
+  });
   const llmRetries = new Counter({
     name: 'switchboard_llm_retries_total',
     help: 'Retried LLM provider attempts (429, 5xx, 529, network)',
@@ -104,7 +110,7 @@ export function createMetrics() {
       if (e.type === 'retry') llmRetries.inc({ provider: e.provider });
       if (e.type !== 'call') return;
       llmCalls.inc({ provider: e.provider, outcome: e.outcome });
-      if (e.outcome !== 'success') return;
+      if (e.outcome !== 'success') return llmErrors.inc({ provider: e.provider, kind: e.errorKind ?? 'unknown' });
       llmDuration.observe({ provider: e.provider }, e.ms / 1000);
       llmTokens.inc({ provider: e.provider, direction: 'input' }, e.inputTokens ?? 0);
       llmTokens.inc({ provider: e.provider, direction: 'output' }, e.outputTokens ?? 0);

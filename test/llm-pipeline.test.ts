@@ -170,6 +170,9 @@ describe.each(databaseKinds)('AI providers through the pipeline on %s', (kind) =
     expect(metrics).toMatch(/switchboard_llm_provider_state\{provider="anthropic"\} 2/);
     expect(metrics).toMatch(/switchboard_llm_provider_state\{provider="openai"\} 0/);
     expect(metrics).toMatch(/switchboard_llm_calls_total\{provider="anthropic",outcome="skipped"\} 1/);
+    // Why: two failures from the 500s, then one skip on the open breaker.
+    expect(metrics).toMatch(/switchboard_llm_errors_total\{provider="anthropic",kind="server"\} 2/);
+    expect(metrics).toMatch(/switchboard_llm_errors_total\{provider="anthropic",kind="circuit_open"\} 1/);
     expect(metrics).toMatch(/switchboard_llm_retries_total\{provider="anthropic"\} [1-9]/);
     expect(metrics).toMatch(/switchboard_llm_tokens_total\{provider="openai",direction="output"\} [1-9]/);
     const status = await sb.api('POST', '/api/messages?wait=1', { text: 'status', user_id: 'acct-5' });

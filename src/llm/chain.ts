@@ -24,7 +24,17 @@ import { createResilience, type ResilienceEvent, type ResilienceOptions, type Re
 /** What the chain reports per provider call, for metrics. */
 export type LlmEvent =
   | ResilienceEvent
-  | { type: 'call'; provider: string; outcome: 'success' | 'failure' | 'skipped'; ms: number; inputTokens?: number; outputTokens?: number; costUsd?: number };
+  | {
+      type: 'call';
+      provider: string;
+      outcome: 'success' | 'failure' | 'skipped';
+      ms: number;
+      inputTokens?: number;
+      outputTokens?: number;
+      costUsd?: number;
+      /** Why a call failed or was skipped: the ProviderError kind (rate_limited, timeout, circuit_open …). */
+      errorKind?: string;
+    };
 
 export type ChainOptions = {
   logger: Logger;
@@ -137,7 +147,8 @@ export function createChain(providers: LlmProvider[], opts: ChainOptions): LlmCh
         const message = describeError(err);
         const skipped = err instanceof ProviderError && err.kind === 'circuit_open';
         fallbacks.push({ provider: name, error: message });
-        emit({ type: 'call', provider: name, outcome: skipped ? 'skipped' : 'failure', ms: now() - callStarted });
+        const errorKind = err instanceof ProviderError ? err.kind : 'unknown';
+        emit({ type: 'call', provider: name, outcome: skipped ? 'skipped' : 'failure', ms: now() - callStarted, errorKind });
         logger.warn({ provider: name, agent: request.agent, err: message }, skipped ? 'LLM provider skipped; trying the next one' : 'LLM provider failed; trying the next one');
       }
     }
