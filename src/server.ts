@@ -125,7 +125,7 @@ export async function startSwitchboard(config: Config, opts: StartOptions = {}):
   });
 
   if (role !== 'web') {
-    const run = createWorker({
+    const worker = createWorker({
       store,
       agents,
       llm,
@@ -142,16 +142,8 @@ export async function startSwitchboard(config: Config, opts: StartOptions = {}):
     });
     await store.queue.work(
       config.worker.concurrency,
-      (job) => run(job.data.executionId, job.data.deferrals),
-      async (job) => {
-        const id = job.data.executionId;
-        const error = `the last attempt did not finish (its worker was killed, or it ran past JOB_TIMEOUT_SECONDS); run \`switchboard replay ${id}\` to try again`;
-        const agent = await store.markLost(id, error);
-        if (agent === undefined) return;
-        metrics.executions.inc({ agent, status: 'dead' });
-        logger.warn({ executionId: id }, 'an execution lost its last attempt and is dead');
-        waiter.finished(id);
-      },
+      (job) => worker.run(job.data.executionId, job.data.deferrals),
+      (job) => worker.lost(job.data.executionId),
     );
     await createMaintenance({ store, llm, logger, retentionDays: config.deliveryRetentionDays, now: () => new Date() }).schedule();
   }

@@ -98,7 +98,7 @@ export function createWorker(deps: WorkerDeps) {
    * Runs one attempt. Throws on a failure with attempts left, so the queue retries it with backoff; a platform
    * rate limit instead re-queues the execution after the wait the platform asked for, without counting the attempt.
    */
-  return async function runExecution(executionId: string, deferrals = 0): Promise<void> {
+  async function run(executionId: string, deferrals = 0): Promise<void> {
     const execution = await store.startAttempt(executionId);
     if (!execution) return; // already finished: a redelivered job after its work committed
     const started = performance.now();
@@ -145,7 +145,19 @@ export function createWorker(deps: WorkerDeps) {
       // Dead is final: completing the job keeps the queue from retrying what the log says is over.
       deps.onFinished(executionId);
     }
-  };
+  }
+
+  /** The queue gave up on a job whose last attempt never finished (worker killed, job timeout): the execution is dead. */
+  async function lost(executionId: string): Promise<void> {
+    const error = `the last attempt did not finish (its worker was killed, or it ran past JOB_TIMEOUT_SECONDS); run \`switchboard replay ${executionId}\` to try again`;
+    const agent = await store.markLost(executionId, error);
+    if (agent === undefined) return; // it finished after all
+    metrics.executions.inc({ agent, status: 'dead' });
+    logger.warn({ executionId }, 'an execution lost its last attempt and is dead');
+    deps.onFinished(executionId);
+  }
+
+  return { run, lost };
 }
 
 /**
