@@ -144,6 +144,18 @@ describe.skipIf(!server)(title, () => {
 
   const onlyExecution = async () => (await sql!`select id, status, attempts, agent from executions`) as unknown as { id: string; status: string; attempts: number; agent: string }[];
 
+  /** A fresh worker takes the abandoned job over: a second attempt, and exactly one message in the thread, the answer. */
+  async function anotherWorkerAnswersOnce(threadTs: string) {
+    await start('worker', env);
+    const rows = await eventually(onlyExecution, (r) => r[0]?.status === 'succeeded', 120_000);
+    expect(rows).toMatchObject([{ status: 'succeeded', attempts: 2 }]);
+    expect(anthropic.requests).toHaveLength(2);
+    // No second post, and no "Working on it…" left behind.
+    const replies = visibleMessages();
+    expect(replies.map((r) => r.text)).toEqual([expect.stringContaining('fake anthropic answer')]);
+    expect(replies[0]).toMatchObject({ threadTs });
+  }
+
   it('the same Slack event at two web processes at once creates one execution, run once, and posts one reply', PROCESSES, async () => {
     const [a, b] = await Promise.all([start('web', env), start('web', env)]);
     await start('worker', env);
@@ -174,15 +186,8 @@ describe.skipIf(!server)(title, () => {
 
     first.child.kill('SIGKILL');
     await first.exited;
-    await start('worker', env);
     // The lease (LEASE_SECONDS in db/queue.ts) plus one supervise interval: about 30 s; the timeout is generous.
-    const rows = await eventually(onlyExecution, (r) => r[0]?.status === 'succeeded', 120_000);
-    expect(rows).toMatchObject([{ status: 'succeeded', attempts: 2 }]);
-    expect(anthropic.requests).toHaveLength(2);
-    // Exactly one message in the thread, showing the answer: no second post, no "Working on it…" left behind.
-    const replies = visibleMessages();
-    expect(replies.map((r) => r.text)).toEqual([expect.stringContaining('fake anthropic answer')]);
-    expect(replies[0]).toMatchObject({ threadTs: event.ts });
+    await anotherWorkerAnswersOnce(event.ts);
   });
 
   it('SIGTERM stops accepting, lets an in-flight request finish, and exits 0', PROCESSES, async () => {
@@ -243,14 +248,7 @@ describe.skipIf(!server)(title, () => {
     stuck.child.kill('SIGTERM');
     // The queue waits a grace period for the job, then fails it back to the queue; the CLI caps the exit at 20 s.
     expect(await exitWithin(stuck, 60_000)).toBe(0);
-    await start('worker', env);
-    const rows = await eventually(onlyExecution, (r) => r[0]?.status === 'succeeded', 120_000);
-    expect(rows).toMatchObject([{ status: 'succeeded', attempts: 2 }]);
-    expect(anthropic.requests).toHaveLength(2);
-    // Exactly one message in the thread, showing the answer: no second post, no "Working on it…" left behind.
-    const replies = visibleMessages();
-    expect(replies.map((r) => r.text)).toEqual([expect.stringContaining('fake anthropic answer')]);
-    expect(replies[0]).toMatchObject({ threadTs: event.ts });
+    await anotherWorkerAnswersOnce(event.ts);
   });
 
   it('a worker serves /healthz, /readyz and /metrics on its own PORT, and nothing else', PROCESSES, async () => {
