@@ -74,7 +74,8 @@ describe.each(databaseKinds)('switchboard process on %s', (kind) => {
   });
 });
 
-describe('switchboard CLI', () => {
+// Every CLI verb is a whole process start on the embedded database (seconds each); a test may run several.
+describe('switchboard CLI', { timeout: 180_000 }, () => {
   let dir: string;
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'switchboard-cli-'));
