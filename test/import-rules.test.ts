@@ -14,7 +14,7 @@ const CHANNEL_SDK: Record<string, string[]> = {
   hooks: ['standardwebhooks'],
   web: ['zod'],
 };
-const CORE_FOR_CHANNELS = ['src/types.ts', 'src/ports.ts', 'src/config.ts', 'src/diff.ts', 'src/review.ts'];
+const CORE_FOR_CHANNELS = ['src/types.ts', 'src/ports.ts', 'src/config.ts', 'src/diff.ts', 'src/review.ts', 'src/split.ts'];
 // The composition root wires everything together; it is the one place allowed to see all layers.
 const COMPOSITION_ROOT = new Set(['src/server.ts', 'src/cli.ts', 'src/doctor.ts', 'src/simulate.ts']);
 
@@ -72,7 +72,8 @@ describe('import rules', () => {
         const own = file.split('/')[1]!;
         if (spec.startsWith('node:')) return undefined;
         if (spec.startsWith('.')) {
-          // Besides types: the pure diff parser and review classification, which GitHub's adapter checks comment lines with.
+          // Besides types: the pure diff parser and review classification, which GitHub's adapter checks comment lines with,
+          // and the message splitter the chat channels share.
           if (to.startsWith('src/')) return CORE_FOR_CHANNELS.includes(to) ? undefined : 'channels see core types only';
           if (file === 'channels/index.ts') return to.startsWith('channels/') ? undefined : 'the registry sees channels only';
           return to.startsWith(`channels/${own}/`) ? undefined : 'a channel must not reach into another module';

@@ -1,13 +1,12 @@
 /** Replies on Telegram within its limits: 4,096-character messages, safe HTML, 👍/👎 keyboards, 429 retry_after. */
 import { GrammyError, type Api } from 'grammy';
 import type { InlineKeyboardMarkup } from 'grammy/types';
+import { splitMessage } from '../../src/split.ts';
 import type { Envelope, Reply } from '../../src/types.ts';
 import { voteData, type TelegramReplyRef } from './normalize.ts';
 
 /** Characters per message, counted after entity parsing (so HTML tags and escapes do not count). */
 export const MESSAGE_CHARS = 4096;
-/** Room kept in each piece to close a code fence that a cut leaves open. */
-const FENCE_ROOM = 4;
 
 /** Telegram asked us to wait longer than one reply may: the error carries retry_after so the retry comes later. */
 export class TelegramRateLimitedError extends Error {
@@ -20,48 +19,9 @@ export class TelegramRateLimitedError extends Error {
   }
 }
 
-/** Where a cut at `end` would not split a surrogate pair (an emoji). */
-function safeEnd(text: string, end: number): number {
-  return end > 0 && end < text.length && /[\uD800-\uDBFF]/.test(text[end - 1]!) ? end - 1 : end;
-}
-
-function lastWhitespace(window: string): number {
-  for (let i = window.length - 1; i > 0; i--) if (/\s/.test(window[i]!)) return i;
-  return -1;
-}
-
-/**
- * Splits text into pieces of at most `limit` UTF-16 units (Telegram counts in those): at the last paragraph break,
- * else line break, in the second half of the window, else at the last whitespace, so a word is only ever cut when it
- * is longer than a whole message. Nothing is lost but the whitespace at a cut; a code fence open at a cut is closed
- * and reopened so each piece renders on its own.
- */
+/** Splits text into Telegram messages (it counts UTF-16 units), closing and reopening a code fence a cut leaves open. */
 export function splitText(text: string, limit = MESSAGE_CHARS): string[] {
-  const parts: string[] = [];
-  let rest = text.trim();
-  while (rest.length > limit) {
-    const fit = safeEnd(rest, limit - FENCE_ROOM);
-    const window = rest.slice(0, fit);
-    let cut = -1;
-    for (const sep of ['\n\n', '\n']) {
-      const at = window.lastIndexOf(sep);
-      if (at >= fit / 2) {
-        cut = at;
-        break;
-      }
-    }
-    if (cut < 0) cut = lastWhitespace(window);
-    if (cut <= 0) cut = fit;
-    let part = rest.slice(0, cut).trimEnd();
-    rest = rest.slice(cut).replace(/^\s+/, '');
-    if ((part.match(/```/g) ?? []).length % 2 === 1) {
-      part += '\n```';
-      rest = `\`\`\`\n${rest}`;
-    }
-    parts.push(part);
-  }
-  if (rest || !parts.length) parts.push(rest);
-  return parts;
+  return splitMessage(text, { limit, fences: true });
 }
 
 const escapeHtml = (text: string) => text.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;');

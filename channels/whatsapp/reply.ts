@@ -1,6 +1,7 @@
 /** Replies on WhatsApp through the Twilio Messages API: 1,600-character messages, 429s waited out within a budget. */
 import twilio from 'twilio';
 import type RequestClient from 'twilio/lib/base/RequestClient.js';
+import { splitMessage } from '../../src/split.ts';
 import type { Envelope, Reply } from '../../src/types.ts';
 import { bareNumber, type WhatsAppReplyRef } from './normalize.ts';
 
@@ -67,37 +68,9 @@ export function whatsappAddress(number: string): string {
   return `whatsapp:${bare}`;
 }
 
-function lastWhitespace(window: string): number {
-  for (let i = window.length - 1; i > 0; i--) if (/\s/.test(window[i]!)) return i;
-  return -1;
-}
-
-/**
- * Splits text into bodies of at most `limit` UTF-16 units: at the last paragraph break, else line break, in the
- * second half of the window, else at the last whitespace; a word is only cut when it is longer than a message,
- * and never inside an emoji.
- */
+/** Splits text into WhatsApp bodies of at most `limit` UTF-16 units, never inside a word that fits or an emoji. */
 export function splitText(text: string, limit = MESSAGE_CHARS): string[] {
-  const parts: string[] = [];
-  let rest = text.trim();
-  while (rest.length > limit) {
-    const fit = /[\uD800-\uDBFF]/.test(rest[limit - 1]!) ? limit - 1 : limit;
-    const window = rest.slice(0, fit);
-    let cut = -1;
-    for (const sep of ['\n\n', '\n']) {
-      const at = window.lastIndexOf(sep);
-      if (at >= fit / 2) {
-        cut = at;
-        break;
-      }
-    }
-    if (cut < 0) cut = lastWhitespace(window);
-    if (cut <= 0) cut = fit;
-    parts.push(rest.slice(0, cut).trimEnd());
-    rest = rest.slice(cut).replace(/^\s+/, '');
-  }
-  if (rest || !parts.length) parts.push(rest);
-  return parts;
+  return splitMessage(text, { limit });
 }
 
 /** A reply as WhatsApp bodies: Markdown **bold** as WhatsApp's *bold*, review comments and the rating hint appended. */

@@ -1,0 +1,49 @@
+/** Splitting a long answer into the messages a chat platform accepts, without losing text or cutting words. */
+
+/** Room kept in each piece to close a code fence that a cut leaves open. */
+const FENCE_ROOM = 4;
+
+/** Where a cut at `end` would not split a surrogate pair (an emoji). */
+function safeEnd(text: string, end: number): number {
+  return end > 0 && end < text.length && /[\uD800-\uDBFF]/.test(text[end - 1]!) ? end - 1 : end;
+}
+
+function lastWhitespace(window: string): number {
+  for (let i = window.length - 1; i > 0; i--) if (/\s/.test(window[i]!)) return i;
+  return -1;
+}
+
+/**
+ * Splits text into pieces of at most `limit` UTF-16 units: at the last paragraph break, else line break, in the
+ * second half of the window, else at the last whitespace, so a word is only ever cut when it is longer than a whole
+ * message, and never inside an emoji. Nothing is lost but the whitespace at a cut. With `fences`, a code fence open
+ * at a cut is closed and reopened so each piece renders on its own.
+ */
+export function splitMessage(text: string, opts: { limit: number; fences?: boolean }): string[] {
+  const { limit, fences = false } = opts;
+  const parts: string[] = [];
+  let rest = text.trim();
+  while (rest.length > limit) {
+    const fit = safeEnd(rest, fences ? limit - FENCE_ROOM : limit);
+    const window = rest.slice(0, fit);
+    let cut = -1;
+    for (const sep of ['\n\n', '\n']) {
+      const at = window.lastIndexOf(sep);
+      if (at >= fit / 2) {
+        cut = at;
+        break;
+      }
+    }
+    if (cut < 0) cut = lastWhitespace(window);
+    if (cut <= 0) cut = fit;
+    let part = rest.slice(0, cut).trimEnd();
+    rest = rest.slice(cut).replace(/^\s+/, '');
+    if (fences && (part.match(/```/g) ?? []).length % 2 === 1) {
+      part += '\n```';
+      rest = `\`\`\`\n${rest}`;
+    }
+    parts.push(part);
+  }
+  if (rest || !parts.length) parts.push(rest);
+  return parts;
+}
