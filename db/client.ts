@@ -28,14 +28,29 @@ export const MIGRATIONS_FOLDER = fileURLToPath(new URL('../drizzle/', import.met
 // Any constant works; it only has to be the same in every Switchboard process.
 const MIGRATION_LOCK_KEY = 727_3001;
 
-export type OpenOptions = { databaseUrl?: string; dataDir: string; poolSize?: number; migrate?: boolean };
+export type OpenOptions = {
+  databaseUrl?: string;
+  dataDir: string;
+  poolSize?: number;
+  migrate?: boolean;
+  /** Server mode: how long opening one connection may take before it fails (default 3 s). */
+  connectTimeoutSeconds?: number;
+  /** Server mode: PostgreSQL cancels a statement running longer than this (default 15 s; 0 = none). Migrations are exempt. */
+  statementTimeoutSeconds?: number;
+};
+
+/**
+ * Reconnect pause after failed connection attempts. postgres.js grows it to 20 s, which would keep a
+ * process refusing requests long after the database is back; a short cap makes recovery take about a second.
+ */
+const reconnectBackoff = (retries: number) => Math.min(0.05 * 2 ** retries, 1);
 
 /** Opens the database. Embedded mode locks DATA_DIR first so a second process fails instead of corrupting it. */
 export async function openDatabase(opts: OpenOptions): Promise<DatabaseHandle> {
-  const handle = opts.databaseUrl ? await openPostgres(opts.databaseUrl, opts.poolSize ?? 10) : await openPglite(opts.dataDir);
+  const handle = opts.databaseUrl ? await openPostgres(opts.databaseUrl, opts) : await openPglite(opts.dataDir);
   if (opts.migrate !== false) {
     try {
-      await runMigrations(handle);
+      await runMigrations(handle, opts);
     } catch (err) {
       await handle.close();
       throw err;
@@ -68,8 +83,15 @@ async function openPglite(dataDir: string): Promise<DatabaseHandle> {
   }
 }
 
-async function openPostgres(url: string, poolSize: number): Promise<DatabaseHandle> {
-  const client = postgres(url, { max: poolSize, onnotice: () => {}, connection: { application_name: 'switchboard' } });
+async function openPostgres(url: string, opts: OpenOptions): Promise<DatabaseHandle> {
+  const statementTimeoutMs = (opts.statementTimeoutSeconds ?? 15) * 1000;
+  const client = postgres(url, {
+    max: opts.poolSize ?? 10,
+    onnotice: () => {},
+    connect_timeout: opts.connectTimeoutSeconds ?? 3,
+    backoff: reconnectBackoff,
+    connection: { application_name: 'switchboard', ...(statementTimeoutMs > 0 ? { statement_timeout: statementTimeoutMs } : {}) },
+  });
   const db = drizzlePostgres(preparing(client), { schema }) as unknown as Db;
   return { kind: 'postgres', db, client, close: () => client.end({ timeout: 5 }) };
 }
@@ -95,20 +117,29 @@ function preparing(client: postgres.Sql): postgres.Sql {
   return patch(client);
 }
 
-/** Applies drizzle/ migrations. On a server, an advisory lock keeps concurrent starts from racing. */
-export async function runMigrations(handle: DatabaseHandle): Promise<void> {
+/**
+ * Applies drizzle/ migrations. On a server they run on a connection of their own, without the pool's statement
+ * timeout (building an index on a large table may take longer), under an advisory lock so concurrent starts do not race.
+ */
+export async function runMigrations(handle: DatabaseHandle, opts: Pick<OpenOptions, 'databaseUrl' | 'connectTimeoutSeconds'> = {}): Promise<void> {
   if (handle.pglite) {
     await migratePglite(handle.db as never, { migrationsFolder: MIGRATIONS_FOLDER });
     return;
   }
-  const reserved = await handle.client!.reserve();
+  if (!opts.databaseUrl) throw new Error('runMigrations on a PostgreSQL server needs its databaseUrl');
+  // max 1: the lock and the migration share one session; ending the client ends the session and its lock.
+  const own = postgres(opts.databaseUrl, {
+    max: 1,
+    onnotice: () => {},
+    connect_timeout: opts.connectTimeoutSeconds ?? 3,
+    connection: { application_name: 'switchboard-migrate' },
+  });
   try {
-    await reserved`select pg_advisory_lock(${MIGRATION_LOCK_KEY})`;
-    // The lock is a mutex between processes; the migration itself may run on any pooled connection.
-    await migratePostgres(handle.db as never, { migrationsFolder: MIGRATIONS_FOLDER });
+    await own`select pg_advisory_lock(${MIGRATION_LOCK_KEY})`;
+    await migratePostgres(drizzlePostgres(own, { schema }) as never, { migrationsFolder: MIGRATIONS_FOLDER });
+    await own`select pg_advisory_unlock(${MIGRATION_LOCK_KEY})`;
   } finally {
-    await reserved`select pg_advisory_unlock(${MIGRATION_LOCK_KEY})`.catch(() => {});
-    reserved.release();
+    await own.end({ timeout: 5 });
   }
 }
 

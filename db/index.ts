@@ -2,6 +2,7 @@
 import { sql } from 'drizzle-orm';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Logger } from '../src/ports.ts';
 import type { Envelope } from '../src/types.ts';
 import { listAgentRows, isAgentEnabled, seedAgents, setAgentEnabled } from './agents.ts';
 import { MIGRATIONS_FOLDER, migrationsApplied, openDatabase, type DatabaseHandle, type OpenOptions } from './client.ts';
@@ -24,6 +25,7 @@ import {
 } from './executions.ts';
 import { feedbackSummary, latestRateableExecution, upsertFeedback, type FeedbackVote } from './feedback.ts';
 import { ingestEnvelope, type Routed } from './ingest.ts';
+import { classifyDatabaseError, createDatabaseHealth, type DatabaseHealth } from './health.ts';
 import { startQueue, type Queue, type QueueOptions } from './queue.ts';
 import { generatedAdminToken, readSetting, writeSetting } from './settings.ts';
 import { latestHealthChecks, purgeOld, recordHealthChecks, type HealthCheck } from './maintenance.ts';
@@ -40,6 +42,8 @@ export type { DatabaseHandle } from './client.ts';
 export type { Leadership } from './leader.ts';
 export type { ExecutionJob } from './queue.ts';
 export type { HealthCheck } from './maintenance.ts';
+export type { DatabaseHealth, HealthSnapshot } from './health.ts';
+export { classifyDatabaseError } from './health.ts';
 export { USAGE_GROUPS } from './usage.ts';
 export type { UsageGroup, UsageRow } from './usage.ts';
 
@@ -49,12 +53,15 @@ const EXPECTED_MIGRATIONS = (
 
 export type Store = ReturnType<typeof createStore>;
 
-/** Binds every query to one open database and queue. */
-export function createStore(handle: DatabaseHandle, queue: Queue) {
+/**
+ * Binds every query to one open database and queue. Each call is one unit of database work and passes
+ * through `health.guard`: refused at once while the database is down, a bounded wait for a connection,
+ * and a lost connection turned into a 503 `database_unavailable` (see db/health.ts).
+ */
+export function createStore(handle: DatabaseHandle, queue: Queue, health: DatabaseHealth) {
   const db = handle.db;
-  return {
-    kind: handle.kind,
-    queue,
+  let migrationsSeen = false;
+  const calls = {
     ingest: (envelope: Envelope, targets: Routed[]) => ingestEnvelope(db, queue, envelope, targets),
     listRoutes: () => listRoutes(db),
     createRoute: (route: NewRoute) => createRoute(db, route),
@@ -96,20 +103,36 @@ export function createStore(handle: DatabaseHandle, queue: Queue) {
     recordReview: (review: Parameters<typeof recordReview>[1]) => recordReview(db, review),
     acquireReviewLease: (repo: string, pr: number, holder: string, seconds: number) => acquireReviewLease(db, repo, pr, holder, seconds),
     releaseReviewLease: (repo: string, pr: number, holder: string) => releaseReviewLease(db, repo, pr, holder),
+  };
+  return {
+    kind: handle.kind,
+    queue,
+    health,
+    ...guarded(calls, health),
     /** Readiness: the database answers and every migration in drizzle/ is applied. */
-    async ready(): Promise<{ database: boolean; migrations: boolean; error?: string }> {
+    async ready(): Promise<{ database: boolean; migrations: boolean; busy?: boolean; error?: string }> {
       try {
-        await db.execute(sql`select 1`);
+        await health.guard(() => db.execute(sql`select 1`));
       } catch (err) {
-        return { database: false, migrations: false, error: (err as Error).message };
+        // Every connection taken is load, not an outage: stay in rotation, with the migrations last seen.
+        if (health.up && classifyDatabaseError(err) === 'busy') return { database: true, migrations: migrationsSeen, busy: true };
+        return { database: false, migrations: false, error: health.snapshot().error ?? (err as Error).message };
       }
       try {
-        return { database: true, migrations: await migrationsApplied(db, EXPECTED_MIGRATIONS) };
+        migrationsSeen = await health.guard(() => migrationsApplied(db, EXPECTED_MIGRATIONS));
+        return { database: true, migrations: migrationsSeen };
       } catch (err) {
         return { database: true, migrations: false, error: (err as Error).message };
       }
     },
   };
+}
+
+/** The same functions, each run as one guarded unit of database work. */
+function guarded<T extends Record<string, (...args: never[]) => Promise<unknown>>>(calls: T, health: DatabaseHealth): T {
+  return Object.fromEntries(
+    Object.entries(calls).map(([name, fn]) => [name, (...args: never[]) => health.guard(() => fn(...args))]),
+  ) as T;
 }
 
 export type OpenedStore = { store: Store; handle: DatabaseHandle; close(graceful?: boolean): Promise<void> };
@@ -124,20 +147,46 @@ export async function openSettings(opts: OpenOptions) {
   };
 }
 
+export type StoreOptions = OpenOptions & {
+  queue: Omit<QueueOptions, 'databaseUrl' | 'poolSize' | 'health' | 'connectTimeoutSeconds'>;
+  /** How long a call may wait for a connection before it is refused with 503 (default 3000 ms). */
+  acquireTimeoutMs?: number;
+  /** Where the outage's one warn line and one info line go. */
+  logger?: Logger;
+};
+
 /** Opens the database, migrates, starts the queue, and returns a Store bound to both. */
-export async function openStore(opts: OpenOptions & { queue: Omit<QueueOptions, 'databaseUrl' | 'poolSize'> }): Promise<OpenedStore> {
+export async function openStore(opts: StoreOptions): Promise<OpenedStore> {
   const handle = await openDatabase(opts);
+  const poolSize = opts.poolSize ?? 10;
+  const health = createDatabaseHealth({
+    logger: opts.logger,
+    // PGlite is one connection: the permits bound how many calls queue inside it, and so how long one waits.
+    permits: poolSize,
+    acquireTimeoutMs: opts.acquireTimeoutMs ?? 3000,
+    probe: async () => {
+      await handle.db.execute(sql`select 1`);
+    },
+  });
   let queue: Queue;
   try {
-    queue = await startQueue(handle, { ...opts.queue, databaseUrl: opts.databaseUrl, poolSize: Math.max(2, Math.ceil((opts.poolSize ?? 10) / 2)) });
+    queue = await startQueue(handle, {
+      ...opts.queue,
+      health,
+      databaseUrl: opts.databaseUrl,
+      poolSize: Math.max(2, Math.ceil(poolSize / 2)),
+      connectTimeoutSeconds: opts.connectTimeoutSeconds,
+    });
   } catch (err) {
+    health.close();
     await handle.close();
     throw err;
   }
   return {
-    store: createStore(handle, queue),
+    store: createStore(handle, queue, health),
     handle,
     async close(graceful = true) {
+      health.close();
       try {
         await queue.stop(graceful, 10_000);
       } finally {

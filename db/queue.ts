@@ -4,6 +4,7 @@
 import { sql } from 'drizzle-orm';
 import { PgBoss, fromDrizzle, fromPglite, type Job } from 'pg-boss';
 import type { DatabaseHandle, Db } from './client.ts';
+import { classifyDatabaseError, type DatabaseHealth } from './health.ts';
 
 export const EXECUTIONS_QUEUE = 'executions';
 /** Where pg-boss moves an execution job whose last retry was lost (worker killed, job timeout), so it still ends `dead`. */
@@ -25,10 +26,13 @@ export type QueueOptions = {
   jobTimeoutSeconds: number;
   /** Off for processes that only enqueue (web role, CLI): they need no maintenance loops. */
   supervise: boolean;
+  /** Errors other than "the database is unreachable", which `health` takes instead (one line per outage, not one per poll). */
   onError(err: Error): void;
+  health: DatabaseHealth;
   /** Server mode: pg-boss keeps its own small pool, with a dedicated LISTEN connection. */
   databaseUrl?: string;
   poolSize?: number;
+  connectTimeoutSeconds?: number;
 };
 
 export type Queue = {
@@ -64,13 +68,19 @@ export async function startQueue(handle: DatabaseHandle, opts: QueueOptions): Pr
         connectionString: opts.databaseUrl,
         max: opts.poolSize,
         application_name: 'switchboard-queue',
+        connectionTimeoutMillis: (opts.connectTimeoutSeconds ?? 3) * 1000,
         // pg-boss's own writes (fetch, complete, heartbeat, retry) need not wait for a WAL flush: the executions
         // table is the durable record, and a job state lost in a server crash only makes a job run again, which
         // startAttempt turns into a no-op for a finished execution. Jobs are created durably, in the ingest
         // transaction on our own connection.
         options: '-c synchronous_commit=off',
       });
-  boss.on('error', opts.onError);
+  const { health } = opts;
+  // While the database is down every worker's poll fails: the outage is one warn line (health), not a stack per poll.
+  const onError = (err: Error) => {
+    if (health.observe(err) !== 'down') opts.onError(err);
+  };
+  boss.on('error', onError);
   await boss.start();
   const queueOptions = {
     retryLimit: opts.maxAttempts - 1,
@@ -88,12 +98,40 @@ export async function startQueue(handle: DatabaseHandle, opts: QueueOptions): Pr
   await boss.createQueue(EXECUTIONS_QUEUE, queueOptions);
   // createQueue keeps an existing queue as it was; bring its options in step with this configuration.
   await boss.updateQueue(EXECUTIONS_QUEUE, queueOptions);
-  const workers: string[] = [];
+  let workers: string[] = [];
   const wakeLocal = () => {
     for (const id of workers) boss.notifyWorker(id);
   };
-  const signal = coalescedSignal(handle, opts.onError);
+  const signal = coalescedSignal(handle, onError);
   let listening: { unlisten(): Promise<void> } | undefined;
+  // Every work() registration, so workers can be stopped while the database is unreachable and started again after.
+  const registrations: { queue: string; start(): Promise<void> }[] = [];
+  let stopped = false;
+  let switching = Promise.resolve();
+  health.onChange((up) => {
+    switching = switching.then(async () => {
+      if (stopped || up !== health.up) return;
+      if (!up) {
+        workers = [];
+        await Promise.all([...new Set(registrations.map((r) => r.queue))].map((q) => boss.offWork(q, { wait: false }).catch(onError)));
+      } else {
+        for (const r of registrations) await r.start().catch(onError);
+      }
+    });
+  });
+  const register = async (queue: string, start: () => Promise<void>) => {
+    registrations.push({ queue, start });
+    await start();
+  };
+  /**
+   * A handler that failed because the database went away waits (up to half the job timeout) for it to answer
+   * again before the failure is reported: pg-boss can then record it and retry the job within its attempts,
+   * instead of the job waiting for its lease to run out.
+   */
+  const settle = async (err: unknown) => {
+    if (classifyDatabaseError(err) === 'down') await health.whenUp(opts.jobTimeoutSeconds * 500);
+    throw err;
+  };
   return {
     boss,
     async enqueue(tx, job, startAfterSeconds) {
@@ -102,11 +140,13 @@ export async function startQueue(handle: DatabaseHandle, opts: QueueOptions): Pr
     async work(concurrency, handler, onLost) {
       // Other processes' commits wake this one's workers; polling every second remains the backstop.
       listening = await handle.client?.listen(WAKE_CHANNEL, wakeLocal);
-      await boss.work<ExecutionJob>(EXECUTIONS_DEAD_QUEUE, { pollingIntervalSeconds: 5 }, async ([job]) => onLost(job!));
+      await register(EXECUTIONS_DEAD_QUEUE, async () => {
+        await boss.work<ExecutionJob>(EXECUTIONS_DEAD_QUEUE, { pollingIntervalSeconds: 5 }, async ([job]) => onLost(job!).catch(settle));
+      });
       // One pg-boss worker per slot, each knowing its own id: a slot that finishes fetches again at
       // once, so a backlog drains back to back instead of one job per slot per polling interval.
       // (With localConcurrency the extra slots get ids we never see and can only poll.)
-      for (let slot = 0; slot < concurrency; slot++) {
+      const slot = async () => {
         let id = '';
         id = await boss.work<ExecutionJob>(
           EXECUTIONS_QUEUE,
@@ -114,25 +154,30 @@ export async function startQueue(handle: DatabaseHandle, opts: QueueOptions): Pr
           { batchSize: 1, pollingIntervalSeconds: 1, notifyPollingIntervalSeconds: 1 },
           async ([job]) => {
             try {
-              await handler(job!);
+              await handler(job!).catch(settle);
             } finally {
               if (id) boss.notifyWorker(id);
             }
           },
         );
         workers.push(id);
-      }
+      };
+      for (let n = 0; n < concurrency; n++) await register(EXECUTIONS_QUEUE, slot);
     },
     async schedule(name, cron, handler) {
       await boss.createQueue(name, { retryLimit: 0, expireInSeconds: 300 });
       await boss.schedule(name, cron);
-      await boss.work(name, { pollingIntervalSeconds: 30 }, async () => handler());
+      await register(name, async () => {
+        await boss.work(name, { pollingIntervalSeconds: 30 }, async () => handler());
+      });
     },
     wake() {
       wakeLocal();
       signal();
     },
     async stop(graceful, timeoutMs) {
+      stopped = true;
+      await switching;
       await listening?.unlisten().catch(() => {});
       await boss.stop({ graceful, timeout: timeoutMs, close: false });
     },

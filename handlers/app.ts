@@ -48,6 +48,8 @@ export function createApp(deps: AppDeps) {
   app.use('*', limitBody());
 
   app.route('/', healthRoutes({ store: deps.store, metrics: deps.metrics, providers: deps.providers, queue: deps.queue }));
+  // Deliveries refused while the database was unavailable: counted for /readyz and `status`.
+  const onRefused = (channel: string) => deps.store.health.refused(channel);
   app.get('/', (c) => c.html(dashboard()));
 
   app.post(
@@ -55,6 +57,7 @@ export function createApp(deps: AppDeps) {
     channelRoute({
       adapter: deps.hooks,
       ingest: deps.ingest,
+      onRefused,
       accepts: ['application/json'],
       enabled(c) {
         const source = c.req.param('source') ?? '';
@@ -73,15 +76,15 @@ export function createApp(deps: AppDeps) {
       if (challenge === undefined) return next();
       return c.json({ challenge });
     },
-    channelRoute({ adapter: deps.slack, ingest: deps.ingest }),
+    channelRoute({ adapter: deps.slack, ingest: deps.ingest, onRefused }),
   );
 
   // GitHub App or repository webhook; `ping` and events we do not handle are acknowledged and stored nowhere.
-  app.post('/github/webhook', channelRoute({ adapter: deps.github, ingest: deps.ingest, accepts: ['application/json'] }));
+  app.post('/github/webhook', channelRoute({ adapter: deps.github, ingest: deps.ingest, onRefused, accepts: ['application/json'] }));
 
-  app.post('/telegram/webhook', channelRoute({ adapter: deps.telegram, ingest: deps.ingest, accepts: ['application/json'] }));
+  app.post('/telegram/webhook', channelRoute({ adapter: deps.telegram, ingest: deps.ingest, onRefused, accepts: ['application/json'] }));
   // Twilio posts form fields and reads the answer as TwiML (the adapter's ack).
-  app.post('/whatsapp/webhook', channelRoute({ adapter: deps.whatsapp, ingest: deps.ingest, accepts: ['application/x-www-form-urlencoded'] }));
+  app.post('/whatsapp/webhook', channelRoute({ adapter: deps.whatsapp, ingest: deps.ingest, onRefused, accepts: ['application/x-www-form-urlencoded'] }));
 
   app.route(
     '/api',

@@ -3,6 +3,7 @@
  * Verification runs on the raw body before anything parses it; a rejected request stores nothing.
  */
 import type { Context, Handler } from 'hono';
+import { DatabaseUnavailableError } from '../src/errors.ts';
 import type { Ingest } from '../src/pipeline/ingest.ts';
 import type { ChannelAdapter, RawRequest } from '../src/ports.ts';
 import { jsonError } from './errors.ts';
@@ -15,6 +16,8 @@ export type ChannelRouteOptions = {
   enabled?(c: Context): { enabled: boolean; requiredEnv: string[] };
   /** Media types the platform posts; checked once the channel is known to be enabled, so a disabled one says so first. */
   accepts?: readonly string[];
+  /** Told when the database could not take a verified delivery (503): platforms like GitHub never send it again. */
+  onRefused?(channel: string): void;
 };
 
 export async function rawRequest(c: Context): Promise<RawRequest> {
@@ -41,7 +44,10 @@ export function channelRoute(opts: ChannelRouteOptions): Handler {
     await adapter.verify(req);
     const normalized = await adapter.normalize(req);
     if (!Array.isArray(normalized)) return adapter.ackIgnored?.(normalized.ignore) ?? c.json({ ok: true, ignored: normalized.ignore });
-    const results = await ingest(normalized);
+    const results = await ingest(normalized).catch((err: unknown) => {
+      if (err instanceof DatabaseUnavailableError) opts.onRefused?.(adapter.channel);
+      throw err;
+    });
     const acked = adapter.ack?.(normalized, results);
     if (acked) return acked;
     const duplicate = results.length > 0 && results.every((r) => r.duplicate);

@@ -2,7 +2,8 @@
 import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
-import { AppError } from '../src/errors.ts';
+import { classifyDatabaseError } from '../db/index.ts';
+import { AppError, DatabaseUnavailableError } from '../src/errors.ts';
 import type { Logger } from '../src/ports.ts';
 import { NormalizeError, VerificationError } from '../src/ports.ts';
 
@@ -18,6 +19,12 @@ export function jsonError(c: Context, status: number, code: string, message: str
 export function createErrorHandler(logger: Logger) {
   return function onError(err: Error, c: Context) {
     if (err instanceof AppError) return jsonError(c, err.status, err.code, err.message, err.headers);
+    // A database error that did not pass through the Store's guard (so is not typed yet) is still a 503, not a 500.
+    const fault = classifyDatabaseError(err);
+    if (fault) {
+      const unavailable = new DatabaseUnavailableError(fault, `The database is ${fault === 'down' ? 'unreachable' : 'busy'}; nothing was stored. Retry in 5 s`, 5, err);
+      return jsonError(c, 503, unavailable.code, unavailable.message, unavailable.headers);
+    }
     if (err instanceof VerificationError) return jsonError(c, 401, err.code, err.message);
     if (err instanceof NormalizeError) return jsonError(c, err.status, err.code, err.message);
     if (err instanceof HTTPException) return jsonError(c, err.status, 'http_error', err.message || 'Request failed');

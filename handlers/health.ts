@@ -18,14 +18,26 @@ export function healthRoutes(deps: {
     // A deep queue degrades but does not fail readiness: taking instances out of rotation would
     // make platforms retry into the remaining ones.
     const queue = ready ? await deps.queue().catch(() => undefined) : undefined;
+    const health = deps.store.health.snapshot();
     const checks = {
       queue: queue ? { ok: !queue.degraded, depth: queue.depth, limit: queue.limit } : { ok: false },
-      database: { ok: db.database, kind: deps.store.kind, ...(db.error ? { error: db.error } : {}) },
-      migrations: { ok: db.migrations },
+      database: {
+        ok: db.database,
+        kind: deps.store.kind,
+        ...(db.error ? { error: db.error } : {}),
+        ...(db.busy ? { busy: true } : {}),
+        // The current or last outage, and the deliveries refused meanwhile (GitHub's are not sent again by itself).
+        ...(health.outage ? { outage: health.outage } : {}),
+        ...(health.refused ? { refused: health.refused } : {}),
+      },
+      // Unknown while the database does not answer: only the database check is named as failing then.
+      migrations: db.database ? { ok: db.migrations } : { ok: false, unknown: true },
       providers: deps.providers(),
     };
+    const failing = !db.database ? ['database'] : !db.migrations ? ['migrations'] : [];
     const status = !ready ? 'not_ready' : queue?.degraded ? 'degraded' : 'ready';
-    return c.json({ status, checks }, ready ? 200 : 503);
+    if (!ready) c.header('Retry-After', '5');
+    return c.json({ status, ...(failing.length ? { failing } : {}), checks }, ready ? 200 : 503);
   });
   app.get('/metrics', async (c) => {
     c.header('Content-Type', deps.metrics.registry.contentType);

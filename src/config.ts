@@ -95,6 +95,9 @@ const schema = z.object({
   RATE_LIMIT_BURST: int(20, 1, 100000),
   REPLY_WAIT_SECONDS: int(30, 1, 300),
   DB_POOL_SIZE: int(10, 1, 200),
+  DB_CONNECT_TIMEOUT_SECONDS: int(3, 1, 120),
+  DB_STATEMENT_TIMEOUT_SECONDS: int(15, 0, 3600),
+  DB_ACQUIRE_TIMEOUT_MS: int(3000, 50, 120_000),
   QUEUE_DEPTH_LIMIT: int(5000, 1, 10_000_000),
   DELIVERY_RETENTION_DAYS: int(30, 1, 3650),
 });
@@ -134,6 +137,11 @@ export type Config = {
   rateLimit: { perMinute: number; burst: number };
   replyWaitSeconds: number;
   dbPoolSize: number;
+  /**
+   * When the database is slow or gone: opening a connection may take `connectTimeoutSeconds`, a statement
+   * `statementTimeoutSeconds` (0: no limit), and a request waits `acquireTimeoutMs` for a connection before it gets 503.
+   */
+  db: { connectTimeoutSeconds: number; statementTimeoutSeconds: number; acquireTimeoutMs: number };
   /** Above this many waiting executions the hub reports degraded and sheds generic webhooks. */
   queueDepthLimit: number;
   /** Dedup rows older than this are deleted nightly. */
@@ -255,6 +263,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     rateLimit: { perMinute: e.RATE_LIMIT_PER_MINUTE, burst: e.RATE_LIMIT_BURST },
     replyWaitSeconds: e.REPLY_WAIT_SECONDS,
     dbPoolSize: e.DB_POOL_SIZE,
+    db: {
+      connectTimeoutSeconds: e.DB_CONNECT_TIMEOUT_SECONDS,
+      statementTimeoutSeconds: e.DB_STATEMENT_TIMEOUT_SECONDS,
+      acquireTimeoutMs: e.DB_ACQUIRE_TIMEOUT_MS,
+    },
     queueDepthLimit: e.QUEUE_DEPTH_LIMIT,
     deliveryRetentionDays: e.DELIVERY_RETENTION_DAYS,
   };

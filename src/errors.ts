@@ -31,3 +31,17 @@ export class BadRequestError extends AppError {
     super(400, code, message);
   }
 }
+
+/**
+ * The database cannot take this request now: unreachable (`down`) or every connection busy past the wait
+ * bound (`busy`). Nothing was stored; the sender is told when to try again.
+ */
+export class DatabaseUnavailableError extends AppError {
+  readonly fault: 'down' | 'busy';
+  constructor(fault: 'down' | 'busy', message: string, retryAfterSeconds: number, cause?: unknown) {
+    super(503, 'database_unavailable', message, { 'Retry-After': String(retryAfterSeconds) });
+    this.name = 'DatabaseUnavailableError';
+    this.fault = fault;
+    if (cause !== undefined) this.cause = cause;
+  }
+}

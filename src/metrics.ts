@@ -14,6 +14,30 @@ export function createMetrics() {
   let queueSource: (() => Promise<QueueState>) | undefined;
   const readQueue = async () => (queueSource ? queueSource().catch(() => undefined) : undefined);
   let providerSource: (() => ProviderHealth[]) | undefined;
+  type DatabaseState = { up: boolean; errors: Record<'down' | 'busy', number> };
+  let databaseSource: (() => DatabaseState) | undefined;
+  new Gauge({
+    name: 'switchboard_database_up',
+    help: '1 while this process reaches the database, 0 during an outage (requests that need it get 503, workers pause)',
+    registers: [registry],
+    collect() {
+      const state = databaseSource?.();
+      this.set(state ? Number(state.up) : Number.NaN);
+    },
+  });
+  new Counter({
+    name: 'switchboard_database_errors_total',
+    help: 'Database errors by kind: down (connection refused, lost or timed out) and busy (no free connection in time, statement timeout)',
+    labelNames: ['kind'] as const,
+    registers: [registry],
+    collect() {
+      // The count lives in the database health monitor, which sees every error; mirror it here.
+      const errors = databaseSource?.().errors;
+      if (!errors) return;
+      this.reset();
+      for (const kind of ['down', 'busy'] as const) this.inc({ kind }, errors[kind]);
+    },
+  });
   const llmCalls = new Counter({
     name: 'switchboard_llm_calls_total',
     help: 'Calls to each LLM provider by outcome (success, failure, skipped: circuit open or out of time)',
@@ -101,6 +125,9 @@ export function createMetrics() {
     }),
     setQueueSource(fn: () => Promise<QueueState>) {
       queueSource = fn;
+    },
+    setDatabaseSource(fn: () => DatabaseState) {
+      databaseSource = fn;
     },
     setProviderSource(fn: () => ProviderHealth[]) {
       providerSource = fn;

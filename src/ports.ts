@@ -94,6 +94,15 @@ export type StatusSnapshot = {
   uptimeSeconds: number;
   /** The latest scheduled health check per component (database, queue, providers). */
   healthChecks?: { component: string; ok: boolean; detail: string | null; at: string }[];
+  /**
+   * This process's view of the database: the current or last outage and the deliveries refused (503) since start.
+   * Meant for admins: it says which platforms' events to redeliver.
+   */
+  database?: {
+    up: boolean;
+    outage?: { start: Date; end?: Date };
+    refused?: { count: number; byChannel: Record<string, number>; first: Date; last: Date };
+  };
 };
 
 export type FeedbackInput = { executionId?: string; conversationId: string; userId: string; score: 1 | -1; channel: string };

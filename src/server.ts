@@ -58,6 +58,10 @@ export async function startSwitchboard(config: Config, opts: StartOptions = {}):
     databaseUrl: config.databaseUrl,
     dataDir: config.dataDir,
     poolSize: config.dbPoolSize,
+    connectTimeoutSeconds: config.db.connectTimeoutSeconds,
+    statementTimeoutSeconds: config.db.statementTimeoutSeconds,
+    acquireTimeoutMs: config.db.acquireTimeoutMs,
+    logger,
     queue: {
       maxAttempts: config.worker.maxAttempts,
       retryDelaySeconds: config.worker.retryDelaySeconds,
@@ -92,6 +96,7 @@ export async function startSwitchboard(config: Config, opts: StartOptions = {}):
   const waiter = createWaiter(store);
   const backpressure = createBackpressure({ limit: config.queueDepthLimit, readDepth: () => store.queueDepth() });
   metrics.setQueueSource(() => backpressure.state());
+  metrics.setDatabaseSource(() => store.health.snapshot());
   const slack = createSlackAdapter(config.slack, { logger });
   const github = createGithubAdapter(config.github, {
     logger,

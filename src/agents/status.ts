@@ -25,12 +25,30 @@ function formatStatus(s: StatusSnapshot): string {
   if (s.healthChecks?.length) {
     lines.push(`Health checks: ${s.healthChecks.map((h) => `${h.component} ${h.ok ? 'ok' : 'FAILING'}${h.detail ? ` (${h.detail})` : ''} at ${h.at}`).join('; ')}`);
   }
+  if (s.database?.outage || s.database?.refused) lines.push(formatDatabase(s.database));
   if (s.recentFailures.length > 0) {
     lines.push('Recent failures:', ...s.recentFailures.map((f) => `• ${f.at} ${f.agent} ${f.id}: ${f.error ?? 'unknown error'}`));
   } else {
     lines.push('Recent failures: none');
   }
   return lines.join('\n');
+}
+
+/** The last outage and the deliveries refused meanwhile: GitHub's must be redelivered by hand. */
+function formatDatabase(d: NonNullable<StatusSnapshot['database']>): string {
+  const parts = [`Database: ${d.up ? 'up' : 'UNREACHABLE'}`];
+  if (d.outage) {
+    const end = d.outage.end ? ` to ${d.outage.end.toISOString()} (${formatDuration((d.outage.end.getTime() - d.outage.start.getTime()) / 1000)})` : ', still down';
+    parts.push(`${d.outage.end ? 'last outage' : 'outage'} from ${d.outage.start.toISOString()}${end}`);
+  }
+  if (d.refused) {
+    const by = Object.entries(d.refused.byChannel).map(([channel, n]) => `${channel} ${n}`).join(', ');
+    parts.push(
+      `${d.refused.count} deliver${d.refused.count === 1 ? 'y' : 'ies'} refused with 503 between ${d.refused.first.toISOString()} and ${d.refused.last.toISOString()} (${by})`,
+    );
+    if (d.refused.byChannel.github) parts.push('GitHub does not redeliver by itself: redeliver those from the App\'s Advanced page or the webhook\'s Recent Deliveries');
+  }
+  return parts.join('; ');
 }
 
 function formatDuration(totalSeconds: number): string {

@@ -57,6 +57,7 @@ export function createWorker(deps: WorkerDeps) {
       providers: deps.llm.health(),
       uptimeSeconds: Math.round((deps.now().getTime() - deps.startedAt.getTime()) / 1000),
       healthChecks,
+      database: store.health.snapshot(),
     };
   }
 
