@@ -8,6 +8,8 @@ describe('config', () => {
     expect(config.llm.providers).toEqual(['offline']);
     expect([config.slack.enabled, config.telegram.enabled, config.whatsapp.enabled, config.github.enabled]).toEqual([false, false, false, false]);
     expect(config.slack.requiredEnv).toEqual(['SLACK_SIGNING_SECRET', 'SLACK_BOT_TOKEN']);
+    // When the database is slow or gone: the documented bounds.
+    expect(config.db).toEqual({ connectTimeoutSeconds: 3, statementTimeoutSeconds: 15, acquireTimeoutMs: 3000 });
   });
 
   it('reports every bad variable at once, each with what to do', () => {

@@ -169,6 +169,11 @@ describe.runIf(realServer)('database outage on postgres', () => {
     );
     expect(finished.map((r) => [r.delivery_id, r.status, r.n]).sort()).toEqual(all.map((id) => [id, 'succeeded', 1]).sort());
 
+    // `status` tells the operator what was refused and when.
+    const status = await request('/api/messages?wait=1', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ text: 'status', user_id: 'ops' }) });
+    expect(status.status).toBe(200);
+    expect(status.body.reply.text).toMatch(/Database: up; last outage from .+; 7 deliveries refused with 503 between .+ \(hooks 7\)/);
+
     // The outage wrote one warn line and one info line, not a stack per worker poll.
     const outageLines = lines.filter((l) => /database is unreachable|database answers again/.test(l.msg));
     expect(outageLines.map((l) => l.level)).toEqual(['warn', 'info']);
