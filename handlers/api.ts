@@ -4,6 +4,7 @@ import { streamSSE } from 'hono/streaming';
 import { z } from 'zod';
 import { USAGE_GROUPS, type Store, type UsageRow } from '../db/index.ts';
 import { AppError, BadRequestError, NotFoundError } from '../src/errors.ts';
+import { isRefusal } from '../src/access/index.ts';
 import type { Ingest } from '../src/pipeline/ingest.ts';
 import type { Waiter } from '../src/pipeline/waiter.ts';
 import type { Agent, ChannelAdapter } from '../src/ports.ts';
@@ -117,7 +118,9 @@ export function apiRoutes(deps: ApiDeps) {
     const envelopes = await deps.web.normalize(req);
     if (!Array.isArray(envelopes)) throw new BadRequestError('ignored', envelopes.ignore);
     const [result] = await deps.ingest(envelopes);
-    return respond(c, result!.executionId, { duplicate: result!.duplicate });
+    // The web channel is a trusted system (admin-token holders); a refusal here is a quota or a policy the operator set.
+    if (!result || isRefusal(result)) throw new AppError(403, `access_${result?.refused ?? 'refused'}`, result?.answer ?? 'The access policy refused this message');
+    return respond(c, result.executionId, { duplicate: result.duplicate });
   });
 
   api.get('/executions', async (c) => {
