@@ -181,6 +181,7 @@ export async function startSwitchboard(config: Config, opts: StartOptions = {}):
     live,
     queue: () => backpressure.state(),
     destinations: () => channels.destinations(),
+    access: { channels: config.access, quotaPerHour: config.quotaPerHour },
   });
 
   let server: ServerType | undefined;
