@@ -86,6 +86,11 @@ describe.each(databaseKinds)('access on Slack and GitHub on %s', (kind) => {
   it('Slack allowlist: in an allowed channel anyone is answered, but `status` needs an admin', async () => {
     await slackSend(eventRequest(mention('C0ALLOW01', 'U0ALICE01', 'help'), 'EvAccess2'));
     await waitFor(() => slack.ok('chat.postMessage').filter((c) => c.args.channel === 'C0ALLOW01'), (c) => c.length > 0);
+    // The answer is stored once delivered: wait for that before counting rows.
+    await waitFor(
+      async () => (await sb.api('GET', '/api/executions?channel=slack&limit=1')).body.executions[0],
+      (e) => e?.status === 'succeeded',
+    );
 
     const before = await tableCounts(sb);
     const member = await slackSend(commandRequest({ text: 'status', channel_id: 'C0ALLOW01', user_id: 'U0ALICE01', response_url: slack.responseUrl('r') }));
