@@ -2,10 +2,14 @@ import { eq, sql } from 'drizzle-orm';
 import type { Db } from './client.ts';
 import { agents } from './schema.ts';
 
-/** Makes sure every known agent has a row (enabled by default) without touching operators' choices. */
-export async function seedAgents(db: Db, names: readonly string[]): Promise<void> {
-  if (!names.length) return;
-  await db.insert(agents).values(names.map((name) => ({ name }))).onConflictDoNothing();
+/**
+ * Makes sure every known agent has a row (enabled by default, requiring the role the agent asks for) without
+ * touching operators' choices.
+ */
+export async function seedAgents(db: Db, list: readonly (string | { name: string; requiredRole?: 'admin' | 'member' })[]): Promise<void> {
+  if (!list.length) return;
+  const rows = list.map((a) => (typeof a === 'string' ? { name: a } : { name: a.name, requiredRole: a.requiredRole ?? 'member' }));
+  await db.insert(agents).values(rows).onConflictDoNothing();
 }
 
 export async function listAgentRows(db: Db) {

@@ -24,7 +24,18 @@ import {
   type ExecutionFilter,
 } from './executions.ts';
 import { feedbackSummary, latestRateableExecution, upsertFeedback, type FeedbackVote } from './feedback.ts';
-import { ingestEnvelope, type Routed } from './ingest.ts';
+import { ingestEnvelope, type Quota, type Routed } from './ingest.ts';
+import {
+  accessStore,
+  addRule,
+  approvePairing,
+  deletePairing,
+  deleteRule,
+  listAudit,
+  listPairings,
+  listRules,
+  setRequiredRole,
+} from './access.ts';
 import { classifyDatabaseError, createDatabaseHealth, type DatabaseHealth } from './health.ts';
 import { startQueue, type Queue, type QueueOptions } from './queue.ts';
 import { generatedAdminToken, readSetting, writeSetting } from './settings.ts';
@@ -35,7 +46,8 @@ import { acquireReviewLease, knownFingerprints, lastReviewedHead, recordReview, 
 
 export { DataDirInUseError } from './lock.ts';
 export type { ExecutionRow, ExecutionFilter } from './executions.ts';
-export type { IngestResult, Routed } from './ingest.ts';
+export type { IngestResult, OverQuota, Quota, Routed } from './ingest.ts';
+export { AUDIT_ROWS } from './access.ts';
 export type { NewRoute, RouteRow } from './routes.ts';
 export { eventMatches } from './routes.ts';
 export type { DatabaseHandle } from './client.ts';
@@ -62,7 +74,15 @@ export function createStore(handle: DatabaseHandle, queue: Queue, health: Databa
   const db = handle.db;
   let migrationsSeen = false;
   const calls = {
-    ingest: (envelope: Envelope, targets: Routed[]) => ingestEnvelope(db, queue, envelope, targets),
+    ingest: (envelope: Envelope, targets: Routed[], quota?: Quota) => ingestEnvelope(db, queue, envelope, targets, quota),
+    listAccessRules: () => listRules(db),
+    listPairings: (now: Date) => listPairings(db, now),
+    listAccessAudit: (limit: number) => listAudit(db, limit),
+    addAccessRule: (rule: Parameters<typeof addRule>[1]) => addRule(db, rule),
+    deleteAccessRule: (id: string, actor: string) => deleteRule(db, id, actor),
+    approvePairing: (code: string, actor: string, now: Date) => approvePairing(db, code, actor, now),
+    rejectPairing: (code: string, actor: string) => deletePairing(db, code, actor),
+    setRequiredRole: (name: string, role: 'admin' | 'member', actor: string) => setRequiredRole(db, name, role, actor),
     listRoutes: () => listRoutes(db),
     createRoute: (route: NewRoute) => createRoute(db, route),
     deleteRoute: (id: string) => deleteRoute(db, id),
@@ -81,7 +101,7 @@ export function createStore(handle: DatabaseHandle, queue: Queue, health: Databa
     recentFailures: (limit: number) => recentFailures(db, limit),
     getConversation: (id: string) => getConversation(db, id),
     history: (conversationId: string, beforeMessageId: string | null, limit?: number) => historyFor(db, conversationId, beforeMessageId, limit),
-    seedAgents: (names: readonly string[]) => seedAgents(db, names),
+    seedAgents: (list: readonly (string | { name: string; requiredRole?: 'admin' | 'member' })[]) => seedAgents(db, list),
     listAgents: () => listAgentRows(db),
     isAgentEnabled: (name: string) => isAgentEnabled(db, name),
     setAgentEnabled: (name: string, enabled: boolean) => setAgentEnabled(db, name, enabled),
@@ -109,6 +129,8 @@ export function createStore(handle: DatabaseHandle, queue: Queue, health: Databa
     queue,
     health,
     ...guarded(calls, health),
+    /** The access policy's storage port (src/access). */
+    access: guarded(accessStore(db), health),
     /** Readiness: the database answers and every migration in drizzle/ is applied. */
     async ready(): Promise<{ database: boolean; migrations: boolean; busy?: boolean; error?: string }> {
       try {

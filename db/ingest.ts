@@ -1,6 +1,6 @@
 /** Step 3 of the flow: one transaction stores the delivery, conversation, message, execution and job. */
 import { randomUUID } from 'node:crypto';
-import { and, eq } from 'drizzle-orm';
+import { and, eq, gt, min, count, sql } from 'drizzle-orm';
 import type { Destination } from '../src/ports.ts';
 import type { Envelope, Intent } from '../src/types.ts';
 import type { Db } from './client.ts';
@@ -8,6 +8,12 @@ import type { Queue } from './queue.ts';
 import { conversations, deliveries, executions, messages } from './schema.ts';
 
 export type IngestResult = { executionId: string; executionIds: string[]; conversationId: string; duplicate: boolean };
+
+/** A person's hourly quota: at most `limit` executions created since `since`. */
+export type Quota = { limit: number; since: Date; windowSeconds: number };
+
+/** The person already started `limit` executions in the window: nothing was stored; they may ask again at `resetAt`. */
+export type OverQuota = { overQuota: { resetAt: Date; limit: number } };
 
 /** One execution to create: which agent, and where its reply goes when a routing rule says elsewhere. */
 export type Routed = { agent: string; intent: Intent; destination?: Destination; routeId?: string };
@@ -17,7 +23,7 @@ export type Routed = { agent: string; intent: Intent; destination?: Destination;
  * duplicate delivery and stores nothing. Concurrent duplicates serialize on the unique (channel, delivery_id) index: the loser
  * waits for the winner's commit, then sees the conflict.
  */
-export async function ingestEnvelope(db: Db, queue: Queue, envelope: Envelope, targets: Routed[]): Promise<IngestResult> {
+export async function ingestEnvelope(db: Db, queue: Queue, envelope: Envelope, targets: Routed[], quota?: Quota): Promise<IngestResult | OverQuota> {
   return db.transaction(async (tx) => {
     const [delivery] = await tx
       .insert(deliveries)
@@ -25,6 +31,15 @@ export async function ingestEnvelope(db: Db, queue: Queue, envelope: Envelope, t
       .onConflictDoNothing()
       .returning({ id: deliveries.id });
     if (!delivery) return duplicateOf(tx as unknown as Db, envelope);
+    if (quota) {
+      const over = await overQuota(tx as unknown as Db, envelope, quota);
+      if (over) {
+        // Counted after the dedup row, so a platform's retry of an admitted event stays a duplicate; dropped again
+        // here, so a refused event leaves nothing behind.
+        await tx.delete(deliveries).where(eq(deliveries.id, delivery.id));
+        return over;
+      }
+    }
 
     const conversationId = await conversationFor(tx as unknown as Db, envelope);
     // Ids are made here so the message can name its execution without a second write.
@@ -60,6 +75,21 @@ export async function ingestEnvelope(db: Db, queue: Queue, envelope: Envelope, t
     for (const id of ids) await queue.enqueue(tx as unknown as Db, { executionId: id });
     return { executionId: ids[0]!, executionIds: ids, conversationId, duplicate: false };
   });
+}
+
+/**
+ * Counts the person's executions in the quota window. A transaction-scoped advisory lock per person makes
+ * concurrent messages from one person (in any process) count one after another, so a burst cannot slip past.
+ */
+async function overQuota(db: Db, envelope: Envelope, quota: Quota): Promise<OverQuota | undefined> {
+  await db.execute(sql`select pg_advisory_xact_lock(hashtextextended(${`switchboard:quota:${envelope.channel}:${envelope.userId}`}, 0))`);
+  const [row] = await db
+    .select({ n: count(), oldest: min(executions.createdAt) })
+    .from(executions)
+    .where(and(eq(executions.channel, envelope.channel), eq(executions.userId, envelope.userId), gt(executions.createdAt, quota.since)));
+  if (Number(row?.n ?? 0) < quota.limit) return undefined;
+  const oldest = row?.oldest ? new Date(row.oldest) : quota.since;
+  return { overQuota: { resetAt: new Date(oldest.getTime() + quota.windowSeconds * 1000), limit: quota.limit } };
 }
 
 /**

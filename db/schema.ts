@@ -97,6 +97,8 @@ export const executions = pgTable(
     index('executions_status_idx').on(t.status, t.createdAt),
     index('executions_conversation_idx').on(t.conversationId, t.createdAt),
     index('executions_delivery_idx').on(t.deliveryId),
+    // The per-person hourly quota counts a person's recent executions.
+    index('executions_user_idx').on(t.channel, t.userId, t.createdAt),
   ],
 );
 
@@ -117,6 +119,8 @@ export const feedback = pgTable(
 export const agents = pgTable('agents', {
   name: text('name').primaryKey(),
   enabled: boolean('enabled').notNull().default(true),
+  /** The role a person needs to run the agent (`admin` or `member`); trusted systems hold `admin`. */
+  requiredRole: text('required_role', { enum: ['admin', 'member'] }).notNull().default('member'),
   updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
 });
 
@@ -176,4 +180,52 @@ export const reviewState = pgTable(
     lockedBy: uuid('locked_by'),
   },
   (t) => [uniqueIndex('review_state_repo_pr_fingerprint_key').on(t.repo, t.pr, t.fingerprint), index('review_state_repo_pr_idx').on(t.repo, t.pr, t.createdAt)],
+);
+
+/**
+ * Access rules kept in the database, on top of `<CHANNEL>_ALLOW` / `_ADMINS`: `allow` a person or a place (chat,
+ * channel, team, repository), `deny` one (wins over every allow), or make a person `admin`.
+ */
+export const accessRules = pgTable(
+  'access_rules',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    channel: text('channel').notNull(),
+    kind: text('kind', { enum: ['allow', 'deny', 'admin'] }).notNull(),
+    subject: text('subject').notNull(),
+    note: text('note'),
+    createdBy: text('created_by').notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [uniqueIndex('access_rules_channel_kind_subject_key').on(t.channel, t.kind, sql`lower(${t.subject})`)],
+);
+
+/** Pending pairings: one one-time code per unknown person (or group chat), until approved or expired. */
+export const accessPairings = pgTable(
+  'access_pairings',
+  {
+    code: text('code').primaryKey(),
+    channel: text('channel').notNull(),
+    subject: text('subject').notNull(),
+    scope: text('scope', { enum: ['person', 'chat'] }).notNull(),
+    userName: text('user_name'),
+    createdAt: createdAt(),
+    expiresAt: timestamp('expires_at', { withTimezone: true }).notNull(),
+  },
+  (t) => [uniqueIndex('access_pairings_channel_subject_key').on(t.channel, t.subject), index('access_pairings_expires_idx').on(t.expiresAt)],
+);
+
+/** Who changed access, what, and when: bounded to the newest rows (see db/access.ts). */
+export const accessAudit = pgTable(
+  'access_audit',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    actor: text('actor').notNull(),
+    action: text('action').notNull(),
+    channel: text('channel'),
+    subject: text('subject'),
+    detail: text('detail'),
+    at: timestamp('at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [index('access_audit_at_idx').on(t.at)],
 );

@@ -4,6 +4,8 @@ import { streamSSE } from 'hono/streaming';
 import { z } from 'zod';
 import { USAGE_GROUPS, type Store, type UsageRow } from '../db/index.ts';
 import { AppError, BadRequestError, NotFoundError } from '../src/errors.ts';
+import { isRefusal, PAIRING_CODE, type AccessRule, type Pairing } from '../src/access/index.ts';
+import { ACCESS_MODES, accessIdProblem, type AccessChannel, type ChannelAccess } from '../src/config.ts';
 import type { Ingest } from '../src/pipeline/ingest.ts';
 import type { Waiter } from '../src/pipeline/waiter.ts';
 import type { Agent, ChannelAdapter } from '../src/ports.ts';
@@ -24,6 +26,8 @@ export type ApiDeps = {
   destinations(): { channel: string; enabled: boolean; requiredEnv: string[]; validateTarget?(target: string): string | undefined }[];
   /** Answers streaming in this process (GET /api/executions/:id/stream). */
   live: LiveReplies;
+  /** The access settings from the environment (`<CHANNEL>_ACCESS`, `_ALLOW`, `_ADMINS`, QUOTA_PER_HOUR), shown by GET /api/access. */
+  access: { channels: Record<AccessChannel, ChannelAccess>; quotaPerHour: number };
 };
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -83,6 +87,30 @@ const feedbackBody = z.object({
   user_id: z.string().min(1).max(256),
 });
 
+const ACCESS_CHANNELS = Object.keys(ACCESS_MODES) as AccessChannel[];
+// Who made a change, for the audit trail: the CLI says `cli:<user>`; anything else through the API is `api`.
+const actor = z.string().min(1).max(100).regex(/^[\w.:@-]+$/, 'letters, digits and . : @ - _').optional();
+const accessBody = z.union([
+  z.object({ code: z.string().regex(PAIRING_CODE, 'must be a pairing code like 4F7K-Q2'), actor }).strict(),
+  z
+    .object({
+      channel: z.enum(ACCESS_CHANNELS, { message: `must be one of ${ACCESS_CHANNELS.join(', ')}` }),
+      subject: z.string().trim().min(1).max(200),
+      kind: z.enum(['allow', 'deny', 'admin']).default('allow'),
+      note: z.string().max(500).optional(),
+      actor,
+    })
+    .strict(),
+]);
+
+function presentRule(r: AccessRule) {
+  return { id: r.id, channel: r.channel, kind: r.kind, subject: r.subject, note: r.note, created_by: r.createdBy, created_at: r.createdAt };
+}
+
+function presentPairing(p: Pairing) {
+  return { code: p.code, channel: p.channel, subject: p.subject, scope: p.scope, user_name: p.userName, created_at: p.createdAt, expires_at: p.expiresAt };
+}
+
 export function apiRoutes(deps: ApiDeps) {
   const { store } = deps;
   const api = new Hono();
@@ -117,7 +145,9 @@ export function apiRoutes(deps: ApiDeps) {
     const envelopes = await deps.web.normalize(req);
     if (!Array.isArray(envelopes)) throw new BadRequestError('ignored', envelopes.ignore);
     const [result] = await deps.ingest(envelopes);
-    return respond(c, result!.executionId, { duplicate: result!.duplicate });
+    // The web channel is a trusted system (admin-token holders); a refusal here is a quota or a policy the operator set.
+    if (!result || isRefusal(result)) throw new AppError(403, `access_${result?.refused ?? 'refused'}`, result?.answer ?? 'The access policy refused this message');
+    return respond(c, result.executionId, { duplicate: result.duplicate });
   });
 
   api.get('/executions', async (c) => {
@@ -160,16 +190,69 @@ export function apiRoutes(deps: ApiDeps) {
   });
 
   api.get('/agents', async (c) => {
-    const rows = new Map((await store.listAgents()).map((r) => [r.name, r.enabled]));
-    return c.json({ agents: deps.agents.map((a) => ({ name: a.name, description: a.description, enabled: rows.get(a.name) ?? false })) });
+    const rows = new Map((await store.listAgents()).map((r) => [r.name, r]));
+    return c.json({
+      agents: deps.agents.map((a) => ({
+        name: a.name,
+        description: a.description,
+        enabled: rows.get(a.name)?.enabled ?? false,
+        required_role: rows.get(a.name)?.requiredRole ?? 'member',
+      })),
+    });
   });
+  /** `{ "enabled": bool }` switches an agent on or off; `{ "required_role": "admin" | "member" }` sets who may run it. */
   api.patch('/agents/:name', async (c) => {
-    const { enabled } = parse(z.object({ enabled: z.boolean() }), await jsonBody(c.req));
+    const body = parse(
+      z
+        .object({ enabled: z.boolean().optional(), required_role: z.enum(['admin', 'member']).optional(), actor })
+        .strict()
+        .refine((b) => b.enabled !== undefined || b.required_role !== undefined, 'give enabled or required_role'),
+      await jsonBody(c.req),
+    );
     const name = c.req.param('name');
     const agent = deps.agents.find((a) => a.name === name);
-    const row = agent && (await store.setAgentEnabled(name, enabled));
-    if (!agent || !row) throw new NotFoundError(`Agent ${name}`);
-    return c.json({ name, description: agent.description, enabled: row.enabled });
+    if (!agent) throw new NotFoundError(`Agent ${name}`);
+    let row = body.enabled !== undefined ? await store.setAgentEnabled(name, body.enabled) : undefined;
+    if (body.required_role) row = await store.setRequiredRole(name, body.required_role, body.actor ?? 'api');
+    row ??= (await store.listAgents()).find((r) => r.name === name);
+    if (!row) throw new NotFoundError(`Agent ${name}`);
+    return c.json({ name, description: agent.description, enabled: row.enabled, required_role: row.requiredRole });
+  });
+
+  /** Who may talk to the agents: the environment's settings, stored rules, pairings waiting for approval, recent changes. */
+  api.get('/access', async (c) => {
+    const now = new Date();
+    const [rules, pending, audit] = await Promise.all([store.listAccessRules(), store.listPairings(now), store.listAccessAudit(50)]);
+    return c.json({
+      channels: deps.access.channels,
+      quota_per_hour: deps.access.quotaPerHour,
+      rules: rules.map(presentRule),
+      pending: pending.map(presentPairing),
+      audit: audit.map((a) => ({ actor: a.actor, action: a.action, channel: a.channel, subject: a.subject, detail: a.detail, at: a.at })),
+    });
+  });
+  /** `{ "code" }` approves a pairing; `{ "channel", "subject", "kind"? }` adds an allow (default), deny or admin rule. */
+  api.post('/access', async (c) => {
+    const body = parse(accessBody, await jsonBody(c.req));
+    const by = body.actor ?? 'api';
+    if ('code' in body) {
+      const rule = await store.approvePairing(body.code, by, new Date());
+      if (!rule) throw new NotFoundError(`Pairing code ${body.code.toUpperCase()} (it may have expired: the person gets a new code when they write again)`);
+      return c.json(presentRule(rule), 201);
+    }
+    const subject = body.channel === 'whatsapp' ? body.subject.replace(/^whatsapp:/i, '') : body.subject;
+    const problem = accessIdProblem(body.channel, subject, body.kind === 'admin');
+    if (problem) throw new BadRequestError('invalid_subject', problem);
+    const rule = await store.addAccessRule({ channel: body.channel, kind: body.kind, subject, note: body.note, createdBy: by });
+    return c.json(presentRule(rule), 201);
+  });
+  /** Deletes a rule (by id) or refuses a pending pairing (by code). */
+  api.delete('/access/:id', async (c) => {
+    const id = c.req.param('id');
+    const by = c.req.query('actor')?.slice(0, 100) || 'api';
+    const deleted = UUID.test(id) ? await store.deleteAccessRule(id, by) : PAIRING_CODE.test(id) ? await store.rejectPairing(id, by) : false;
+    if (!deleted) throw new NotFoundError(`Access rule or pairing ${id}`);
+    return c.body(null, 204);
   });
 
   api.get('/conversations/:id', async (c) => {

@@ -37,6 +37,7 @@ export type AppDeps = {
   /** Streamed answers in this process, for GET /api/executions/:id/stream. */
   live: LiveReplies;
   destinations: ApiDeps['destinations'];
+  access: ApiDeps['access'];
   queue(): Promise<{ depth: number; limit: number; degraded: boolean }>;
 };
 
@@ -98,6 +99,7 @@ export function createApp(deps: AppDeps) {
       replyWaitSeconds: deps.replyWaitSeconds,
       destinations: deps.destinations,
       live: deps.live,
+      access: deps.access,
     }),
   );
   return app;

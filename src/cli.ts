@@ -1,5 +1,6 @@
 /** `npx switchboard <verb>`: every verb goes through the same pipeline and API the server uses. */
 import { parseArgs } from 'node:util';
+import { ACCESS_USAGE, accessCommand, AccessUsageError } from './access/index.ts';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { DataDirInUseError } from '../db/index.ts';
 import { createLogger } from './logger.ts';
@@ -25,6 +26,7 @@ const USAGE = `Usage: switchboard <verb> [options]
   github manifest                   print the GitHub App manifest for PUBLIC_URL (see docs/github.md)
   telegram set-webhook              point the bot's webhook at PUBLIC_URL/telegram/webhook with TELEGRAM_WEBHOOK_SECRET
   telegram info                     show the webhook Telegram has: url, pending updates, last error
+  ${ACCESS_USAGE}
 `;
 
 class UsageError extends Error {}
@@ -237,6 +239,16 @@ const verbs: Record<string, (config: Config, args: string[]) => Promise<number>>
       }
       for (const r of json.rows ?? []) console.log(line('group', json.group.map((g: string) => r[g]).join(' / '), r));
       return 0;
+    });
+  },
+
+  async access(config, args) {
+    return withSwitchboard(config, 'web', async (sb) => {
+      try {
+        return await accessCommand((method, path, body) => call(sb, method, path, body), args);
+      } catch (err) {
+        throw err instanceof AccessUsageError ? new UsageError(err.message) : err;
+      }
     });
   },
 

@@ -16,6 +16,59 @@ export class ConfigError extends Error {
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 const PROVIDERS = ['anthropic', 'openai', 'offline'] as const;
 
+/** Who may talk to the agents, per channel whose senders are people; the first mode is the default. */
+export const ACCESS_MODES = {
+  slack: ['workspace', 'allowlist'],
+  telegram: ['pairing', 'allowlist', 'open'],
+  whatsapp: ['pairing', 'allowlist', 'open'],
+  github: ['collaborators', 'anyone'],
+} as const;
+export type AccessChannel = keyof typeof ACCESS_MODES;
+export type ChannelAccess = { mode: string; allow: string[]; admins: string[] };
+
+/** How operators write an id in `<CHANNEL>_ALLOW` / `_ADMINS`, checked at start; `admins` is stricter where an admin is a person. */
+const ACCESS_IDS: Record<AccessChannel, { allow: RegExp; admins: RegExp; hint: string; adminHint: string }> = {
+  slack: {
+    allow: /^[TCGDUWE][A-Z0-9]{2,}$/,
+    admins: /^[UW][A-Z0-9]{2,}$/,
+    hint: 'Slack team (T…), channel (C…, G…, D…) or user (U…, W…) ids',
+    adminHint: 'Slack user ids (U… or W…: profile → ⋮ → Copy member ID)',
+  },
+  telegram: {
+    allow: /^-?\d{1,20}$/,
+    admins: /^\d{1,20}$/,
+    hint: 'Telegram user or chat ids (numbers; a group id starts with -)',
+    adminHint: 'Telegram user ids (numbers)',
+  },
+  whatsapp: {
+    allow: /^\+[1-9]\d{5,14}$/,
+    admins: /^\+[1-9]\d{5,14}$/,
+    hint: 'WhatsApp numbers in E.164 format, e.g. +31612345678',
+    adminHint: 'WhatsApp numbers in E.164 format, e.g. +31612345678',
+  },
+  github: {
+    allow: /^([A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(?:\/(?:\*|[A-Za-z0-9._-]{1,100}))?|[A-Za-z0-9-]{1,39}\[bot\])$/,
+    admins: /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$/,
+    hint: 'GitHub logins, owner/repo or owner/*',
+    adminHint: 'GitHub logins',
+  },
+};
+
+/** Splits a comma-separated id list; WhatsApp numbers may carry Twilio's `whatsapp:` prefix. */
+function idList(raw: string | undefined): string[] {
+  return (raw ?? '')
+    .split(',')
+    .map((id) => id.trim().replace(/^whatsapp:/i, ''))
+    .filter(Boolean);
+}
+
+/** Whether `id` is written the way `<CHANNEL>_ALLOW` (or `_ADMINS`) expects; undefined when it is, else what to write. */
+export function accessIdProblem(channel: AccessChannel, id: string, admin = false): string | undefined {
+  const rule = ACCESS_IDS[channel];
+  if ((admin ? rule.admins : rule.allow).test(id)) return undefined;
+  return `"${id}" is not one of ${admin ? rule.adminHint : rule.hint}`;
+}
+
 const optionalString = z.string().trim().min(1).optional();
 const url = (hint: string) => z.url({ message: `must be an absolute URL (${hint})` }).optional();
 const int = (def: number, min: number, max: number) =>
@@ -100,6 +153,12 @@ const schema = z.object({
   DB_ACQUIRE_TIMEOUT_MS: int(3000, 50, 120_000),
   QUEUE_DEPTH_LIMIT: int(5000, 1, 10_000_000),
   DELIVERY_RETENTION_DAYS: int(30, 1, 3650),
+
+  SLACK_ACCESS: z.enum(ACCESS_MODES.slack, { message: `must be ${ACCESS_MODES.slack.join(' or ')}` }).default('workspace'),
+  TELEGRAM_ACCESS: z.enum(ACCESS_MODES.telegram, { message: `must be ${ACCESS_MODES.telegram.join(', ')}` }).default('pairing'),
+  WHATSAPP_ACCESS: z.enum(ACCESS_MODES.whatsapp, { message: `must be ${ACCESS_MODES.whatsapp.join(', ')}` }).default('pairing'),
+  GITHUB_ACCESS: z.enum(ACCESS_MODES.github, { message: `must be ${ACCESS_MODES.github.join(' or ')}` }).default('collaborators'),
+  QUOTA_PER_HOUR: int(60, 0, 1_000_000),
 });
 
 type Raw = z.infer<typeof schema>;
@@ -146,6 +205,10 @@ export type Config = {
   queueDepthLimit: number;
   /** Dedup rows older than this are deleted nightly. */
   deliveryRetentionDays: number;
+  /** Who may talk to the agents on each channel whose senders are people (web and signed hooks are trusted systems). */
+  access: Record<AccessChannel, ChannelAccess>;
+  /** Executions one person may start per hour on any channel; 0 means no limit. */
+  quotaPerHour: number;
 };
 
 /** `HOOK_SECRET_MY_SOURCE` ↔ source `my-source` / `my_source` (both map to the same variable). */
@@ -182,6 +245,21 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const listed = present.LLM_PROVIDERS?.split(',').map((p) => p.trim().toLowerCase()) ?? [];
   if (listed.includes('anthropic') && !has('ANTHROPIC_API_KEY')) problems.push('ANTHROPIC_API_KEY: LLM_PROVIDERS lists anthropic but no key is set; set the key or remove anthropic from LLM_PROVIDERS');
   if (listed.includes('openai') && !has('OPENAI_API_KEY')) problems.push('OPENAI_API_KEY: LLM_PROVIDERS lists openai but no key is set; set the key or remove openai from LLM_PROVIDERS');
+  const access = {} as Record<AccessChannel, ChannelAccess>;
+  for (const channel of Object.keys(ACCESS_MODES) as AccessChannel[]) {
+    const prefix = channel.toUpperCase();
+    const allow = idList(present[`${prefix}_ALLOW`]);
+    const admins = idList(present[`${prefix}_ADMINS`]);
+    for (const id of allow) {
+      const problem = accessIdProblem(channel, id);
+      if (problem) problems.push(`${prefix}_ALLOW: ${problem}; separate ids with commas`);
+    }
+    for (const id of admins) {
+      const problem = accessIdProblem(channel, id, true);
+      if (problem) problems.push(`${prefix}_ADMINS: ${problem}; separate ids with commas`);
+    }
+    access[channel] = { mode: String(present[`${prefix}_ACCESS`] ?? ACCESS_MODES[channel][0]), allow, admins };
+  }
   if (!parsed.success || problems.length) throw new ConfigError(problems);
   const e = parsed.data;
   const configured = (['anthropic', 'openai'] as const).filter((p) => (p === 'anthropic' ? e.ANTHROPIC_API_KEY : e.OPENAI_API_KEY));
@@ -270,5 +348,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     queueDepthLimit: e.QUEUE_DEPTH_LIMIT,
     deliveryRetentionDays: e.DELIVERY_RETENTION_DAYS,
+    access,
+    quotaPerHour: e.QUOTA_PER_HOUR,
   };
 }

@@ -99,6 +99,12 @@ export function createMetrics() {
       labelNames: ['agent', 'status'] as const,
       registers: [registry],
     }),
+    accessDenied: new Counter({
+      name: 'switchboard_access_denied_total',
+      help: 'Messages the access policy refused (nothing stored), by channel and reason (pairing, not_member, role, quota …)',
+      labelNames: ['channel', 'reason'] as const,
+      registers: [registry],
+    }),
     ingestToReply: new Histogram({
       name: 'switchboard_ingest_to_reply_seconds',
       help: 'Time from receiving an event to delivering its reply',

@@ -5,6 +5,7 @@
  * holder stops or dies. What a poller fetches takes the webhook route's path: normalize, then ingest.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
+import { isRefusal } from './access/index.ts';
 import { AppError } from './errors.ts';
 import type { Ingest } from './pipeline/ingest.ts';
 import { NormalizeError, type ChannelAdapter, type Logger, type RawRequest } from './ports.ts';
@@ -36,7 +37,14 @@ export function pollReceiver(adapter: ChannelAdapter, ingest: Ingest, logger: Lo
     try {
       const normalized = await adapter.normalize(req);
       if (!Array.isArray(normalized)) return;
-      await ingest(normalized);
+      const outcomes = await ingest(normalized);
+      // Refused: stored nothing, so the event is done; a polled event has no response, so the answer is sent.
+      for (const [i, o] of outcomes.entries()) {
+        if (!isRefusal(o) || !o.answer || !adapter.refuse) continue;
+        await adapter.refuse(normalized[i]!, o.answer, 'send').catch((err: unknown) => {
+          logger.warn({ channel: adapter.channel, err: (err as Error).message }, `could not tell a refused ${adapter.channel} sender why`);
+        });
+      }
     } catch (err) {
       const status = err instanceof NormalizeError || err instanceof AppError ? err.status : undefined;
       if (status !== undefined && status >= 400 && status < 500 && status !== 429) {

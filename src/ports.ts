@@ -1,5 +1,5 @@
 /** Ports: the seams between the core and everything that plugs into it. */
-import type { Envelope, HistoryMessage, Intent, Reply, Usage } from './types.ts';
+import type { Envelope, HistoryMessage, Intent, Reply, Role, Usage } from './types.ts';
 
 export type Logger = {
   debug(obj: object | string, msg?: string): void;
@@ -130,6 +130,8 @@ export type Agent = {
   readonly description: string;
   /** Whether the agent calls a language model (help, status and feedback do not). */
   readonly usesLlm: boolean;
+  /** The role a person needs by default (operators may change it per agent); `member` when unset. */
+  readonly requiredRole?: Role;
   run(ctx: AgentContext): Promise<AgentResult>;
 };
 
@@ -184,6 +186,13 @@ export type ChannelAdapter = Pick<ReplySink, 'reply'> & {
    * `{ ok: true, ignored }`; a platform that reads the answer (Twilio reads TwiML) says what it wants here.
    */
   ackIgnored?(reason: string): Response | undefined;
+  /**
+   * Tells the person the access policy refused their message (a pairing code, a quota, a role), storing nothing.
+   * `respond`: return the answer as the webhook's response when the platform reads one (a Telegram Bot API method,
+   * TwiML, a Slack slash command's ephemeral text), else send it and return undefined. `send`: there is no response
+   * (a polled event), so send it. Without this member a refused person is told nothing.
+   */
+  refuse?(envelope: Envelope, text: string, how: 'respond' | 'send'): Promise<Response | undefined>;
   /**
    * Edits a reply in place while it streams (Slack chat.update, Telegram editMessageText). `ref` is the
    * envelope's `replyRef` plus `executionId`. The worker calls it throttled (about once a second) with the

@@ -11,6 +11,7 @@ import { createWhatsAppAdapter } from '../channels/whatsapp/index.ts';
 import { openStore, type OpenedStore } from '../db/index.ts';
 import { createApp } from '../handlers/app.ts';
 import { createProbeApp } from '../handlers/probes.ts';
+import { createAccessPolicy } from './access/index.ts';
 import { createAgents } from './agents/index.ts';
 import { hookSecretEnvName, type Config } from './config.ts';
 import { createBudget, createLiveReplies, createLlmChain } from './llm/index.ts';
@@ -73,7 +74,7 @@ export async function startSwitchboard(config: Config, opts: StartOptions = {}):
   const { store } = opened;
   const agentList = opts.agents ?? createAgents();
   const agents = new Map(agentList.map((a) => [a.name, a]));
-  await store.seedAgents([...agents.keys()]);
+  await store.seedAgents(agentList.map((a) => ({ name: a.name, requiredRole: a.requiredRole })));
 
   let adminToken = config.adminToken;
   if (!adminToken) {
@@ -155,6 +156,11 @@ export async function startSwitchboard(config: Config, opts: StartOptions = {}):
 
   const ingest = createIngest({
     store,
+    access: createAccessPolicy({ channels: config.access, quotaPerHour: config.quotaPerHour, store: store.access, now: () => new Date() }),
+    onRefused(envelope, refusal) {
+      metrics.accessDenied.inc({ channel: envelope.channel, reason: refusal.refused });
+      logger.info({ channel: envelope.channel, tenantId: envelope.tenantId, userId: envelope.userId, reason: refusal.refused }, 'the access policy refused a message; nothing was stored');
+    },
     agentNames: new Set(agents.keys()),
     rateLimiter: createRateLimiter(config.rateLimit),
     backpressure,
@@ -180,6 +186,7 @@ export async function startSwitchboard(config: Config, opts: StartOptions = {}):
     live,
     queue: () => backpressure.state(),
     destinations: () => channels.destinations(),
+    access: { channels: config.access, quotaPerHour: config.quotaPerHour },
   });
 
   let server: ServerType | undefined;

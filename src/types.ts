@@ -30,6 +30,31 @@ export type Envelope = {
   event?: { source: string; type?: string };
   /** Intent arguments the platform event carries itself, e.g. the execution a 👍 button rates. */
   args?: Record<string, unknown>;
+  /** Who sent this, in the words of the access policy; channels whose senders are people report it, the core decides. */
+  facts?: AccessFacts;
+  /** The role the access policy granted: stamped by the core before the envelope is stored (trusted systems are `admin`). */
+  access?: { role: Role };
+};
+
+export type Role = 'admin' | 'member';
+
+/**
+ * Platform facts the access policy decides on, in a neutral shape. Ids are written the way operators write them in
+ * `<CHANNEL>_ALLOW` and `<CHANNEL>_ADMINS` (a Telegram user id, an E.164 number, a GitHub login).
+ */
+export type AccessFacts = {
+  /** The person who wrote. */
+  person: string;
+  /** Where they wrote, each an id an allow rule may name: a chat, a Slack team and channel, `owner/repo` and `owner/*`. */
+  places: string[];
+  /** Set when several people share the conversation (a group chat): its id, which a pairing then approves as a whole. */
+  groupChat?: string;
+  /** The platform says the person belongs where they write (a GitHub owner, member or collaborator). */
+  member?: boolean;
+  /** The person belongs to another organisation than the installation (a Slack Connect guest). */
+  external?: boolean;
+  /** The platform started this itself (a pull request opened or pushed), not a person's command. */
+  automatic?: boolean;
 };
 
 export type ExecutionStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'dead';

@@ -160,6 +160,12 @@ export function createGithubAdapter(config: Config['github'], opts: GithubAdapte
     verify: (req) => verifyGithub(req, config.webhookSecret),
     // From the payload alone: the webhook answers GitHub without calling it (what needs the API happens in prepare).
     normalize: (req) => normalizeGithub(req, { reviewDrafts: config.reviewDrafts, now }),
+    // A comment on the pull request (a quota, a role); commenters refused for not belonging to it get no answer.
+    async refuse(envelope, text) {
+      const ref = envelope.replyRef as GithubReplyRef;
+      await clients.clientFor(ref).issues.createComment({ owner: ref.owner, repo: ref.repo, issue_number: ref.number, body: `@${envelope.userId} ${text}` });
+      return undefined;
+    },
     prepare: replier.prepare,
     reply: replier.reply,
     postTo: replier.postTo,

@@ -2,7 +2,7 @@
 import type { EmitterWebhookEvent } from '@octokit/webhooks';
 import { NormalizeError } from '../../src/ports.ts';
 import type { RawRequest } from '../../src/ports.ts';
-import type { Envelope } from '../../src/types.ts';
+import type { AccessFacts, Envelope } from '../../src/types.ts';
 
 type PullRequestEvent = EmitterWebhookEvent<'pull_request'>['payload'];
 type IssueCommentEvent = EmitterWebhookEvent<'issue_comment'>['payload'];
@@ -72,6 +72,20 @@ function fromBot(sender: Sender, body: string | null | undefined): boolean {
 /** The fields every event we handle shares; `normalizeGithub` has checked `repository` and `sender` are there. */
 type Common = { repository: { full_name: string; name: string; owner: { login: string } }; sender?: Sender; installation?: { id: number } };
 
+// GitHub's author_association values for people who belong to the repository.
+const MEMBERS = new Set(['OWNER', 'MEMBER', 'COLLABORATOR']);
+
+/** Who wrote, for the access policy: the login, the repository (and its owner's `owner/*`), and the membership GitHub reports. */
+function facts(payload: Common, association: string | undefined, automatic = false): AccessFacts {
+  const { repository } = payload;
+  return {
+    person: payload.sender!.login,
+    places: [repository.full_name, `${repository.owner.login}/*`],
+    ...(association && MEMBERS.has(association) ? { member: true } : {}),
+    ...(automatic ? { automatic } : {}),
+  };
+}
+
 function base(deliveryId: string, payload: Common, number: number, now: () => Date) {
   const { repository } = payload;
   const sender = payload.sender!;
@@ -104,6 +118,7 @@ function pullRequest(deliveryId: string, p: PullRequestEvent, opts: NormalizeOpt
       ...base(deliveryId, p, pr.number, opts.now),
       text: `Review pull request ${p.repository.full_name}#${pr.number}: ${pr.title}`,
       agent: 'review',
+      facts: facts(p, pr.author_association, true),
       replyRef: ref(p, pr.number, { kind: 'pull_request', action: p.action }),
     },
   ];
@@ -127,6 +142,7 @@ function issueComment(deliveryId: string, p: IssueCommentEvent, opts: NormalizeO
     {
       ...base(deliveryId, p, p.issue.number, opts.now),
       text,
+      facts: facts(p, p.comment.author_association),
       replyRef: ref(p, p.issue.number, { kind: 'issue_comment', commentId: p.comment.id }),
     },
   ];
@@ -145,7 +161,7 @@ function reviewComment(deliveryId: string, p: ReviewCommentEvent, opts: Normaliz
   if (!text) return { ignore: 'not a command' };
   const replyRef = ref(p, p.pull_request.number, { kind: 'review_comment', commentId: p.comment.id, threadId });
   if (!COMMAND.test(text)) replyRef.bareVote = true;
-  return [{ ...base(deliveryId, p, p.pull_request.number, opts.now), text, replyRef }];
+  return [{ ...base(deliveryId, p, p.pull_request.number, opts.now), text, facts: facts(p, p.comment.author_association), replyRef }];
 }
 
 /** Parses and normalizes one delivery from its payload alone (no API call). Call only after `verifyGithub` accepted it. */

@@ -78,6 +78,14 @@ export function createSlackAdapter(config: Config['slack'], opts: SlackAdapterOp
       if (ref?.kind === 'command') return Response.json({ response_type: 'ephemeral', text: WORKING_ON_IT });
       return new Response(null, { status: 200 });
     },
+    async refuse(envelope, text, how) {
+      const ref = envelope.replyRef as SlackReplyRef;
+      // A slash command's answer is the ephemeral text of its ack; elsewhere only the person sees an ephemeral message.
+      if (ref.kind === 'command' && how === 'respond') return Response.json({ response_type: 'ephemeral', text });
+      const threadTs = ref.kind === 'thread' ? ref.threadTs : undefined;
+      await client.chat.postEphemeral({ channel: ref.channel, user: envelope.userId, text, ...(threadTs ? { thread_ts: threadTs } : {}) });
+      return undefined;
+    },
     prepare: sender.prepare,
     reply: sender.reply,
     update: sender.update,

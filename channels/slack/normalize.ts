@@ -107,6 +107,9 @@ async function fromEvent(body: SlackEventBody, opts: NormalizeOptions): Promise<
   required(event as unknown as Record<string, unknown>, ['channel', 'ts'], 'the event');
   const team = body.team_id;
   const threadTs = event.thread_ts ?? event.ts;
+  // In a Slack Connect channel, people of another organisation write too: their own team is not the installation's.
+  const home = new Set([team, ...(body.authorizations ?? []).map((a) => a.team_id).filter(Boolean)]);
+  const userTeam = (event as { user_team?: string }).user_team ?? (event as { team?: string }).team;
   return [
     {
       channel: 'slack',
@@ -118,6 +121,7 @@ async function fromEvent(body: SlackEventBody, opts: NormalizeOptions): Promise<
       userId: event.user,
       ...(event.type === 'app_mention' && event.user_profile?.display_name ? { userName: event.user_profile.display_name } : {}),
       text: stripMention(event.text ?? '', own) || 'help',
+      facts: { person: event.user, places: [team, event.channel], ...(userTeam && !home.has(userTeam) ? { external: true } : {}) },
       threadRef: { channel: event.channel, threadTs, messageTs: event.ts } satisfies SlackThreadRef,
       replyRef: { kind: 'thread', channel: event.channel, threadTs } satisfies SlackReplyRef,
       receivedAt: opts.now().toISOString(),
@@ -140,6 +144,7 @@ function fromCommand(command: SlashCommand, opts: NormalizeOptions): Normalized 
       ...(command.user_name ? { userName: command.user_name } : {}),
       // `/sb` alone asks for help; the command name itself is whatever the app registered, so it is not part of the text.
       text: (command.text ?? '').trim() || 'help',
+      facts: { person: command.user_id, places: [team, command.channel_id] },
       threadRef: { channel: command.channel_id, command: command.command },
       replyRef: { kind: 'command', channel: command.channel_id, responseUrl: command.response_url } satisfies SlackReplyRef,
       receivedAt: opts.now().toISOString(),
@@ -185,6 +190,7 @@ function fromInteraction(payload: BlockAction, opts: NormalizeOptions): Normaliz
       text: score === 1 ? '+1' : '-1',
       agent: 'feedback',
       args: { score, executionId },
+      facts: { person: payload.user.id, places: [team, channel], ...(payload.user.team_id && payload.user.team_id !== team ? { external: true } : {}) },
       threadRef: { channel, threadTs },
       replyRef: {
         kind: 'vote',

@@ -7,7 +7,7 @@ import { Bot, GrammyError } from 'grammy';
 import type { Update, UserFromGetMe } from 'grammy/types';
 import type { Config } from '../../src/config.ts';
 import { VerificationError, type ChannelAdapter, type Logger, type RawRequest } from '../../src/ports.ts';
-import { normalizeTelegram } from './normalize.ts';
+import { normalizeTelegram, type TelegramReplyRef } from './normalize.ts';
 import { createTelegramSender, parseTarget } from './reply.ts';
 import { verifyTelegram } from './verify.ts';
 
@@ -117,6 +117,24 @@ export function createTelegramAdapter(config: Config['telegram'], opts: Telegram
     normalize: (req) => normalizeTelegram(req, { now, botId, username }),
     // Telegram redelivers on anything but 2xx: once the update is stored, it is 200 whether new or a duplicate.
     ack: (_envelopes, results) => Response.json({ ok: true, duplicate: results.every((r) => r.duplicate) }, { status: 200 }),
+    async refuse(envelope, text, how) {
+      const ref = envelope.replyRef as TelegramReplyRef;
+      if (ref.kind === 'vote') {
+        // A button press is answered with a pop-up on the button, not a message in the chat.
+        const alert = { text: text.slice(0, 200), show_alert: true };
+        if (how === 'respond') return Response.json({ method: 'answerCallbackQuery', callback_query_id: ref.callbackQueryId, ...alert });
+        await bot.api.answerCallbackQuery(ref.callbackQueryId, alert);
+        return undefined;
+      }
+      const options = {
+        ...(ref.threadId !== undefined ? { message_thread_id: ref.threadId } : {}),
+        reply_parameters: { message_id: ref.messageId, allow_sending_without_reply: true },
+      };
+      // A webhook's response may carry one Bot API call: the answer goes out without a request of our own.
+      if (how === 'respond') return Response.json({ method: 'sendMessage', chat_id: ref.chatId, text, ...options });
+      await bot.api.sendMessage(ref.chatId, text, options);
+      return undefined;
+    },
     reply: sender.reply,
     postTo: sender.postTo,
     validateTarget(target) {

@@ -5,7 +5,7 @@
 import type { CallbackQuery, Message, MessageEntity, Update } from 'grammy/types';
 import { NormalizeError } from '../../src/ports.ts';
 import type { RawRequest } from '../../src/ports.ts';
-import type { Envelope } from '../../src/types.ts';
+import type { AccessFacts, Envelope } from '../../src/types.ts';
 
 /** Where a reply goes; stored with the envelope, so it is plain JSON. */
 export type TelegramReplyRef =
@@ -49,6 +49,11 @@ export function parseVoteData(data: string | undefined): { executionId: string; 
 /** A chat, or a forum topic inside one: the conversation whose history the agents see. */
 export function conversationKey(chatId: number, threadId?: number): string {
   return threadId === undefined ? String(chatId) : `${chatId}:${threadId}`;
+}
+
+/** Who wrote, for the access policy: the person, the chat, and whether the chat is shared by several people. */
+function facts(userId: number, chat: { id: number; type: string }): AccessFacts {
+  return { person: String(userId), places: [String(chat.id)], ...(chat.type !== 'private' ? { groupChat: String(chat.id) } : {}) };
 }
 
 const displayName = (user: { username?: string; first_name: string; last_name?: string }) =>
@@ -135,6 +140,7 @@ async function fromMessage(update: Update, message: Message, opts: NormalizeOpti
       userId: String(message.from.id),
       userName: displayName(message.from),
       text: decided.text || 'help',
+      facts: facts(message.from.id, message.chat),
       threadRef: { chatId, chatType: message.chat.type, ...(threadId !== undefined ? { threadId } : {}) },
       replyRef: { kind: 'message', chatId, messageId: message.message_id, ...(threadId !== undefined ? { threadId } : {}) } satisfies TelegramReplyRef,
       receivedAt: opts.now().toISOString(),
@@ -161,6 +167,7 @@ function fromCallback(update: Update, query: CallbackQuery, opts: NormalizeOptio
       text: vote.score === 1 ? '+1' : '-1',
       agent: 'feedback',
       args: { score: vote.score, executionId: vote.executionId },
+      facts: facts(query.from.id, query.message.chat),
       threadRef: { chatId, ...(threadId !== undefined ? { threadId } : {}) },
       replyRef: { kind: 'vote', chatId, messageId: query.message.message_id, callbackQueryId: query.id, score: vote.score } satisfies TelegramReplyRef,
       receivedAt: opts.now().toISOString(),

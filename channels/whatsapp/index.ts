@@ -1,7 +1,7 @@
 /** The `whatsapp` channel: Twilio's WhatsApp inbound webhook at `POST /whatsapp/webhook`, answered through the Messages API. */
 import type { Config } from '../../src/config.ts';
 import type { ChannelAdapter } from '../../src/ports.ts';
-import { normalizeWhatsApp } from './normalize.ts';
+import { normalizeWhatsApp, type WhatsAppReplyRef } from './normalize.ts';
 import { createTwilioClient, createWhatsAppSender, whatsappAddress } from './reply.ts';
 import { verifyTwilio } from './verify.ts';
 
@@ -24,8 +24,11 @@ export { formParams, signedUrl, verifyTwilio, WEBHOOK_PATH } from './verify.ts';
 /** Twilio reads the webhook's answer as TwiML: an empty Response sends nothing, the reply follows through the API. */
 export const EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>';
 
+const twiml = (body: string) => new Response(`<?xml version="1.0" encoding="UTF-8"?>${body}`, { status: 200, headers: { 'content-type': 'text/xml; charset=utf-8' } });
 /** Anything but TwiML (JSON included) is logged by Twilio as error 12300, so every answer is this one. */
-const emptyTwiml = () => new Response(EMPTY_TWIML, { status: 200, headers: { 'content-type': 'text/xml; charset=utf-8' } });
+const emptyTwiml = () => twiml('<Response/>');
+
+const escapeXml = (text: string) => text.replace(/[<>&'"]/g, (ch) => `&#${ch.charCodeAt(0)};`);
 
 /** Undefined when `target` is a number messages.create can send to, else what to write instead. */
 export function validateWhatsAppTarget(target: string): string | undefined {
@@ -62,7 +65,8 @@ export function createWhatsAppAdapter(config: Config['whatsapp'], publicUrl: str
   } catch (err) {
     throw new Error(`TWILIO_WHATSAPP_FROM: ${(err as Error).message}`);
   }
-  const sender = createWhatsAppSender({ client: createTwilioClient(config), from, maxWaitSeconds: opts.maxRateLimitWaitSeconds, sleep: opts.sleep });
+  const client = createTwilioClient(config);
+  const sender = createWhatsAppSender({ client, from, maxWaitSeconds: opts.maxRateLimitWaitSeconds, sleep: opts.sleep });
   return {
     channel: 'whatsapp',
     requiredEnv: config.requiredEnv,
@@ -73,6 +77,13 @@ export function createWhatsAppAdapter(config: Config['whatsapp'], publicUrl: str
     ack: emptyTwiml,
     // Delivery receipts and non-WhatsApp messages too: Twilio wants TwiML, and an empty Response sends nothing.
     ackIgnored: emptyTwiml,
+    async refuse(envelope, text, how) {
+      const to = (envelope.replyRef as WhatsAppReplyRef).to;
+      // TwiML's <Message> in the webhook's answer: Twilio sends it, and we make no API call.
+      if (how === 'respond') return twiml(`<Response><Message>${escapeXml(text)}</Message></Response>`);
+      await client.messages.create({ from, to, body: text });
+      return undefined;
+    },
     reply: sender.reply,
     postTo: sender.postTo,
     validateTarget: validateWhatsAppTarget,

@@ -59,6 +59,8 @@ export function normalizeWhatsApp(req: RawRequest, opts: NormalizeOptions): Enve
       // the reply then leads with the "text only for now" note.
       text: body,
       ...(mediaOnly ? { args: { media } } : {}),
+      // A WhatsApp chat is one person, named by their number as operators write it (E.164).
+      facts: { person: bareNumber(from), places: [] },
       threadRef: { from: bareNumber(from), to: bareNumber(to) },
       replyRef: { kind: 'message', to: from, ...(mediaOnly ? { mediaOnly } : {}) } satisfies WhatsAppReplyRef,
       receivedAt: opts.now().toISOString(),

@@ -5,6 +5,8 @@ export const statusAgent: Agent = {
   name: 'status',
   description: 'Reports queue depth, agents, recent failures and provider health.',
   usesLlm: false,
+  // It reports on every tenant: an operator's view, not a member's.
+  requiredRole: 'admin',
   async run(ctx) {
     return { text: formatStatus(await ctx.status()), feedback: false };
   },

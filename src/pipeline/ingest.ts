@@ -1,12 +1,14 @@
-/** Ingest: rate-limit, route, and store each envelope with its jobs in one transaction. */
+/** Ingest: rate-limit, route, check access, and store each envelope with its jobs in one transaction. */
 import type { IngestResult, Routed, Store } from '../../db/index.ts';
+import { quotaAnswer, type AccessPolicy, type Refusal } from '../access/index.ts';
 import { BadRequestError, RateLimitedError } from '../errors.ts';
 import type { RateLimiter } from '../ratelimit.ts';
 import type { Backpressure } from './backpressure.ts';
 import { route } from '../router.ts';
 import type { Envelope, IntentName } from '../types.ts';
 
-export type Ingest = (envelopes: Envelope[]) => Promise<IngestResult[]>;
+/** One outcome per envelope, in order: stored (or a duplicate), or refused by the access policy with nothing stored. */
+export type Ingest = (envelopes: Envelope[]) => Promise<(IngestResult | Refusal)[]>;
 
 const UNTHROTTLED: ReadonlySet<Envelope['channel']> = new Set(['hooks', 'github']);
 
@@ -29,6 +31,10 @@ export function createIngest(deps: {
   agentNames: ReadonlySet<string>;
   rateLimiter: RateLimiter;
   backpressure: Backpressure;
+  access: AccessPolicy;
+  /** Told of every refusal (metrics, log). */
+  onRefused?(envelope: Envelope, refusal: Refusal): void;
+  now?: () => Date;
   /** Called after commit, so an in-process worker starts now instead of at its next poll. */
   onEnqueued(): void;
 }): Ingest {
@@ -55,9 +61,28 @@ export function createIngest(deps: {
       const verdict = deps.rateLimiter.take(`${e.channel}:${e.tenantId}:${e.userId}`);
       if (!verdict.ok) throw new RateLimitedError(verdict.retryAfterSeconds);
     }
-    const results: IngestResult[] = [];
-    for (const [i, envelope] of envelopes.entries()) results.push(await deps.store.ingest(envelope, routed[i]!));
-    if (results.some((r) => !r.duplicate)) deps.onEnqueued();
+    const results: (IngestResult | Refusal)[] = [];
+    const refuse = (envelope: Envelope, refusal: Refusal) => {
+      deps.onRefused?.(envelope, refusal);
+      results.push(refusal);
+    };
+    for (const [i, envelope] of envelopes.entries()) {
+      const targets = routed[i]!;
+      const decision = await deps.access.check(envelope, targets.map((t) => t.agent));
+      if ('refused' in decision) {
+        refuse(envelope, decision);
+        continue;
+      }
+      // The role goes with the stored envelope, so the worker knows what the asker may see.
+      const admitted: Envelope = { ...envelope, access: { role: decision.role } };
+      const result = await deps.store.ingest(admitted, targets, deps.access.quota(admitted));
+      if ('overQuota' in result) {
+        refuse(envelope, { refused: 'quota', answer: quotaAnswer(result.overQuota.limit, result.overQuota.resetAt, deps.now?.() ?? new Date()) });
+        continue;
+      }
+      results.push(result);
+    }
+    if (results.some((r) => 'duplicate' in r && !r.duplicate)) deps.onEnqueued();
     return results;
   };
 }

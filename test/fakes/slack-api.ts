@@ -79,6 +79,11 @@ export async function startFakeSlack(): Promise<FakeSlack> {
         stored(args.channel).push(message);
         return { ok: true, channel: args.channel, ts, message };
       }
+      case 'chat.postEphemeral':
+        // Seen only by `user`, and never part of the channel's history.
+        if (!args.channel || !args.user) return { ok: false, error: 'channel_not_found' };
+        if (!args.text && !args.blocks) return { ok: false, error: 'no_text' };
+        return { ok: true, message_ts: nextTs() };
       case 'chat.update': {
         const message = channels.get(args.channel)?.find((m) => m.ts === args.ts);
         if (!message) return { ok: false, error: 'message_not_found' };

@@ -3,6 +3,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 
+/** The same relaxed access as test/support/switchboard.ts (kept here so this file starts no Switchboard itself). */
+const RELAXED_ACCESS_ENV: Record<string, string> = { TELEGRAM_ACCESS: 'open', WHATSAPP_ACCESS: 'open', GITHUB_ACCESS: 'anyone', QUOTA_PER_HOUR: '0' };
+
 export const ROOT = resolve(import.meta.dirname, '..', '..');
 export const CLI = resolve(ROOT, 'src', 'cli.ts');
 
@@ -19,7 +22,8 @@ export async function freePort(): Promise<number> {
 
 /** The environment a child gets: only what the test says, plus PATH/HOME so Node runs. */
 export function childEnv(env: Record<string, string>): Record<string, string> {
-  return { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', LOG_LEVEL: 'warn', ...env };
+  // Channels open to strangers and no quota, as in test/support/switchboard.ts: these tests are about something else.
+  return { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', LOG_LEVEL: 'warn', ...RELAXED_ACCESS_ENV, ...env };
 }
 
 export type Spawned = { child: ChildProcess; output(): string; exited: Promise<number | null> };

@@ -14,21 +14,35 @@ export type TestSwitchboard = Switchboard & {
   close(): Promise<void>;
 };
 
+/**
+ * Most tests talk to the bot as strangers and are about something else than who may: they run with every channel
+ * open, no quota, and `status` open to members. Access tests pass `{ access: 'strict' }` to get the real defaults.
+ */
+export const RELAXED_ACCESS_ENV: Record<string, string> = {
+  TELEGRAM_ACCESS: 'open',
+  WHATSAPP_ACCESS: 'open',
+  GITHUB_ACCESS: 'anyone',
+  QUOTA_PER_HOUR: '0',
+};
+
 export async function startTestSwitchboard(
   kind: 'pglite' | 'postgres',
   env: Record<string, string> = {},
-  opts: StartOptions = {},
+  opts: StartOptions & { access?: 'relaxed' | 'strict' } = {},
 ): Promise<TestSwitchboard> {
+  const { access = 'relaxed', ...startOptions } = opts;
   const database = await createTestDatabase(kind);
   const config = loadConfig({
     ADMIN_TOKEN,
     HOOK_SECRET_CI: HOOK_SECRET,
     RETRY_DELAY_SECONDS: '1',
     LOG_LEVEL: 'silent',
+    ...(access === 'relaxed' ? RELAXED_ACCESS_ENV : {}),
     ...database.env,
     ...env,
   });
-  const sb = await startSwitchboard(config, { listen: false, logger: createLogger('silent'), ...opts });
+  const sb = await startSwitchboard(config, { listen: false, logger: createLogger('silent'), ...startOptions });
+  if (access === 'relaxed') await sb.opened.store.setRequiredRole('status', 'member', 'test');
   return {
     ...sb,
     database,
