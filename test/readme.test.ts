@@ -12,7 +12,7 @@
  * `localhost:3000` is the test server's address. A shell block with no marker fails the test.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -33,7 +33,7 @@ type Block = {
 type RunSpec = { server: 'running' | 'stopped'; expects: string[]; exit: number; files: { name: string; text: string }[] };
 
 /** Fenced shell blocks with the marker on the nearest non-blank line above each. */
-export function shellBlocks(file: string): Block[] {
+function shellBlocks(file: string): Block[] {
   const lines = readFileSync(file, 'utf8').split('\n');
   const blocks: Block[] = [];
   for (let i = 0; i < lines.length; i++) {
@@ -83,6 +83,21 @@ describe('README and docs shell examples', () => {
     expect(blocks.filter((b) => !b.marker).map((b) => b.where)).toEqual([]);
     expect(blocks.filter((b) => b.marker?.action === 'skip' && !/^\(.+\)$/.test(b.marker.options)).map((b) => b.where)).toEqual([]);
     expect(runnable.length).toBeGreaterThan(0);
+  });
+
+  it('finds a block without a marker, and reads indented blocks and their options', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'switchboard-readme-md-'));
+    try {
+      const file = join(dir, 'x.md');
+      writeFileSync(file, ['```sh', 'echo bare', '```', '', '1. step', '   <!-- readme-test: run; expect: "a; b"; exit: 2 -->', '', '   ```bash', '   echo hi', '   ```', '```json', '{}', '```'].join('\n'));
+      const [bare, listed, ...rest] = shellBlocks(file);
+      expect(bare).toMatchObject({ where: expect.stringMatching(/x\.md:1$/), code: 'echo bare', marker: undefined });
+      expect(listed).toMatchObject({ code: 'echo hi', marker: { action: 'run' } });
+      expect(runSpec(listed!.marker!.options)).toEqual({ server: 'stopped', expects: ['a; b'], exit: 2, files: [] });
+      expect(rest).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
