@@ -43,6 +43,11 @@ export type Queue = {
   work(concurrency: number, handler: (job: Job<ExecutionJob>) => Promise<void>, onLost: (job: Job<ExecutionJob>) => Promise<void>): Promise<void>;
   /** Runs `handler` on a cron schedule (pg-boss keeps one schedule per name across all processes). */
   schedule(name: string, cron: string, handler: () => Promise<void>): Promise<void>;
+  /**
+   * Takes an execution's waiting job off the queue, so this process can run it itself (a CLI verb on a server
+   * with no worker running). False when no job waits: a worker has it, or it is finished.
+   */
+  claim(executionId: string): Promise<boolean>;
   /** Wakes local workers now instead of at their next poll. */
   wake(): void;
   stop(graceful: boolean, timeoutMs: number): Promise<void>;
@@ -170,6 +175,12 @@ export async function startQueue(handle: DatabaseHandle, opts: QueueOptions): Pr
       await register(name, async () => {
         await boss.work(name, { pollingIntervalSeconds: 30 }, async () => handler());
       });
+    },
+    async claim(executionId) {
+      const waiting = await boss.findJobs<ExecutionJob>(EXECUTIONS_QUEUE, { data: { executionId }, queued: true });
+      if (!waiting.length) return false;
+      const done = (await boss.complete(EXECUTIONS_QUEUE, waiting.map((j) => j.id), null, { includeQueued: true })) as { affected?: number };
+      return (done.affected ?? 0) > 0;
     },
     wake() {
       wakeLocal();

@@ -49,7 +49,17 @@ async function jsonBody(req: { text(): Promise<string> }): Promise<unknown> {
   }
 }
 
-const executionQuery = z.object({
+/**
+ * A query-string schema: an empty parameter (`?status=&limit=`) counts as unset, as an empty variable does in the
+ * configuration, so a form that submits every field still gets the defaults.
+ */
+function querySchema<T extends z.ZodRawShape>(shape: T) {
+  const withoutEmpty = (query: unknown) =>
+    query && typeof query === 'object' ? Object.fromEntries(Object.entries(query).filter(([, v]) => !(typeof v === 'string' && v.trim() === ''))) : query;
+  return z.preprocess(withoutEmpty, z.object(shape));
+}
+
+const executionQuery = querySchema({
   status: z.enum(['queued', 'running', 'succeeded', 'failed', 'dead']).optional(),
   channel: z.string().max(32).optional(),
   agent: z.string().max(64).optional(),
@@ -67,7 +77,7 @@ function presentRoute(r: { id: string; source: string; event: string | null; age
   return { id: r.id, source: r.source, event: r.event, agent: r.agent, destination: r.destination, created_at: r.createdAt };
 }
 
-const usageQuery = z.object({
+const usageQuery = querySchema({
   days: z.coerce.number().int().min(1).max(366).default(7),
   group: z
     .string()

@@ -75,9 +75,20 @@ function printReply(json: Record<string, any>, config: Config): number {
   }
   console.error(
     `No reply yet: execution ${json.execution_id} is ${json.status}${json.error ? ` (${json.error})` : ''}.` +
-      (config.databaseUrl ? ' Is a worker running (switchboard start --role worker)?' : ''),
+      (config.databaseUrl ? ' It stays queued: a worker (switchboard start --role worker) finishes it.' : ''),
   );
   return 1;
+}
+
+/**
+ * The answer to executions this command created: on a server (role `web`) this process runs them itself, since
+ * no worker may be running; embedded (`all`), its own worker already has them.
+ */
+async function answerOf(sb: Switchboard, config: Config, role: Role, ids: string[]): Promise<Record<string, any>> {
+  if (role === 'web') for (const id of ids) await sb.runNow(id);
+  await sb.waiter.wait(ids[0]!, config.replyWaitSeconds * 1000);
+  const { json } = await call(sb, 'GET', `/api/executions/${ids[0]}`);
+  return { ...json, execution_id: ids[0] };
 }
 
 const verbs: Record<string, (config: Config, args: string[]) => Promise<number>> = {
@@ -125,8 +136,8 @@ const verbs: Record<string, (config: Config, args: string[]) => Promise<number>>
     const role: Role = config.databaseUrl ? 'web' : 'all';
     return withSwitchboard(config, role, async (sb) => {
       if (channel === 'web') {
-        const { json } = await call(sb, 'POST', '/api/messages?wait=1', { text, user_id: 'cli', conversation_id: 'cli' });
-        return printReply(json, config);
+        const { json } = await call(sb, 'POST', '/api/messages', { text, user_id: 'cli', conversation_id: 'cli' });
+        return printReply(await answerOf(sb, config, role, [json.execution_id]), config);
       }
       const source = /^hooks\/(.+)$/.exec(channel)?.[1];
       if (!source) throw new UsageError(`simulate supports the channels web and hooks/<source>, not ${channel}`);
@@ -136,20 +147,19 @@ const verbs: Record<string, (config: Config, args: string[]) => Promise<number>>
       const res = await sb.app.request(`/hooks/${source}`, request);
       const body = (await res.json()) as Record<string, any>;
       if (res.status >= 400) throw new Error(`${body.error?.code}: ${body.error?.message}`);
-      const id: string = body.executions[0].id;
-      await sb.waiter.wait(id, config.replyWaitSeconds * 1000);
-      const { json } = await call(sb, 'GET', `/api/executions/${id}`);
-      return printReply({ ...json, execution_id: id }, config);
+      const ids = (body.executions as { id: string }[]).map((e) => e.id);
+      return printReply(await answerOf(sb, config, role, ids), config);
     });
   },
 
   async replay(config, args) {
     const [id] = args;
     if (!id) throw new UsageError('replay needs an execution id: switchboard replay <execution-id>');
-    return withSwitchboard(config, config.databaseUrl ? 'web' : 'all', async (sb) => {
-      const { json } = await call(sb, 'POST', `/api/executions/${id}/replay?wait=1`);
+    const role: Role = config.databaseUrl ? 'web' : 'all';
+    return withSwitchboard(config, role, async (sb) => {
+      const { json } = await call(sb, 'POST', `/api/executions/${id}/replay`);
       console.error(`replayed ${id} as ${json.execution_id}`);
-      return printReply(json, config);
+      return printReply(await answerOf(sb, config, role, [json.execution_id]), config);
     });
   },
 

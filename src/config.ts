@@ -3,6 +3,7 @@
  * reported together with what the operator should do about it.
  */
 import { z } from 'zod';
+import { DEFAULT_MODELS } from './llm/deprecations.ts';
 
 export class ConfigError extends Error {
   readonly problems: string[];
@@ -75,7 +76,7 @@ const int = (def: number, min: number, max: number) =>
   z.coerce.number({ message: 'must be a whole number' }).int('must be a whole number').min(min).max(max).default(def);
 // Cost budgets in US dollars: 0 (the default) means no limit.
 const usdBudget = z.coerce.number({ message: 'must be a number of US dollars; 0 means no limit' }).min(0, 'must be 0 (no limit) or more').default(0);
-const PRICES_HINT = 'must be JSON like {"claude-sonnet-4-5":{"input":3,"output":15}}: US dollars per million input/output tokens, keyed by model (or model prefix) or provider';
+const PRICES_HINT = 'must be JSON like {"claude-sonnet-4-6":{"input":3,"output":15}}: US dollars per million input/output tokens, keyed by model (or model prefix) or provider';
 const prices = z
   .string()
   .transform((s, ctx) => {
@@ -126,10 +127,10 @@ const schema = z.object({
     .optional(),
   ANTHROPIC_API_KEY: optionalString,
   ANTHROPIC_BASE_URL: url('the Anthropic API base URL'),
-  ANTHROPIC_MODEL: z.string().default('claude-sonnet-4-5'),
+  ANTHROPIC_MODEL: z.string().default(DEFAULT_MODELS.anthropic),
   OPENAI_API_KEY: optionalString,
   OPENAI_BASE_URL: url('the OpenAI API base URL'),
-  OPENAI_MODEL: z.string().default('gpt-4o-mini'),
+  OPENAI_MODEL: z.string().default(DEFAULT_MODELS.openai),
   LLM_TIMEOUT_SECONDS: int(30, 1, 600),
   LLM_MAX_RETRIES: int(2, 0, 10),
   LLM_BREAKER_THRESHOLD: int(3, 1, 1000),

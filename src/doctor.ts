@@ -1,6 +1,7 @@
 /** `switchboard doctor`: checks what can be checked from here and says what to fix. */
 import type { Config } from './config.ts';
 import { openStore } from '../db/index.ts';
+import { deprecationAdvice, deprecationOf, providerChain } from './llm/index.ts';
 
 export async function runDoctor(config: Config): Promise<number> {
   let problems = 0;
@@ -10,6 +11,8 @@ export async function runDoctor(config: Config): Promise<number> {
     console.log(`FIX   ${msg}`);
   };
   const info = (msg: string) => console.log(`info  ${msg}`);
+  // Works today, but not for long: said plainly, without failing the check.
+  const warn = (msg: string) => console.log(`WARN  ${msg}`);
 
   ok('configuration is valid');
   try {
@@ -35,7 +38,12 @@ export async function runDoctor(config: Config): Promise<number> {
   }
   const hooks = Object.keys(config.hookSecrets);
   info(hooks.length ? `hooks: ${hooks.map((k) => `/hooks/${k.slice(12).toLowerCase()}`).join(', ')}` : 'hooks: none; set HOOK_SECRET_<SOURCE> to accept signed webhooks at /hooks/<source>');
-  info(`LLM providers: ${config.llm.providers.join(' → ')}`);
+  const chain = providerChain(config.llm);
+  info(`LLM providers: ${chain.join(' → ')}`);
+  for (const provider of chain) {
+    const deprecated = provider === 'offline' ? undefined : deprecationOf(provider, config.llm[provider].model);
+    if (deprecated) warn(deprecationAdvice(deprecated));
+  }
   if (!config.publicUrl) info('PUBLIC_URL is not set: platforms that call back (Twilio signatures, manifests) need it');
   console.log(problems ? `\n${problems} problem(s) to fix` : '\nall checks passed');
   return problems ? 1 : 0;

@@ -35,6 +35,11 @@ export type Switchboard = {
   waiter: Waiter;
   /** The listening address when `listen` was asked for. */
   url?: string;
+  /**
+   * Runs one execution in this process now, retries included, and takes its job off the queue: how a CLI verb
+   * answers on a server where no worker may be running. Does nothing when a worker already has it.
+   */
+  runNow(executionId: string): Promise<void>;
   stop(): Promise<void>;
 };
 
@@ -130,22 +135,23 @@ export async function startSwitchboard(config: Config, opts: StartOptions = {}):
     },
   });
 
+  // Every role has one: `web` runs no jobs from the queue, but a CLI verb may run its own execution (runNow).
+  const worker = createWorker({
+    store,
+    agents,
+    llm,
+    replies: channels,
+    logger,
+    metrics,
+    maxAttempts: config.worker.maxAttempts,
+    now: () => new Date(),
+    startedAt,
+    onFinished: (id) => waiter.finished(id),
+    budget: createBudget({ limits: config.llm.budgets, read: (scope) => store.usageSince(scope) }),
+    live,
+    prepare: async (envelope, meta) => channels.get(envelope.channel)?.prepare?.(envelope, meta),
+  });
   if (role !== 'web') {
-    const worker = createWorker({
-      store,
-      agents,
-      llm,
-      replies: channels,
-      logger,
-      metrics,
-      maxAttempts: config.worker.maxAttempts,
-      now: () => new Date(),
-      startedAt,
-      onFinished: (id) => waiter.finished(id),
-      budget: createBudget({ limits: config.llm.budgets, read: (scope) => store.usageSince(scope) }),
-      live,
-      prepare: async (envelope, meta) => channels.get(envelope.channel)?.prepare?.(envelope, meta),
-    });
     await store.queue.work(
       config.worker.concurrency,
       (job) => worker.run(job.data.executionId, job.data.deferrals),
@@ -229,6 +235,18 @@ export async function startSwitchboard(config: Config, opts: StartOptions = {}):
     adminToken,
     waiter,
     url,
+    async runNow(executionId) {
+      if (!(await store.queue.claim(executionId))) return;
+      // The queue's retry policy, kept in process: the job is off the queue, so nothing else would retry it.
+      for (let attempt = 1, delay = config.worker.retryDelaySeconds; ; attempt++, delay = Math.min(delay * 2, 300)) {
+        try {
+          return await worker.run(executionId);
+        } catch (err) {
+          if (attempt >= config.worker.maxAttempts) throw err;
+          await new Promise((resolve) => setTimeout(resolve, delay * 1000));
+        }
+      }
+    },
     stop() {
       stopping ??= (async () => {
         await Promise.all(pollers.map((p) => p.stop()));

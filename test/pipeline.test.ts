@@ -157,6 +157,15 @@ describe.each(databaseKinds)('pipeline on %s', (kind) => {
     expect((await sb.api('GET', '/api/executions?status=bogus')).status).toBe(400);
   });
 
+  it('treats empty query parameters as unset, so the README form with every field blank lists everything', async () => {
+    const all = await sb.api('GET', '/api/executions');
+    const blank = await sb.api('GET', '/api/executions?status=&channel=&agent=&limit=');
+    expect(blank.status).toBe(200);
+    expect(blank.body.executions.map((e: any) => e.id)).toEqual(all.body.executions.map((e: any) => e.id));
+    expect((await sb.api('GET', '/api/usage?days=&group=')).status).toBe(200);
+    expect((await sb.api('GET', '/api/executions?limit=0')).status).toBe(400);
+  });
+
   it('records feedback from the API and from "+1" text, and sums it up', async () => {
     const asked = await sb.api('POST', '/api/messages?wait=1', { text: 'what is the deploy process?', user_id: 'u8', conversation_id: 'fb' });
     const vote = await sb.api('POST', '/api/feedback', { execution_id: asked.body.execution_id, score: -1, user_id: 'u9' });

@@ -119,6 +119,20 @@ describe.each(databaseKinds)('routing webhook events to Slack on %s', (kind) => 
     expect(postsTo('C0FANOUT2')).toHaveLength(1);
     expect(postsTo('C0FANOUT2')[0]!.args.text).toMatch(/summarize/); // help's answer went to help's rule
   });
+
+  it('a routed summarize reads the event that fired it, then each later event as well', async () => {
+    await addRoute({ source: 'ci', event: 'build.*', agent: 'summarize', destination: { channel: 'slack', target: 'C0SUMMARY' } });
+    const [first] = await hook({ type: 'build.failed', text: 'The billing tests failed on main after the currency change.', conversation_id: 'builds' });
+    await finished(first!);
+    const [firstPost] = postsTo('C0SUMMARY');
+    expect(firstPost!.args.text).not.toMatch(/nothing to summarize/);
+    expect(firstPost!.args.text).toContain('billing tests failed');
+
+    const [second] = await hook({ type: 'build.failed', text: 'The staging deploy timed out waiting for the schema migration.', conversation_id: 'builds' });
+    await finished(second!);
+    // The offline summary counts what it read: both events (and the first summary), not the first event alone.
+    expect(postsTo('C0SUMMARY')[1]!.args.text).toMatch(/2 from 1 participant/);
+  });
 });
 
 describe('the routes CLI verb', () => {

@@ -14,6 +14,12 @@ export const summarizeAgent: Agent = {
   async run(ctx) {
     // Commands, votes and pasted diffs are not conversation; leaving them out keeps the summary about what people said.
     const conversation = priorHistory(ctx).filter((m) => m.role === 'assistant' || route(m.text).name === 'ask');
+    // Run by an event (a routing rule, or a webhook naming this agent) rather than by a `summarize` command, the
+    // event itself is the newest thing to summarize: history stops before the message being answered.
+    const { envelope } = ctx;
+    if (envelope.text.trim() && route(envelope.text).name !== 'summarize') {
+      conversation.push({ role: 'user', text: envelope.text, userId: envelope.userId, at: envelope.receivedAt });
+    }
     const fitted = fitHistory(conversation, HISTORY_BUDGET, transcriptLine);
     const history = fitted.recent;
     if (!history.some((m) => m.role === 'user')) {

@@ -2,23 +2,33 @@
 import type { Config } from '../config.ts';
 import type { LlmChain, LlmProvider, Logger } from '../ports.ts';
 import { createChain, type LlmEvent } from './chain.ts';
+import { warnDeprecatedOnce } from './deprecations.ts';
 import { createOfflineProvider } from './offline.ts';
 import { DEFAULT_PRICES } from './prices.ts';
 import { createAnthropicProvider } from './providers/anthropic.ts';
 import { createOpenAiProvider } from './providers/openai.ts';
 
 /**
- * The providers in LLM_PROVIDERS order. `offline` is appended when the list leaves it out, so a user
+ * The provider names in LLM_PROVIDERS order. `offline` is appended when the list leaves it out, so a user
  * always gets an answer even when every configured provider is down.
  */
-export function createProviders(llm: Config['llm']): LlmProvider[] {
+export function providerChain(llm: Pick<Config['llm'], 'providers'>): Config['llm']['providers'] {
+  return llm.providers.includes('offline') ? llm.providers : [...llm.providers, 'offline' as const];
+}
+
+/** The providers in chain order; a deprecated model is reported through `logger` once per process and model. */
+export function createProviders(llm: Config['llm'], logger?: Logger): LlmProvider[] {
   const timeoutMs = llm.timeoutSeconds * 1000;
-  const names = llm.providers.includes('offline') ? llm.providers : [...llm.providers, 'offline' as const];
-  return names.map((name) => {
+  return providerChain(llm).map((name) => {
     switch (name) {
-      case 'anthropic':
-        return createAnthropicProvider({ apiKey: llm.anthropic.apiKey!, baseUrl: llm.anthropic.baseUrl, model: llm.anthropic.model, timeoutMs });
+      case 'anthropic': {
+        const { model } = llm.anthropic;
+        const onSdkWarning = logger && ((text: string) => warnDeprecatedOnce(logger, 'anthropic', model, text));
+        return createAnthropicProvider({ apiKey: llm.anthropic.apiKey!, baseUrl: llm.anthropic.baseUrl, model, timeoutMs, onSdkWarning });
+      }
       case 'openai':
+        // This SDK warns about nothing at run time; the table it documents is ours to report.
+        if (logger) warnDeprecatedOnce(logger, 'openai', llm.openai.model);
         return createOpenAiProvider({ apiKey: llm.openai.apiKey!, baseUrl: llm.openai.baseUrl, model: llm.openai.model, timeoutMs });
       case 'offline':
         return createOfflineProvider();
@@ -27,7 +37,7 @@ export function createProviders(llm: Config['llm']): LlmProvider[] {
 }
 
 export function createLlmChain(llm: Config['llm'], opts: { logger: Logger; deadlineMs?: number; onEvent?: (e: LlmEvent) => void }): LlmChain {
-  return createChain(createProviders(llm), {
+  return createChain(createProviders(llm, opts.logger), {
     logger: opts.logger,
     prices: { ...DEFAULT_PRICES, ...llm.prices },
     resilience: {

@@ -1,7 +1,9 @@
 /** Language models: providers, resilience, the fallback chain, prompts, token and cost budgets, live streaming. */
 export { createBudget, startOfUtcDay } from './budget.ts';
 export type { Budget, BudgetLimits, BudgetScope, UsageReader, UsageTotals } from './budget.ts';
-export { createLlmChain, createProviders } from './build.ts';
+export { createLlmChain, createProviders, providerChain } from './build.ts';
+export { DEFAULT_MODELS, DEPRECATED_MODELS, deprecationAdvice, deprecationOf, warnDeprecatedOnce } from './deprecations.ts';
+export type { Deprecation } from './deprecations.ts';
 export { createChain, LlmChainError, scopeChain } from './chain.ts';
 export type { ChainOptions, LlmEvent } from './chain.ts';
 export { ProviderError } from './errors.ts';

@@ -3,7 +3,14 @@ import { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortEr
 import type { LlmCallOptions, LlmProvider, LlmRequest, LlmResult } from '../../ports.ts';
 import { ProviderError, causeChain, describeError, kindOfStatus, kindOfType, retryAfterMs } from '../errors.ts';
 
-export type AnthropicOptions = { apiKey: string; baseUrl?: string; model: string; timeoutMs: number };
+export type AnthropicOptions = {
+  apiKey: string;
+  baseUrl?: string;
+  model: string;
+  timeoutMs: number;
+  /** What the SDK would print to the console (a deprecated model, on every call): handed to the caller's logger instead. */
+  onSdkWarning?: (text: string) => void;
+};
 
 const NAME = 'anthropic';
 const DEFAULT_MAX_TOKENS = 1024;
@@ -32,11 +39,26 @@ export function createAnthropicProvider(opts: AnthropicOptions): LlmProvider {
     messages: request.messages,
   });
 
+  /**
+   * `messages.create` warns about a deprecated model with console.warn, synchronously before it returns its promise
+   * (its `logger` option does not carry that warning), so for that one synchronous call the warning is redirected.
+   */
+  function create<T>(call: () => T): T {
+    if (!opts.onSdkWarning) return call();
+    const original = console.warn;
+    console.warn = (...args: unknown[]) => opts.onSdkWarning!(args.map(String).join(' '));
+    try {
+      return call();
+    } finally {
+      console.warn = original;
+    }
+  }
+
   return {
     name: NAME,
     async complete(request: LlmRequest, options: LlmCallOptions = {}): Promise<LlmResult> {
       try {
-        const message = await client.messages.create(params(request), { signal: options.signal });
+        const message = await create(() => client.messages.create(params(request), { signal: options.signal }));
         const text = message.content.flatMap((block) => (block.type === 'text' ? [block.text] : [])).join('');
         return { text, model: message.model, inputTokens: inputTokens(message.usage), outputTokens: message.usage.output_tokens };
       } catch (err) {
@@ -45,7 +67,7 @@ export function createAnthropicProvider(opts: AnthropicOptions): LlmProvider {
     },
     async stream(request: LlmRequest, onDelta: (delta: string) => void, options: LlmCallOptions = {}): Promise<LlmResult> {
       try {
-        const events = await client.messages.create({ ...params(request), stream: true }, { signal: options.signal });
+        const events = await create(() => client.messages.create({ ...params(request), stream: true }, { signal: options.signal }));
         let model = opts.model;
         let input = 0;
         let output = 0;
