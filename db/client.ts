@@ -9,6 +9,7 @@ import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
 import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator';
 import postgres from 'postgres';
+import { ownerOnlyUmask, secureDataDir } from './data-dir.ts';
 import { lockDataDir } from './lock.ts';
 import * as schema from './schema.ts';
 
@@ -37,6 +38,8 @@ export type OpenOptions = {
   connectTimeoutSeconds?: number;
   /** Server mode: PostgreSQL cancels a statement running longer than this (default 15 s; 0 = none). Migrations are exempt. */
   statementTimeoutSeconds?: number;
+  /** Operator information worth a log line (a DATA_DIR whose permissions were fixed). */
+  notice?(message: string): void;
 };
 
 /**
@@ -47,7 +50,7 @@ const reconnectBackoff = (retries: number) => Math.min(0.05 * 2 ** retries, 1);
 
 /** Opens the database. Embedded mode locks DATA_DIR first so a second process fails instead of corrupting it. */
 export async function openDatabase(opts: OpenOptions): Promise<DatabaseHandle> {
-  const handle = opts.databaseUrl ? await openPostgres(opts.databaseUrl, opts) : await openPglite(opts.dataDir);
+  const handle = opts.databaseUrl ? await openPostgres(opts.databaseUrl, opts) : await openPglite(opts.dataDir, opts.notice);
   if (opts.migrate !== false) {
     try {
       await runMigrations(handle, opts);
@@ -59,11 +62,15 @@ export async function openDatabase(opts: OpenOptions): Promise<DatabaseHandle> {
   return handle;
 }
 
-async function openPglite(dataDir: string): Promise<DatabaseHandle> {
+async function openPglite(dataDir: string, notice?: (message: string) => void): Promise<DatabaseHandle> {
   const dir = resolve(dataDir);
+  ownerOnlyUmask();
+  const fixed = secureDataDir(dir);
+  if (fixed) notice?.(`DATA_DIR ${dir} was open to other users: took group and other permissions off ${fixed} path(s), as \`chmod -R go-rwx\` would`);
   const lock = lockDataDir(dir);
   try {
     const pglite = await PGlite.create(join(dir, 'pgdata'));
+    secureDataDir(dir); // what PGlite just created, where the umask could not be set
     const db = drizzlePglite(pglite, { schema }) as unknown as Db;
     return {
       kind: 'pglite',

@@ -38,13 +38,14 @@ import {
 } from './access.ts';
 import { classifyDatabaseError, createDatabaseHealth, type DatabaseHealth } from './health.ts';
 import { startQueue, type Queue, type QueueOptions } from './queue.ts';
-import { generatedAdminToken, readSetting, writeSetting } from './settings.ts';
+import { ADMIN_TOKEN_HASH_SETTING, ensureAdminToken, hashLegacyAdminToken, readSetting, rotateAdminToken, writeSetting } from './settings.ts';
 import { latestHealthChecks, purgeOld, recordHealthChecks, type HealthCheck } from './maintenance.ts';
 import { createRoute, deleteRoute, listRoutes, matchRoutes, type NewRoute } from './routes.ts';
 import { usageReport, usageSince, type UsageGroup } from './usage.ts';
 import { acquireReviewLease, knownFingerprints, lastReviewedHead, recordReview, releaseReviewLease } from './review-state.ts';
 
 export { DataDirInUseError } from './lock.ts';
+export { DataDirUnsafeError } from './data-dir.ts';
 export type { ExecutionRow, ExecutionFilter } from './executions.ts';
 export type { IngestResult, OverQuota, Quota, Routed } from './ingest.ts';
 export { AUDIT_ROWS } from './access.ts';
@@ -108,7 +109,10 @@ export function createStore(handle: DatabaseHandle, queue: Queue, health: Databa
     upsertFeedback: (vote: FeedbackVote) => upsertFeedback(db, vote),
     latestRateableExecution: (conversationId: string) => latestRateableExecution(db, conversationId),
     feedbackSummary: () => feedbackSummary(db),
-    generatedAdminToken: () => generatedAdminToken(db),
+    ensureAdminToken: (candidate: string) => ensureAdminToken(db, candidate),
+    adminTokenHash: () => readSetting(db, ADMIN_TOKEN_HASH_SETTING),
+    /** Turns a generated token stored in clear by earlier versions into its hash. */
+    hashLegacyAdminToken: () => hashLegacyAdminToken(db),
     setting: (key: string) => readSetting(db, key),
     putSetting: (key: string, value: string) => writeSetting(db, key, value),
     /** Takes the leader lock `name` unless another process holds it (see db/leader.ts). */
@@ -165,6 +169,7 @@ export async function openSettings(opts: OpenOptions) {
   return {
     get: (key: string) => readSetting(handle.db, key),
     put: (key: string, value: string) => writeSetting(handle.db, key, value),
+    rotateAdminToken: (token: string) => rotateAdminToken(handle.db, token),
     close: () => handle.close(),
   };
 }

@@ -3,6 +3,7 @@ import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { streamSSE } from 'hono/streaming';
 import { z } from 'zod';
 import { USAGE_GROUPS, type Store, type UsageRow } from '../db/index.ts';
+import type { AdminTokenCheck } from '../src/admin-token.ts';
 import { AppError, BadRequestError, NotFoundError } from '../src/errors.ts';
 import { isRefusal, PAIRING_CODE, type AccessRule, type Pairing } from '../src/access/index.ts';
 import { ACCESS_MODES, accessIdProblem, type AccessChannel, type ChannelAccess } from '../src/config.ts';
@@ -20,7 +21,7 @@ export type ApiDeps = {
   waiter: Waiter;
   web: ChannelAdapter;
   agents: readonly Agent[];
-  adminToken: string;
+  checkAdminToken: AdminTokenCheck;
   replyWaitSeconds: number;
   /** Channels that can receive routed replies (see ChannelRegistry.destinations), each checking its own addresses. */
   destinations(): { channel: string; enabled: boolean; requiredEnv: string[]; validateTarget?(target: string): string | undefined }[];
@@ -124,7 +125,7 @@ function presentPairing(p: Pairing) {
 export function apiRoutes(deps: ApiDeps) {
   const { store } = deps;
   const api = new Hono();
-  api.use('*', adminAuth(deps.adminToken));
+  api.use('*', adminAuth(deps.checkAdminToken));
   // A body must be JSON; a bodyless POST (replay) has no media type to check.
   const json = requireContentType('application/json');
   const jsonIfBody: MiddlewareHandler = async function jsonIfBody(c, next) {

@@ -2,6 +2,7 @@
 import { Hono } from 'hono';
 import { isValidHookSource } from '../channels/hooks/index.ts';
 import type { Store } from '../db/index.ts';
+import type { AdminTokenCheck } from '../src/admin-token.ts';
 import type { Metrics } from '../src/metrics.ts';
 import type { Ingest } from '../src/pipeline/ingest.ts';
 import type { Waiter } from '../src/pipeline/waiter.ts';
@@ -24,7 +25,8 @@ export type AppDeps = {
   waiter: Waiter;
   metrics: Metrics;
   logger: Logger;
-  adminToken: string;
+  /** Whether a bearer token may use /api (see src/admin-token.ts). */
+  checkAdminToken: AdminTokenCheck;
   replyWaitSeconds: number;
   agents: readonly Agent[];
   web: ChannelAdapter;
@@ -95,7 +97,7 @@ export function createApp(deps: AppDeps) {
       waiter: deps.waiter,
       web: deps.web,
       agents: deps.agents,
-      adminToken: deps.adminToken,
+      checkAdminToken: deps.checkAdminToken,
       replyWaitSeconds: deps.replyWaitSeconds,
       destinations: deps.destinations,
       live: deps.live,

@@ -1,5 +1,4 @@
 /** Request guards as factories: body limit, content type, admin bearer token, request metrics. */
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Context, MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { routePath } from 'hono/route';
@@ -31,19 +30,14 @@ export function requireContentType(...types: string[]): MiddlewareHandler {
   };
 }
 
-function digest(s: string) {
-  return createHash('sha256').update(s).digest();
-}
-
-/** `Authorization: Bearer <ADMIN_TOKEN>`, compared in constant time. */
-export function adminAuth(token: string): MiddlewareHandler {
-  const expected = digest(token);
+/** `Authorization: Bearer <ADMIN_TOKEN>`; `check` compares hashes in constant time (src/admin-token.ts). */
+export function adminAuth(check: (token: string) => Promise<boolean>): MiddlewareHandler {
   return async function requireAdmin(c, next) {
     const header = c.req.header('authorization') ?? '';
     const match = /^Bearer\s+(.+)$/i.exec(header);
     if (!match) return jsonError(c, 401, 'unauthorized', 'Missing bearer token: send Authorization: Bearer $ADMIN_TOKEN', { 'WWW-Authenticate': 'Bearer' });
-    if (!timingSafeEqual(digest(match[1]!.trim()), expected)) {
-      return jsonError(c, 401, 'unauthorized', 'Invalid bearer token: use the ADMIN_TOKEN printed at start or set in the environment', {
+    if (!(await check(match[1]!.trim()))) {
+      return jsonError(c, 401, 'unauthorized', 'Invalid bearer token: use ADMIN_TOKEN, or the token printed when it was generated (lost it? run `npx switchboard admin-token rotate`)', {
         'WWW-Authenticate': 'Bearer error="invalid_token"',
       });
     }

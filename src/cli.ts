@@ -2,8 +2,9 @@
 import { parseArgs } from 'node:util';
 import { ACCESS_USAGE, accessCommand, AccessUsageError } from './access/index.ts';
 import { ConfigError, loadConfig, type Config } from './config.ts';
-import { DataDirInUseError } from '../db/index.ts';
+import { DataDirInUseError, DataDirUnsafeError } from '../db/index.ts';
 import { createLogger } from './logger.ts';
+import { configuredSecrets, createRedactor } from './redact.ts';
 import { startSwitchboard, type Role, type Switchboard } from './server.ts';
 
 const USAGE = `Usage: switchboard <verb> [options]
@@ -27,6 +28,7 @@ const USAGE = `Usage: switchboard <verb> [options]
   telegram set-webhook              point the bot's webhook at PUBLIC_URL/telegram/webhook with TELEGRAM_WEBHOOK_SECRET
   telegram info                     show the webhook Telegram has: url, pending updates, last error
   ${ACCESS_USAGE}
+  admin-token rotate                print a new admin token for /api; the old one stops working everywhere
 `;
 
 class UsageError extends Error {}
@@ -44,12 +46,23 @@ const ROLES = ['web', 'worker', 'all'] as const;
 
 /** In-process server for one command: workers too when embedded, since nothing else can run them. */
 async function withSwitchboard<T>(config: Config, role: Role, fn: (sb: Switchboard) => Promise<T>): Promise<T> {
-  const sb = await startSwitchboard(config, { role, listen: false, logger: createLogger(quietLevel(config)) });
+  const redactor = createRedactor(configuredSecrets(config));
+  const sb = await startSwitchboard(config, { role, listen: false, redactor, logger: createLogger(quietLevel(config), {}, { redactor }) });
+  // stderr, so the verb's own output stays what scripts parse
+  if (sb.createdAdminToken) console.error(adminTokenNotice(sb.createdAdminToken));
   try {
     return await fn(sb);
   } finally {
     await sb.stop();
   }
+}
+
+/** The one time a generated admin token is shown: only its hash is kept. */
+function adminTokenNotice(token: string): string {
+  return [
+    `Admin token for /api (shown only this once; only its hash is stored): ${token}`,
+    '  Send it as "Authorization: Bearer <token>". Lost it? Run `npx switchboard admin-token rotate`. Set ADMIN_TOKEN to choose your own.',
+  ].join('\n');
 }
 
 function quietLevel(config: Config) {
@@ -95,8 +108,11 @@ const verbs: Record<string, (config: Config, args: string[]) => Promise<number>>
   async start(config, args) {
     const { values } = parseArgs({ args, options: { role: { type: 'string', default: 'all' } } });
     if (!ROLES.includes(values.role as Role)) throw new UsageError(`--role must be one of ${ROLES.join(', ')}`);
-    const logger = createLogger(config.logLevel, { role: values.role });
-    const sb = await startSwitchboard(config, { role: values.role as Role, logger });
+    const redactor = createRedactor(configuredSecrets(config));
+    const logger = createLogger(config.logLevel, { role: values.role }, { redactor });
+    const sb = await startSwitchboard(config, { role: values.role as Role, logger, redactor });
+    // Printed, not logged: the log redacts it like every other secret, and log lines are kept and shipped.
+    if (sb.createdAdminToken) console.log(adminTokenNotice(sb.createdAdminToken));
     logger.info({ url: sb.url, database: sb.opened.store.kind }, `Switchboard is running${sb.url ? ` on ${sb.url}` : ''}`);
     await new Promise<void>((resolve) => {
       const shutdown = (signal: string) => {
@@ -280,6 +296,29 @@ const verbs: Record<string, (config: Config, args: string[]) => Promise<number>>
     return runTelegramCommand(config, args[0]);
   },
 
+  async 'admin-token'(config, args) {
+    if (args[0] !== 'rotate') throw new UsageError('admin-token takes: rotate');
+    if (config.adminToken) {
+      console.error('ADMIN_TOKEN is set in the environment, and it wins over a stored token: change ADMIN_TOKEN (e.g. `openssl rand -hex 32`) and restart instead.');
+      return 1;
+    }
+    const { openSettings } = await import('../db/index.ts');
+    const { newAdminToken, tokenFingerprint, ADMIN_TOKEN_CACHE_MS } = await import('./admin-token.ts');
+    const settings = await openSettings({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: 1 });
+    try {
+      const token = newAdminToken();
+      const hash = await settings.rotateAdminToken(token);
+      console.log(token);
+      console.error(
+        `New admin token (fingerprint ${tokenFingerprint(hash)}) printed above, once; only its hash is stored. ` +
+          `The old token stops working in every running process within ${ADMIN_TOKEN_CACHE_MS / 1000} s.`,
+      );
+      return 0;
+    } finally {
+      await settings.close();
+    }
+  },
+
   async doctor(config) {
     const { runDoctor } = await import('./doctor.ts');
     return runDoctor(config);
@@ -297,12 +336,14 @@ export async function main(argv: string[]): Promise<number> {
     console.error(`Unknown verb "${verb}".\n\n${USAGE}`);
     return 2;
   }
+  let config: Config | undefined;
   try {
-    return await run(loadConfig(), args);
+    config = loadConfig();
+    return await run(config, args);
   } catch (err) {
-    if (err instanceof ConfigError || err instanceof DataDirInUseError) console.error(err.message);
+    if (err instanceof ConfigError || err instanceof DataDirInUseError || err instanceof DataDirUnsafeError) console.error(err.message);
     else if (err instanceof UsageError) console.error(`${err.message}\n\n${USAGE}`);
-    else console.error(`switchboard ${verb} failed: ${err instanceof Error ? err.message : String(err)}`);
+    else console.error(createRedactor(config ? configuredSecrets(config) : {}).text(`switchboard ${verb} failed: ${err instanceof Error ? err.message : String(err)}`));
     return err instanceof UsageError ? 2 : 1;
   }
 }

@@ -15,7 +15,9 @@ import { createAccessPolicy } from './access/index.ts';
 import { createAgents } from './agents/index.ts';
 import { hookSecretEnvName, type Config } from './config.ts';
 import { createBudget, createLiveReplies, createLlmChain } from './llm/index.ts';
+import { createAdminTokenCheck, newAdminToken, tokenFingerprint } from './admin-token.ts';
 import { createLogger } from './logger.ts';
+import { configuredSecrets, createRedactor, type Redactor } from './redact.ts';
 import { createMetrics } from './metrics.ts';
 import { createIngest } from './pipeline/ingest.ts';
 import { createBackpressure } from './pipeline/backpressure.ts';
@@ -31,7 +33,13 @@ export type Role = 'web' | 'worker' | 'all';
 export type Switchboard = {
   app: ReturnType<typeof createApp>;
   opened: OpenedStore;
+  /**
+   * A bearer token this process's /api accepts: ADMIN_TOKEN when set; otherwise the generated token when this
+   * start created it, else a token valid in this process only (the stored token exists only as a hash).
+   */
   adminToken: string;
+  /** The generated admin token, only on the start that created it: the caller prints it, once. */
+  createdAdminToken?: string;
   waiter: Waiter;
   /** The listening address when `listen` was asked for. */
   url?: string;
@@ -47,6 +55,8 @@ export type StartOptions = {
   role?: Role;
   listen?: boolean;
   logger?: Logger & { child(b: object): Logger };
+  /** The redactor the logger uses (createLogger's `redactor`); learns the admin token. Default: built from config. */
+  redactor?: Redactor;
   /** The agents to serve; defaults to the built-in set. Tests add agents that fail on purpose. */
   agents?: Agent[];
   /**
@@ -58,11 +68,13 @@ export type StartOptions = {
 
 export async function startSwitchboard(config: Config, opts: StartOptions = {}): Promise<Switchboard> {
   const role = opts.role ?? 'all';
-  const logger = opts.logger ?? createLogger(config.logLevel, { role });
+  const redactor = opts.redactor ?? createRedactor(configuredSecrets(config));
+  const logger = opts.logger ?? createLogger(config.logLevel, { role }, { redactor });
   const startedAt = new Date();
   const opened = await openStore({
     databaseUrl: config.databaseUrl,
     dataDir: config.dataDir,
+    notice: (message) => logger.info(message),
     poolSize: config.dbPoolSize,
     connectTimeoutSeconds: config.db.connectTimeoutSeconds,
     statementTimeoutSeconds: config.db.statementTimeoutSeconds,
@@ -81,15 +93,23 @@ export async function startSwitchboard(config: Config, opts: StartOptions = {}):
   const agents = new Map(agentList.map((a) => [a.name, a]));
   await store.seedAgents(agentList.map((a) => ({ name: a.name, requiredRole: a.requiredRole })));
 
-  let adminToken = config.adminToken;
-  if (!adminToken) {
-    const generated = await store.generatedAdminToken();
-    adminToken = generated.token;
-    logger.warn(
-      { adminToken, generated: generated.created },
-      'ADMIN_TOKEN is not set: using the token generated for this database (send it as "Authorization: Bearer <token>" to /api); set ADMIN_TOKEN to choose your own',
-    );
+  const processToken = newAdminToken();
+  redactor.add('ADMIN_TOKEN', processToken);
+  let adminToken = config.adminToken ?? processToken;
+  let createdAdminToken: string | undefined;
+  let storedHash: string | undefined;
+  if (config.adminToken) await store.hashLegacyAdminToken();
+  else {
+    const stored = await store.ensureAdminToken(newAdminToken());
+    storedHash = stored.hash;
+    createdAdminToken = stored.token;
+    redactor.add('ADMIN_TOKEN', createdAdminToken);
+    adminToken = createdAdminToken ?? processToken;
+    const fingerprint = tokenFingerprint(stored.hash);
+    if (createdAdminToken) logger.warn({ fingerprint }, 'ADMIN_TOKEN is not set: generated an admin token for this database; it is printed once, now, and only its hash is stored');
+    else logger.info({ fingerprint }, 'ADMIN_TOKEN is not set: using the admin token generated earlier for this database (only its hash is stored); lost it? run `npx switchboard admin-token rotate`');
   }
+  const checkAdminToken = createAdminTokenCheck({ fixed: config.adminToken, processToken, initialHash: storedHash, readHash: () => store.adminTokenHash() });
 
   if (config.slack.appToken) {
     logger.warn('SLACK_APP_TOKEN is set, but Socket Mode is not supported yet: Slack must post to PUBLIC_URL/slack/events (see docs/slack.md); unset it to silence this');
@@ -142,6 +162,7 @@ export async function startSwitchboard(config: Config, opts: StartOptions = {}):
     llm,
     replies: channels,
     logger,
+    redactor,
     metrics,
     maxAttempts: config.worker.maxAttempts,
     now: () => new Date(),
@@ -157,7 +178,7 @@ export async function startSwitchboard(config: Config, opts: StartOptions = {}):
       (job) => worker.run(job.data.executionId, job.data.deferrals),
       (job) => worker.lost(job.data.executionId),
     );
-    await createMaintenance({ store, llm, logger, retentionDays: config.deliveryRetentionDays, now: () => new Date() }).schedule();
+    await createMaintenance({ store, llm, logger, redactor, retentionDays: config.deliveryRetentionDays, now: () => new Date() }).schedule();
   }
 
   const ingest = createIngest({
@@ -179,7 +200,7 @@ export async function startSwitchboard(config: Config, opts: StartOptions = {}):
     waiter,
     metrics,
     logger,
-    adminToken,
+    checkAdminToken,
     replyWaitSeconds: config.replyWaitSeconds,
     agents: agentList,
     web: channels.get('web')!,
@@ -233,6 +254,7 @@ export async function startSwitchboard(config: Config, opts: StartOptions = {}):
     app,
     opened,
     adminToken,
+    createdAdminToken,
     waiter,
     url,
     async runNow(executionId) {

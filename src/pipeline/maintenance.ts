@@ -5,11 +5,12 @@
  */
 import type { HealthCheck, Store } from '../../db/index.ts';
 import type { LlmChain, Logger } from '../ports.ts';
+import type { Redactor } from '../redact.ts';
 
 export const HEALTH_CHECK_CRON = '*/5 * * * *';
 export const RETENTION_CRON = '17 3 * * *';
 
-export function createMaintenance(deps: { store: Store; llm: LlmChain; logger: Logger; retentionDays: number; now(): Date }) {
+export function createMaintenance(deps: { store: Store; llm: LlmChain; logger: Logger; retentionDays: number; now(): Date; redactor?: Redactor }) {
   const { store } = deps;
 
   async function healthCheck(): Promise<HealthCheck[]> {
@@ -27,7 +28,8 @@ export function createMaintenance(deps: { store: Store; llm: LlmChain; logger: L
     for (const p of deps.llm.health()) {
       checks.push({ component: `provider:${p.name}`, ok: p.state !== 'open', detail: p.lastError ? `${p.state}; last error: ${p.lastError}` : p.state });
     }
-    if (db.database) await store.recordHealthChecks(checks);
+    // a provider's last error may quote its key or a URL with credentials
+    if (db.database) await store.recordHealthChecks(deps.redactor ? deps.redactor.value(checks) : checks);
     return checks;
   }
 

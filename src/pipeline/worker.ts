@@ -5,6 +5,7 @@
 import type { ExecutionRow, Store } from '../../db/index.ts';
 import { scopeChain, type Budget, type LiveReplies, type LiveStream } from '../llm/index.ts';
 import type { Metrics } from '../metrics.ts';
+import type { Redactor } from '../redact.ts';
 import type { Agent, AgentContext, AgentResult, Destination, LlmChain, Logger, Prepared, ReplySink, StatusSnapshot } from '../ports.ts';
 import type { Envelope, Intent, IntentName, Reply } from '../types.ts';
 
@@ -25,6 +26,8 @@ export type WorkerDeps = {
   llm: LlmChain;
   replies: ReplySink;
   logger: Logger;
+  /** Every failure passes through it before it is stored, logged or handed to the queue (which stores it too). */
+  redactor: Redactor;
   metrics: Metrics;
   maxAttempts: number;
   now(): Date;
@@ -119,7 +122,8 @@ export function createWorker(deps: WorkerDeps) {
         }
         const { usage, ...rest } = result;
         // What the chain tried and how long it took rides along in the stored reply; the schema stays as it is.
-        reply = usage?.trace ? { ...rest, data: { ...rest.data, llm: usage.trace } } : rest;
+        // (its fallbacks carry provider errors, which can quote a key or a URL)
+        reply = usage?.trace ? { ...rest, data: { ...rest.data, llm: deps.redactor.value(usage.trace) } } : rest;
         // Kept with the answer, so even a retried delivery posts against what the answer was built from.
         if (prepared?.context) reply = { ...reply, context: prepared.context };
         await store.recordResult(execution, reply, usage);
@@ -130,7 +134,10 @@ export function createWorker(deps: WorkerDeps) {
       metrics.executions.inc({ agent: execution.agent, status: 'succeeded' });
       metrics.ingestToReply.observe({ channel: execution.channel }, (Date.now() - execution.receivedAt.getTime()) / 1000);
       deps.onFinished(executionId);
-    } catch (err) {
+    } catch (caught) {
+      // Platform SDK errors carry request URLs (Telegram's has the bot token) and auth headers; this is the one
+      // place every failure passes before executions.error, the queue's stored job output and the log see it.
+      const err = deps.redactor.value(caught);
       const message = err instanceof Error ? err.message : String(err);
       const retryAfter = retryAfterOf(err);
       if (retryAfter !== undefined && deferrals < MAX_DEFERRALS) {
@@ -150,7 +157,7 @@ export function createWorker(deps: WorkerDeps) {
 
   /** The queue gave up on a job whose last attempt never finished (worker killed, job timeout): the execution is dead. */
   async function lost(executionId: string): Promise<void> {
-    const error = `the last attempt did not finish (its worker was killed, or it ran past JOB_TIMEOUT_SECONDS); run \`switchboard replay ${executionId}\` to try again`;
+    const error = deps.redactor.text(`the last attempt did not finish (its worker was killed, or it ran past JOB_TIMEOUT_SECONDS); run \`switchboard replay ${executionId}\` to try again`);
     const agent = await store.markLost(executionId, error);
     if (agent === undefined) return; // it finished after all
     metrics.executions.inc({ agent, status: 'dead' });
