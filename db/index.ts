@@ -21,8 +21,9 @@ import {
   recordResult,
   startAttempt,
   type ExecutionFilter,
+  type TenantScope,
 } from './executions.ts';
-import { feedbackSummary, latestRateableExecution, upsertFeedback, type FeedbackVote } from './feedback.ts';
+import { feedbackSummary, latestRateableExecution, upsertFeedback, voteTarget, type FeedbackVote } from './feedback.ts';
 import { ingestEnvelope, type Routed } from './ingest.ts';
 import { startQueue, type Queue, type QueueOptions } from './queue.ts';
 import { generatedAdminToken, readSetting, writeSetting } from './settings.ts';
@@ -32,7 +33,8 @@ import { usageReport, usageSince, type UsageGroup } from './usage.ts';
 import { acquireReviewLease, knownFingerprints, lastReviewedHead, recordReview, releaseReviewLease } from './review-state.ts';
 
 export { DataDirInUseError } from './lock.ts';
-export type { ExecutionRow, ExecutionFilter } from './executions.ts';
+export type { ExecutionRow, ExecutionFilter, TenantScope } from './executions.ts';
+export type { VoteTarget } from './feedback.ts';
 export type { IngestResult, Routed } from './ingest.ts';
 export type { NewRoute, RouteRow } from './routes.ts';
 export { eventMatches } from './routes.ts';
@@ -70,8 +72,10 @@ export function createStore(handle: DatabaseHandle, queue: Queue) {
     markFailed: (id: string, error: string, dead: boolean, latencyMs: number) => markFailed(db, id, error, dead, latencyMs),
     replay: (id: string) => createReplay(db, queue, id),
     queueDepth: () => queueDepth(db),
-    countsSince: (since: Date) => countsSince(db, since),
-    recentFailures: (limit: number) => recentFailures(db, limit),
+    /** Without `scope`, every tenant's. */
+    countsSince: (since: Date, scope?: TenantScope) => countsSince(db, since, scope),
+    /** Without `scope`, every tenant's. */
+    recentFailures: (limit: number, scope?: TenantScope) => recentFailures(db, limit, scope),
     getConversation: (id: string) => getConversation(db, id),
     history: (conversationId: string, beforeMessageId: string | null, limit?: number) => historyFor(db, conversationId, beforeMessageId, limit),
     seedAgents: (names: readonly string[]) => seedAgents(db, names),
@@ -80,6 +84,7 @@ export function createStore(handle: DatabaseHandle, queue: Queue) {
     setAgentEnabled: (name: string, enabled: boolean) => setAgentEnabled(db, name, enabled),
     upsertFeedback: (vote: FeedbackVote) => upsertFeedback(db, vote),
     latestRateableExecution: (conversationId: string) => latestRateableExecution(db, conversationId),
+    voteTarget: (executionId: string) => voteTarget(db, executionId),
     feedbackSummary: () => feedbackSummary(db),
     generatedAdminToken: () => generatedAdminToken(db),
     setting: (key: string) => readSetting(db, key),

@@ -30,6 +30,13 @@ export type Envelope = {
   event?: { source: string; type?: string };
   /** Intent arguments the platform event carries itself, e.g. the execution a 👍 button rates. */
   args?: Record<string, unknown>;
+  /**
+   * Where a routing rule would post to reach this conversation (its destination target: a Slack channel id, a
+   * Telegram chat id, `owner/repo#number`), so a vote on a routed answer can be matched to where it was delivered.
+   */
+  address?: string;
+  /** The role the access policy gave the sender at ingest; absent means `member` (least privilege). */
+  access?: { role: 'admin' | 'member' };
 };
 
 export type ExecutionStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'dead';
