@@ -25,7 +25,7 @@ import {
 } from './fakes/telegram-api.ts';
 import { delivery, issueCommentEvent, REPO, WEBHOOK_SECRET as GITHUB_SECRET } from './fixtures/github/events.ts';
 import { databaseKinds } from './support/databases.ts';
-import { startTestSwitchboard, type TestSwitchboard } from './support/switchboard.ts';
+import { signedHook, startTestSwitchboard, type TestSwitchboard } from './support/switchboard.ts';
 import { waitFor } from './support/wait.ts';
 
 // What tenant A's failure says: nobody outside tenant A may read it, and nobody in a chat reads all of it.
@@ -153,6 +153,27 @@ describe.each(databaseKinds)('tenant isolation on %s', (kind) => {
     await tg(real);
     await waitFor(() => votesOn(answeredInA.id), (v) => v.length > 0);
     expect(await votesOn(answeredInA.id)).toEqual([{ user_id: String(ALICE.id), score: 1 }]);
+  });
+
+  it('a vote on a routed answer counts in the chat the routing rule posted it to, and nowhere else', async () => {
+    const chatC = { id: -100_900_000_003, type: 'supergroup' as const, title: 'Deploys' };
+    const route = await sb.api('POST', '/api/routes', { source: 'ci', agent: 'ask', destination: { channel: 'telegram', target: String(chatC.id) } });
+    expect(route.status).toBe(201);
+    expect((await sb.app.request('/hooks/ci', signedHook({ type: 'build.failed', text: 'why did the build fail?' }))).status).toBeLessThan(300);
+    const [posted] = await waitFor(() => sentTo(chatC.id).filter((m) => m.args.reply_markup), (s) => s.length > 0);
+    const [up] = posted!.args.reply_markup.inline_keyboard[0];
+    const routedId = /^fb:(.+):\+1$/.exec(up.callback_data)![1]!;
+    await sb.api('DELETE', `/api/routes/${route.body.id}`);
+
+    const [own] = sentTo(chatB.id);
+    const forged = callbackUpdate(up.callback_data, own!.result as any, BOB);
+    await tg(forged);
+    await waitFor(() => telegram.ok('answerCallbackQuery').filter((c) => c.args.callback_query_id === forged.callback_query.id), (a) => a.length > 0);
+    expect(await votesOn(routedId)).toEqual([]);
+
+    await tg(callbackUpdate(up.callback_data, posted!.result as any, BOB));
+    await waitFor(() => votesOn(routedId), (v) => v.length > 0);
+    expect(await votesOn(routedId)).toEqual([{ user_id: String(BOB.id), score: 1 }]);
   });
 
   it("Slack: a button payload from another workspace, or from another channel of the same one, cannot rate an answer; the thread's own can", async () => {
