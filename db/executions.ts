@@ -146,20 +146,26 @@ export async function queueDepth(db: Db): Promise<number> {
   return Number(rows[0]?.n ?? 0);
 }
 
-export async function countsSince(db: Db, since: Date): Promise<Record<string, number>> {
+/** Whose executions a report covers: one tenant of one channel, or (undefined) every tenant. */
+export type TenantScope = { channel: string; tenantId: string };
+
+const inScope = (scope: TenantScope | undefined) =>
+  scope ? and(eq(executions.channel, scope.channel), eq(executions.tenantId, scope.tenantId)) : undefined;
+
+export async function countsSince(db: Db, since: Date, scope?: TenantScope): Promise<Record<string, number>> {
   const rows = await db
     .select({ status: executions.status, n: sql<number>`count(*)::int` })
     .from(executions)
-    .where(gte(executions.createdAt, since))
+    .where(and(gte(executions.createdAt, since), inScope(scope)))
     .groupBy(executions.status);
   return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
 }
 
-export async function recentFailures(db: Db, limit: number) {
+export async function recentFailures(db: Db, limit: number, scope?: TenantScope) {
   return db
     .select({ id: executions.id, agent: executions.agent, error: executions.error, at: executions.finishedAt })
     .from(executions)
-    .where(inArray(executions.status, ['failed', 'dead']))
+    .where(and(inArray(executions.status, ['failed', 'dead']), inScope(scope)))
     .orderBy(desc(executions.finishedAt))
     .limit(limit);
 }

@@ -1,6 +1,6 @@
 import { and, desc, eq, isNotNull, sql } from 'drizzle-orm';
 import type { Db } from './client.ts';
-import { executions, feedback } from './schema.ts';
+import { conversations, executions, feedback } from './schema.ts';
 
 export type FeedbackVote = { executionId: string; userId: string; channel: string; score: 1 | -1 };
 
@@ -16,6 +16,26 @@ export async function upsertFeedback(db: Db, vote: FeedbackVote) {
     .returning();
   return row!;
 }
+
+/** What a vote on `executionId` is checked against: where that execution was answered, or undefined when it does not exist. */
+export async function voteTarget(db: Db, executionId: string) {
+  const [row] = await db
+    .select({
+      id: executions.id,
+      channel: executions.channel,
+      tenantId: executions.tenantId,
+      conversationId: executions.conversationId,
+      conversationKey: conversations.conversationKey,
+      destination: executions.destination,
+    })
+    .from(executions)
+    .innerJoin(conversations, eq(conversations.id, executions.conversationId))
+    .where(eq(executions.id, executionId))
+    .limit(1);
+  return row;
+}
+
+export type VoteTarget = NonNullable<Awaited<ReturnType<typeof voteTarget>>>;
 
 /**
  * The execution a bare "+1" in a conversation rates: the latest answer that offered feedback,

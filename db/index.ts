@@ -22,8 +22,9 @@ import {
   recordResult,
   startAttempt,
   type ExecutionFilter,
+  type TenantScope,
 } from './executions.ts';
-import { feedbackSummary, latestRateableExecution, upsertFeedback, type FeedbackVote } from './feedback.ts';
+import { feedbackSummary, latestRateableExecution, upsertFeedback, voteTarget, type FeedbackVote } from './feedback.ts';
 import { ingestEnvelope, type Quota, type Routed } from './ingest.ts';
 import {
   accessStore,
@@ -46,7 +47,8 @@ import { acquireReviewLease, knownFingerprints, lastReviewedHead, recordReview, 
 
 export { DataDirInUseError } from './lock.ts';
 export { DataDirUnsafeError } from './data-dir.ts';
-export type { ExecutionRow, ExecutionFilter } from './executions.ts';
+export type { ExecutionRow, ExecutionFilter, TenantScope } from './executions.ts';
+export type { VoteTarget } from './feedback.ts';
 export type { IngestResult, OverQuota, Quota, Routed } from './ingest.ts';
 export { AUDIT_ROWS } from './access.ts';
 export type { NewRoute, RouteRow } from './routes.ts';
@@ -98,8 +100,10 @@ export function createStore(handle: DatabaseHandle, queue: Queue, health: Databa
     markFailed: (id: string, error: string, dead: boolean, latencyMs: number) => markFailed(db, id, error, dead, latencyMs),
     replay: (id: string) => createReplay(db, queue, id),
     queueDepth: () => queueDepth(db),
-    countsSince: (since: Date) => countsSince(db, since),
-    recentFailures: (limit: number) => recentFailures(db, limit),
+    /** Without `scope`, every tenant's. */
+    countsSince: (since: Date, scope?: TenantScope) => countsSince(db, since, scope),
+    /** Without `scope`, every tenant's. */
+    recentFailures: (limit: number, scope?: TenantScope) => recentFailures(db, limit, scope),
     getConversation: (id: string) => getConversation(db, id),
     history: (conversationId: string, beforeMessageId: string | null, limit?: number) => historyFor(db, conversationId, beforeMessageId, limit),
     seedAgents: (list: readonly (string | { name: string; requiredRole?: 'admin' | 'member' })[]) => seedAgents(db, list),
@@ -108,6 +112,7 @@ export function createStore(handle: DatabaseHandle, queue: Queue, health: Databa
     setAgentEnabled: (name: string, enabled: boolean) => setAgentEnabled(db, name, enabled),
     upsertFeedback: (vote: FeedbackVote) => upsertFeedback(db, vote),
     latestRateableExecution: (conversationId: string) => latestRateableExecution(db, conversationId),
+    voteTarget: (executionId: string) => voteTarget(db, executionId),
     feedbackSummary: () => feedbackSummary(db),
     ensureAdminToken: (candidate: string) => ensureAdminToken(db, candidate),
     adminTokenHash: () => readSetting(db, ADMIN_TOKEN_HASH_SETTING),

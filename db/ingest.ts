@@ -93,23 +93,35 @@ async function overQuota(db: Db, envelope: Envelope, quota: Quota): Promise<Over
 }
 
 /**
- * The conversation's id, created on first use. A plain read in the common case, and never a row
- * update: every event of a busy source shares one conversation, and locking its row would
- * serialize their transactions.
+ * The conversation's id, created on first use. A conversation belongs to one tenant: keys are unique per channel,
+ * not per tenant, so when another tenant already holds this key (two workspaces or hook sources whose keys happen
+ * to meet), this tenant gets a conversation of its own under a key that names it, and never reads the other's history.
  */
 export async function conversationFor(db: Db, envelope: Pick<Envelope, 'channel' | 'conversationKey' | 'tenantId'>): Promise<string> {
-  const where = and(eq(conversations.channel, envelope.channel), eq(conversations.conversationKey, envelope.conversationKey));
+  const { channel, conversationKey, tenantId } = envelope;
+  const id = (await conversationAt(db, channel, conversationKey, tenantId)) ?? (await conversationAt(db, channel, `${tenantId}/${conversationKey}`, tenantId));
+  if (id === undefined) throw new Error(`conversation ${channel}/${conversationKey} belongs to another tenant than ${tenantId}`);
+  return id;
+}
+
+/**
+ * The id of the conversation under `key`, created on first use, or undefined when it belongs to another tenant.
+ * A plain read in the common case, and never a row update: every event of a busy source shares one conversation,
+ * and locking its row would serialize their transactions.
+ */
+async function conversationAt(db: Db, channel: string, key: string, tenantId: string): Promise<string | undefined> {
+  const where = and(eq(conversations.channel, channel), eq(conversations.conversationKey, key));
   for (let attempt = 0; attempt < 2; attempt++) {
-    const [existing] = await db.select({ id: conversations.id }).from(conversations).where(where).limit(1);
-    if (existing) return existing.id;
+    const [existing] = await db.select({ id: conversations.id, tenantId: conversations.tenantId }).from(conversations).where(where).limit(1);
+    if (existing) return existing.tenantId === tenantId ? existing.id : undefined;
     const [created] = await db
       .insert(conversations)
-      .values({ channel: envelope.channel, conversationKey: envelope.conversationKey, tenantId: envelope.tenantId })
+      .values({ channel, conversationKey: key, tenantId })
       .onConflictDoNothing()
       .returning({ id: conversations.id });
     if (created) return created.id;
   }
-  throw new Error(`conversation ${envelope.channel}/${envelope.conversationKey} could not be created or read`);
+  throw new Error(`conversation ${channel}/${key} could not be created or read`);
 }
 
 async function duplicateOf(db: Db, envelope: Envelope): Promise<IngestResult> {

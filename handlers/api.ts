@@ -8,6 +8,7 @@ import { AppError, BadRequestError, NotFoundError } from '../src/errors.ts';
 import { isRefusal, PAIRING_CODE, type AccessRule, type Pairing } from '../src/access/index.ts';
 import { ACCESS_MODES, accessIdProblem, type AccessChannel, type ChannelAccess } from '../src/config.ts';
 import type { Ingest } from '../src/pipeline/ingest.ts';
+import { recordVote } from '../src/pipeline/votes.ts';
 import type { Waiter } from '../src/pipeline/waiter.ts';
 import type { Agent, ChannelAdapter } from '../src/ports.ts';
 import { startOfUtcDay, type LiveReplies } from '../src/llm/index.ts';
@@ -308,9 +309,11 @@ export function apiRoutes(deps: ApiDeps) {
 
   api.post('/feedback', async (c) => {
     const body = parse(feedbackBody, await jsonBody(c.req));
-    const target = await execution(body.execution_id);
-    const row = await store.upsertFeedback({ executionId: target.id, userId: body.user_id, channel: 'web', score: body.score });
-    return c.json({ id: row.id, execution_id: row.executionId, user_id: row.userId, score: row.score }, 201);
+    // The admin token's holder is an admin: they may rate any execution, through the same vote path as everyone.
+    const voter = { userId: body.user_id, channel: 'web', tenantId: 'web', admin: true };
+    const outcome = await recordVote(store, { executionId: body.execution_id, score: body.score, voter });
+    if (!outcome.recorded) throw new NotFoundError(`Execution ${body.execution_id}`);
+    return c.json({ id: outcome.feedbackId, execution_id: outcome.executionId, user_id: body.user_id, score: outcome.score }, 201);
   });
   api.get('/feedback/summary', async (c) => {
     const { byAgent, ...totals } = await store.feedbackSummary();

@@ -84,8 +84,13 @@ export type LlmChain = {
 /** A provider's circuit breaker: `open` means it is skipped until a probe call (`half-open`) succeeds. */
 export type ProviderHealth = { name: string; state: 'closed' | 'open' | 'half-open'; lastError?: string };
 
-/** Live numbers the `status` agent reports. */
+/**
+ * Live numbers the `status` agent reports. For an admin they cover every tenant; for anyone else `scope` names the
+ * tenant they are limited to (executions and failures), while queue depth and provider health stay global.
+ */
 export type StatusSnapshot = {
+  /** The tenant (workspace, chat, repository) the executions and failures are limited to; absent: every tenant. */
+  scope?: string;
   queueDepth: number;
   executionsLastHour: Record<string, number>;
   recentFailures: { id: string; agent: string; error: string | null; at: string }[];
@@ -106,7 +111,8 @@ export type StatusSnapshot = {
 };
 
 export type FeedbackInput = { executionId?: string; conversationId: string; userId: string; score: 1 | -1; channel: string };
-export type FeedbackResult = { executionId: string; score: 1 | -1 } | { error: 'no-execution' };
+/** `no-execution`: nothing to rate; `not-here`: the execution was answered in another conversation (nothing stored). */
+export type FeedbackResult = { executionId: string; score: 1 | -1 } | { error: 'no-execution' | 'not-here' };
 
 /** Everything an agent may use. Agents never see a platform SDK or the database directly. */
 export type AgentContext = {
@@ -255,6 +261,11 @@ export type ReviewMemory = {
 
 /**
  * Records a vote the platform does not deliver as an event (a 👍 reaction on a comment, found by polling) on the
- * execution it rates. Resolves false when that execution does not exist (a marker from another installation).
+ * execution it rates, through the pipeline's one vote path. `where` is the envelope of the conversation the vote was
+ * cast in. Resolves false when nothing was stored: that execution does not exist (a marker from another
+ * installation) or was answered in another conversation.
  */
-export type FeedbackRecorder = (vote: { executionId: string; userId: string; score: 1 | -1; channel: string }) => Promise<boolean>;
+export type FeedbackRecorder = (
+  vote: { executionId: string; userId: string; score: 1 | -1; channel: string },
+  where: Pick<Envelope, 'channel' | 'tenantId' | 'conversationKey' | 'address'>,
+) => Promise<boolean>;

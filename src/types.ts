@@ -34,6 +34,11 @@ export type Envelope = {
   facts?: AccessFacts;
   /** The role the access policy granted: stamped by the core before the envelope is stored (trusted systems are `admin`). */
   access?: { role: Role };
+  /**
+   * Where a routing rule would post to reach this conversation (its destination target: a Slack channel id, a
+   * Telegram chat id, `owner/repo#number`), so a vote on a routed answer can be matched to where it was delivered.
+   */
+  address?: string;
 };
 
 export type Role = 'admin' | 'member';

@@ -127,15 +127,16 @@ function createClients(config: Config['github'], opts: GithubAdapterOptions) {
     return client;
   }
 
-  // As the App itself (a JWT), to find the installation on a repository a routing rule names.
+  // As the App itself (a JWT), to find the installation on a repository a routing rule names, and the App's own name.
   let app: Octokit | undefined;
+  const appClient = () => (app ??= honourRateLimits(new Octokit({ ...common, authStrategy: createAppAuth, auth: appAuth })));
   const repoInstallations = new Map<string, number>();
   async function clientForRepo(owner: string, repo: string): Promise<Octokit> {
     if (token) return token;
     const key = `${owner}/${repo}`.toLowerCase();
     let installationId = repoInstallations.get(key);
     if (installationId === undefined) {
-      app ??= honourRateLimits(new Octokit({ ...common, authStrategy: createAppAuth, auth: appAuth }));
+      const app = appClient();
       try {
         installationId = (await app.apps.getRepoInstallation({ owner, repo })).data.id;
       } catch (err) {
@@ -146,8 +147,34 @@ function createClients(config: Config['github'], opts: GithubAdapterOptions) {
     }
     return clientFor({ installationId });
   }
-  return { clientFor, clientForRepo };
+
+  /**
+   * The login the hub's own comments carry: `<app-slug>[bot]` for an App (GET /app), the token's own login for
+   * GITHUB_TOKEN (GET /user). Asked once and kept; when GitHub will not say, undefined, asked again after a while.
+   */
+  let self: { login?: string; at: number } | undefined;
+  async function ownLogin(): Promise<string | undefined> {
+    if (self && (self.login !== undefined || now().getTime() - self.at < OWN_LOGIN_RETRY_MS)) return self.login;
+    try {
+      const login = token ? (await token.users.getAuthenticated()).data.login : (await appClient().apps.getAuthenticated()).data?.slug;
+      if (!login) throw new Error('GitHub answered without a login or App slug');
+      self = { login: token ? login : `${login}[bot]`, at: now().getTime() };
+    } catch (err) {
+      opts.logger?.warn(
+        { err },
+        token
+          ? 'GitHub did not say whose GITHUB_TOKEN this is (GET /user): reactions are not counted as feedback until it does; use a token of a user or an App'
+          : 'GitHub did not say which App this is (GET /app): reactions are not counted as feedback until it does; check GITHUB_APP_ID and GITHUB_PRIVATE_KEY',
+      );
+      self = { at: now().getTime() };
+    }
+    return self.login;
+  }
+  return { clientFor, clientForRepo, ownLogin };
 }
+
+// How long a failed look-up of the hub's own login stands before it is asked again.
+const OWN_LOGIN_RETRY_MS = 5 * 60_000;
 
 export function createGithubAdapter(config: Config['github'], opts: GithubAdapterOptions): ChannelAdapter {
   const now = opts.now ?? (() => new Date());

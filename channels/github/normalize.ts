@@ -94,6 +94,8 @@ function base(deliveryId: string, payload: Common, number: number, now: () => Da
     deliveryId,
     tenantId: repository.full_name,
     conversationKey: `${repository.full_name}#${number}`,
+    // A routing rule's GitHub target names a pull request the same way.
+    address: `${repository.full_name}#${number}`,
     userId: sender.login,
     userName: sender.login,
     threadRef: { owner: repository.owner.login, repo: repository.name, number },

@@ -252,10 +252,15 @@ export type ReplierOptions = {
   clientForRepo(owner: string, repo: string): Promise<Octokit>;
   memory: ReviewMemory;
   feedback: FeedbackRecorder;
+  /** The login of the hub's own comments; undefined while GitHub will not say. Only those comments can be rated. */
+  ownLogin(): Promise<string | undefined>;
   logger?: Logger;
 };
 
 type PrComment = { id: number; body?: string | null; created_at?: string; user?: { login: string; type?: string } | null; in_reply_to_id?: number; reactions?: { '+1'?: number; '-1'?: number } };
+
+/** Whether `login` (the hub's own) wrote the comment; never when the hub's login is unknown. */
+const writtenBy = (c: PrComment, login: string | undefined) => login !== undefined && c.user?.login?.toLowerCase() === login.toLowerCase();
 
 const isStatus = (err: unknown, ...statuses: number[]) => statuses.includes((err as { status?: number })?.status ?? 0);
 
@@ -297,19 +302,22 @@ export function createGithubReplier(opts: ReplierOptions) {
    * GitHub sends no event for reactions, so 👍/👎 on the hub's comments are collected whenever the pull request
    * is worked on, and recorded on the execution each comment names. Votes are upserts, so counting again is harmless.
    */
-  async function collectReactionVotes(gh: Octokit, ref: GithubReplyRef, comments: { issue: PrComment[]; review: PrComment[] }) {
+  async function collectReactionVotes(gh: Octokit, envelope: Envelope, ref: GithubReplyRef, comments: { issue: PrComment[]; review: PrComment[] }) {
     const { owner, repo, number } = ref;
     try {
       const voted = [...comments.issue.map((c) => ({ c, review: false })), ...comments.review.map((c) => ({ c, review: true }))].filter(
         ({ c }) => markedExecution(c.body) && ((c.reactions?.['+1'] ?? 0) > 0 || (c.reactions?.['-1'] ?? 0) > 0),
       );
+      // Anyone can write the marker into a comment of their own: only the hub's own comments rate what they name.
+      const self = voted.length > 0 ? await opts.ownLogin() : undefined;
       for (const { c, review } of voted) {
+        if (!writtenBy(c, self)) continue;
         const reactions = review
           ? await gh.paginate(gh.reactions.listForPullRequestReviewComment, { owner, repo, comment_id: c.id, per_page: 100 })
           : await gh.paginate(gh.reactions.listForIssueComment, { owner, repo, comment_id: c.id, per_page: 100 });
         for (const r of reactions) {
           if ((r.content !== '+1' && r.content !== '-1') || !r.user || r.user.type === 'Bot') continue;
-          await opts.feedback({ executionId: markedExecution(c.body)!, userId: r.user.login, score: r.content === '+1' ? 1 : -1, channel: 'github' });
+          await opts.feedback({ executionId: markedExecution(c.body)!, userId: r.user.login, score: r.content === '+1' ? 1 : -1, channel: 'github' }, envelope);
         }
       }
     } catch (err) {
@@ -375,8 +383,10 @@ export function createGithubReplier(opts: ReplierOptions) {
     const said = [...(comments?.issue ?? []), ...thread]
       .filter((c) => c.id !== ref.commentId && c.body)
       .sort((a, b) => (a.created_at ?? '').localeCompare(b.created_at ?? ''));
+    const self = said.some((c) => markedExecution(c.body)) ? await opts.ownLogin() : undefined;
     for (const c of said) {
-      const ours = markedExecution(c.body) !== undefined;
+      // The marker alone does not make a comment ours: anyone can copy it into theirs.
+      const ours = markedExecution(c.body) !== undefined && writtenBy(c, self);
       const text = c.body!.replace(/<!-- switchboard:execution=[0-9a-f-]{36} -->/g, '').replace(FEEDBACK_HINT, '').trim();
       history.push({ role: ours ? 'assistant' : 'user', text, userId: ours ? null : (c.user?.login ?? null), at: c.created_at ?? pr.created_at });
     }
@@ -388,13 +398,14 @@ export function createGithubReplier(opts: ReplierOptions) {
    * A bare +1/-1 in a thread a person started is their conversation, not feedback: it is neither recorded nor answered.
    */
   async function threadVote(gh: Octokit, ref: GithubReplyRef, envelope: Envelope): Promise<Prepared> {
-    let top: string | undefined;
+    let top: PrComment | undefined;
     try {
-      top = (await gh.pulls.getReviewComment({ owner: ref.owner, repo: ref.repo, comment_id: ref.threadId! })).data.body;
+      top = (await gh.pulls.getReviewComment({ owner: ref.owner, repo: ref.repo, comment_id: ref.threadId! })).data as PrComment;
     } catch (err) {
       if (!isStatus(err, 404)) throw err; // deleted meanwhile: nothing names the execution
     }
-    const executionId = markedExecution(top);
+    // A marker in a thread someone else started names nothing: it could name any execution.
+    const executionId = top && markedExecution(top.body) && writtenBy(top, await opts.ownLogin()) ? markedExecution(top.body) : undefined;
     if (executionId) return { envelope: { ...envelope, args: { ...envelope.args, executionId } } };
     if (!ref.bareVote) return { envelope }; // `/feedback +1` rates the latest answer in the pull request instead
     // No score: the feedback agent records nothing; `silent`: nothing is posted.
@@ -409,7 +420,7 @@ export function createGithubReplier(opts: ReplierOptions) {
     if (prepared?.context?.silent) return prepared;
     if (meta.agent !== 'feedback') await react(gh, ref, 'eyes');
     const comments = await listComments(gh, ref);
-    if (comments) await collectReactionVotes(gh, ref, comments);
+    if (comments) await collectReactionVotes(gh, envelope, ref, comments);
     if (meta.agent === 'review') {
       const { text, plan } = await loadReview(gh, ref);
       return { envelope: { ...envelope, text }, context: { review: plan } };

@@ -118,6 +118,7 @@ async function fromEvent(body: SlackEventBody, opts: NormalizeOptions): Promise<
       tenantId: team,
       // The thread is the conversation: its earlier messages are the history agents see.
       conversationKey: `${team}:${event.channel}:${threadTs}`,
+      address: event.channel,
       userId: event.user,
       ...(event.type === 'app_mention' && event.user_profile?.display_name ? { userName: event.user_profile.display_name } : {}),
       text: stripMention(event.text ?? '', own) || 'help',
@@ -140,6 +141,7 @@ function fromCommand(command: SlashCommand, opts: NormalizeOptions): Normalized 
       deliveryId: `command:${command.trigger_id}`,
       tenantId: team,
       conversationKey: `${team}:${command.channel_id}`,
+      address: command.channel_id,
       userId: command.user_id,
       ...(command.user_name ? { userName: command.user_name } : {}),
       // `/sb` alone asks for help; the command name itself is whatever the app registered, so it is not part of the text.
@@ -184,7 +186,9 @@ function fromInteraction(payload: BlockAction, opts: NormalizeOptions): Normaliz
       // The same click delivered twice carries the same trigger_id; two clicks are two deliveries (the vote is upserted).
       deliveryId: `action:${payload.trigger_id || `${action.action_ts}:${payload.user.id}`}`,
       tenantId: team,
-      conversationKey: `${team}:${channel}:${threadTs}`,
+      // Answers in a thread belong to that thread; one outside any thread is a slash command's, whose conversation is the channel.
+      conversationKey: payload.message?.thread_ts ? `${team}:${channel}:${threadTs}` : `${team}:${channel}`,
+      address: channel,
       userId: payload.user.id,
       ...(payload.user.username ? { userName: payload.user.username } : {}),
       text: score === 1 ? '+1' : '-1',

@@ -137,6 +137,8 @@ async function fromMessage(update: Update, message: Message, opts: NormalizeOpti
       deliveryId: String(update.update_id),
       tenantId: String(chatId),
       conversationKey: conversationKey(chatId, threadId),
+      // A routing rule names a chat (and topic) the same way.
+      address: conversationKey(chatId, threadId),
       userId: String(message.from.id),
       userName: displayName(message.from),
       text: decided.text || 'help',
@@ -162,6 +164,8 @@ function fromCallback(update: Update, query: CallbackQuery, opts: NormalizeOptio
       deliveryId: String(update.update_id),
       tenantId: String(chatId),
       conversationKey: conversationKey(chatId, threadId),
+      // A routing rule names a chat (and topic) the same way.
+      address: conversationKey(chatId, threadId),
       userId: String(query.from.id),
       userName: displayName(query.from),
       text: vote.score === 1 ? '+1' : '-1',

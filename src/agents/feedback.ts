@@ -15,6 +15,9 @@ export const feedbackAgent: Agent = {
     // Buttons name the execution they sit under; typed "+1" rates the latest answer in the conversation.
     if (typeof executionId === 'string') input.executionId = executionId;
     const result = await ctx.recordFeedback(input);
+    if ('error' in result && result.error === 'not-here') {
+      return { text: 'That answer is not from this conversation, so the vote was not counted.', feedback: false };
+    }
     if ('error' in result) {
       return { text: 'There is no earlier answer in this conversation to rate yet. Ask me something first, then reply +1 or -1.', feedback: false };
     }

@@ -12,15 +12,22 @@ export const statusAgent: Agent = {
   },
 };
 
+/** How much of an error a chat shows: enough to recognize it; the execution log (`/api/executions/:id`) has it all. */
+const ERROR_CHARS = 160;
+
+const clip = (text: string) => (text.length > ERROR_CHARS ? `${text.slice(0, ERROR_CHARS - 1)}…` : text);
+
 /** Renders a snapshot as plain text that reads well on every channel. */
 function formatStatus(s: StatusSnapshot): string {
+  // A member's numbers are their own tenant's; the line says so, so nobody mistakes them for the whole hub's.
+  const where = s.scope ? ` in ${s.scope}` : '';
   const runs = Object.entries(s.executionsLastHour).filter(([, n]) => n > 0);
   const enabled = s.agents.filter((a) => a.enabled).map((a) => a.name);
   const disabled = s.agents.filter((a) => !a.enabled).map((a) => a.name);
   const lines = [
     `Switchboard status — up ${formatDuration(s.uptimeSeconds)}`,
     `Queue: ${s.queueDepth} job${s.queueDepth === 1 ? '' : 's'} waiting`,
-    `Executions in the last hour: ${runs.length > 0 ? runs.map(([status, n]) => `${status} ${n}`).join(', ') : 'none'}`,
+    `Executions in the last hour${where}: ${runs.length > 0 ? runs.map(([status, n]) => `${status} ${n}`).join(', ') : 'none'}`,
     `Agents enabled: ${enabled.join(', ') || 'none'}${disabled.length > 0 ? `; disabled: ${disabled.join(', ')}` : ''}`,
     `Providers: ${s.providers.map((p) => `${p.name} ${p.state}${p.lastError ? ` (last error: ${p.lastError})` : ''}`).join(', ') || 'none'}`,
   ];
@@ -29,9 +36,9 @@ function formatStatus(s: StatusSnapshot): string {
   }
   if (s.database?.outage || s.database?.refused) lines.push(formatDatabase(s.database));
   if (s.recentFailures.length > 0) {
-    lines.push('Recent failures:', ...s.recentFailures.map((f) => `• ${f.at} ${f.agent} ${f.id}: ${f.error ?? 'unknown error'}`));
+    lines.push(`Recent failures${where}:`, ...s.recentFailures.map((f) => `• ${f.at} ${f.agent} ${f.id}: ${clip(f.error ?? 'unknown error')}`));
   } else {
-    lines.push('Recent failures: none');
+    lines.push(`Recent failures${where}: none`);
   }
   return lines.join('\n');
 }

@@ -8,6 +8,8 @@ import type { Metrics } from '../metrics.ts';
 import type { Redactor } from '../redact.ts';
 import type { Agent, AgentContext, AgentResult, Destination, LlmChain, Logger, Prepared, ReplySink, StatusSnapshot } from '../ports.ts';
 import type { Envelope, Intent, IntentName, Reply } from '../types.ts';
+import { isAdmin } from './roles.ts';
+import { recordVote } from './votes.ts';
 
 /** How often a platform rate limit may push one execution back before its attempt counts after all. */
 export const MAX_DEFERRALS = 20;
@@ -44,15 +46,22 @@ export type WorkerDeps = {
 export function createWorker(deps: WorkerDeps) {
   const { store, logger, metrics } = deps;
 
-  async function status(): Promise<StatusSnapshot> {
+  /**
+   * The numbers `status` shows whoever asked: everything for an admin; for anyone else only their own tenant's
+   * executions and failures (ids and error text of other tenants never reach their chat), while queue depth,
+   * agents and provider health stay global.
+   */
+  async function status(execution: ExecutionRow, envelope: Envelope): Promise<StatusSnapshot> {
+    const scope = isAdmin(envelope) ? undefined : { channel: execution.channel, tenantId: execution.tenantId };
     const [queueDepth, executionsLastHour, failures, agents, healthChecks] = await Promise.all([
       store.queueDepth(),
-      store.countsSince(new Date(deps.now().getTime() - 3_600_000)),
-      store.recentFailures(5),
+      store.countsSince(new Date(deps.now().getTime() - 3_600_000), scope),
+      store.recentFailures(5, scope),
       store.listAgents(),
       store.latestHealthChecks(),
     ]);
     return {
+      ...(scope ? { scope: scope.tenantId } : {}),
       queueDepth,
       executionsLastHour,
       recentFailures: failures.map((f) => ({ id: f.id, agent: f.agent, error: f.error, at: f.at?.toISOString() ?? '' })),
@@ -85,14 +94,19 @@ export function createWorker(deps: WorkerDeps) {
         const rows = await store.listAgents();
         return rows.filter((r) => deps.agents.has(r.name)).map((r) => ({ name: r.name, enabled: r.enabled, description: deps.agents.get(r.name)!.description }));
       },
-      status,
+      status: () => status(execution, envelope),
       async recordFeedback(input) {
-        const executionId = input.executionId
-          ? rateableFrom(await store.getExecution(input.executionId), execution, input.channel)
-          : await store.latestRateableExecution(input.conversationId);
-        if (!executionId) return { error: 'no-execution' };
-        await store.upsertFeedback({ executionId, userId: input.userId, channel: input.channel, score: input.score });
-        return { executionId, score: input.score };
+        // Where the vote was cast comes from the stored execution (what the platform signed), not from the agent's input.
+        const voter = {
+          userId: execution.userId,
+          channel: execution.channel,
+          tenantId: execution.tenantId,
+          conversationId: execution.conversationId,
+          ...(envelope.address !== undefined ? { address: envelope.address } : {}),
+          admin: isAdmin(envelope),
+        };
+        const outcome = await recordVote(store, { ...(input.executionId !== undefined ? { executionId: input.executionId } : {}), score: input.score, voter });
+        return outcome.recorded ? { executionId: outcome.executionId, score: outcome.score } : { error: outcome.reason };
       },
     };
     return agent.run(ctx);
@@ -166,14 +180,4 @@ export function createWorker(deps: WorkerDeps) {
   }
 
   return { run, lost };
-}
-
-/**
- * The execution a vote may rate: one answered to the same tenant (workspace, chat, repository) as the vote,
- * or routed into the vote's channel. A forged button payload cannot rate someone else's answers.
- */
-function rateableFrom(rated: ExecutionRow | undefined, vote: ExecutionRow, channel: string): string | undefined {
-  if (!rated) return undefined;
-  const routedHere = (rated.destination as Destination | null)?.channel === channel;
-  return (rated.channel === vote.channel && rated.tenantId === vote.tenantId) || routedHere ? rated.id : undefined;
 }

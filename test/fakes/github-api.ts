@@ -68,6 +68,9 @@ function diffLines(patch: string): { right: Map<number, number>; left: Map<numbe
   return { right, left };
 }
 
+/** Who the hub is on this fake: the author of every comment and reaction it writes, as GET /user or GET /app say. */
+export const SELF = 'switchboard[bot]';
+
 // GitHub's limit on a review, comment or issue-comment body.
 const MAX_BODY = 65_536;
 const tooLong = (body: unknown) => typeof body === 'string' && body.length > MAX_BODY;
@@ -136,6 +139,16 @@ export async function startFakeGithub(): Promise<FakeGithub> {
       const id = app.installations[m[1]!];
       return id ? [200, { id, app_id: Number(app.appId), account: { login: m[1]!.split('/')[0] } }] : [404, { message: 'Not Found' }];
     }
+    if (method === 'GET' && path === '/app') {
+      // The App itself, asked with its JWT: its comments are by `<slug>[bot]`.
+      const claims = app && auth?.startsWith('bearer ') ? verifyJwt(auth.slice(7), app.publicKey) : undefined;
+      if (!app || !claims) return [401, { message: 'A JSON web token could not be decoded' }];
+      return [200, { id: Number(app.appId), slug: SELF.replace(/\[bot\]$/, ''), name: 'Switchboard' }];
+    }
+    if (method === 'GET' && path === '/user') {
+      // With a token: its own login, which the comments it writes carry. An installation token has no user.
+      return app ? [403, { message: 'Resource not accessible by integration' }] : [200, { login: SELF, id: 1, type: 'Bot' }];
+    }
     if (app) {
       // Like GitHub: only a token it issued, and only until it expires.
       const issued = state.tokens.find((t) => `token ${t.token}` === auth);
@@ -196,14 +209,14 @@ export async function startFakeGithub(): Promise<FakeGithub> {
       }
       const review: FakeReview = { id: ++seq, repo, pr: n, commit_id: body.commit_id, event: body.event, body: body.body ?? '', comments };
       state.reviews.push(review);
-      for (const c of comments) state.comments.push({ id: ++seq, repo, pr: n, body: c.body, kind: 'review', path: c.path, line: c.line, login: 'switchboard[bot]', created_at: stamp() });
+      for (const c of comments) state.comments.push({ id: ++seq, repo, pr: n, body: c.body, kind: 'review', path: c.path, line: c.line, login: SELF, created_at: stamp() });
       return [200, { id: review.id, body: review.body, commit_id: review.commit_id, state: 'COMMENTED' }];
     }
     if ((m = /^\/issues\/(\d+)\/comments$/.exec(rest))) {
       const n = Number(m[1]);
       if (method === 'GET') return [200, state.comments.filter((c) => c.repo === repo && c.pr === n && c.kind === 'issue').map(commentJson)];
       if (tooLong(body.body)) return [422, { message: 'Validation Failed', errors: [`body is too long (maximum is ${MAX_BODY} characters)`] }];
-      const comment: FakeComment = { id: ++seq, repo, pr: n, body: body.body, kind: 'issue', login: 'switchboard[bot]', created_at: stamp() };
+      const comment: FakeComment = { id: ++seq, repo, pr: n, body: body.body, kind: 'issue', login: SELF, created_at: stamp() };
       state.comments.push(comment);
       return [201, commentJson(comment)];
     }
@@ -213,7 +226,7 @@ export async function startFakeGithub(): Promise<FakeGithub> {
     if (method === 'POST' && (m = /^\/pulls\/(\d+)\/comments\/(\d+)\/replies$/.exec(rest))) {
       const parent = state.comments.find((c) => c.id === Number(m![2]) && c.kind === 'review');
       if (!parent) return [404, { message: 'Not Found' }];
-      const comment: FakeComment = { id: ++seq, repo, pr: Number(m[1]), body: body.body, kind: 'review', in_reply_to_id: parent.id, path: parent.path, line: parent.line, login: 'switchboard[bot]', created_at: stamp() };
+      const comment: FakeComment = { id: ++seq, repo, pr: Number(m[1]), body: body.body, kind: 'review', in_reply_to_id: parent.id, path: parent.path, line: parent.line, login: SELF, created_at: stamp() };
       state.comments.push(comment);
       return [201, commentJson(comment)];
     }
@@ -227,7 +240,7 @@ export async function startFakeGithub(): Promise<FakeGithub> {
       if (method === 'GET') {
         return [200, state.reactions.filter((r) => r.target === target && r.repo === repo && r.id === id).map((r) => ({ content: r.content, user: { login: r.login, type: r.login.endsWith('[bot]') ? 'Bot' : 'User' } }))];
       }
-      state.reactions.push({ target, repo, id, content: body.content, login: 'switchboard[bot]' });
+      state.reactions.push({ target, repo, id, content: body.content, login: SELF });
       return [201, { id: ++seq, content: body.content }];
     }
     return [404, { message: `Not Found (fake GitHub has no ${method} ${path})` }];
