@@ -342,6 +342,35 @@ describe.each(databaseKinds)('hostile input on %s', (kind) => {
   });
 });
 
+describe.each(databaseKinds)('admin API input the database cannot store on %s', (kind) => {
+  let sb: TestSwitchboard;
+  beforeAll(async () => {
+    sb = await startTestSwitchboard(kind);
+  });
+  afterAll(async () => sb?.close());
+
+  it.each([
+    ['POST /api/feedback', 'POST', '/api/feedback', { execution_id: crypto.randomUUID(), score: 1, user_id: 'u\u0000' }],
+    ['POST /api/routes', 'POST', '/api/routes', { source: 'ci', event: 'deploy\ud800', agent: 'ask', destination: { channel: 'web', target: 'x' } }],
+    ['PATCH /api/agents/:name', 'PATCH', '/api/agents/ask', { enabled: true, 'note\u0000': 1 }],
+    ['POST /api/messages', 'POST', '/api/messages', { text: 'hi', user_id: '\udc00' }],
+    ['GET /api/executions?q=', 'GET', '/api/executions?q=%00', undefined],
+    ['GET /api/conversations/:id', 'GET', '/api/conversations/%00', undefined],
+  ])('%s: 400 invalid_text, nothing stored', async (_name, method, path, body) => {
+    const before = await tableCounts(sb);
+    // JSON.stringify escapes NUL and lone surrogates (\u0000, \ud800): valid JSON, as any client would send it.
+    const res = await sb.api(method, path, body);
+    expect(res.status, JSON.stringify(res.body)).toBe(400);
+    expect(res.body.error.code).toBe('invalid_text');
+    expect(await tableCounts(sb)).toEqual(before);
+  });
+
+  it('an unauthenticated request is still 401, whatever it holds', async () => {
+    const res = await sb.app.request('/api/messages', { method: 'POST', body: '{"text":"\\u0000"}', headers: { 'content-type': 'application/json' } });
+    expect(res.status).toBe(401);
+  });
+});
+
 describe.each(databaseKinds)('one hook source, however it is spelled, on %s', (kind) => {
   let sb: TestSwitchboard;
   beforeAll(async () => {
