@@ -264,6 +264,19 @@ const BAD_INPUTS: BadInput[] = [
   },
 ];
 
+/**
+ * Rows only ingress writes: deliveries, conversations, executions and the users' messages. (Replies the worker
+ * stores meanwhile for earlier cases are not what a refused request could have written.)
+ */
+async function ingressCounts(sb: TestSwitchboard): Promise<Record<string, number>> {
+  const rows = rowsOf<Record<string, number>>(
+    await sb.opened.handle.db.execute(sql`
+      select (select count(*) from deliveries)::int as deliveries, (select count(*) from conversations)::int as conversations,
+        (select count(*) from executions)::int as executions, (select count(*) from messages where role = 'user')::int as messages`),
+  );
+  return rows[0]!;
+}
+
 async function latestStored(sb: TestSwitchboard): Promise<StoredRow> {
   const rows = rowsOf<StoredRow>(
     await sb.opened.handle.db.execute(sql`
@@ -313,31 +326,31 @@ describe.each(databaseKinds)('hostile input on %s', (kind) => {
 
   describe.each(table.map((route) => [route.name, route] as const))('%s', (_name, route) => {
     it.each(BAD_INPUTS.map((input) => [input.name, input] as const))('%s: a 4xx storing nothing, or stored sanitized', async (_input, input) => {
-      const before = await tableCounts(sb);
+      const before = await ingressCounts(sb);
       const res = await sb.app.request(route.path, await input.request(route));
       const body = await res.text();
       const outcome = input.expected(route);
       expect(res.status, body).toBeLessThan(500);
       if (outcome === 'stored') {
         expect(res.status, body).toBeLessThan(300);
-        const after = await tableCounts(sb);
+        const after = await ingressCounts(sb);
         expect(after.executions).toBe(before.executions + 1);
         expect(after.messages).toBe(before.messages + 1);
         input.check?.(await latestStored(sb));
       } else {
         if (outcome.status > 0) expect(res.status, body).toBe(outcome.status);
         if (res.status >= 400) expect(JSON.parse(body).error.code, body).toBe(outcome.code ?? JSON.parse(body).error.code);
-        expect(await tableCounts(sb)).toEqual(before);
+        expect(await ingressCounts(sb)).toEqual(before);
       }
       const health = await sb.app.request('/healthz');
       expect(health.status).toBe(200);
     });
 
     it('still stores a good request afterwards', async () => {
-      const before = await tableCounts(sb);
+      const before = await ingressCounts(sb);
       const res = await sb.app.request(route.path, await route.message({ text: 'help' }));
       expect(res.status, await res.text()).toBeLessThan(300);
-      expect((await tableCounts(sb)).executions).toBe(before.executions + 1);
+      expect((await ingressCounts(sb)).executions).toBe(before.executions + 1);
     });
   });
 });
