@@ -1,6 +1,6 @@
 /** Step 3 of the flow: one transaction stores the delivery, conversation, message, execution and job. */
 import { randomUUID } from 'node:crypto';
-import { and, eq, gt, min, count, sql } from 'drizzle-orm';
+import { and, count, eq, gt, inArray, min, sql } from 'drizzle-orm';
 import type { Destination } from '../src/ports.ts';
 import type { Envelope, Intent } from '../src/types.ts';
 import type { Db } from './client.ts';
@@ -21,60 +21,80 @@ export type Routed = { agent: string; intent: Intent; destination?: Destination;
 /**
  * Stores one envelope and enqueues its executions (one per routing target), or recognizes a
  * duplicate delivery and stores nothing. Concurrent duplicates serialize on the unique (channel, delivery_id) index: the loser
- * waits for the winner's commit, then sees the conflict.
+ * waits for the winner's commit, then sees the conflict. An envelope with a `contentKey` claims it as a second
+ * delivery row in the same transaction, so the same signed content under a new delivery id is a duplicate too.
  */
 export async function ingestEnvelope(db: Db, queue: Queue, envelope: Envelope, targets: Routed[], quota?: Quota): Promise<IngestResult | OverQuota> {
-  return db.transaction(async (tx) => {
-    const [delivery] = await tx
-      .insert(deliveries)
-      .values({ channel: envelope.channel, deliveryId: envelope.deliveryId, receivedAt: new Date(envelope.receivedAt) })
-      .onConflictDoNothing()
-      .returning({ id: deliveries.id });
-    if (!delivery) return duplicateOf(tx as unknown as Db, envelope);
-    if (quota) {
-      const over = await overQuota(tx as unknown as Db, envelope, quota);
-      if (over) {
-        // Counted after the dedup row, so a platform's retry of an admitted event stays a duplicate; dropped again
-        // here, so a refused event leaves nothing behind.
-        await tx.delete(deliveries).where(eq(deliveries.id, delivery.id));
-        return over;
-      }
-    }
+  try {
+    return await db.transaction(async (tx) => {
+      const keys = envelope.contentKey === undefined ? [envelope.deliveryId] : [envelope.deliveryId, envelope.contentKey];
+      const receivedAt = new Date(envelope.receivedAt);
+      const inserted = await tx
+        .insert(deliveries)
+        .values(keys.map((deliveryId) => ({ channel: envelope.channel, deliveryId, receivedAt })))
+        .onConflictDoNothing()
+        .returning({ id: deliveries.id, deliveryId: deliveries.deliveryId });
+      if (inserted.length === 0) return duplicateOf(tx as unknown as Db, envelope);
+      // The content was stored under another delivery id (or this id with other content): undo this delivery's row.
+      if (inserted.length < keys.length) throw new SeenContent();
+      // Counted after the dedup rows, so a platform's retry of an admitted event stays a duplicate; rolled back
+      // when over, so a refused event leaves nothing behind.
+      const over = quota && (await overQuota(tx as unknown as Db, envelope, quota));
+      if (over) throw new Refused(over);
+      // Executions hang off the content key when there is one: it is the row every later duplicate finds.
+      const delivery = inserted.find((row) => row.deliveryId === keys[keys.length - 1])!;
 
-    const conversationId = await conversationFor(tx as unknown as Db, envelope);
-    // Ids are made here so the message can name its execution without a second write.
-    const messageId = randomUUID();
-    const ids = targets.map(() => randomUUID());
-    await tx.insert(messages).values({
-      id: messageId,
-      conversationId,
-      role: 'user',
-      userId: envelope.userId,
-      userName: envelope.userName,
-      text: envelope.text,
-      executionId: ids[0],
-    });
-    await tx.insert(executions).values(
-      targets.map((routed, i) => ({
-        id: ids[i],
+      const conversationId = await conversationFor(tx as unknown as Db, envelope);
+      // Ids are made here so the message can name its execution without a second write.
+      const messageId = randomUUID();
+      const ids = targets.map(() => randomUUID());
+      await tx.insert(messages).values({
+        id: messageId,
         conversationId,
-        messageId,
-        deliveryId: delivery.id,
-        channel: envelope.channel,
-        tenantId: envelope.tenantId,
+        role: 'user',
         userId: envelope.userId,
-        agent: routed.agent,
-        intent: routed.intent.name,
-        args: routed.intent.args,
-        envelope: envelope as unknown as Record<string, unknown>,
-        destination: routed.destination ?? null,
-        routeId: routed.routeId ?? null,
-        receivedAt: new Date(envelope.receivedAt),
-      })),
-    );
-    for (const id of ids) await queue.enqueue(tx as unknown as Db, { executionId: id });
-    return { executionId: ids[0]!, executionIds: ids, conversationId, duplicate: false };
-  });
+        userName: envelope.userName,
+        text: envelope.text,
+        executionId: ids[0],
+      });
+      await tx.insert(executions).values(
+        targets.map((routed, i) => ({
+          id: ids[i],
+          conversationId,
+          messageId,
+          deliveryId: delivery.id,
+          channel: envelope.channel,
+          tenantId: envelope.tenantId,
+          userId: envelope.userId,
+          agent: routed.agent,
+          intent: routed.intent.name,
+          args: routed.intent.args,
+          envelope: envelope as unknown as Record<string, unknown>,
+          destination: routed.destination ?? null,
+          routeId: routed.routeId ?? null,
+          receivedAt: new Date(envelope.receivedAt),
+        })),
+      );
+      for (const id of ids) await queue.enqueue(tx as unknown as Db, { executionId: id });
+      return { executionId: ids[0]!, executionIds: ids, conversationId, duplicate: false };
+    });
+  } catch (err) {
+    if (err instanceof Refused) return err.over;
+    if (!(err instanceof SeenContent)) throw err;
+    return duplicateOf(db, envelope);
+  }
+}
+
+/** Thrown inside the ingest transaction to roll back a delivery whose content key is already taken. */
+class SeenContent extends Error {}
+
+/** Thrown inside the ingest transaction to roll back a delivery its sender's quota refuses. */
+class Refused extends Error {
+  readonly over: OverQuota;
+  constructor(over: OverQuota) {
+    super('over quota');
+    this.over = over;
+  }
 }
 
 /**
@@ -125,11 +145,12 @@ async function conversationAt(db: Db, channel: string, key: string, tenantId: st
 }
 
 async function duplicateOf(db: Db, envelope: Envelope): Promise<IngestResult> {
+  const keys = envelope.contentKey === undefined ? [envelope.deliveryId] : [envelope.deliveryId, envelope.contentKey];
   const rows = await db
     .select({ executionId: executions.id, conversationId: executions.conversationId })
     .from(executions)
     .innerJoin(deliveries, eq(executions.deliveryId, deliveries.id))
-    .where(and(eq(deliveries.channel, envelope.channel), eq(deliveries.deliveryId, envelope.deliveryId)))
+    .where(and(eq(deliveries.channel, envelope.channel), inArray(deliveries.deliveryId, keys)))
     .orderBy(executions.createdAt);
   const ids = rows.map((r) => r.executionId);
   return { executionId: ids[0] ?? '', executionIds: ids, conversationId: rows[0]?.conversationId ?? '', duplicate: true };

@@ -1,4 +1,4 @@
-import { desc, eq } from 'drizzle-orm';
+import { desc, eq, sql } from 'drizzle-orm';
 import type { Db } from './client.ts';
 import { routes } from './schema.ts';
 
@@ -25,7 +25,12 @@ export function eventMatches(pattern: string | null, type: string | undefined): 
   return pattern.endsWith('*') ? type.startsWith(pattern.slice(0, -1)) : pattern === type;
 }
 
+/**
+ * Rules for `source`, given in its canonical spelling (canonicalHookSource). Rules stored before sources were
+ * canonicalized may be spelled `my_app` or `My-App`; they are folded the same way here, so they keep matching.
+ */
 export async function matchRoutes(db: Db, source: string, type: string | undefined): Promise<RouteRow[]> {
-  const rows = await db.select().from(routes).where(eq(routes.source, source)).orderBy(routes.createdAt);
+  const folded = sql`replace(lower(${routes.source}), '_', '-')`;
+  const rows = await db.select().from(routes).where(eq(folded, source)).orderBy(routes.createdAt);
   return rows.filter((r) => eventMatches(r.event, type));
 }

@@ -6,14 +6,14 @@ import { USAGE_GROUPS, type Store, type UsageRow } from '../db/index.ts';
 import type { AdminTokenCheck } from '../src/admin-token.ts';
 import { AppError, BadRequestError, NotFoundError } from '../src/errors.ts';
 import { isRefusal, PAIRING_CODE, type AccessRule, type Pairing } from '../src/access/index.ts';
-import { ACCESS_MODES, accessIdProblem, type AccessChannel, type ChannelAccess } from '../src/config.ts';
+import { ACCESS_MODES, accessIdProblem, canonicalHookSource, type AccessChannel, type ChannelAccess } from '../src/config.ts';
 import type { Ingest } from '../src/pipeline/ingest.ts';
 import { recordVote } from '../src/pipeline/votes.ts';
 import type { Waiter } from '../src/pipeline/waiter.ts';
 import type { Agent, ChannelAdapter } from '../src/ports.ts';
 import { startOfUtcDay, type LiveReplies } from '../src/llm/index.ts';
 import { rawRequest } from './channel.ts';
-import { adminAuth, requireContentType } from './middleware.ts';
+import { adminAuth, refuseUnstorableInput, requireContentType } from './middleware.ts';
 import { presentExecution } from './present.ts';
 
 export type ApiDeps = {
@@ -135,6 +135,7 @@ export function apiRoutes(deps: ApiDeps) {
   };
   api.post('/*', jsonIfBody);
   api.patch('/*', json);
+  api.use('*', refuseUnstorableInput());
 
   const execution = async (id: string) => {
     const row = UUID.test(id) ? await store.getExecution(id) : undefined;
@@ -298,7 +299,7 @@ export function apiRoutes(deps: ApiDeps) {
     }
     const invalid = destination.validateTarget?.(body.destination.target);
     if (invalid) throw new BadRequestError('invalid_destination', invalid);
-    const row = await store.createRoute({ source: body.source.toLowerCase(), event: body.event ?? null, agent: body.agent, destination: body.destination });
+    const row = await store.createRoute({ source: canonicalHookSource(body.source), event: body.event ?? null, agent: body.agent, destination: body.destination });
     return c.json(presentRoute(row), 201);
   });
   api.delete('/routes/:id', async (c) => {

@@ -10,7 +10,7 @@ import type { Ingest } from '../src/pipeline/ingest.ts';
 import type { ChannelAdapter, RawRequest } from '../src/ports.ts';
 import type { Envelope } from '../src/types.ts';
 import { jsonError } from './errors.ts';
-import { unsupportedMediaType } from './middleware.ts';
+import { tooDeep, unsupportedMediaType } from './middleware.ts';
 
 export type ChannelRouteOptions = {
   adapter: ChannelAdapter;
@@ -26,6 +26,8 @@ export type ChannelRouteOptions = {
 export async function rawRequest(c: Context): Promise<RawRequest> {
   return { body: new Uint8Array(await c.req.arrayBuffer()), headers: c.req.raw.headers, url: c.req.url, params: c.req.param() as Record<string, string> };
 }
+
+const mediaType = (req: RawRequest) => (req.headers.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
 
 export function disabledChannel(c: Context, channel: string, requiredEnv: string[]) {
   return jsonError(
@@ -45,6 +47,11 @@ export function channelRoute(opts: ChannelRouteOptions): Handler {
     if (refused) return refused;
     const req = await rawRequest(c);
     await adapter.verify(req);
+    // Bounded before the adapter parses it: a JSON body nested thousands deep would exhaust a recursive parser or walk.
+    if (mediaType(req) === 'application/json') {
+      const deep = tooDeep(c, new TextDecoder().decode(req.body));
+      if (deep) return deep;
+    }
     const normalized = await adapter.normalize(req);
     if (!Array.isArray(normalized)) return adapter.ackIgnored?.(normalized.ignore) ?? c.json({ ok: true, ignored: normalized.ignore });
     const outcomes = await ingest(normalized).catch((err: unknown) => {

@@ -1,17 +1,46 @@
 /** Request guards as factories: body limit, content type, admin bearer token, request metrics. */
 import type { Context, MiddlewareHandler } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
 import { routePath } from 'hono/route';
 import type { Metrics } from '../src/metrics.ts';
+import { findUnstorableText, jsonDepthExceeds, MAX_JSON_DEPTH } from '../src/sanitize.ts';
 import { jsonError } from './errors.ts';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
 
-export function limitBody(maxSize = MAX_BODY_BYTES): MiddlewareHandler {
-  return bodyLimit({
-    maxSize,
-    onError: (c) => jsonError(c, 413, 'payload_too_large', `Request body is over ${maxSize} bytes`),
-  });
+/** How much of an oversized body is read and thrown away so the 413 arrives on a connection that stays usable. */
+export const MAX_DISCARD_BYTES = 8 * 1024 * 1024;
+
+/**
+ * 413 for a body over `maxSize`, read here (bounded) so handlers get it buffered. The client must see the 413, not
+ * a reset: an oversized body of up to MAX_DISCARD_BYTES more is read to its end and discarded, so a keep-alive
+ * connection stays in step; beyond that the answer says `Connection: close` and the server closes after sending it.
+ */
+export function limitBody(maxSize = MAX_BODY_BYTES, maxDiscard = MAX_DISCARD_BYTES): MiddlewareHandler {
+  const tooLarge = (c: Context, reusable: boolean) =>
+    jsonError(c, 413, 'payload_too_large', `Request body is over ${maxSize} bytes; send at most ${maxSize} bytes`, reusable ? {} : { Connection: 'close' });
+  return async function limitBodySize(c, next) {
+    const stream = c.req.raw.body;
+    if (!stream) return next();
+    const declared = c.req.raw.headers.has('transfer-encoding') ? undefined : c.req.raw.headers.get('content-length');
+    // A declared size over both bounds is refused unread.
+    if (declared && Number(declared) > maxSize + maxDiscard) return tooLarge(c, false);
+    const reader = stream.getReader();
+    const chunks: Uint8Array[] = [];
+    let size = 0;
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      size += value.byteLength;
+      if (size > maxSize + maxDiscard) {
+        reader.releaseLock();
+        return tooLarge(c, false);
+      }
+      if (size <= maxSize) chunks.push(value);
+    }
+    if (size > maxSize) return tooLarge(c, true);
+    c.req.raw = new Request(c.req.raw, { body: Buffer.concat(chunks) });
+    await next();
+  };
 }
 
 /** The 415 answer when the request's media type is not one of `types` (parameters such as charset are ignored). */
@@ -26,6 +55,38 @@ export function requireContentType(...types: string[]): MiddlewareHandler {
   return async function contentType(c, next) {
     const refused = unsupportedMediaType(c, types);
     if (refused) return refused;
+    await next();
+  };
+}
+
+/** The 400 for a JSON text nested deeper than MAX_JSON_DEPTH, or undefined. Checked on the raw text, before any parser recurses. */
+export function tooDeep(c: Context, text: string): Response | undefined {
+  if (!jsonDepthExceeds(text)) return undefined;
+  return jsonError(c, 400, 'too_deep', `JSON is nested more than ${MAX_JSON_DEPTH} levels deep; send a flatter document`);
+}
+
+/**
+ * Admin API input the database cannot store (a NUL, a lone UTF-16 surrogate) is refused with 400 `invalid_text`
+ * before any handler runs: its sender can fix it, and a repaired copy would not be what was asked for. JSON bodies
+ * are also bounded in depth here. Handlers parse the body again; it is at most 1 MiB.
+ */
+export function refuseUnstorableInput(): MiddlewareHandler {
+  return async function unstorableInput(c, next) {
+    const where = findUnstorableText({ path: c.req.path, query: c.req.queries() });
+    if (where) return jsonError(c, 400, 'invalid_text', `${where} holds a NUL character or a lone UTF-16 surrogate; send valid Unicode text`);
+    if (c.req.header('content-type')?.split(';')[0]!.trim().toLowerCase() === 'application/json') {
+      const text = await c.req.text();
+      const deep = tooDeep(c, text);
+      if (deep) return deep;
+      let body: unknown;
+      try {
+        body = JSON.parse(text);
+      } catch {
+        return next(); // malformed JSON: the handler's parser answers 400 malformed_json
+      }
+      const field = findUnstorableText(body);
+      if (field) return jsonError(c, 400, 'invalid_text', `${field} holds a NUL character or a lone UTF-16 surrogate; send valid Unicode text`);
+    }
     await next();
   };
 }

@@ -213,6 +213,15 @@ export type Config = {
 };
 
 /** `HOOK_SECRET_MY_SOURCE` ↔ source `my-source` / `my_source` (both map to the same variable). */
+/**
+ * The one name of a hook source. `/hooks/My_App`, `/hooks/my-app` and `/hooks/MY-APP` share one secret
+ * (hookSecretEnvName folds them together), so they are one source: one dedup namespace, one tenant, one set of
+ * routing rules. Lower case with `-`, the spelling a URL usually has.
+ */
+export function canonicalHookSource(source: string): string {
+  return source.toLowerCase().replaceAll('_', '-');
+}
+
 export function hookSecretEnvName(source: string): string {
   return `HOOK_SECRET_${source.toUpperCase().replaceAll('-', '_')}`;
 }

@@ -11,6 +11,11 @@ export type Envelope = {
   channel: ChannelName;
   /** The platform's own id for this delivery: the dedup key together with `channel`. */
   deliveryId: string;
+  /**
+   * A second dedup key from what the platform signed (e.g. `sha256:<hex>` of the body), for platforms whose delivery
+   * id is not covered by the signature: the same signed content under a new delivery id is then a duplicate too.
+   */
+  contentKey?: string;
   /** Workspace, chat, repository or hook source: the unit budgets and reports group by. */
   tenantId: string;
   /** Stable key of the conversation (thread, chat, PR) inside the channel. */

@@ -1,4 +1,5 @@
 /** Turns a verified GitHub webhook delivery into envelopes: pull-request reviews and `/commands` in PR comments. */
+import { createHash } from 'node:crypto';
 import type { EmitterWebhookEvent } from '@octokit/webhooks';
 import { NormalizeError } from '../../src/ports.ts';
 import type { RawRequest } from '../../src/ports.ts';
@@ -50,7 +51,9 @@ export type NormalizeOptions = {
   now(): Date;
 };
 
-function parse(req: RawRequest): { event: string; deliveryId: string; payload: Record<string, any> } {
+type Parsed = { event: string; deliveryId: string; contentKey: string; payload: Record<string, any> };
+
+function parse(req: RawRequest): Parsed {
   const event = req.headers.get('x-github-event');
   const deliveryId = req.headers.get('x-github-delivery');
   if (!event) throw new NormalizeError('missing_event', 'X-GitHub-Event header is required');
@@ -58,7 +61,10 @@ function parse(req: RawRequest): { event: string; deliveryId: string; payload: R
   try {
     const payload = JSON.parse(new TextDecoder().decode(req.body)) as unknown;
     if (payload === null || typeof payload !== 'object' || Array.isArray(payload)) throw new Error('not an object');
-    return { event, deliveryId, payload: payload as Record<string, any> };
+    // X-GitHub-Delivery is not signed, so the signed body itself is a second dedup key: the same body replayed under a
+    // new delivery id (or redelivered from the App's Advanced page) does not run again.
+    const contentKey = `sha256:${createHash('sha256').update(req.body).digest('hex')}`;
+    return { event, deliveryId, contentKey, payload: payload as Record<string, any> };
   } catch {
     throw new NormalizeError('malformed_json', 'GitHub webhook body must be a JSON object; set the webhook content type to application/json');
   }
@@ -86,12 +92,15 @@ function facts(payload: Common, association: string | undefined, automatic = fal
   };
 }
 
-function base(deliveryId: string, payload: Common, number: number, now: () => Date) {
+type Ids = Pick<Parsed, 'deliveryId' | 'contentKey'>;
+
+function base(ids: Ids, payload: Common, number: number, now: () => Date) {
   const { repository } = payload;
   const sender = payload.sender!;
   return {
     channel: 'github' as const,
-    deliveryId,
+    deliveryId: ids.deliveryId,
+    contentKey: ids.contentKey,
     tenantId: repository.full_name,
     conversationKey: `${repository.full_name}#${number}`,
     // A routing rule's GitHub target names a pull request the same way.
@@ -110,14 +119,14 @@ function ref(payload: Common, number: number, extra: Partial<GithubReplyRef>): G
   return out;
 }
 
-function pullRequest(deliveryId: string, p: PullRequestEvent, opts: NormalizeOptions): Envelope[] | { ignore: string } {
+function pullRequest(ids: Ids, p: PullRequestEvent, opts: NormalizeOptions): Envelope[] | { ignore: string } {
   if (!REVIEW_ACTIONS.has(p.action)) return { ignore: `pull_request.${p.action} does not ask for a review` };
   const pr = p.pull_request;
   if (pr.state !== 'open') return { ignore: 'the pull request is closed' };
   if (pr.draft && !opts.reviewDrafts) return { ignore: 'draft pull request (set GITHUB_REVIEW_DRAFTS=true to review drafts)' };
   return [
     {
-      ...base(deliveryId, p, pr.number, opts.now),
+      ...base(ids, p, pr.number, opts.now),
       text: `Review pull request ${p.repository.full_name}#${pr.number}: ${pr.title}`,
       agent: 'review',
       facts: facts(p, pr.author_association, true),
@@ -134,7 +143,7 @@ function commandText(body: string, answersUs: boolean): string | undefined {
   return undefined;
 }
 
-function issueComment(deliveryId: string, p: IssueCommentEvent, opts: NormalizeOptions): Envelope[] | { ignore: string } {
+function issueComment(ids: Ids, p: IssueCommentEvent, opts: NormalizeOptions): Envelope[] | { ignore: string } {
   if (p.action !== 'created') return { ignore: `issue_comment.${p.action}` };
   if (!p.issue.pull_request) return { ignore: 'a comment on an issue, not a pull request' };
   if (fromBot(p.sender, p.comment.body)) return { ignore: 'a comment by a bot' };
@@ -142,7 +151,7 @@ function issueComment(deliveryId: string, p: IssueCommentEvent, opts: NormalizeO
   if (!text) return { ignore: 'not a command' };
   return [
     {
-      ...base(deliveryId, p, p.issue.number, opts.now),
+      ...base(ids, p, p.issue.number, opts.now),
       text,
       facts: facts(p, p.comment.author_association),
       replyRef: ref(p, p.issue.number, { kind: 'issue_comment', commentId: p.comment.id }),
@@ -154,7 +163,7 @@ function issueComment(deliveryId: string, p: IssueCommentEvent, opts: NormalizeO
  * A command in a review comment, or a vote in a thread. Which execution a vote rates is read from the thread's top
  * comment by `prepare` on the worker: the webhook answers from the payload alone, without calling GitHub.
  */
-function reviewComment(deliveryId: string, p: ReviewCommentEvent, opts: NormalizeOptions): Envelope[] | { ignore: string } {
+function reviewComment(ids: Ids, p: ReviewCommentEvent, opts: NormalizeOptions): Envelope[] | { ignore: string } {
   if (p.action !== 'created') return { ignore: `pull_request_review_comment.${p.action}` };
   if (fromBot(p.sender, p.comment.body)) return { ignore: 'a comment by a bot' };
   const threadId = p.comment.in_reply_to_id ?? p.comment.id;
@@ -163,22 +172,47 @@ function reviewComment(deliveryId: string, p: ReviewCommentEvent, opts: Normaliz
   if (!text) return { ignore: 'not a command' };
   const replyRef = ref(p, p.pull_request.number, { kind: 'review_comment', commentId: p.comment.id, threadId });
   if (!COMMAND.test(text)) replyRef.bareVote = true;
-  return [{ ...base(deliveryId, p, p.pull_request.number, opts.now), text, facts: facts(p, p.comment.author_association), replyRef }];
+  return [{ ...base(ids, p, p.pull_request.number, opts.now), text, facts: facts(p, p.comment.author_association), replyRef }];
+}
+
+// The fields each handled event must carry, with their types: a body that lacks them is not the event the
+// X-GitHub-Event header names (a mismatched or forged header), and is refused before anything reads it.
+const SHAPES: Record<string, Record<string, 'string' | 'number' | 'object'>> = {
+  pull_request: { action: 'string', 'pull_request': 'object', 'pull_request.number': 'number', 'pull_request.state': 'string', 'pull_request.title': 'string' },
+  issue_comment: { action: 'string', issue: 'object', 'issue.number': 'number', comment: 'object', 'comment.id': 'number', 'comment.body': 'string' },
+  pull_request_review_comment: { action: 'string', 'pull_request': 'object', 'pull_request.number': 'number', comment: 'object', 'comment.id': 'number', 'comment.body': 'string' },
+};
+const COMMON: Record<string, 'string' | 'object'> = { 'repository.full_name': 'string', 'repository.name': 'string', 'repository.owner.login': 'string', 'sender.login': 'string', 'sender.type': 'string' };
+
+/** The first field of `shape` that `payload` lacks or holds with another type, as `path (type)`. */
+function missingField(payload: Record<string, any>, shape: Record<string, string>): string | undefined {
+  for (const [path, type] of Object.entries(shape)) {
+    const value = path.split('.').reduce<any>((v, key) => (v !== null && typeof v === 'object' ? v[key] : undefined), payload);
+    if (typeof value !== type || value === null) return `${path} (${type})`;
+  }
+  return undefined;
 }
 
 /** Parses and normalizes one delivery from its payload alone (no API call). Call only after `verifyGithub` accepted it. */
 export function normalizeGithub(req: RawRequest, opts: NormalizeOptions): Envelope[] | { ignore: string } {
-  const { event, deliveryId, payload } = parse(req);
+  const { event, ...parsed } = parse(req);
+  const { payload } = parsed;
   if (event === 'ping') return { ignore: 'ping: the webhook is set up' };
   if (!payload.repository || !payload.sender) return { ignore: `${event} without a repository` };
+  const shape = SHAPES[event];
+  if (!shape) return { ignore: `${event} events are not handled` };
+  let missing = missingField(payload, { ...COMMON, ...shape });
+  // A review comment's body carries a pull_request too; only its `comment` tells it from a pull_request event.
+  if (!missing && event === 'pull_request' && 'comment' in payload) missing = 'no comment field';
+  if (missing) {
+    throw new NormalizeError('event_mismatch', `the body is not a ${event} event (X-GitHub-Event): expected ${missing}`);
+  }
   switch (event) {
     case 'pull_request':
-      return pullRequest(deliveryId, payload as PullRequestEvent, opts);
+      return pullRequest(parsed, payload as PullRequestEvent, opts);
     case 'issue_comment':
-      return issueComment(deliveryId, payload as IssueCommentEvent, opts);
-    case 'pull_request_review_comment':
-      return reviewComment(deliveryId, payload as ReviewCommentEvent, opts);
+      return issueComment(parsed, payload as IssueCommentEvent, opts);
     default:
-      return { ignore: `${event} events are not handled` };
+      return reviewComment(parsed, payload as ReviewCommentEvent, opts);
   }
 }

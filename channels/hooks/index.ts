@@ -1,5 +1,5 @@
 /** The `hooks` channel: any system that signs its webhooks per Standard Webhooks, at `POST /hooks/:source`. */
-import { hookSecretEnvName } from '../../src/config.ts';
+import { canonicalHookSource, hookSecretEnvName } from '../../src/config.ts';
 import { NormalizeError, VerificationError } from '../../src/ports.ts';
 import type { ChannelAdapter, RawRequest } from '../../src/ports.ts';
 import { normalizeHook } from './normalize.ts';
@@ -34,12 +34,12 @@ export type HooksAdapter = ChannelAdapter & {
 
 /**
  * The source comes from the route (`/hooks/:source`) because the port hands adapters only the request. It is
- * lower-cased because `/hooks/CI` and `/hooks/ci` share one secret, so they are one tenant.
+ * canonicalized because `/hooks/My_App` and `/hooks/my-app` share one secret, so they are one source.
  */
 function sourceOf(req: RawRequest, fail: (message: string) => Error): string {
   const source = req.params.source ?? '';
   if (!isValidHookSource(source)) throw fail(`unknown hook source ${JSON.stringify(source)}`);
-  return source.toLowerCase();
+  return canonicalHookSource(source);
 }
 
 export function createHooksAdapter(opts: HooksAdapterOptions): HooksAdapter {

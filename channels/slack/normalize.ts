@@ -4,6 +4,7 @@
  */
 import type { BlockAction, ButtonAction, EnvelopedEvent, SlashCommand, types } from '@slack/bolt';
 import { NormalizeError } from '../../src/ports.ts';
+import { jsonDepthExceeds, MAX_JSON_DEPTH } from '../../src/sanitize.ts';
 import type { RawRequest } from '../../src/ports.ts';
 import type { Envelope } from '../../src/types.ts';
 
@@ -41,6 +42,8 @@ const text = (req: RawRequest) => new TextDecoder().decode(req.body);
 const mediaType = (req: RawRequest) => (req.headers.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
 
 function parseJson(raw: string, what: string): any {
+  // The interactivity payload is JSON inside a form field, so the route's depth check on JSON bodies does not see it.
+  if (jsonDepthExceeds(raw)) throw new NormalizeError('too_deep', `${what} is nested more than ${MAX_JSON_DEPTH} levels deep`);
   try {
     return JSON.parse(raw);
   } catch {

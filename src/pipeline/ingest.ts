@@ -3,6 +3,7 @@ import type { IngestResult, Routed, Store } from '../../db/index.ts';
 import { quotaAnswer, type AccessPolicy, type Refusal } from '../access/index.ts';
 import { BadRequestError, RateLimitedError } from '../errors.ts';
 import type { RateLimiter } from '../ratelimit.ts';
+import { sanitizeEnvelope } from '../sanitize.ts';
 import type { Backpressure } from './backpressure.ts';
 import { route } from '../router.ts';
 import type { Envelope, IntentName } from '../types.ts';
@@ -49,7 +50,9 @@ export function createIngest(deps: {
     }));
   }
 
-  return async function ingest(envelopes) {
+  return async function ingest(input) {
+    // Platforms retry whatever they do not see accepted, so text the database cannot hold is repaired, not refused.
+    const envelopes = input.map(sanitizeEnvelope);
     // Route and rate-limit everything first: a rejected request stores nothing.
     const routed = await Promise.all(envelopes.map(targets));
     for (const e of envelopes) await deps.backpressure.admit(e);
