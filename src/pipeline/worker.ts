@@ -69,7 +69,8 @@ export function createWorker(deps: WorkerDeps) {
       providers: deps.llm.health(),
       uptimeSeconds: Math.round((deps.now().getTime() - deps.startedAt.getTime()) / 1000),
       healthChecks,
-      database: store.health.snapshot(),
+      // Outages and the deliveries refused meanwhile (by channel) are the operator's to act on, not a member's.
+      ...(scope ? {} : { database: store.health.snapshot() }),
     };
   }
 
