@@ -12,6 +12,9 @@ export default defineConfig({
   ...base,
   test: {
     ...base.test,
+    // Stryker's dry run fails on any failed test; on a busy machine a database start can pass 30 s.
+    testTimeout: 120_000,
+    hookTimeout: 180_000,
     include: only?.length ? only : ['test/**/*.test.ts'],
     exclude: ['test/e2e.test.ts', 'test/durability.test.ts', 'test/telegram-cli.test.ts', '**/node_modules/**'],
   },
