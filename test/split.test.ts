@@ -71,6 +71,8 @@ describe("Slack's splitter", () => {
     expect(splitSlack('aaaaaaaaaaaaaa\n\nbbbbbb bbbbbbb', 24)).toEqual(['aaaaaaaaaaaaaa', 'bbbbbb bbbbbbb']);
     expect(splitSlack('aaaaaaaaaaaaaa\nbbbbbb cccccc', 24)).toEqual(['aaaaaaaaaaaaaa', 'bbbbbb cccccc']);
     expect(splitSlack('aaaaaaaaaaaa bbbbbbbbbbbb', 20)).toEqual(['aaaaaaaaaaaa', 'bbbbbbbbbbbb']);
+    // The space at 8 is exactly half of the 16-character window (20 less room for a fence): it still counts.
+    expect(splitSlack(`aaaaaaaa ${'b'.repeat(15)}`, 20)).toEqual(['aaaaaaaa', 'b'.repeat(15)]);
     expect(splitSlack('aaaaaaaaaaaaa   bbbbbbbbbbbbbb', 20)).toEqual(['aaaaaaaaaaaaa', 'bbbbbbbbbbbbbb']);
     expect(splitSlack(`${'x'.repeat(30)} yy`, 20)).toEqual(['x'.repeat(16), `${'x'.repeat(14)} yy`]);
   });
