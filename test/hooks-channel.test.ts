@@ -142,6 +142,35 @@ describe('hooks: verifying Standard Webhooks signatures', () => {
   it('fails closed when no secret is configured', () => {
     expect(() => verifyHook(signed('{}'), undefined, clock)).toThrow(VerificationError);
   });
+
+  it('tells the operator what is wrong and what to do, naming only the missing headers', () => {
+    const message = (req: RawRequest, secret: string | null = SECRET) => {
+      try {
+        verifyHook(req, secret ?? undefined, clock);
+      } catch (error) {
+        return (error as VerificationError).message;
+      }
+      return 'accepted';
+    };
+    expect(message(signed('{}'), null)).toMatch(/no signing secret is configured/);
+    const missing = signed('{}');
+    missing.headers.delete('webhook-timestamp');
+    expect(message(missing)).toMatch(/^missing Standard Webhooks header\(s\): webhook-timestamp; sign the request with the source's whsec_ secret$/);
+    const letters = signed('{}');
+    letters.headers.set('webhook-timestamp', `x${letters.headers.get('webhook-timestamp')}`);
+    expect(message(letters)).toMatch(/whole seconds since the Unix epoch/);
+    expect(message(signed('{}', { at: at(-301) }))).toMatch(/^webhook-timestamp is 301 s old \(allowed ±300 s\); check the sender's clock/);
+    expect(message(signed('{}', { at: at(301) }))).toMatch(/^webhook-timestamp is 301 s in the future/);
+    const binary = signed('{}');
+    binary.body = new Uint8Array([0xff]);
+    expect(message(binary)).toMatch(/not valid UTF-8/);
+    expect(message(signed('{}', { secret: OTHER_SECRET }))).toMatch(/no webhook-signature matches the body; check .* whsec_ secret/);
+  });
+
+  it('uses the machine clock when none is injected', () => {
+    const req = signed('{"now":true}', { at: new Date() });
+    expect(() => verifyHook(req, SECRET)).not.toThrow();
+  });
 });
 
 describe('hooks: normalizing events', () => {
