@@ -56,7 +56,7 @@ describe('route', () => {
     expect(route('/feedback +1')).toEqual({ name: 'feedback', args: { score: 1 } });
     expect(route('/feedback 👎🏽')).toEqual({ name: 'feedback', args: { score: -1 } });
     expect(route('/feedback')).toEqual({ name: 'feedback', args: {} });
-    expect(route('/feedback great')).toEqual({ name: 'feedback', args: {} });
+    expect(route('/feedback great')).toStrictEqual({ name: 'feedback', args: {} });
   });
 
   it('a slash makes any command word a command even with words after it', () => {

@@ -9,6 +9,7 @@ describe('splitMessage', () => {
   it('keeps text that fits, to the last character, in one piece without its surrounding whitespace', () => {
     expect(splitMessage('  hello  ', { limit: 10 })).toEqual(['hello']);
     expect(splitMessage('abcdefghij', { limit: 10 })).toEqual(['abcdefghij']);
+    expect(splitMessage('abcde fghij', { limit: 11 })).toEqual(['abcde fghij']);
     expect(splitMessage('', { limit: 10 })).toEqual(['']);
   });
 
@@ -40,6 +41,12 @@ describe('splitMessage', () => {
     const text = '```\naaa bbb ccc ddd\n```';
     expect(splitMessage(text, { limit: 14 })).toEqual(['```\naaa bbb', 'ccc ddd\n```']);
     expect(splitMessage(text, { limit: 16, fences: true })).toEqual(['```\naaa bbb\n```', '```\nccc ddd\n```']);
+    // A fence left open to the end, over a line longer than a message: every piece carries code, and the split ends.
+    expect(splitMessage(`\`\`\`\n${'x'.repeat(30)}`, { limit: 20, fences: true })).toEqual([
+      `\`\`\`\n${'x'.repeat(12)}\n\`\`\``,
+      `\`\`\`\n${'x'.repeat(12)}\n\`\`\``,
+      `\`\`\`\n${'x'.repeat(6)}`,
+    ]);
   });
 });
 
