@@ -153,8 +153,10 @@ describe('hooks: verifying Standard Webhooks signatures', () => {
       return 'accepted';
     };
     expect(message(signed('{}'), null)).toMatch(/no signing secret is configured/);
+    expect(() => verifyHook(signed('{}'), undefined, clock)).toThrow(expect.objectContaining({ code: 'not_configured' }));
     const missing = signed('{}');
     missing.headers.delete('webhook-timestamp');
+    expect(verificationCode(missing)).toBe('missing_signature');
     expect(message(missing)).toMatch(/^missing Standard Webhooks header\(s\): webhook-timestamp; sign the request with the source's whsec_ secret$/);
     const letters = signed('{}');
     letters.headers.set('webhook-timestamp', `x${letters.headers.get('webhook-timestamp')}`);
