@@ -235,6 +235,56 @@ describe('hooks: normalizing events', () => {
     );
   });
 
+  it('renders empty containers, nulls, numbers, deep values as JSON, and cuts a long value at 200 characters', () => {
+    const body = { type: 'x', empty: {}, list: [], gone: null, count: 42, note: 'a \n\n b', a: { b: { c: { d: { e: { f: { g: 1 } } } } } }, fit: 'y'.repeat(200), long: 'z'.repeat(201) };
+    const envelope = only(normalizeHook(signed(JSON.stringify(body)), 'ci', clock));
+    expect(envelope.text.split('\n')).toEqual([
+      'x event from ci',
+      'empty: {}',
+      'list: []',
+      'gone: null',
+      'count: 42',
+      'note: a b',
+      'a.b.c.d.e.f: {"g":1}',
+      `fit: ${'y'.repeat(200)}`,
+      `long: ${'z'.repeat(200)}…`,
+    ]);
+  });
+
+  it('renders 60 fields, and says when there were more', () => {
+    const fields = (n: number) => JSON.stringify(Object.fromEntries(Array.from({ length: n }, (_, i) => [`k${i}`, i])));
+    expect(only(normalizeHook(signed(fields(60)), 'ci', clock)).text.split('\n')).toHaveLength(61);
+    const more = only(normalizeHook(signed(fields(61)), 'ci', clock)).text.split('\n');
+    expect(more).toHaveLength(62);
+    expect(more.at(-2)).toBe('k59: 59');
+    expect(more.at(-1)).toBe('… more fields omitted');
+  });
+
+  it('skips blank fields, reads `user`, and without a type has an event of the source alone', () => {
+    const envelope = only(normalizeHook(signed('{"text":"  ","message":"real","user":"alice","type":" "}'), 'ci', clock));
+    expect(envelope).toMatchObject({ text: 'real', userId: 'alice', threadRef: { source: 'ci' } });
+    expect(envelope.event).toStrictEqual({ source: 'ci' });
+  });
+
+  it('says what is wrong with a body or a missing webhook-id, and uses the machine clock when none is injected', () => {
+    const error = (req: RawRequest) => {
+      try {
+        normalizeHook(req, 'ci', clock);
+      } catch (e) {
+        return { code: (e as NormalizeError).code, message: (e as Error).message };
+      }
+      return undefined;
+    };
+    expect(error(signed('{'))).toEqual({ code: 'malformed_json', message: 'hook body must be valid JSON' });
+    expect(error(signed('[]'))?.message).toMatch(/JSON object at the top level/);
+    const noId = signed('{"text":"hi"}');
+    noId.headers.delete('webhook-id');
+    expect(error(noId)).toEqual({ code: 'missing_delivery_id', message: expect.stringMatching(/webhook-id header is required/) });
+    const before = Date.now();
+    const envelope = only(normalizeHook(signed('{"text":"hi"}'), 'ci'));
+    expect(Date.parse(envelope.receivedAt)).toBeGreaterThanOrEqual(before - 1000);
+  });
+
   it('keeps a rendered event bounded', () => {
     const body = Object.fromEntries(Array.from({ length: 500 }, (_, i) => [`k${i}`, 'x'.repeat(1000)]));
     const envelope = only(normalizeHook(signed(JSON.stringify(body)), 'ci', clock));
