@@ -26,6 +26,8 @@ export function splitMessage(text: string, opts: { limit: number; fences?: boole
   while (rest.length > limit) {
     const fit = safeEnd(rest, fences ? limit - FENCE_ROOM : limit);
     const window = rest.slice(0, fit);
+    // A cut inside a fence's opening line leaves a piece holding only the fence; after a reopen, that repeats forever.
+    const floor = fences && rest.startsWith('```') ? Math.max(rest.indexOf('\n'), 0) : 0;
     let cut = -1;
     for (const sep of ['\n\n', '\n']) {
       const at = window.lastIndexOf(sep);
@@ -35,7 +37,7 @@ export function splitMessage(text: string, opts: { limit: number; fences?: boole
       }
     }
     if (cut < 0) cut = lastWhitespace(window);
-    if (cut <= 0) cut = fit;
+    if (cut <= floor) cut = fit;
     let part = rest.slice(0, cut).trimEnd();
     rest = rest.slice(cut).replace(/^\s+/, '');
     if (fences && (part.match(/```/g) ?? []).length % 2 === 1) {

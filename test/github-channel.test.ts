@@ -91,6 +91,18 @@ describe('GitHub normalize', () => {
     expect(await envelopes(reviewCommentEvent({ number: 3, body: '+1' }))).toEqual({ ignore: 'not a command' });
   });
 
+  it('ignores a bot by its type even when its login has no [bot] suffix, and by its login even when typed User', async () => {
+    // A machine user (a GitHub Enterprise service account, an old-style integration) is typed Bot with a plain login.
+    const typed = issueCommentEvent({ number: 3, body: '/review', sender: 'deploy-robot', senderType: 'Bot' });
+    expect(await envelopes(typed)).toEqual({ ignore: 'a comment by a bot' });
+    const inThread = reviewCommentEvent({ number: 3, inReplyTo: 70, body: '/ask why?', sender: 'deploy-robot', senderType: 'Bot' });
+    expect(await envelopes(inThread)).toEqual({ ignore: 'a comment by a bot' });
+    const named = issueCommentEvent({ number: 3, body: '/review', sender: 'renovate[bot]', senderType: 'User' });
+    expect(await envelopes(named)).toEqual({ ignore: 'a comment by a bot' });
+    // The same comment from a person is answered.
+    expect(await envelopes(issueCommentEvent({ number: 3, body: '/review', sender: 'deploy-robot', senderType: 'User' }))).toHaveLength(1);
+  });
+
   it('refuses a delivery without its event or delivery id headers', async () => {
     const req = await raw(pullRequestEvent('opened', { number: 1, base: 'b', head: 'h' }));
     const headers = new Headers(req.headers);

@@ -142,6 +142,39 @@ describe('hooks: verifying Standard Webhooks signatures', () => {
   it('fails closed when no secret is configured', () => {
     expect(() => verifyHook(signed('{}'), undefined, clock)).toThrow(VerificationError);
   });
+
+  it('tells the operator what is wrong and what to do, naming only the missing headers', () => {
+    const message = (req: RawRequest, secret: string | null = SECRET) => {
+      try {
+        verifyHook(req, secret ?? undefined, clock);
+      } catch (error) {
+        return (error as VerificationError).message;
+      }
+      return 'accepted';
+    };
+    expect(message(signed('{}'), null)).toMatch(/no signing secret is configured/);
+    expect(() => verifyHook(signed('{}'), undefined, clock)).toThrow(expect.objectContaining({ code: 'not_configured' }));
+    const missing = signed('{}');
+    missing.headers.delete('webhook-timestamp');
+    expect(verificationCode(missing)).toBe('missing_signature');
+    expect(message(missing)).toMatch(/^missing Standard Webhooks header\(s\): webhook-timestamp; sign the request with the source's whsec_ secret$/);
+    missing.headers.delete('webhook-id');
+    expect(message(missing)).toMatch(/^missing Standard Webhooks header\(s\): webhook-id, webhook-timestamp;/);
+    const letters = signed('{}');
+    letters.headers.set('webhook-timestamp', `x${letters.headers.get('webhook-timestamp')}`);
+    expect(message(letters)).toMatch(/whole seconds since the Unix epoch/);
+    expect(message(signed('{}', { at: at(-301) }))).toMatch(/^webhook-timestamp is 301 s old \(allowed ±300 s\); check the sender's clock/);
+    expect(message(signed('{}', { at: at(301) }))).toMatch(/^webhook-timestamp is 301 s in the future/);
+    const binary = signed('{}');
+    binary.body = new Uint8Array([0xff]);
+    expect(message(binary)).toMatch(/not valid UTF-8/);
+    expect(message(signed('{}', { secret: OTHER_SECRET }))).toMatch(/no webhook-signature matches the body; check .* whsec_ secret/);
+  });
+
+  it('uses the machine clock when none is injected', () => {
+    const req = signed('{"now":true}', { at: new Date() });
+    expect(() => verifyHook(req, SECRET)).not.toThrow();
+  });
 });
 
 describe('hooks: normalizing events', () => {
@@ -202,6 +235,56 @@ describe('hooks: normalizing events', () => {
     expect(envelope.text).toBe(
       ['deploy.finished event from ci', 'status: success', 'service.name: api', 'service.region: eu', 'tags[0]: a', 'tags[1]: b', 'note: two lines'].join('\n'),
     );
+  });
+
+  it('renders empty containers, nulls, numbers, deep values as JSON, and cuts a long value at 200 characters', () => {
+    const body = { type: 'x', empty: {}, list: [], gone: null, count: 42, note: 'a \n\n b', a: { b: { c: { d: { e: { f: { g: 1 } } } } } }, fit: 'y'.repeat(200), long: 'z'.repeat(201) };
+    const envelope = only(normalizeHook(signed(JSON.stringify(body)), 'ci', clock));
+    expect(envelope.text.split('\n')).toEqual([
+      'x event from ci',
+      'empty: {}',
+      'list: []',
+      'gone: null',
+      'count: 42',
+      'note: a b',
+      'a.b.c.d.e.f: {"g":1}',
+      `fit: ${'y'.repeat(200)}`,
+      `long: ${'z'.repeat(200)}…`,
+    ]);
+  });
+
+  it('renders 60 fields, and says when there were more', () => {
+    const fields = (n: number) => JSON.stringify(Object.fromEntries(Array.from({ length: n }, (_, i) => [`k${i}`, i])));
+    expect(only(normalizeHook(signed(fields(60)), 'ci', clock)).text.split('\n')).toHaveLength(61);
+    const more = only(normalizeHook(signed(fields(61)), 'ci', clock)).text.split('\n');
+    expect(more).toHaveLength(62);
+    expect(more.at(-2)).toBe('k59: 59');
+    expect(more.at(-1)).toBe('… more fields omitted');
+  });
+
+  it('skips blank fields, reads `user`, and without a type has an event of the source alone', () => {
+    const envelope = only(normalizeHook(signed('{"text":"  ","message":"real","user":"alice","type":" "}'), 'ci', clock));
+    expect(envelope).toMatchObject({ text: 'real', userId: 'alice', threadRef: { source: 'ci' } });
+    expect(envelope.event).toStrictEqual({ source: 'ci' });
+  });
+
+  it('says what is wrong with a body or a missing webhook-id, and uses the machine clock when none is injected', () => {
+    const error = (req: RawRequest) => {
+      try {
+        normalizeHook(req, 'ci', clock);
+      } catch (e) {
+        return { code: (e as NormalizeError).code, message: (e as Error).message };
+      }
+      return undefined;
+    };
+    expect(error(signed('{'))).toEqual({ code: 'malformed_json', message: 'hook body must be valid JSON' });
+    expect(error(signed('[]'))?.message).toMatch(/JSON object at the top level/);
+    const noId = signed('{"text":"hi"}');
+    noId.headers.delete('webhook-id');
+    expect(error(noId)).toEqual({ code: 'missing_delivery_id', message: expect.stringMatching(/webhook-id header is required/) });
+    const before = Date.now();
+    const envelope = only(normalizeHook(signed('{"text":"hi"}'), 'ci'));
+    expect(Date.parse(envelope.receivedAt)).toBeGreaterThanOrEqual(before - 1000);
   });
 
   it('keeps a rendered event bounded', () => {

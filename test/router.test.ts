@@ -46,6 +46,30 @@ describe('route', () => {
     expect(route('+1 to that plan').name).toBe('ask');
   });
 
+  it('feedback may end in any run of . or !, and only at its end', () => {
+    expect(route('+1!!')).toEqual({ name: 'feedback', args: { score: 1 } });
+    expect(route('👍.')).toEqual({ name: 'feedback', args: { score: 1 } });
+    expect(route('!+1').name).toBe('ask');
+  });
+
+  it('/feedback carries its vote, and without one the agent asks for it', () => {
+    expect(route('/feedback +1')).toEqual({ name: 'feedback', args: { score: 1 } });
+    expect(route('/feedback 👎🏽')).toEqual({ name: 'feedback', args: { score: -1 } });
+    expect(route('/feedback')).toEqual({ name: 'feedback', args: {} });
+    expect(route('/feedback great')).toStrictEqual({ name: 'feedback', args: {} });
+  });
+
+  it('a slash makes any command word a command even with words after it', () => {
+    expect(route('/status please')).toEqual({ name: 'status', args: {} });
+    expect(route('status please').name).toBe('ask');
+  });
+
+  it('`review` without the slash takes a diff after it, but not other words', () => {
+    expect(route(`review\n${DIFF}`)).toEqual({ name: 'review', args: { diff: DIFF } });
+    expect(route('review this later please')).toEqual({ name: 'ask', args: { question: 'review this later please' } });
+    expect(route(`help\n${DIFF}`)).toEqual({ name: 'review', args: { diff: `help\n${DIFF}` } });
+  });
+
   it('a pasted diff routes to review with the diff as argument', () => {
     expect(route(DIFF)).toEqual({ name: 'review', args: { diff: DIFF } });
     expect(route(`can you check this?\n${DIFF}`).name).toBe('review');

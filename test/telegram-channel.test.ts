@@ -263,6 +263,23 @@ describe('writing within Telegram limits', () => {
     for (const part of parts) expect((part.match(/```/g) ?? []).length % 2).toBe(0);
   });
 
+  it('splits fenced code with no line break into pieces of at most 4,096 characters, markers included, losing nothing', () => {
+    // The plain-text fallback sends a piece as it is, so the fence markers a cut adds count against the limit too.
+    for (const code of ['x'.repeat(9000), `${'y'.repeat(5000)} ${'z'.repeat(5000)}`]) {
+      for (const text of [`\`\`\`${code}\`\`\``, `\`\`\`\n${code}\n\`\`\``, `Output: \`\`\`${code}\`\`\``]) {
+        const parts = splitText(text);
+        expect(parts.length).toBeGreaterThan(2);
+        for (const part of parts) {
+          expect(part.length).toBeLessThanOrEqual(4096);
+          expect((part.match(/```/g) ?? []).length % 2).toBe(0);
+        }
+        // Parsed, the pieces show all the code (none of it taken for a language name and dropped).
+        const shown = parts.map((part) => (parseTelegramHtml(renderHtml(part)) as { text: string }).text).join('');
+        expect(shown.replace(/^Output:/, '').replace(/[\n ]/g, '')).toBe(code.replace(' ', ''));
+      }
+    }
+  });
+
   it('renders any text as HTML Telegram accepts, showing no more characters than the text had', () => {
     const next = random(11);
     const alphabet = ['a', 'b', ' ', '\n', '<', '>', '&', '*', '**', '`', '```', '```ts\n', '_', '"', '&amp;', '<b>', '😀'];

@@ -26,8 +26,9 @@ export function splitText(text: string, limit = MESSAGE_CHARS): string[] {
 
 const escapeHtml = (text: string) => text.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;');
 
-// A fenced block, with an optional language on the opening line.
-const FENCE = /```(?:([\w+.#-]+)?[^\S\n]*\n)?([\s\S]*?)```/g;
+// A fenced block, with an optional language on the opening line. A language name is short: a long unbroken first
+// line (a piece the splitter cut inside one) is code, not a language.
+const FENCE = /```(?:([\w+.#-]{1,32})?[^\S\n]*\n)?([\s\S]*?)```/g;
 
 function inline(text: string): string {
   return text
