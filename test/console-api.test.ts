@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Script } from 'node:vm';
+import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { databaseKinds } from './support/databases.ts';
 import { signedHook, startTestSwitchboard, type TestSwitchboard } from './support/switchboard.ts';
@@ -45,6 +46,18 @@ describe.each(databaseKinds)('admin API paging, conversations and round trips on
     expect(all.body.executions.map((e: any) => e.id)).toEqual(walked);
     const times = all.body.executions.map((e: any) => Date.parse(e.created_at));
     expect(times).toEqual([...times].sort((a, b) => b - a));
+  });
+
+  it('tells apart rows within one millisecond, and rows with the very same time, by microseconds and id', async () => {
+    const posted = await Promise.all(Array.from({ length: 5 }, (_, i) => sb.api('POST', '/api/messages', { text: `micro ${i}`, user_id: `micro-${i}` })));
+    const ids = posted.map((p) => p.body.execution_id as string);
+    // Three share a millisecond; two of those share the microsecond too, so only the id orders them.
+    const times = ['2020-01-01 00:00:00.123001+00', '2020-01-01 00:00:00.123002+00', '2020-01-01 00:00:00.123002+00', '2020-01-01 00:00:00.124+00', '2020-01-01 00:00:00.122999+00'];
+    for (const [i, id] of ids.entries()) {
+      await sb.opened.handle.db.execute(sql`update executions set created_at = ${times[i]}::timestamptz where id = ${id}`);
+    }
+    const pages = await walk('/api/executions?until=2020-01-02T00:00:00Z', 'executions', 1);
+    expect(pages.flat().map((e) => e.id)).toEqual([ids[3], ...[ids[1], ids[2]].sort().reverse(), ids[0], ids[4]]);
   });
 
   it('keeps the other filters alongside the cursor, and empty values count as unset', async () => {
