@@ -1,7 +1,63 @@
-import { and, desc, eq, sql } from 'drizzle-orm';
+import { and, desc, eq, getTableColumns, ilike, or, sql } from 'drizzle-orm';
 import type { HistoryMessage } from '../src/types.ts';
 import type { Db } from './client.ts';
+import { afterCursor, containsPattern, pageOf, positionOf, type Cursor } from './paging.ts';
 import { conversations, executions, messages } from './schema.ts';
+
+export type ConversationRow = typeof conversations.$inferSelect;
+
+/** `q` matches the conversation key or any message's text, case-insensitively. */
+export type ConversationFilter = { channel?: string; q?: string; after?: Cursor; limit?: number };
+
+/**
+ * Conversations newest first by when they started (a stable order, so a cursor never skips or repeats one as
+ * messages arrive), each with its message count and last activity, read for the page's rows only.
+ */
+export async function listConversations(db: Db, f: ConversationFilter) {
+  const limit = Math.min(f.limit ?? 50, 500);
+  const pattern = f.q ? containsPattern(f.q) : undefined;
+  const rows = await db
+    .select({
+      ...getTableColumns(conversations),
+      position: positionOf(conversations.createdAt),
+      // Written out: inside a selected field, drizzle would leave the correlated columns unqualified.
+      messageCount: sql<number>`(select count(*)::int from ${messages} m where m.conversation_id = ${conversations}.id)`,
+      lastMessageAt: sql<string | null>`(select max(m.created_at) from ${messages} m where m.conversation_id = ${conversations}.id)`,
+    })
+    .from(conversations)
+    .where(
+      and(
+        f.channel ? eq(conversations.channel, f.channel) : undefined,
+        pattern
+          ? or(
+              ilike(conversations.conversationKey, pattern),
+              sql`exists (select 1 from ${messages} where ${messages.conversationId} = ${conversations.id} and ${messages.text} ilike ${pattern})`,
+            )
+          : undefined,
+        f.after ? afterCursor(conversations.createdAt, conversations.id, f.after) : undefined,
+      ),
+    )
+    .orderBy(desc(conversations.createdAt), desc(conversations.id))
+    .limit(limit + 1);
+  const page = pageOf(rows, limit);
+  return {
+    nextCursor: page.nextCursor,
+    rows: page.rows.map((r) => ({ ...r, messageCount: Number(r.messageCount), lastMessageAt: r.lastMessageAt ? new Date(r.lastMessageAt) : null })),
+  };
+}
+
+/**
+ * The key of conversation `id` when it belongs to `channel` and `tenantId`, so a client may continue a
+ * conversation by the id a response gave it; undefined for anything else.
+ */
+export async function conversationKeyOf(db: Db, channel: string, tenantId: string, id: string): Promise<string | undefined> {
+  const [row] = await db
+    .select({ key: conversations.conversationKey })
+    .from(conversations)
+    .where(and(eq(conversations.id, id), eq(conversations.channel, channel), eq(conversations.tenantId, tenantId)))
+    .limit(1);
+  return row?.key;
+}
 
 export async function getConversation(db: Db, id: string, limit = 200) {
   const [conversation] = await db.select().from(conversations).where(eq(conversations.id, id)).limit(1);

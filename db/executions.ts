@@ -1,34 +1,57 @@
 /** The execution log: the state machine queued → running → succeeded | failed → dead, and its queries. */
 import { randomUUID } from 'node:crypto';
-import { and, desc, eq, gte, inArray, lt, sql } from 'drizzle-orm';
+import { and, desc, eq, getTableColumns, gte, ilike, inArray, lt, or, sql } from 'drizzle-orm';
 import type { ExecutionStatus, Reply, Usage } from '../src/types.ts';
 import type { Db } from './client.ts';
 import type { Queue } from './queue.ts';
 import { executions, messages } from './schema.ts';
 import { rowsOf } from './rows.ts';
+import { afterCursor, containsPattern, pageOf, positionOf, type Cursor } from './paging.ts';
 
 export type ExecutionRow = typeof executions.$inferSelect;
 
-export type ExecutionFilter = { status?: ExecutionStatus; channel?: string; agent?: string; limit?: number; before?: Date };
+/**
+ * Which executions a list shows: `since` is inclusive, `until` exclusive; `q` matches the input text, the reply
+ * text or the error, case-insensitively; `after` continues from a page's cursor.
+ */
+export type ExecutionFilter = {
+  status?: ExecutionStatus;
+  channel?: string;
+  agent?: string;
+  since?: Date;
+  until?: Date;
+  q?: string;
+  after?: Cursor;
+  limit?: number;
+};
 
 export async function getExecution(db: Db, id: string): Promise<ExecutionRow | undefined> {
   const [row] = await db.select().from(executions).where(eq(executions.id, id)).limit(1);
   return row;
 }
 
-export async function listExecutions(db: Db, f: ExecutionFilter): Promise<ExecutionRow[]> {
+/** Newest first, one page at a time; `nextCursor` is null on the last page. */
+export async function listExecutions(db: Db, f: ExecutionFilter): Promise<{ rows: ExecutionRow[]; nextCursor: string | null }> {
+  const limit = Math.min(f.limit ?? 50, 500);
+  const pattern = f.q ? containsPattern(f.q) : undefined;
   const where = and(
     f.status ? eq(executions.status, f.status) : undefined,
     f.channel ? eq(executions.channel, f.channel) : undefined,
     f.agent ? eq(executions.agent, f.agent) : undefined,
-    f.before ? lt(executions.createdAt, f.before) : undefined,
+    f.since ? gte(executions.createdAt, f.since) : undefined,
+    f.until ? lt(executions.createdAt, f.until) : undefined,
+    pattern
+      ? or(ilike(sql`${executions.envelope}->>'text'`, pattern), ilike(sql`${executions.result}->>'text'`, pattern), ilike(executions.error, pattern))
+      : undefined,
+    f.after ? afterCursor(executions.createdAt, executions.id, f.after) : undefined,
   );
-  return db
-    .select()
+  const rows = await db
+    .select({ ...getTableColumns(executions), position: positionOf(executions.createdAt) })
     .from(executions)
     .where(where)
     .orderBy(desc(executions.createdAt), desc(executions.id))
-    .limit(Math.min(f.limit ?? 50, 500));
+    .limit(limit + 1);
+  return pageOf<ExecutionRow>(rows, limit);
 }
 
 /**

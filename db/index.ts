@@ -7,7 +7,7 @@ import type { Envelope } from '../src/types.ts';
 import { listAgentRows, isAgentEnabled, seedAgents, setAgentEnabled } from './agents.ts';
 import { MIGRATIONS_FOLDER, migrationsApplied, openDatabase, type DatabaseHandle, type OpenOptions } from './client.ts';
 import { tryLeadership } from './leader.ts';
-import { getConversation, historyFor } from './conversations.ts';
+import { conversationKeyOf, getConversation, historyFor, listConversations, type ConversationFilter } from './conversations.ts';
 import {
   countsSince,
   createReplay,
@@ -48,6 +48,8 @@ import { acquireReviewLease, knownFingerprints, lastReviewedHead, recordReview, 
 export { DataDirInUseError } from './lock.ts';
 export { DataDirUnsafeError } from './data-dir.ts';
 export type { ExecutionRow, ExecutionFilter, TenantScope } from './executions.ts';
+export type { ConversationFilter, ConversationRow } from './conversations.ts';
+export { decodeCursor } from './paging.ts';
 export type { VoteTarget } from './feedback.ts';
 export type { IngestResult, OverQuota, Quota, Routed } from './ingest.ts';
 export { AUDIT_ROWS } from './access.ts';
@@ -105,6 +107,8 @@ export function createStore(handle: DatabaseHandle, queue: Queue, health: Databa
     /** Without `scope`, every tenant's. */
     recentFailures: (limit: number, scope?: TenantScope) => recentFailures(db, limit, scope),
     getConversation: (id: string) => getConversation(db, id),
+    listConversations: (filter: ConversationFilter) => listConversations(db, filter),
+    conversationKeyOf: (channel: string, tenantId: string, id: string) => conversationKeyOf(db, channel, tenantId, id),
     history: (conversationId: string, beforeMessageId: string | null, limit?: number) => historyFor(db, conversationId, beforeMessageId, limit),
     seedAgents: (list: readonly (string | { name: string; requiredRole?: 'admin' | 'member' })[]) => seedAgents(db, list),
     listAgents: () => listAgentRows(db),

@@ -2,7 +2,7 @@
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { streamSSE } from 'hono/streaming';
 import { z } from 'zod';
-import { USAGE_GROUPS, type Store, type UsageRow } from '../db/index.ts';
+import { decodeCursor, USAGE_GROUPS, type Store, type UsageRow } from '../db/index.ts';
 import type { AdminTokenCheck } from '../src/admin-token.ts';
 import { AppError, BadRequestError, NotFoundError } from '../src/errors.ts';
 import { isRefusal, PAIRING_CODE, type AccessRule, type Pairing } from '../src/access/index.ts';
@@ -61,11 +61,41 @@ function querySchema<T extends z.ZodRawShape>(shape: T) {
   return z.preprocess(withoutEmpty, z.object(shape));
 }
 
+// A page's `next_cursor`, given back as `?before=` for the page after it.
+const cursor = z
+  .string()
+  .transform((text, ctx) => decodeCursor(text) ?? (ctx.addIssue({ code: 'custom', message: 'must be a next_cursor from an earlier page' }), z.NEVER));
+// A time with its zone (a date alone is UTC midnight); a `+` left unencoded in a query string arrives as a space.
+const isoTime = z
+  .string()
+  .transform((text) => text.replace(/ (\d{2}:?\d{2})$/, '+$1'))
+  .pipe(z.string().regex(/^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2}))?$/, 'must be an ISO 8601 time with its zone, such as 2026-01-31T09:00:00Z'))
+  .transform((text, ctx) => {
+    const at = new Date(text);
+    // Date rolls 2026-02-31 over into March; a day past the month's end is a mistake to report.
+    const [year, month, day] = text.slice(0, 10).split('-').map(Number) as [number, number, number];
+    const real = !Number.isNaN(at.getTime()) && new Date(Date.UTC(year, month - 1, day)).getUTCDate() === day;
+    return real ? at : (ctx.addIssue({ code: 'custom', message: 'is not a real date' }), z.NEVER);
+  });
+const search = z.string().max(200, 'must be at most 200 characters');
+const pageLimit = z.coerce.number().int().min(1).max(500).default(50);
+
 const executionQuery = querySchema({
   status: z.enum(['queued', 'running', 'succeeded', 'failed', 'dead']).optional(),
   channel: z.string().max(32).optional(),
   agent: z.string().max(64).optional(),
-  limit: z.coerce.number().int().min(1).max(500).default(50),
+  since: isoTime.optional(),
+  until: isoTime.optional(),
+  q: search.optional(),
+  before: cursor.optional(),
+  limit: pageLimit,
+});
+
+const conversationQuery = querySchema({
+  channel: z.string().max(32).optional(),
+  q: search.optional(),
+  before: cursor.optional(),
+  limit: pageLimit,
 });
 
 const routeBody = z.object({
@@ -157,6 +187,12 @@ export function apiRoutes(deps: ApiDeps) {
     deps.web.verify(req);
     const envelopes = await deps.web.normalize(req);
     if (!Array.isArray(envelopes)) throw new BadRequestError('ignored', envelopes.ignore);
+    // A response names its conversation by id; sent back as `conversation_id`, that id continues the same
+    // conversation (only one of the web channel's own), while any other value stays the client's own key.
+    for (const envelope of envelopes) {
+      if (!UUID.test(envelope.conversationKey)) continue;
+      envelope.conversationKey = (await store.conversationKeyOf(envelope.channel, envelope.tenantId, envelope.conversationKey.toLowerCase())) ?? envelope.conversationKey;
+    }
     const [result] = await deps.ingest(envelopes);
     // The web channel is a trusted system (admin-token holders); a refusal here is a quota or a policy the operator set.
     if (!result || isRefusal(result)) throw new AppError(403, `access_${result?.refused ?? 'refused'}`, result?.answer ?? 'The access policy refused this message');
@@ -164,9 +200,9 @@ export function apiRoutes(deps: ApiDeps) {
   });
 
   api.get('/executions', async (c) => {
-    const q = parse(executionQuery, c.req.query());
-    const rows = await store.listExecutions(q);
-    return c.json({ executions: rows.map(presentExecution) });
+    const { before, ...q } = parse(executionQuery, c.req.query());
+    const page = await store.listExecutions({ ...q, after: before });
+    return c.json({ executions: page.rows.map(presentExecution), next_cursor: page.nextCursor });
   });
   api.get('/executions/:id', async (c) => c.json(presentExecution(await execution(c.req.param('id')))));
   /**
@@ -268,6 +304,23 @@ export function apiRoutes(deps: ApiDeps) {
     return c.body(null, 204);
   });
 
+  /** Newest first by when each conversation started; `message_count` and `last_message_at` come with each. */
+  api.get('/conversations', async (c) => {
+    const { before, ...q } = parse(conversationQuery, c.req.query());
+    const page = await store.listConversations({ ...q, after: before });
+    return c.json({
+      conversations: page.rows.map((r) => ({
+        id: r.id,
+        channel: r.channel,
+        conversation_key: r.conversationKey,
+        tenant_id: r.tenantId,
+        created_at: r.createdAt,
+        last_message_at: r.lastMessageAt,
+        message_count: r.messageCount,
+      })),
+      next_cursor: page.nextCursor,
+    });
+  });
   api.get('/conversations/:id', async (c) => {
     const id = c.req.param('id');
     const conversation = UUID.test(id) ? await store.getConversation(id) : undefined;

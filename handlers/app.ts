@@ -10,7 +10,7 @@ import type { LiveReplies } from '../src/llm/index.ts';
 import type { Agent, ChannelAdapter, Logger, ProviderHealth, RawRequest } from '../src/ports.ts';
 import { apiRoutes, type ApiDeps } from './api.ts';
 import { channelRoute, rawRequest } from './channel.ts';
-import { dashboard } from './dashboard.ts';
+import { DASHBOARD_SCRIPT, dashboard, pageHeaders } from './dashboard.ts';
 import { createErrorHandler, jsonError } from './errors.ts';
 import { healthRoutes } from './health.ts';
 import { countRequests, limitBody, requireContentType } from './middleware.ts';
@@ -49,11 +49,13 @@ export function createApp(deps: AppDeps) {
   app.notFound((c) => jsonError(c, 404, 'not_found', `No route for ${c.req.method} ${c.req.path}`));
   app.use('*', countRequests(deps.metrics));
   app.use('*', limitBody());
+  app.use('*', pageHeaders());
 
   app.route('/', healthRoutes({ store: deps.store, metrics: deps.metrics, providers: deps.providers, queue: deps.queue }));
   // Deliveries refused while the database was unavailable: counted for /readyz and `status`.
   const onRefused = (channel: string) => deps.store.health.refused(channel);
   app.get('/', (c) => c.html(dashboard()));
+  app.get('/dashboard.js', (c) => c.body(DASHBOARD_SCRIPT, 200, { 'content-type': 'text/javascript; charset=utf-8', 'cache-control': 'no-cache' }));
 
   app.post(
     '/hooks/:source',
