@@ -117,6 +117,8 @@ async function runCheck(check: Check): Promise<Finding[]> {
     if (code) return [fix(`${check.name}: cannot reach ${check.url}: ${code} — check outbound HTTPS/proxy${isDefaultUrl(check.url) ? '' : ' and the *_API_URL/*_BASE_URL setting'}`)];
     const refused = check.refused(err);
     if (refused) return [fix(`${check.name}: ${refused}`)];
+    const status = httpStatus(err);
+    if (status) return [fix(`${check.name}: ${check.url} answered HTTP ${status}, not like the platform's API: check the *_API_URL/*_BASE_URL setting and any proxy in between`)];
     return [fix(`${check.name}: ${firstLine(err)}`)];
   } finally {
     clearTimeout(timer);
@@ -155,6 +157,14 @@ function isTimeout(err: unknown): boolean {
     if (typeof e.message === 'string' && /timeout of \d+ms exceeded|timed out/i.test(e.message)) return true;
   }
   return false;
+}
+
+/** The HTTP status an SDK error carries (`status`, or the Slack client's `statusCode`). */
+function httpStatus(err: unknown): number | undefined {
+  for (const e of causes(err)) {
+    for (const value of [e.status, e.statusCode]) if (typeof value === 'number' && value >= 100 && value < 600) return value;
+  }
+  return undefined;
 }
 
 function firstLine(err: unknown): string {

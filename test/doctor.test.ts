@@ -66,6 +66,7 @@ describe('doctor against the platforms', { timeout: 120_000 }, () => {
   function healthy(): Record<string, string> {
     return {
       DATA_DIR: dir,
+      ...(process.env.DATABASE_URL ? { DATABASE_URL: process.env.DATABASE_URL } : {}),
       PUBLIC_URL,
       SLACK_SIGNING_SECRET: SIGNING_SECRET,
       SLACK_BOT_TOKEN,
@@ -174,6 +175,29 @@ describe('doctor against the platforms', { timeout: 120_000 }, () => {
     expect(lines).toContain(`FIX   anthropic: cannot reach ${dead}: ECONNREFUSED${hint}`);
     expect(lines).toContain(`FIX   openai: cannot reach ${dead}/v1: ECONNREFUSED${hint}`);
     expect(text).not.toMatch(/^\s+at /m);
+    expect(code).toBe(1);
+  });
+
+  it('reports an API that accepts the connection but never answers, within the check timeout', async () => {
+    const sockets: import('node:net').Socket[] = [];
+    const silent = createServer((socket) => void sockets.push(socket));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(silent.address() as { port: number }).port}`;
+    try {
+      const { code, lines } = await doctor({ ...healthy(), SLACK_API_URL: `${url}/api/`, TWILIO_API_URL: url });
+      expect(lines).toContain(`FIX   slack: ${url}/api/ did not answer within 5 s — check outbound HTTPS/proxy`);
+      expect(lines).toContain(`FIX   whatsapp: ${url} did not answer within 5 s — check outbound HTTPS/proxy`);
+      expect(lines).toContain(`ok    telegram: getMe accepts TELEGRAM_BOT_TOKEN (@${BOT_USERNAME})`);
+      expect(code).toBe(1);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => silent.close(() => resolve()));
+    }
+  });
+
+  it('reports an address that answers, but not as the API does', async () => {
+    const { code, lines } = await doctor({ ...healthy(), SLACK_API_URL: `${slack.apiUrl.replace(/\/api\/$/, '')}/elsewhere/` });
+    expect(lines.find((l) => l.startsWith('FIX   slack:'))).toMatch(/answered HTTP 404, not like the platform's API: check the \*_API_URL/);
     expect(code).toBe(1);
   });
 
