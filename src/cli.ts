@@ -22,7 +22,8 @@ const USAGE = `Usage: switchboard <verb> [options]
   routes delete <id>
   usage [--days N] [--group day,agent,provider,tenant,model,channel] [--json]
                                     tokens and cost of model calls (default: last 7 days)
-  doctor                            check configuration, database and channels; say what to fix
+  doctor                            check configuration, database, and each enabled channel and LLM provider
+                                    against its real API; say what to fix (exit 1 when something is broken)
   slack manifest                    print the Slack app manifest for PUBLIC_URL (paste it at api.slack.com/apps)
   github manifest                   print the GitHub App manifest for PUBLIC_URL (see docs/github.md)
   telegram set-webhook              point the bot's webhook at PUBLIC_URL/telegram/webhook with TELEGRAM_WEBHOOK_SECRET

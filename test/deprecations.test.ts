@@ -9,6 +9,7 @@ import { runDoctor } from '../src/doctor.ts';
 import { createProviders, DEFAULT_MODELS, DEPRECATED_MODELS, deprecationOf } from '../src/llm/index.ts';
 import type { Logger } from '../src/ports.ts';
 import { startFakeAnthropic, type FakeLlm } from './fakes/anthropic-api.ts';
+import { startFakeOpenAi } from './fakes/openai-api.ts';
 import { ROOT } from './support/process.ts';
 
 const require = createRequire(import.meta.url);
@@ -59,13 +60,22 @@ describe('deprecated models', () => {
 // Doctor opens the database: a fresh PGlite directory takes a while on a busy machine.
 describe('doctor on LLM providers', { timeout: 120_000 }, () => {
   const dir = mkdtempSync(join(tmpdir(), 'switchboard-doctor-'));
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  // Doctor asks each provider for its model list: the fakes answer, so the key `k` is accepted.
+  let fakes: { anthropic: FakeLlm; openai: FakeLlm } | undefined;
+  beforeAll(async () => {
+    fakes = { anthropic: await startFakeAnthropic(), openai: await startFakeOpenAi() };
+  });
+  afterAll(async () => {
+    await fakes?.anthropic.close();
+    await fakes?.openai.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
 
   async function doctor(env: Record<string, string>): Promise<{ code: number; lines: string[] }> {
     const lines: string[] = [];
     const log = vi.spyOn(console, 'log').mockImplementation((line: string) => void lines.push(line));
     try {
-      return { code: await runDoctor(loadConfig({ DATA_DIR: dir, ...env })), lines };
+      return { code: await runDoctor(loadConfig({ DATA_DIR: dir, ANTHROPIC_BASE_URL: fakes!.anthropic.url, OPENAI_BASE_URL: fakes!.openai.url, ...env })), lines };
     } finally {
       log.mockRestore();
     }

@@ -31,9 +31,9 @@ export class TwilioRateLimitedError extends Error {
  */
 export class RedirectingRequestClient extends twilio.RequestClient {
   readonly apiUrl: string;
-  constructor(apiUrl: string) {
+  constructor(apiUrl: string, opts: { timeoutMs?: number } = {}) {
     // The queue retries failed replies; the SDK must not retry on its own.
-    super({ timeout: 30_000, autoRetry: false });
+    super({ timeout: opts.timeoutMs ?? 30_000, autoRetry: false });
     this.apiUrl = apiUrl.replace(/\/+$/, '');
   }
 

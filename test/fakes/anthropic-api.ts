@@ -59,6 +59,12 @@ const anthropicWire: WireFormat = {
     sse({ type: 'message_stop' }, 'message_stop'),
   ],
   streamError: (type, message) => sse({ type: 'error', error: { type, message } }, 'error'),
+  models: () => ({
+    data: [{ type: 'model', id: 'claude-sonnet-4-6', display_name: 'Claude Sonnet 4.6', created_at: '2026-01-01T00:00:00Z' }],
+    has_more: false,
+    first_id: 'claude-sonnet-4-6',
+    last_id: 'claude-sonnet-4-6',
+  }),
   errorBody: (status, type, message) => ({ type: 'error', error: { type: type ?? ERROR_TYPES[status] ?? 'api_error', message }, request_id: 'req_fake' }),
 };
 

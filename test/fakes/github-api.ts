@@ -42,6 +42,10 @@ export type FakeGithub = {
   addComment(comment: Omit<FakeComment, 'id' | 'created_at'>): FakeComment;
   /** A person's reaction on a comment (GitHub sends no webhook for these). */
   react(target: FakeReaction['target'], id: number, content: string, login: string): void;
+  /** Answers every request made with this token 401 Bad credentials, as GitHub does for a revoked one. */
+  revokeToken(token: string): void;
+  /** What GET /user sends as `x-oauth-scopes` (a classic token's scopes; undefined: none, like a fine-grained token). */
+  scopes: string | undefined;
   close(): Promise<void>;
 };
 
@@ -97,6 +101,8 @@ export async function startFakeGithub(): Promise<FakeGithub> {
   let app: { appId: string; publicKey: string; lifetime: number; now: () => Date; installations: Record<string, number> } | undefined;
   let reviewDelay = 0;
   let seq = 1000;
+  const revoked = new Set<string>();
+  let scopes: string | undefined = 'repo, read:org';
   const state = {
     requests: [] as FakeRequest[],
     reviews: [] as FakeReview[],
@@ -124,6 +130,13 @@ export async function startFakeGithub(): Promise<FakeGithub> {
 
   function route(method: string, path: string, query: URLSearchParams, body: Record<string, any>, auth: string | undefined): [number, unknown, Record<string, string>?] {
     let m: RegExpExecArray | null;
+    if (auth?.startsWith('token ') && revoked.has(auth.slice(6))) return [401, { message: 'Bad credentials', documentation_url: 'https://docs.github.com/rest' }];
+    if (method === 'GET' && path === '/app/installations') {
+      const claims = app && auth?.startsWith('bearer ') ? verifyJwt(auth.slice(7), app.publicKey) : undefined;
+      if (!app || !claims) return [401, { message: 'A JSON web token could not be decoded' }];
+      const owners = new Map(Object.entries(app.installations).map(([repo, id]) => [id, repo.split('/')[0]!]));
+      return [200, [...owners].map(([id, login]) => ({ id, app_id: Number(app!.appId), account: { login, type: 'Organization' }, target_type: 'Organization' }))];
+    }
     if (method === 'POST' && (m = /^\/app\/installations\/(\d+)\/access_tokens$/.exec(path))) {
       if (!app) return [404, { message: 'Not Found' }];
       const claims = auth?.startsWith('bearer ') ? verifyJwt(auth.slice(7), app.publicKey) : undefined;
@@ -147,7 +160,8 @@ export async function startFakeGithub(): Promise<FakeGithub> {
     }
     if (method === 'GET' && path === '/user') {
       // With a token: its own login, which the comments it writes carry. An installation token has no user.
-      return app ? [403, { message: 'Resource not accessible by integration' }] : [200, { login: SELF, id: 1, type: 'Bot' }];
+      if (app) return [403, { message: 'Resource not accessible by integration' }];
+      return [200, { login: SELF, id: 1, type: 'Bot' }, scopes === undefined ? {} : { 'x-oauth-scopes': scopes }];
     }
     if (app) {
       // Like GitHub: only a token it issued, and only until it expires.
@@ -260,7 +274,7 @@ export async function startFakeGithub(): Promise<FakeGithub> {
       [status, payload, headers] = [403, { message: 'You have exceeded a secondary rate limit. Please wait a few minutes before you try again.' }, { 'retry-after': String(limit.retryAfter) }];
     } else {
       if (reviewDelay && method === 'POST' && /\/pulls\/\d+\/reviews$/.test(url.pathname)) await new Promise((r) => setTimeout(r, reviewDelay));
-      [status, payload] = route(method, url.pathname, url.searchParams, body, authorization);
+      [status, payload, headers = {}] = route(method, url.pathname, url.searchParams, body, authorization);
     }
     state.requests.push({ method, path: url.pathname, authorization: req.headers.authorization, status });
     res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...headers });
@@ -305,6 +319,13 @@ export async function startFakeGithub(): Promise<FakeGithub> {
     react(target, id, content, login) {
       const comment = state.comments.find((c) => c.id === id);
       state.reactions.push({ target, repo: comment?.repo ?? '', id, content, login });
+    },
+    revokeToken: (token) => void revoked.add(token),
+    get scopes() {
+      return scopes;
+    },
+    set scopes(value) {
+      scopes = value;
     },
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };

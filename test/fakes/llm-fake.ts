@@ -31,6 +31,8 @@ export type WireFormat = {
   streamEnd(body: any, answer: Answered): string[];
   streamError(type: string, message: string): string;
   errorBody(status: number, type: string | undefined, message: string): unknown;
+  /** The body of GET <base>/v1/models (what doctor's models.list reads). */
+  models(): unknown;
 };
 
 export type FakeLlm = {
@@ -91,6 +93,11 @@ export async function startFakeLlm(name: string, wire: WireFormat, opts: { key?:
   async function handle(req: IncomingMessage, res: ServerResponse) {
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
+    if (req.method === 'GET' && new URL(req.url ?? '/', 'http://fake').pathname === '/v1/models') {
+      fake.requests.push({ path: '/v1/models', headers: req.headers, body: undefined, at: Date.now() });
+      if (!wire.authorized(req.headers, key)) return send(res, 401, wire.errorBody(401, 'authentication_error', 'invalid x-api-key'));
+      return send(res, 200, wire.models());
+    }
     if (req.method !== 'POST' || req.url !== wire.path) return send(res, 404, wire.errorBody(404, 'not_found_error', `no route ${req.method} ${req.url}`));
     const body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
     fake.requests.push({ path: req.url, headers: req.headers, body, at: Date.now() });

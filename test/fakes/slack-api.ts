@@ -1,5 +1,6 @@
 /**
  * Slack for tests, both directions: a fake Web API (chat.postMessage, chat.update, conversations.replies, auth.test,
+ * apps.connections.open with the app token,
  * and response_url endpoints) on 127.0.0.1:<random port> that the real WebClient reaches through SLACK_API_URL, and builders for
  * inbound requests signed exactly as Slack signs them.
  */
@@ -7,6 +8,8 @@ import { createHmac } from 'node:crypto';
 import { createServer, type IncomingMessage } from 'node:http';
 
 export const BOT_TOKEN = 'xoxb-test-0000-token';
+/** The app-level token (Socket Mode): the only token apps.connections.open accepts. */
+export const APP_TOKEN = 'xapp-1-A0APP0001-0000-test';
 // Slack's own documented example secret, so the signer below is the one checked against Slack's vector.
 export const SIGNING_SECRET = '8f742231b10e8888abcd99yyyzzz85a5';
 export const TEAM = 'T0TEAM001';
@@ -59,6 +62,7 @@ export async function startFakeSlack(): Promise<FakeSlack> {
   const channels = new Map<string, StoredMessage[]>();
   const stored = (channel: string) => channels.get(channel) ?? channels.set(channel, []).get(channel)!;
   let seq = 0;
+  let port = 0;
   // Slack stamps messages with the current time, so they sort after the (older) messages tests write by hand.
   const nextTs = () => `${Math.floor(Date.now() / 1000)}.${String(++seq).padStart(6, '0')}`;
   const byTs = (a: StoredMessage, b: StoredMessage) => (a.ts.length - b.ts.length) || (a.ts < b.ts ? -1 : a.ts > b.ts ? 1 : 0);
@@ -67,6 +71,8 @@ export async function startFakeSlack(): Promise<FakeSlack> {
     switch (method) {
       case 'auth.test':
         return { ok: true, url: 'https://fake.slack.test/', team: 'Test Team', user: 'switchboard', team_id: TEAM, user_id: BOT_USER, bot_id: BOT_ID };
+      case 'apps.connections.open':
+        return { ok: true, url: `ws://127.0.0.1:${port}/link/?ticket=fake-ticket` };
       case 'chat.postMessage': {
         if (!args.channel) return { ok: false, error: 'channel_not_found' };
         if (!args.text && !args.blocks) return { ok: false, error: 'no_text' };
@@ -129,13 +135,15 @@ export async function startFakeSlack(): Promise<FakeSlack> {
       calls.push({ method, args, status: 429, at: Date.now() });
       return reply(429, { ok: false, error: 'ratelimited' }, { 'retry-after': String(limit.retryAfter) });
     }
-    const authorized = req.headers.authorization === `Bearer ${BOT_TOKEN}`;
+    // Like Slack: apps.connections.open takes the app-level token only, every other method a bot token.
+    const token = method === 'apps.connections.open' ? APP_TOKEN : BOT_TOKEN;
+    const authorized = req.headers.authorization === `Bearer ${token}`;
     const result = !authorized ? { ok: false, error: 'invalid_auth' } : (refusals.get(method) ?? answer(method, args));
     calls.push({ method, args, status: 200, at: Date.now(), result });
     return reply(200, result);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
+  port = (server.address() as { port: number }).port;
   const base = `http://127.0.0.1:${port}`;
   return {
     apiUrl: `${base}/api/`,

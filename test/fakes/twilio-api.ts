@@ -1,5 +1,5 @@
 /**
- * Twilio for tests, both directions: a fake Messages API on 127.0.0.1:<random port> that the real twilio client
+ * Twilio for tests, both directions: a fake Messages API (and the account, as `accounts(sid).fetch()` reads it) on 127.0.0.1:<random port> that the real twilio client
  * reaches through TWILIO_API_URL (checking Basic auth, the sender and the 1,600-character limit; answering 429 or
  * errors on demand), and inbound WhatsApp webhooks signed with twilio's own getExpectedTwilioSignature.
  */
@@ -52,9 +52,15 @@ export async function startFakeTwilio(): Promise<FakeTwilio> {
       send(status, { code, message, more_info: `https://www.twilio.com/docs/errors/${code}`, status }, headers);
     };
     const path = new URL(req.url ?? '/', 'http://fake').pathname;
+    const expected = `Basic ${Buffer.from(`${ACCOUNT_SID}:${AUTH_TOKEN}`).toString('base64')}`;
+    const account = /^\/2010-04-01\/Accounts\/([^/]+)\.json$/.exec(path);
+    if (req.method === 'GET' && account) {
+      // What `api.v2010.accounts(sid).fetch()` asks (doctor): the account, to its own credentials only.
+      if (req.headers.authorization !== expected || account[1] !== ACCOUNT_SID) return send(401, { code: 20003, message: 'Authenticate', more_info: 'https://www.twilio.com/docs/errors/20003', status: 401 });
+      return send(200, { sid: ACCOUNT_SID, friendly_name: 'Switchboard test account', status: 'active', type: 'Full', auth_token: AUTH_TOKEN, uri: `/2010-04-01/Accounts/${ACCOUNT_SID}.json` });
+    }
     const match = /^\/2010-04-01\/Accounts\/([^/]+)\/Messages\.json$/.exec(path);
     if (req.method !== 'POST' || !match) return send(404, { code: 20404, message: 'The requested resource was not found', status: 404 });
-    const expected = `Basic ${Buffer.from(`${ACCOUNT_SID}:${AUTH_TOKEN}`).toString('base64')}`;
     if (req.headers.authorization !== expected || match[1] !== ACCOUNT_SID) return error(401, 20003, 'Authenticate');
     if (limit.after > 0) limit.after--;
     else if (limit.times > 0) {
