@@ -113,6 +113,8 @@ describe.skipIf(!server)(title, () => {
       SLACK_SIGNING_SECRET: SIGNING_SECRET,
       SLACK_BOT_TOKEN: BOT_TOKEN,
       SLACK_API_URL: slack.apiUrl,
+      // The person asking for `status` below holds the admin role it requires.
+      SLACK_ADMINS: 'U0ALICE01',
       ANTHROPIC_API_KEY: 'k',
       ANTHROPIC_BASE_URL: anthropic.url,
       ANTHROPIC_MODEL: 'claude-test-1',

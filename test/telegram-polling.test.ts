@@ -12,7 +12,7 @@ import { loadConfig } from '../src/config.ts';
 import { createLogger } from '../src/logger.ts';
 import { startSwitchboard, type Switchboard } from '../src/server.ts';
 import { databaseKinds } from './support/databases.ts';
-import { ADMIN_TOKEN, startTestSwitchboard, tableCounts, type TestSwitchboard } from './support/switchboard.ts';
+import { ADMIN_TOKEN, RELAXED_ACCESS_ENV, startTestSwitchboard, tableCounts, type TestSwitchboard } from './support/switchboard.ts';
 import { ALICE, BOB, BOT_TOKEN, messageUpdate, startFakeTelegram, telegramRequest, type FakeTelegram } from './fakes/telegram-api.ts';
 import { waitFor, settle } from './support/wait.ts';
 
@@ -30,7 +30,7 @@ describe.each(databaseKinds)('Telegram polling on %s', (kind) => {
   const stored = async (s: Switchboard, updateId: number) =>
     rowsOf(await s.opened.handle.db.execute(sql`select 1 from deliveries where channel = 'telegram' and delivery_id = ${String(updateId)}`)).length === 1;
   /** A second Switchboard on the same database, as another `start --role web` process would be. */
-  const another = () => startSwitchboard(loadConfig({ ADMIN_TOKEN, LOG_LEVEL: 'silent', ...sb.database.env, ...env }), { listen: false, poll: true, logger: createLogger('silent') });
+  const another = () => startSwitchboard(loadConfig({ ADMIN_TOKEN, LOG_LEVEL: 'silent', ...RELAXED_ACCESS_ENV, ...sb.database.env, ...env }), { listen: false, poll: true, logger: createLogger('silent') });
 
   beforeAll(async () => {
     fake = await startFakeTelegram();
