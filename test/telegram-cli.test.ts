@@ -9,7 +9,7 @@ import { loadConfig } from '../src/config.ts';
 import { createLogger } from '../src/logger.ts';
 import { startSwitchboard } from '../src/server.ts';
 import { runCli } from './support/process.ts';
-import { ADMIN_TOKEN } from './support/switchboard.ts';
+import { ADMIN_TOKEN, RELAXED_ACCESS_ENV } from './support/switchboard.ts';
 import { BOT_ID, BOT_TOKEN, BOT_USERNAME, messageUpdate, startFakeTelegram, telegramRequest, WEBHOOK_SECRET, type FakeTelegram } from './fakes/telegram-api.ts';
 
 // set-webhook opens the embedded database (and migrates it) in a child process; on a busy machine that takes a while.
@@ -45,7 +45,7 @@ describe('switchboard telegram', { timeout: 180_000 }, () => {
     expect(stored).toMatchObject({ id: BOT_ID, username: BOT_USERNAME, is_bot: true });
 
     const calls = fake.calls.length;
-    const sb = await startSwitchboard(loadConfig({ ...env, ADMIN_TOKEN, LOG_LEVEL: 'silent' }), { listen: false, logger: createLogger('silent') });
+    const sb = await startSwitchboard(loadConfig({ ...RELAXED_ACCESS_ENV, ...env, ADMIN_TOKEN, LOG_LEVEL: 'silent' }), { listen: false, logger: createLogger('silent') });
     try {
       const chat = { id: -100_123_456_789, type: 'supergroup' as const, title: 'Ops' };
       const res = await sb.app.request('/telegram/webhook', telegramRequest(messageUpdate(`@${BOT_USERNAME} what is our deploy process?`, { chat })));
