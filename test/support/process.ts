@@ -3,8 +3,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 
-/** The same relaxed access as test/support/switchboard.ts (kept here so this file starts no Switchboard itself). */
-const RELAXED_ACCESS_ENV: Record<string, string> = { TELEGRAM_ACCESS: 'open', WHATSAPP_ACCESS: 'open', GITHUB_ACCESS: 'anyone', QUOTA_PER_HOUR: '0' };
+/**
+ * Most tests talk to the bot as strangers and are about something else than who may: they run with every channel
+ * open and no quota (test/support/switchboard.ts also opens `status` to members). Access tests use the real defaults.
+ */
+export const RELAXED_ACCESS_ENV: Record<string, string> = { TELEGRAM_ACCESS: 'open', WHATSAPP_ACCESS: 'open', GITHUB_ACCESS: 'anyone', QUOTA_PER_HOUR: '0' };
 
 export const ROOT = resolve(import.meta.dirname, '..', '..');
 export const CLI = resolve(ROOT, 'src', 'cli.ts');

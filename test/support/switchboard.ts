@@ -4,6 +4,7 @@ import { loadConfig } from '../../src/config.ts';
 import { createLogger } from '../../src/logger.ts';
 import { startSwitchboard, type StartOptions, type Switchboard } from '../../src/server.ts';
 import { createTestDatabase, type TestDatabase } from './databases.ts';
+import { RELAXED_ACCESS_ENV } from './process.ts';
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789';
 export const HOOK_SECRET = `whsec_${Buffer.from('switchboard-test-secret-32-bytes!').toString('base64')}`;
@@ -14,16 +15,7 @@ export type TestSwitchboard = Switchboard & {
   close(): Promise<void>;
 };
 
-/**
- * Most tests talk to the bot as strangers and are about something else than who may: they run with every channel
- * open, no quota, and `status` open to members. Access tests pass `{ access: 'strict' }` to get the real defaults.
- */
-export const RELAXED_ACCESS_ENV: Record<string, string> = {
-  TELEGRAM_ACCESS: 'open',
-  WHATSAPP_ACCESS: 'open',
-  GITHUB_ACCESS: 'anyone',
-  QUOTA_PER_HOUR: '0',
-};
+export { RELAXED_ACCESS_ENV };
 
 export async function startTestSwitchboard(
   kind: 'pglite' | 'postgres',
