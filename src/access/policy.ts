@@ -101,7 +101,7 @@ export function createAccessPolicy(opts: AccessPolicyOptions): AccessPolicy {
       const settings = opts.channels[envelope.channel];
       if (!settings) return { role: 'admin' };
       const decision = await admit(envelope, settings);
-      if ('refused' in decision || decision.role === 'admin') return decision;
+      if (isRefusal(decision) || decision.role === 'admin') return decision;
       const roles = await opts.store.requiredRoles();
       const adminOnly = agents.find((a) => roles.get(a) === 'admin');
       return adminOnly ? { refused: 'role', answer: roleAnswer(adminOnly) } : decision;

@@ -1,6 +1,6 @@
 /** Ingest: rate-limit, route, check access, and store each envelope with its jobs in one transaction. */
 import type { IngestResult, Routed, Store } from '../../db/index.ts';
-import { quotaAnswer, type AccessPolicy, type Refusal } from '../access/index.ts';
+import { isRefusal, quotaAnswer, type AccessPolicy, type Refusal } from '../access/index.ts';
 import { BadRequestError, RateLimitedError } from '../errors.ts';
 import type { RateLimiter } from '../ratelimit.ts';
 import { sanitizeEnvelope } from '../sanitize.ts';
@@ -72,7 +72,7 @@ export function createIngest(deps: {
     for (const [i, envelope] of envelopes.entries()) {
       const targets = routed[i]!;
       const decision = await deps.access.check(envelope, targets.map((t) => t.agent));
-      if ('refused' in decision) {
+      if (isRefusal(decision)) {
         refuse(envelope, decision);
         continue;
       }
@@ -85,7 +85,7 @@ export function createIngest(deps: {
       }
       results.push(result);
     }
-    if (results.some((r) => 'duplicate' in r && !r.duplicate)) deps.onEnqueued();
+    if (results.some((r) => !isRefusal(r) && !r.duplicate)) deps.onEnqueued();
     return results;
   };
 }
