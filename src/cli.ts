@@ -5,6 +5,7 @@ import { ConfigError, loadConfig, type Config } from './config.ts';
 import { DataDirInUseError, DataDirUnsafeError } from '../db/index.ts';
 import { createLogger } from './logger.ts';
 import { configuredSecrets, createRedactor } from './redact.ts';
+import { findingsText } from './review/index.ts';
 import { startSwitchboard, type Role, type Switchboard } from './server.ts';
 
 const USAGE = `Usage: switchboard <verb> [options]
@@ -84,7 +85,8 @@ async function call(sb: Switchboard, method: string, path: string, body?: unknow
 function printReply(json: Record<string, any>, config: Config): number {
   if (json.reply) {
     console.log(json.reply.text);
-    for (const c of json.reply.comments ?? []) console.log(`  ${c.path}:${c.line}  ${c.body}`);
+    const findings = findingsText(json.reply.findings);
+    if (findings) console.log(`\n${findings}`);
     return json.status === 'dead' ? 1 : 0;
   }
   console.error(

@@ -1,4 +1,5 @@
 /** Ports: the seams between the core and everything that plugs into it. */
+import type { PullRequest } from './review/index.ts';
 import type { Envelope, HistoryMessage, Intent, Reply, Role, Usage } from './types.ts';
 
 export type Logger = {
@@ -224,7 +225,7 @@ export type ChannelAdapter = Pick<ReplySink, 'reply'> & {
    */
   validateTarget?(target: string): string | undefined;
   /**
-   * Loads from the platform what the agent needs before it runs (GitHub: a pull request's diff since the last
+   * Loads from the platform what the agent needs before it runs (a Slack thread's history, the pull request to
    * review) and shows there that work started. The worker calls it once per answer, before the agent; a throw
    * fails the attempt so the queue retries it. The agent sees the returned `envelope`; `context` is stored with
    * the reply (`Reply.context`) and so reaches `reply`, even on a retried delivery.
@@ -237,35 +238,15 @@ export type ChannelAdapter = Pick<ReplySink, 'reply'> & {
  * `history`, when the platform keeps the conversation itself (a Slack thread also holds messages never sent to the
  * bot), replaces the history Switchboard stored; oldest first, without the message being answered.
  */
-export type Prepared = { envelope: Envelope; context?: Record<string, unknown>; history?: HistoryMessage[] };
-
-/**
- * What code review remembers per pull request across processes and restarts (the `review_state` table), so a
- * push is reviewed from the last reviewed commit on and no comment is made twice.
- */
-export type ReviewMemory = {
-  /** The head commit of the newest review posted on `repo#pr`, or undefined before the first. */
-  lastReviewedHead(repo: string, pr: number): Promise<string | undefined>;
-  /** Which of `fingerprints` (path + line content + normalized body) were already posted on `repo#pr`. */
-  knownFingerprints(repo: string, pr: number, fingerprints: string[]): Promise<Set<string>>;
-  /** Records a posted review: its head commit and the fingerprints of the comments it made. */
-  recordReview(review: { repo: string; pr: number; headSha: string; fingerprints: string[]; executionId?: string }): Promise<void>;
+export type Prepared = {
+  envelope: Envelope;
+  context?: Record<string, unknown>;
+  history?: HistoryMessage[];
+  /** The pull request to review (GitHub): the worker has the core plan what the review reads and delivery posts against. */
+  pullRequest?: PullRequest;
   /**
-   * Takes `repo#pr`'s review lease for `holder` (an execution id) for `seconds`; false while another holder's runs.
-   * Whoever holds it checks fingerprints, posts and records alone, so two executions never post the same comment.
+   * Votes the platform delivers as no event (👍/👎 reactions on the hub's comments, found by polling), cast in this
+   * envelope's conversation: the worker records them through the one vote path, which checks where each was cast.
    */
-  acquireReviewLease(repo: string, pr: number, holder: string, seconds: number): Promise<boolean>;
-  /** Gives the lease back (only its holder can). */
-  releaseReviewLease(repo: string, pr: number, holder: string): Promise<void>;
+  votes?: { executionId: string; userId: string; score: 1 | -1 }[];
 };
-
-/**
- * Records a vote the platform does not deliver as an event (a 👍 reaction on a comment, found by polling) on the
- * execution it rates, through the pipeline's one vote path. `where` is the envelope of the conversation the vote was
- * cast in. Resolves false when nothing was stored: that execution does not exist (a marker from another
- * installation) or was answered in another conversation.
- */
-export type FeedbackRecorder = (
-  vote: { executionId: string; userId: string; score: 1 | -1; channel: string },
-  where: Pick<Envelope, 'channel' | 'tenantId' | 'conversationKey' | 'address'>,
-) => Promise<boolean>;

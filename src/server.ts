@@ -23,7 +23,6 @@ import { createIngest } from './pipeline/ingest.ts';
 import { createBackpressure } from './pipeline/backpressure.ts';
 import { createMaintenance } from './pipeline/maintenance.ts';
 import { createWaiter, type Waiter } from './pipeline/waiter.ts';
-import { recordVote } from './pipeline/votes.ts';
 import { createWorker } from './pipeline/worker.ts';
 import { startPoller } from './poller.ts';
 import type { Agent, ChannelAdapter, Logger } from './ports.ts';
@@ -128,11 +127,6 @@ export async function startSwitchboard(config: Config, opts: StartOptions = {}):
   const github = createGithubAdapter(config.github, {
     logger,
     memory: store,
-    // Reactions found by polling take the pipeline's one vote path, cast in the pull request they sit on.
-    async feedback(vote, where) {
-      const voter = { userId: vote.userId, channel: where.channel, tenantId: where.tenantId, conversationKey: where.conversationKey, ...(where.address !== undefined ? { address: where.address } : {}), admin: false };
-      return (await recordVote(store, { executionId: vote.executionId, score: vote.score, voter })).recorded;
-    },
   });
   const channels = createChannelRegistry([
     github,

@@ -1,4 +1,5 @@
 /** Domain types shared by every layer. Channels translate to and from these; nothing here knows a platform. */
+import type { ReviewPlan } from './review/plan.ts';
 
 export type ChannelName = 'web' | 'hooks' | 'slack' | 'telegram' | 'whatsapp' | 'github';
 
@@ -69,25 +70,32 @@ export type AccessFacts = {
 
 export type ExecutionStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'dead';
 
-/** An inline comment on a line of a diff. `line` is in the new file unless `side` is LEFT. */
-export type ReviewComment = {
+export type Severity = 'high' | 'medium' | 'low';
+
+/** What a review found on lines of a diff: `line` (to `endLine`, within one hunk) in the new file. */
+export type Finding = {
   path: string;
   line: number;
-  startLine?: number;
-  side?: 'LEFT' | 'RIGHT';
+  /** Set when the finding spans a block: its last line. */
+  endLine?: number;
+  severity: Severity;
+  /** The first line is the headline; the rest is advice. */
   body: string;
+  /** The heuristic that found it. */
   rule?: string;
 };
 
-/** What an agent answers. Channels render it; only `text` is required. */
+/** What an agent answers. Channels render it, findings included, each once and in its own format; only `text` is required. */
 export type Reply = {
   text: string;
-  comments?: ReviewComment[];
-  /** Whether the channel should offer feedback controls on this reply. */
+  findings?: Finding[];
+  /** Whether the answer can be rated: the channel then offers feedback controls on it. */
   feedback?: boolean;
   data?: Record<string, unknown>;
-  /** What the channel's `prepare` loaded for this answer (a pull request's head commit …), kept with it for delivery. */
+  /** What the channel's `prepare` loaded for this answer (a Slack placeholder …), kept with it for delivery. */
   context?: Record<string, unknown>;
+  /** The pull-request review the core planned for this answer: delivery posts against the same commits. */
+  review?: ReviewPlan;
 };
 
 export type HistoryMessage = { role: 'user' | 'assistant'; text: string; userId?: string | null; at: string };

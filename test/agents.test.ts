@@ -191,27 +191,27 @@ diff --git a/yarn.lock b/yarn.lock
 +b`;
 
 describe('review', () => {
-  it('reviews a pasted diff: inline comments plus a chat summary listing path:line — message', async () => {
+  it('reviews a pasted diff: a summary in the text, the findings beside it (never listed in it)', async () => {
     const reply = await run({ text: DIFF });
-    expect(reply.comments?.map((c) => [c.path, c.line, c.rule])).toEqual([['src/app.ts', 2, 'debug-leftover'], ['src/app.ts', 3, 'todo']]);
+    expect(reply.findings?.map((f) => [f.path, f.line, f.severity, f.rule])).toEqual([['src/app.ts', 2, 'medium', 'debug-leftover'], ['src/app.ts', 3, 'low', 'todo']]);
     expect(reply.text).toContain('risk: medium');
     expect(reply.text).toContain('Skipped (1): yarn.lock (lockfile).');
     expect(reply.text).toContain('debug-leftover ×1');
-    expect(reply.text).toContain('• src/app.ts:2 — Debug leftover: `console.log(`');
-    expect(reply.text).toContain('• src/app.ts:3 — TODO added');
+    expect(reply.text).not.toContain('src/app.ts:2');
+    expect(reply.text).not.toContain('src/app.ts:3');
     expect(reply.text).toMatch(/Source changed without any test change \(src\/app\.ts\)/);
     expect(reply).toMatchObject({ feedback: true, usage: { provider: 'offline' } });
   });
 
   it('/review with the diff after it reviews the same way', async () => {
     const reply = await run({ text: `/review ${DIFF}` });
-    expect(reply.comments).toHaveLength(2);
+    expect(reply.findings).toHaveLength(2);
   });
 
   it('without a diff, explains how to ask for a review', async () => {
     const reply = await run({ text: '/review' });
     expect(reply.text).toMatch(/could not find a diff.*`\/review` followed by the diff/s);
-    expect(reply.comments).toBeUndefined();
+    expect(reply.findings).toBeUndefined();
     expect(reply.usage).toBeUndefined();
   });
 });

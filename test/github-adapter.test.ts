@@ -4,12 +4,11 @@
  */
 import { generateKeyPairSync } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createGithubAdapter, githubTargetProblem, planReview, reviewBody, type ReviewPlan } from '../channels/github/index.ts';
+import { createGithubAdapter, githubTargetProblem, reviewBody } from '../channels/github/index.ts';
 import { loadConfig } from '../src/config.ts';
 import { truncateToTokens } from '../src/llm/index.ts';
-import type { ReviewMemory } from '../src/ports.ts';
-import { REVIEW_TOKEN_BUDGET } from '../src/review.ts';
-import type { Envelope, ReviewComment } from '../src/types.ts';
+import { planPullRequestReview, planReview, REVIEW_TOKEN_BUDGET, type ReviewMemory, type ReviewPlan } from '../src/review/index.ts';
+import type { Envelope, Finding } from '../src/types.ts';
 import { startFakeGithub, type FakeGithub } from './fakes/github-api.ts';
 import { addedPatch, REPO, WEBHOOK_SECRET } from './fixtures/github/events.ts';
 import { databaseKinds } from './support/databases.ts';
@@ -51,7 +50,7 @@ describe('GitHub rate limits', () => {
   it('hands a long secondary rate limit to the queue as retryAfterSeconds instead of waiting in place', async () => {
     const config = loadConfig({ GITHUB_WEBHOOK_SECRET: WEBHOOK_SECRET, GITHUB_TOKEN: 'ghp_x', GITHUB_API_URL: fake.apiUrl }).github;
     const slept: number[] = [];
-    const adapter = createGithubAdapter(config, { memory: memory(), feedback: async () => true, sleep: async (ms) => void slept.push(ms) });
+    const adapter = createGithubAdapter(config, { memory: memory(), sleep: async (ms) => void slept.push(ms) });
     fake.setPull(REPO.full_name, { number: 30, base: 'b30', head: 'h30' });
     fake.setDiff(REPO.full_name, 'b30...h30', [{ filename: 'src/pay.ts', status: 'added', patch: PAY }]);
 
@@ -65,7 +64,8 @@ describe('GitHub rate limits', () => {
     fake.rateLimit(/\/pulls\/30$/, 2);
     const prepared = await adapter.prepare!(reviewEnvelope(30), { executionId: 'e2', agent: 'review' });
     expect(slept).toEqual([2000]);
-    expect((prepared.context?.review as ReviewPlan).reviewed).toEqual(['src/pay.ts']);
+    const { plan } = await planPullRequestReview(memory(), prepared.pullRequest!);
+    expect(plan.reviewed).toEqual(['src/pay.ts']);
   });
 });
 
@@ -82,7 +82,7 @@ describe('GitHub App installation tokens', () => {
       GITHUB_PRIVATE_KEY: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
       GITHUB_API_URL: fake.apiUrl,
     }).github;
-    const adapter = createGithubAdapter(config, { memory: memory(), feedback: async () => true, now });
+    const adapter = createGithubAdapter(config, { memory: memory(), now });
     fake.setPull(REPO.full_name, { number: 31, base: 'b31', head: 'h31' });
     fake.setDiff(REPO.full_name, 'b31...h31', [{ filename: 'src/pay.ts', status: 'added', patch: PAY }]);
     try {
@@ -116,7 +116,7 @@ describe('GitHub routed replies with App authentication', () => {
       GITHUB_PRIVATE_KEY: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
       GITHUB_API_URL: fake.apiUrl,
     }).github;
-    const adapter = createGithubAdapter(config, { memory: memory(), feedback: async () => true });
+    const adapter = createGithubAdapter(config, { memory: memory() });
     try {
       await adapter.postTo!('acme/shop#5', { text: 'Nightly build failed on main.' }, { executionId: '0b7c5a39-1111-4a4a-9c9c-123456789abc' });
       const [comment] = fake.comments;
@@ -154,9 +154,9 @@ describe('GitHub review bodies', () => {
       skipped: paths(5000, 'dist').map((path) => ({ path, reason: 'generated' })),
       addedTotal: 90_000, addedReviewed: 40_000,
     });
-    const outside: ReviewComment[] = Array.from({ length: 4000 }, (_, i) => ({ path: `src/f${i}.ts`, line: i + 1, body: `Debug leftover\n\n${'advice '.repeat(200)}` }));
+    const outside: Finding[] = Array.from({ length: 4000 }, (_, i) => ({ path: `src/f${i}.ts`, line: i + 1, severity: 'medium', body: `Debug leftover\n\n${'advice '.repeat(200)}` }));
     const summary = { filesReviewed: huge.reviewed, skipped: [], findingsByRule: { 'debug-leftover': 4000, 'missing-tests': 1 }, general: [{ rule: 'missing-tests', body: `Source changed without any test change (${huge.reviewed.join(', ')}).` }], suppressed: 0, risk: 'medium', linesAdded: 1, linesRemoved: 0 };
-    const reply = { text: 'x'.repeat(200_000), comments: outside, data: { summary } };
+    const reply = { text: 'x'.repeat(200_000), findings: outside, data: { summary } };
     for (const note of [undefined, '**GitHub did not accept these as inline comments (Line could not be resolved), so here they are (4000):**']) {
       const body = reviewBody(huge, reply, { repeated: 3, outside, note }, '0b7c5a39-1111-4a4a-9c9c-123456789abc');
       expect(body.length).toBeLessThanOrEqual(65_536);

@@ -1,10 +1,10 @@
-/** The GitHub adapter through the channel contract, and on its own: what it reads from a delivery and how it plans a review. */
+/** The GitHub adapter through the channel contract, and on its own: what it reads from a delivery and how long GitHub asks it to wait. */
 import { describe, expect, it } from 'vitest';
-import { fingerprint, normalizeGithub, planReview, rateLimitWait, verifyGithub } from '../channels/github/index.ts';
+import { normalizeGithub, rateLimitWait, verifyGithub } from '../channels/github/index.ts';
 import { NormalizeError, VerificationError, type RawRequest } from '../src/ports.ts';
 import type { Envelope } from '../src/types.ts';
 import { startFakeGithub, type FakeGithub } from './fakes/github-api.ts';
-import { addedPatch, delivery, example, issueCommentEvent, pullRequestEvent, REPO, reviewCommentEvent, WEBHOOK_SECRET } from './fixtures/github/events.ts';
+import { delivery, example, issueCommentEvent, pullRequestEvent, REPO, reviewCommentEvent, WEBHOOK_SECRET } from './fixtures/github/events.ts';
 import { channelContract } from './support/channel-contract.ts';
 
 let fake: FakeGithub | undefined;
@@ -111,37 +111,7 @@ describe('GitHub normalize', () => {
   });
 });
 
-describe('GitHub review planning', () => {
-  it('skips what a review cannot read and fits the rest into the budget hunk by hunk', () => {
-    const big = addedPatch(Array.from({ length: 40 }, (_, i) => `export const v${i} = ${i}; // padding padding padding`));
-    const plan = planReview(
-      [
-        { filename: 'src/a.ts', status: 'modified', additions: 1, patch: '@@ -1,2 +1,1 @@\n-gone\n keep\n@@ -9,1 +8,2 @@\n ctx\n+added' },
-        { filename: 'src/b.ts', status: 'added', additions: 40, patch: big },
-        { filename: 'img.png', status: 'added', additions: 0 },
-        { filename: 'Cargo.lock', status: 'modified', additions: 1, patch: '@@ -1 +1 @@\n-a\n+b' },
-      ],
-      60,
-    );
-    expect(plan.reviewed).toEqual(['src/a.ts']);
-    expect(plan.skipped).toEqual([
-      { path: 'src/a.ts', reason: '1 deletion-only hunk' },
-      { path: 'src/b.ts', reason: 'over the review budget' },
-      { path: 'img.png', reason: 'no diff from GitHub (binary or too large)' },
-      { path: 'Cargo.lock', reason: 'lockfile' },
-    ]);
-    expect(plan.text).toContain('@@ -9,1 +8,2 @@\n ctx\n+added');
-    expect(plan.text).not.toContain('-gone');
-    expect([plan.addedReviewed, plan.addedTotal]).toEqual([1, 42]);
-  });
-
-  it('fingerprints a finding by its code, not its line number', () => {
-    const a = fingerprint('src/a.ts', '  console.log(x);', 'Debug leftover at line 12');
-    expect(fingerprint('src/a.ts', 'console.log(x);', 'debug leftover at line 40')).toBe(a);
-    expect(fingerprint('src/a.ts', 'console.log(y);', 'Debug leftover at line 12')).not.toBe(a);
-    expect(fingerprint('src/b.ts', '  console.log(x);', 'Debug leftover at line 12')).not.toBe(a);
-  });
-
+describe('GitHub rate limits', () => {
   it('reads how long GitHub asks us to wait', () => {
     const now = new Date('2026-01-01T00:00:00Z');
     const error = (status: number, headers: Record<string, string>, message = '') => ({ status, message, response: { headers } });

@@ -14,7 +14,7 @@ const CHANNEL_SDK: Record<string, string[]> = {
   hooks: ['standardwebhooks'],
   web: ['zod'],
 };
-const CORE_FOR_CHANNELS = ['src/types.ts', 'src/ports.ts', 'src/config.ts', 'src/diff.ts', 'src/review.ts', 'src/split.ts', 'src/sanitize.ts'];
+const CORE_FOR_CHANNELS = ['src/types.ts', 'src/ports.ts', 'src/config.ts', 'src/diff.ts', 'src/review/index.ts', 'src/split.ts', 'src/sanitize.ts'];
 // The composition root wires everything together; it is the one place allowed to see all layers.
 const COMPOSITION_ROOT = new Set(['src/server.ts', 'src/cli.ts', 'src/doctor.ts', 'src/simulate.ts']);
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { commentableLines, parseDiff } from '../src/diff.ts';
-import { reviewDiff } from '../src/review.ts';
+import { fingerprint, planReview, reviewDiff } from '../src/review/index.ts';
+import { addedPatch } from './fixtures/github/events.ts';
 
 const LONG = `  const receipt = buildReceipt({ orderId: order.id, customer: order.customer, amount, currency: order.currency, taxes: order.taxes });`;
 
@@ -77,10 +78,10 @@ function added(path: string, lines: string[]): string {
 const review = (text: string) => reviewDiff(parseDiff(text));
 
 describe('reviewDiff on a realistic pull request', () => {
-  const { comments, summary } = review(PR);
+  const { findings, summary } = review(PR);
 
   it('comments on exactly the offending new-file lines, sorted by path, line and rule', () => {
-    expect(comments.map((c) => [c.path, c.line, c.rule])).toEqual([
+    expect(findings.map((c) => [c.path, c.line, c.rule])).toEqual([
       ['src/cart.ts', 2, 'conflict-marker'],
       ['src/config/settings.py', 3, 'secret'],
       ['src/config/settings.py', 4, 'secret'],
@@ -93,22 +94,21 @@ describe('reviewDiff on a realistic pull request', () => {
     ]);
   });
 
-  it('every comment sits on a line GitHub accepts (inside the hunks, new side)', () => {
+  it('every finding sits on a line GitHub accepts (inside the hunks, new side)', () => {
     const files = new Map(parseDiff(PR).map((f) => [f.path, commentableLines(f)]));
-    for (const c of comments) {
-      expect(c.side).toBe('RIGHT');
+    for (const c of findings) {
       expect(files.get(c.path)?.has(c.line), `${c.path}:${c.line}`).toBe(true);
     }
   });
 
   it('bodies say what is wrong, why, and what to do, without repeating the secret', () => {
-    const aws = comments.find((c) => c.line === 3)!;
+    const aws = findings.find((c) => c.line === 3)!;
     expect(aws.body).toMatch(/^Possible hard-coded secret: an AWS access key id/);
     expect(aws.body).toMatch(/Rotate/);
     expect(aws.body).not.toContain('AKIAIOSFODNN7EXAMPLE');
-    expect(comments.find((c) => c.line === 4)!.body).toContain('`DATABASE_PASSWORD`');
-    expect(comments.find((c) => c.line === 15)!.body).toMatch(/^Debug leftover: `console\.log\(`/);
-    expect(comments.find((c) => c.line === 18)!.body).toContain(`Line is ${LONG.length} characters long`);
+    expect(findings.find((c) => c.line === 4)!.body).toContain('`DATABASE_PASSWORD`');
+    expect(findings.find((c) => c.line === 15)!.body).toMatch(/^Debug leftover: `console\.log\(`/);
+    expect(findings.find((c) => c.line === 18)!.body).toContain(`Line is ${LONG.length} characters long`);
   });
 
   it('skips lockfiles, binaries and rename-only entries, saying why', () => {
@@ -143,20 +143,20 @@ describe('reviewDiff rules', () => {
   it('flags a block of more than 60 added lines as a range over the block, but not one of 60', () => {
     const body = (n: number) => Array.from({ length: n }, (_, i) => `  step${i}();`);
     const big = review(added('src/job.ts', ['export function job() {', ...body(61)]));
-    expect(big.comments.filter((c) => c.rule === 'large-addition').map((c) => [c.startLine, c.line])).toEqual([[1, 62]]);
-    expect(big.comments[0].body).toMatch(/^62 lines added in one block \(lines 1–62\)/);
-    expect(review(added('src/job.ts', body(60))).comments).toEqual([]);
+    expect(big.findings.filter((c) => c.rule === 'large-addition').map((c) => [c.line, c.endLine, c.severity])).toEqual([[1, 62, 'medium']]);
+    expect(big.findings[0].body).toMatch(/^62 lines added in one block \(lines 1–62\)/);
+    expect(review(added('src/job.ts', body(60))).findings).toEqual([]);
   });
 
   it('caps repeated comments per file and rule, but counts them all', () => {
-    const { comments, summary } = review(added('src/noisy.ts', Array.from({ length: 7 }, (_, i) => `console.log(${i});`)));
-    expect(comments.map((c) => c.line)).toEqual([1, 2, 3, 4, 5]);
+    const { findings, summary } = review(added('src/noisy.ts', Array.from({ length: 7 }, (_, i) => `console.log(${i});`)));
+    expect(findings.map((c) => c.line)).toEqual([1, 2, 3, 4, 5]);
     expect(summary.findingsByRule['debug-leftover']).toBe(7);
     expect(summary.suppressed).toBe(2);
   });
 
   it('recognizes debug leftovers per language and leaves look-alikes alone', () => {
-    const hits = (path: string, line: string) => review(added(path, [line])).comments.filter((c) => c.rule === 'debug-leftover').length;
+    const hits = (path: string, line: string) => review(added(path, [line])).findings.filter((c) => c.rule === 'debug-leftover').length;
     expect(hits('main.go', '\tfmt.Println("here")')).toBe(1);
     expect(hits('app.rb', '  binding.pry')).toBe(1);
     expect(hits('lib.rs', '    dbg!(value);')).toBe(1);
@@ -166,7 +166,7 @@ describe('reviewDiff rules', () => {
   });
 
   it('finds token-shaped secrets everywhere and named high-entropy values outside tests', () => {
-    const secret = (path: string, line: string) => review(added(path, [line])).comments.some((c) => c.rule === 'secret');
+    const secret = (path: string, line: string) => review(added(path, [line])).findings.some((c) => c.rule === 'secret');
     expect(secret('src/a.ts', 'const t = "ghp_abcdefghijklmnopqrstuvwxyz0123456789";')).toBe(true);
     expect(secret('src/a.ts', "const slack = 'xoxb-123456789012-abcdefghij';")).toBe(true);
     expect(secret('src/a.ts', '-----BEGIN RSA PRIVATE KEY-----')).toBe(true);
@@ -180,24 +180,56 @@ describe('reviewDiff rules', () => {
   });
 
   it('a TODO that references an issue is already tracked', () => {
-    expect(review(added('src/a.ts', ['// TODO(#123): remove after migration'])).comments).toEqual([]);
-    expect(review(added('src/a.ts', ['// FIXME remove after migration'])).comments[0].body).toMatch(/^FIXME added/);
+    expect(review(added('src/a.ts', ['// TODO(#123): remove after migration'])).findings).toEqual([]);
+    expect(review(added('src/a.ts', ['// FIXME remove after migration'])).findings[0].body).toMatch(/^FIXME added/);
   });
 
   it('long lines are not flagged in prose, or when only a URL makes them long', () => {
     const long = 'x'.repeat(130);
-    expect(review(added('docs/guide.md', [long])).comments).toEqual([]);
-    expect(review(added('src/a.ts', [`// see https://example.com/${long}`])).comments).toEqual([]);
-    expect(review(added('src/a.ts', [`const s = '${long}';`])).comments.map((c) => c.rule)).toEqual(['long-line']);
+    expect(review(added('docs/guide.md', [long])).findings).toEqual([]);
+    expect(review(added('src/a.ts', [`// see https://example.com/${long}`])).findings).toEqual([]);
+    expect(review(added('src/a.ts', [`const s = '${long}';`])).findings.map((c) => c.rule)).toEqual(['long-line']);
   });
 
   it('skips generated and minified files', () => {
-    const { summary, comments } = review(
+    const { summary, findings } = review(
       added('src/api.ts', ['// Code generated by openapi-gen. DO NOT EDIT.', 'console.log(1);']) +
         added('public/app.min.js', ['console.log(1)']) +
         added('public/bundle.js', [`var a=1;${'console.log(a);'.repeat(80)}`]),
     );
-    expect(comments).toEqual([]);
+    expect(findings).toEqual([]);
     expect(summary.skipped.map((s) => s.reason)).toEqual(['generated (marked in the file)', 'minified', 'minified (lines over 1000 characters)']);
+  });
+});
+
+describe('pull-request review planning', () => {
+  it('skips what a review cannot read and fits the rest into the budget hunk by hunk', () => {
+    const big = addedPatch(Array.from({ length: 40 }, (_, i) => `export const v${i} = ${i}; // padding padding padding`));
+    const plan = planReview(
+      [
+        { filename: 'src/a.ts', status: 'modified', additions: 1, patch: '@@ -1,2 +1,1 @@\n-gone\n keep\n@@ -9,1 +8,2 @@\n ctx\n+added' },
+        { filename: 'src/b.ts', status: 'added', additions: 40, patch: big },
+        { filename: 'img.png', status: 'added', additions: 0 },
+        { filename: 'Cargo.lock', status: 'modified', additions: 1, patch: '@@ -1 +1 @@\n-a\n+b' },
+      ],
+      60,
+    );
+    expect(plan.reviewed).toEqual(['src/a.ts']);
+    expect(plan.skipped).toEqual([
+      { path: 'src/a.ts', reason: '1 deletion-only hunk' },
+      { path: 'src/b.ts', reason: 'over the review budget' },
+      { path: 'img.png', reason: 'no diff from GitHub (binary or too large)' },
+      { path: 'Cargo.lock', reason: 'lockfile' },
+    ]);
+    expect(plan.text).toContain('@@ -9,1 +8,2 @@\n ctx\n+added');
+    expect(plan.text).not.toContain('-gone');
+    expect([plan.addedReviewed, plan.addedTotal]).toEqual([1, 42]);
+  });
+
+  it('fingerprints a finding by its code, not its line number', () => {
+    const a = fingerprint('src/a.ts', '  console.log(x);', 'Debug leftover at line 12');
+    expect(fingerprint('src/a.ts', 'console.log(x);', 'debug leftover at line 40')).toBe(a);
+    expect(fingerprint('src/a.ts', 'console.log(y);', 'Debug leftover at line 12')).not.toBe(a);
+    expect(fingerprint('src/b.ts', '  console.log(x);', 'Debug leftover at line 12')).not.toBe(a);
   });
 });

@@ -207,8 +207,8 @@ describe('writing within Slack limits', () => {
     for (const part of splitText(code)) expect((part.match(/```/g) ?? []).length % 2).toBe(0);
   });
 
-  it('puts 👍/👎 buttons naming the execution on the last message only, and review comments in the text', () => {
-    const messages = renderReply({ text: long, feedback: true, comments: [{ path: 'src/a.ts', line: 3, body: 'debug leftover' }] }, 'exec-9');
+  it('puts 👍/👎 buttons naming the execution on the last message only, and findings in the text', () => {
+    const messages = renderReply({ text: long, feedback: true, findings: [{ path: 'src/a.ts', line: 3, severity: 'medium', body: 'debug leftover' }] }, 'exec-9');
     expect(messages.length).toBeGreaterThan(1);
     const actions = messages.map((m) => m.blocks.filter((b) => b.type === 'actions'));
     expect(actions.slice(0, -1).flat()).toEqual([]);

@@ -2,15 +2,15 @@
 import { createAppAuth } from '@octokit/auth-app';
 import { Octokit } from '@octokit/rest';
 import type { Config } from '../../src/config.ts';
-import type { ChannelAdapter, FeedbackRecorder, Logger, ReviewMemory } from '../../src/ports.ts';
+import type { ChannelAdapter, Logger } from '../../src/ports.ts';
+import type { ReviewMemory } from '../../src/review/index.ts';
 import { normalizeGithub, type GithubReplyRef } from './normalize.ts';
 import { createGithubReplier, githubTargetProblem } from './reply.ts';
 import { verifyGithub } from './verify.ts';
 
 export { executionMarker, markedExecution, normalizeGithub, REVIEW_ACTIONS } from './normalize.ts';
 export type { GithubReplyRef, NormalizeOptions } from './normalize.ts';
-export { createGithubReplier, fingerprint, githubTargetProblem, parseGithubTarget, planReview, REVIEW_LEASE_SECONDS, reviewBody, ReviewInProgressError } from './reply.ts';
-export type { ReviewPlan } from './reply.ts';
+export { createGithubReplier, githubTargetProblem, parseGithubTarget, reviewBody } from './reply.ts';
 export { verifyGithub } from './verify.ts';
 
 /** GitHub asked us to wait longer than one attempt may: the queue retries the execution later. */
@@ -25,8 +25,8 @@ export class GithubRateLimitedError extends Error {
 }
 
 export type GithubAdapterOptions = {
+  /** What code review remembers per pull request (the store): the review lease and the findings already made. */
   memory: ReviewMemory;
-  feedback: FeedbackRecorder;
   logger?: Logger;
   now?: () => Date;
   /**
@@ -179,7 +179,7 @@ const OWN_LOGIN_RETRY_MS = 5 * 60_000;
 export function createGithubAdapter(config: Config['github'], opts: GithubAdapterOptions): ChannelAdapter {
   const now = opts.now ?? (() => new Date());
   const clients = createClients(config, opts);
-  const replier = createGithubReplier({ ...clients, memory: opts.memory, feedback: opts.feedback, logger: opts.logger });
+  const replier = createGithubReplier({ ...clients, memory: opts.memory, logger: opts.logger });
   return {
     channel: 'github',
     requiredEnv: config.requiredEnv,

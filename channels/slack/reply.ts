@@ -3,6 +3,7 @@ import type { types } from '@slack/bolt';
 import { ErrorCode } from '@slack/web-api';
 import type { ChatPostMessageArguments, WebClient } from '@slack/web-api';
 import type { Logger, Prepared } from '../../src/ports.ts';
+import { findingsText } from '../../src/review/index.ts';
 import type { Envelope, HistoryMessage, Reply } from '../../src/types.ts';
 import { FEEDBACK_BLOCK_ID, stripMention, type BotIdentity, type SlackReplyRef, type SlackThreadRef } from './normalize.ts';
 
@@ -100,10 +101,9 @@ export function voteBlocks(blocks: unknown[], userId: string, score: 1 | -1): Bl
   return [...kept, { type: 'context', elements: [{ type: 'mrkdwn', text: `${score === 1 ? '👍' : '👎'} recorded by <@${userId}>` }] }];
 }
 
-/** A reply as Slack messages: review comments appended, split to fit, feedback buttons on the last one. */
+/** A reply as Slack messages: findings listed after the text, split to fit, feedback buttons on the last one. */
 export function renderReply(reply: Reply, executionId?: string, via?: 'response_url'): SlackMessage[] {
-  const comments = (reply.comments ?? []).map((c) => `• ${c.path}:${c.line} — ${c.body}`);
-  const sections = splitText([reply.text, comments.join('\n')].filter(Boolean).join('\n\n'));
+  const sections = splitText([reply.text, findingsText(reply.findings)].filter(Boolean).join('\n\n'));
   const messages: SlackMessage[] = [];
   for (let i = 0; i < sections.length; i += SECTIONS_PER_MESSAGE) {
     const chunk = sections.slice(i, i + SECTIONS_PER_MESSAGE);

@@ -1,6 +1,7 @@
 /** Replies on Telegram within its limits: 4,096-character messages, safe HTML, 👍/👎 keyboards, 429 retry_after. */
 import { GrammyError, type Api } from 'grammy';
 import type { InlineKeyboardMarkup } from 'grammy/types';
+import { findingsText } from '../../src/review/index.ts';
 import { splitMessage } from '../../src/split.ts';
 import type { Envelope, Reply } from '../../src/types.ts';
 import { voteData, type TelegramReplyRef } from './normalize.ts';
@@ -69,10 +70,9 @@ export function feedbackKeyboard(executionId: string, voted?: 1 | -1): InlineKey
   };
 }
 
-/** The text of a reply as Telegram messages: review comments appended, split to fit. */
+/** The text of a reply as Telegram messages: findings listed after the text, split to fit. */
 export function replyParts(reply: Reply): string[] {
-  const comments = (reply.comments ?? []).map((c) => `• ${c.path}:${c.line} — ${c.body}`);
-  const text = [reply.text, comments.join('\n')].filter((t) => t.trim()).join('\n\n');
+  const text = [reply.text, findingsText(reply.findings)].filter((t) => t.trim()).join('\n\n');
   return splitText(text || '(no answer)');
 }
 

@@ -1,6 +1,7 @@
 /** Replies on WhatsApp through the Twilio Messages API: 1,600-character messages, 429s waited out within a budget. */
 import twilio from 'twilio';
 import type RequestClient from 'twilio/lib/base/RequestClient.js';
+import { findingsText } from '../../src/review/index.ts';
 import { splitMessage } from '../../src/split.ts';
 import type { Envelope, Reply } from '../../src/types.ts';
 import { bareNumber, type WhatsAppReplyRef } from './normalize.ts';
@@ -73,11 +74,10 @@ export function splitText(text: string, limit = MESSAGE_CHARS): string[] {
   return splitMessage(text, { limit });
 }
 
-/** A reply as WhatsApp bodies: Markdown **bold** as WhatsApp's *bold*, review comments and the rating hint appended. */
+/** A reply as WhatsApp bodies: Markdown **bold** as WhatsApp's *bold*, findings and the rating hint appended. */
 export function replyBodies(reply: Reply, opts: { mediaOnly?: boolean } = {}): string[] {
-  const comments = (reply.comments ?? []).map((c) => `• ${c.path}:${c.line} — ${c.body}`).join('\n');
   const text = reply.text.replace(/\*\*(?=\S)([^*\n]*?\S)\*\*/g, '*$1*');
-  const blocks = [opts.mediaOnly ? MEDIA_NOTICE : '', text, comments, reply.feedback ? FEEDBACK_HINT : ''];
+  const blocks = [opts.mediaOnly ? MEDIA_NOTICE : '', text, findingsText(reply.findings), reply.feedback ? FEEDBACK_HINT : ''];
   return splitText(blocks.filter((b) => b.trim()).join('\n\n') || '(no answer)');
 }
 

@@ -3,11 +3,7 @@ import { parseDiff } from '../diff.ts';
 import { PROMPTS, truncateToTokens, wrapUntrusted } from '../llm/index.ts';
 import type { ReviewMaterial } from '../llm/index.ts';
 import type { Agent } from '../ports.ts';
-import { REVIEW_TOKEN_BUDGET, reviewDiff } from '../review.ts';
-import type { ReviewComment } from '../types.ts';
-
-// Chat platforms cap message length (Telegram 4,096, WhatsApp 1,600); inline comments carry the full list on GitHub.
-const MAX_LISTED = 25;
+import { findingLine, REVIEW_TOKEN_BUDGET, reviewDiff } from '../review/index.ts';
 
 const USAGE =
   'I could not find a diff to review. Paste a unified diff (for example the output of `git diff`), ' +
@@ -25,8 +21,8 @@ export const reviewAgent: Agent = {
     const files = parseDiff(cut ? read.slice(0, read.lastIndexOf('\n… [truncated')) : diff);
     if (files.length === 0) return { text: USAGE, feedback: false };
 
-    const { comments, summary } = reviewDiff(files);
-    const listed = comments.map(chatLine);
+    const { findings, summary } = reviewDiff(files);
+    const listed = findings.map(findingLine);
     const offline: ReviewMaterial = { summary };
     const result = await ctx.llm.complete({
       agent: 'review',
@@ -46,15 +42,7 @@ export const reviewAgent: Agent = {
     if (cut) {
       text += `\n\nThis diff is longer than one review reads (about ${REVIEW_TOKEN_BUDGET.toLocaleString('en-US')} tokens): only its first ${Math.round((read.length / diff.length) * 100)}% was reviewed.`;
     }
-    if (listed.length > 0) {
-      const more = listed.length > MAX_LISTED ? `\n…and ${listed.length - MAX_LISTED} more.` : '';
-      text += `\n\nInline comments (${listed.length}):\n${listed.slice(0, MAX_LISTED).join('\n')}${more}`;
-    }
-    return { text, comments, feedback: true, usage: result.usage, data: { summary } };
+    // The findings travel beside the text, never in it: each channel lists or places them once, its own way.
+    return { text, findings, feedback: true, usage: result.usage, data: { summary } };
   },
 };
-
-/** `path:line — headline`: the first line of a comment body is its headline. */
-function chatLine(comment: ReviewComment): string {
-  return `• ${comment.path}:${comment.line} — ${comment.body.split('\n')[0]}`;
-}

@@ -1,6 +1,6 @@
 /** The `offline` provider: deterministic, no network, always available. The embedded default and the last fallback. */
 import type { LlmCallOptions, LlmProvider, LlmRequest, LlmResult, OfflineReason } from '../ports.ts';
-import type { ReviewSummary } from '../review.ts';
+import type { ReviewSummary } from '../review/index.ts';
 import type { HistoryMessage } from '../types.ts';
 import { extractSummary, keywords, relatedMessages } from './extractive.ts';
 import { estimateTokens } from './tokens.ts';

@@ -6,6 +6,7 @@ import type { ExecutionRow, Store } from '../../db/index.ts';
 import { scopeChain, type Budget, type LiveReplies, type LiveStream } from '../llm/index.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Redactor } from '../redact.ts';
+import { planPullRequestReview } from '../review/index.ts';
 import type { Agent, AgentContext, AgentResult, Destination, LlmChain, Logger, Prepared, ReplySink, StatusSnapshot } from '../ports.ts';
 import type { Envelope, Intent, IntentName, Reply } from '../types.ts';
 import { isAdmin } from './roles.ts';
@@ -114,6 +115,19 @@ export function createWorker(deps: WorkerDeps) {
   }
 
   /**
+   * Votes the channel found by polling (GitHub reactions), cast in `envelope`'s conversation, through the one vote
+   * path. Best effort: a vote that cannot be stored now is found again the next time the conversation is worked on.
+   */
+  async function recordPolledVotes(votes: NonNullable<Prepared['votes']>, envelope: Envelope, log: Logger): Promise<void> {
+    const where = { channel: envelope.channel, tenantId: envelope.tenantId, conversationKey: envelope.conversationKey, ...(envelope.address !== undefined ? { address: envelope.address } : {}) };
+    try {
+      for (const vote of votes) await recordVote(store, { executionId: vote.executionId, score: vote.score, voter: { ...where, userId: vote.userId, admin: false } });
+    } catch (err) {
+      log.warn({ err }, 'could not record the votes found on the platform');
+    }
+  }
+
+  /**
    * Runs one attempt. Throws on a failure with attempts left, so the queue retries it with backoff; a platform
    * rate limit instead re-queues the execution after the wait the platform asked for, without counting the attempt.
    */
@@ -127,11 +141,15 @@ export function createWorker(deps: WorkerDeps) {
       let reply = execution.result as unknown as Reply | null;
       if (!reply) {
         const prepared = await deps.prepare?.(envelope, { executionId, agent: execution.agent });
+        if (prepared?.votes?.length) await recordPolledVotes(prepared.votes, envelope, log);
+        // The core decides what a pull-request review reads; the agent reviews exactly that diff.
+        const review = prepared?.pullRequest ? await planPullRequestReview(store, prepared.pullRequest) : undefined;
+        const asked = prepared?.envelope ?? envelope;
         // Routed replies go to a destination, not an editable message in the conversation.
         const live = deps.live?.open(executionId, execution.destination ? undefined : envelope);
         let result: AgentResult;
         try {
-          result = await answer(execution, prepared, prepared?.envelope ?? envelope, live);
+          result = await answer(execution, prepared, review ? { ...asked, text: review.text } : asked, live);
         } finally {
           await live?.close(); // no edit may land after the final reply
         }
@@ -141,6 +159,7 @@ export function createWorker(deps: WorkerDeps) {
         reply = usage?.trace ? { ...rest, data: { ...rest.data, llm: deps.redactor.value(usage.trace) } } : rest;
         // Kept with the answer, so even a retried delivery posts against what the answer was built from.
         if (prepared?.context) reply = { ...reply, context: prepared.context };
+        if (review) reply = { ...reply, review: review.plan };
         await store.recordResult(execution, reply, usage);
       }
       if (execution.destination) await deps.replies.deliver(execution.destination as Destination, reply, { executionId });

@@ -1,7 +1,7 @@
 /** Code review by heuristics: no model, deterministic, line numbers exact in the new file. */
-import type { DiffFile, DiffLine } from './diff.ts';
-import { findSecret } from './secret-scan.ts';
-import type { ReviewComment } from './types.ts';
+import type { DiffFile, DiffLine } from '../diff.ts';
+import { findSecret } from '../secret-scan.ts';
+import type { Finding, Severity } from '../types.ts';
 
 export type ReviewRule = 'secret' | 'conflict-marker' | 'debug-leftover' | 'large-addition' | 'missing-tests' | 'todo' | 'long-line';
 export type RiskLevel = 'none' | 'low' | 'medium' | 'high';
@@ -19,7 +19,7 @@ export type ReviewSummary = {
   linesRemoved: number;
 };
 
-export type ReviewReport = { comments: ReviewComment[]; summary: ReviewSummary };
+export type ReviewReport = { findings: Finding[]; summary: ReviewSummary };
 
 /**
  * Estimated tokens (4 characters each) of diff one review reads: the same budget for the heuristics and the model,
@@ -28,7 +28,7 @@ export type ReviewReport = { comments: ReviewComment[]; summary: ReviewSummary }
  */
 export const REVIEW_TOKEN_BUDGET = 12_000;
 
-const SEVERITY: Record<ReviewRule, Exclude<RiskLevel, 'none'>> = {
+const SEVERITY: Record<ReviewRule, Severity> = {
   secret: 'high', 'conflict-marker': 'high', 'debug-leftover': 'medium', 'large-addition': 'medium',
   'missing-tests': 'medium', todo: 'low', 'long-line': 'low',
 };
@@ -57,13 +57,13 @@ const DEBUG: { exts: string[]; pattern: RegExp }[] = [
   { exts: ['java', 'kt'], pattern: /\bSystem\.out\.print(ln)?\s*\(|\.printStackTrace\(\s*\)/ },
 ];
 
-/** `startLine`, when set, makes the finding a range (`startLine`–`line`, within one hunk). */
-type Finding = { rule: ReviewRule; line: number; startLine?: number; title: string; advice: string };
+/** `endLine`, when set, makes the hit a range (`line`–`endLine`, within one hunk). */
+type Hit = { rule: ReviewRule; line: number; endLine?: number; title: string; advice: string };
 
-/** Reviews parsed files. Comments are sorted by path, line and rule, so the same diff always yields the same review. */
+/** Reviews parsed files. Findings are sorted by path, line and rule, so the same diff always yields the same review. */
 export function reviewDiff(files: DiffFile[]): ReviewReport {
   const summary: ReviewSummary = { filesReviewed: [], skipped: [], findingsByRule: {}, general: [], suppressed: 0, risk: 'none', linesAdded: 0, linesRemoved: 0 };
-  const comments: ReviewComment[] = [];
+  const findings: Finding[] = [];
   const changedSource: string[] = [];
   let testsChanged = false;
 
@@ -82,14 +82,14 @@ export function reviewDiff(files: DiffFile[]): ReviewReport {
     else if (isSource(file.path) && lines.some((l) => l.kind !== 'context')) changedSource.push(file.path);
 
     const perRule = new Map<ReviewRule, number>();
-    for (const finding of reviewFile(file, isTest)) {
-      summary.findingsByRule[finding.rule] = (summary.findingsByRule[finding.rule] ?? 0) + 1;
-      const seen = (perRule.get(finding.rule) ?? 0) + 1;
-      perRule.set(finding.rule, seen);
+    for (const hit of reviewFile(file, isTest)) {
+      summary.findingsByRule[hit.rule] = (summary.findingsByRule[hit.rule] ?? 0) + 1;
+      const seen = (perRule.get(hit.rule) ?? 0) + 1;
+      perRule.set(hit.rule, seen);
       if (seen > MAX_PER_FILE_RULE) summary.suppressed++;
       else {
-        const range = finding.startLine !== undefined && finding.startLine < finding.line ? { startLine: finding.startLine } : {};
-        comments.push({ path: file.path, line: finding.line, ...range, side: 'RIGHT', rule: finding.rule, body: `${finding.title}\n\n${finding.advice}` });
+        const range = hit.endLine !== undefined && hit.endLine > hit.line ? { endLine: hit.endLine } : {};
+        findings.push({ path: file.path, line: hit.line, ...range, severity: SEVERITY[hit.rule], rule: hit.rule, body: `${hit.title}\n\n${hit.advice}` });
       }
     }
   }
@@ -102,13 +102,13 @@ export function reviewDiff(files: DiffFile[]): ReviewReport {
     });
   }
   summary.risk = riskOf(Object.keys(summary.findingsByRule) as ReviewRule[]);
-  comments.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : a.line - b.line || (a.rule ?? '').localeCompare(b.rule ?? '')));
-  return { comments, summary };
+  findings.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : (a.endLine ?? a.line) - (b.endLine ?? b.line) || (a.rule ?? '').localeCompare(b.rule ?? '')));
+  return { findings, summary };
 }
 
-function reviewFile(file: DiffFile, isTest: boolean): Finding[] {
+function reviewFile(file: DiffFile, isTest: boolean): Hit[] {
   const ext = extension(file.path);
-  const findings: Finding[] = [];
+  const findings: Hit[] = [];
   let conflictOpen = false;
   for (const hunk of file.hunks) {
     let run: DiffLine[] = [];
@@ -154,11 +154,11 @@ function reviewFile(file: DiffFile, isTest: boolean): Finding[] {
 }
 
 /** The whole block as a range: a run never crosses a hunk (it ends at each hunk's end), as GitHub requires of ranges. */
-function largeBlock(run: DiffLine[]): Finding {
+function largeBlock(run: DiffLine[]): Hit {
   const first = run[0].newLine ?? 0;
   const last = run[run.length - 1].newLine ?? first;
   return {
-    rule: 'large-addition', startLine: first, line: last, title: `${run.length} lines added in one block (lines ${first}–${last})`,
+    rule: 'large-addition', line: first, endLine: last, title: `${run.length} lines added in one block (lines ${first}–${last})`,
     advice: `A block over ${MAX_BLOCK} lines usually means a function doing too much, and it is hard to review. Consider splitting it into smaller functions with names that say what each step does.`,
   };
 }
