@@ -22,4 +22,5 @@ channelContract({
   tamper: (init) => ({ ...init, body: (init.body as string).replace('C0CONTRACT', 'C0TAMPERED') }),
   // What the channel shows: the bot's messages as last edited, once the answer replaced "Working on it…".
   sent: () => (fake?.messages('C0CONTRACT') ?? []).filter((m) => m.bot_id && m.text !== WORKING_ON_IT).map((m) => String(m.text)),
+  chat: true,
 });

@@ -20,4 +20,5 @@ channelContract({
   message: (id, text) => telegramRequest(messageUpdate(text, { updateId: updateId(id) })),
   tamper: (init) => ({ ...init, headers: { ...(init.headers as Record<string, string>), 'x-telegram-bot-api-secret-token': 'not-the-secret' } }),
   sent: () => fake?.sent() ?? [],
+  chat: true,
 });

@@ -1,9 +1,14 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createChannelRegistry } from '../channels/index.ts';
 import { createWebAdapter, normalizeWeb } from '../channels/web/index.ts';
 import { NormalizeError } from '../src/ports.ts';
 import type { ChannelAdapter, RawRequest } from '../src/ports.ts';
 import type { Envelope, Reply } from '../src/types.ts';
+import { runCli } from './support/process.ts';
+import { ADMIN_TOKEN, startTestSwitchboard } from './support/switchboard.ts';
 
 const NOW = new Date('2025-06-01T12:00:00Z');
 const clock = () => NOW;
@@ -174,5 +179,33 @@ describe('channel registry', () => {
 
   it('refuses two adapters for one channel', () => {
     expect(() => createChannelRegistry([recording('web'), recording('web')])).toThrow(/registered twice/);
+  });
+});
+
+describe('web channel: a pasted diff', () => {
+  const diff = ['diff --git a/src/app.ts b/src/app.ts', '--- a/src/app.ts', '+++ b/src/app.ts', '@@ -1,1 +1,3 @@', ' const a = 1;', '+console.log(a);', '+// TODO tidy'].join('\n');
+  const findings = ['src/app.ts:2 — Debug leftover', 'src/app.ts:3 — TODO added'];
+
+  it('answers with the findings as JSON beside the text, not written into it', async () => {
+    const sb = await startTestSwitchboard('pglite');
+    try {
+      const { body } = await sb.api('POST', '/api/messages?wait=1', { text: diff, user_id: 'dev' });
+      expect(body.reply.findings.map((f: { line: number; severity: string }) => [f.line, f.severity])).toEqual([[2, 'medium'], [3, 'low']]);
+      expect(body.reply.text).not.toMatch(/src\/app\.ts:\d/);
+    } finally {
+      await sb.close();
+    }
+  });
+
+  it('`simulate web` prints each finding exactly once', { timeout: 60_000 }, async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'sb-web-diff-'));
+    try {
+      const { code, output } = await runCli(['simulate', 'web', diff], { DATA_DIR: dataDir, ADMIN_TOKEN });
+      expect(code).toBe(0);
+      for (const finding of findings) expect(output.split(finding)).toHaveLength(2);
+      for (const at of ['src/app.ts:2', 'src/app.ts:3']) expect(output.split(at)).toHaveLength(2);
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 });

@@ -19,4 +19,5 @@ channelContract({
   // The body changed after signing: Twilio's signature covers every field.
   tamper: (init) => ({ ...init, body: `${init.body as string}&Tampered=1` }),
   sent: () => fake?.sent() ?? [],
+  chat: true,
 });

@@ -21,7 +21,12 @@ export type ContractChannel = {
   tamper(init: RequestInit): RequestInit;
   /** Texts the fake platform received as replies so far. */
   sent(): string[];
+  /** A chat: a diff pasted as a message is reviewed there (GitHub reviews the pull request instead). */
+  chat?: boolean;
 };
+
+/** A pasted diff with two findings on known lines. */
+const DIFF = ['diff --git a/src/app.ts b/src/app.ts', '--- a/src/app.ts', '+++ b/src/app.ts', '@@ -1,1 +1,3 @@', ' const a = 1;', '+console.log(a);', '+// TODO tidy'].join('\n');
 
 export function channelContract(channel: ContractChannel) {
   describe.each(databaseKinds)(`${channel.name} channel contract on %s`, (kind) => {
@@ -55,6 +60,14 @@ export function channelContract(channel: ContractChannel) {
       await new Promise((r) => setTimeout(r, 300)); // a second reply, if any, would arrive in this window
       expect((await tableCounts(sb)).executions).toBe(counts.executions + 1);
       expect(channel.sent().length - before).toBe(1);
+    });
+
+    it.runIf(channel.chat)('a pasted diff is answered with each finding listed exactly once', async () => {
+      const before = channel.sent().length;
+      const res = await sb.app.request(channel.route, await channel.message('contract-5', DIFF));
+      expect(res.status).toBeLessThan(300);
+      const sent = (await waitFor(() => channel.sent().slice(before), (s) => s.join('\n').includes('TODO added'))).join('\n');
+      for (const finding of ['src/app.ts:2 — Debug leftover', 'src/app.ts:3 — TODO added']) expect(sent.split(finding)).toHaveLength(2);
     });
 
     it('a request with a bad signature is refused with 401 JSON and stores nothing', async () => {
