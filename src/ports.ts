@@ -242,7 +242,7 @@ export type Prepared = {
   envelope: Envelope;
   context?: Record<string, unknown>;
   history?: HistoryMessage[];
-  /** The pull request to review (GitHub): the worker has the core plan what the review reads and delivery posts against. */
+  /** The pull request to review, as its code host describes it: the worker has the core plan what the review reads. */
   pullRequest?: PullRequest;
   /**
    * Votes the platform delivers as no event (👍/👎 reactions on the hub's comments, found by polling), cast in this

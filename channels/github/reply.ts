@@ -260,10 +260,9 @@ export function createGithubReplier(opts: ReplierOptions) {
     if (meta.agent !== 'feedback') await react(gh, ref, 'eyes');
     const comments = await listComments(gh, ref);
     const votes = comments ? await reactionVotes(gh, ref, comments) : [];
-    const found = votes.length > 0 ? { votes } : {};
-    if (meta.agent === 'review') return { envelope, pullRequest: await pullRequest(gh, ref), ...found };
-    if (meta.agent === 'ask' || meta.agent === 'summarize') return { envelope, history: await pullRequestHistory(gh, ref, comments), ...found };
-    return { ...(prepared ?? { envelope }), ...found };
+    if (meta.agent === 'review') return { envelope, pullRequest: await pullRequest(gh, ref), votes };
+    if (meta.agent === 'ask' || meta.agent === 'summarize') return { envelope, history: await pullRequestHistory(gh, ref, comments), votes };
+    return { ...(prepared ?? { envelope }), votes };
   }
 
   /** Posts what the core decided as one GitHub review: inline comments where GitHub takes them, the rest in its body. */
