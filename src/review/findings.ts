@@ -60,7 +60,10 @@ const DEBUG: { exts: string[]; pattern: RegExp }[] = [
 /** `endLine`, when set, makes the hit a range (`line`–`endLine`, within one hunk). */
 type Hit = { rule: ReviewRule; line: number; endLine?: number; title: string; advice: string };
 
-/** Reviews parsed files. Findings are sorted by path, line and rule, so the same diff always yields the same review. */
+/**
+ * Reviews parsed files. Findings are sorted by path, the line a comment anchors to (a range's last) and rule, so the
+ * same diff always yields the same review.
+ */
 export function reviewDiff(files: DiffFile[]): ReviewReport {
   const summary: ReviewSummary = { filesReviewed: [], skipped: [], findingsByRule: {}, general: [], suppressed: 0, risk: 'none', linesAdded: 0, linesRemoved: 0 };
   const findings: Finding[] = [];
