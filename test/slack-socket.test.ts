@@ -5,6 +5,7 @@
  */
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createSlackAdapter } from '../channels/slack/index.ts';
 import { rowsOf } from '../db/rows.ts';
 import { DataDirInUseError } from '../db/index.ts';
 import { askAgent } from '../src/agents/ask.ts';
@@ -181,5 +182,29 @@ describe.each(databaseKinds)('Slack Socket Mode on %s', (kind) => {
     fake.socket.send(env7);
     expect(await fake.socket.ackOf(env7.envelope_id)).toBeDefined();
     expect(await deliveries(running, body.event_id)).toBe(1);
+  });
+});
+
+describe('the Slack Socket Mode loop on its own', () => {
+  it('says which token Slack refused and where to get the right one, keeps trying, and ends when stopped', async () => {
+    const fake = await startFakeSlack();
+    try {
+      const adapter = createSlackAdapter(loadConfig({ SLACK_BOT_TOKEN: BOT_TOKEN, SLACK_APP_TOKEN: 'xapp-1-wrong-0000', SLACK_API_URL: fake.apiUrl }).slack);
+      const logs: { level: string; msg: string }[] = [];
+      const log = (level: string) => (obj: object | string, msg?: string) => void logs.push({ level, msg: msg ?? String(obj) });
+      const logger = { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') };
+      const controller = new AbortController();
+      const done = adapter.poll!(async () => undefined, { signal: controller.signal, logger });
+      // Refused, then tried again after 1 s: the backoff.
+      await waitFor(() => fake.calls.filter((c) => c.method === 'apps.connections.open'), (c) => c.length >= 2);
+      controller.abort();
+      await done;
+      expect(logs.filter((l) => l.level === 'warn').map((l) => l.msg)).toContain(
+        'Slack refused SLACK_APP_TOKEN (invalid_auth): set it to an app-level token (xapp-…) with connections:write from api.slack.com/apps → Basic Information → App-Level Tokens; retrying',
+      );
+      expect(fake.socket.opened()).toBe(0);
+    } finally {
+      await fake.close();
+    }
   });
 });

@@ -75,6 +75,7 @@ export function socketMode(opts: SocketModeOptions) {
       const req = envelopeRequest(envelope.type, envelope.body);
       let answer: Response | undefined;
       try {
+        // A type we do not take is acknowledged all the same, so Slack does not send it again.
         answer = req && (await receive(req, 'respond'));
       } catch (err) {
         logger.warn({ ...context, err: (err as Error).message }, 'a Slack Socket Mode envelope could not be stored; it stays unacknowledged, so Slack sends it again');
