@@ -1,14 +1,13 @@
 /**
- * One route shape for every platform webhook: enabled? → verify raw bytes → normalize → ingest → ack.
+ * One route shape for every platform webhook: enabled? → verify raw bytes → the receive step every transport shares
+ * (src/pipeline/receive.ts: normalize → access → ingest → ack).
  * Verification runs on the raw body before anything parses it; a rejected request stores nothing.
  */
 import type { Context, Handler } from 'hono';
 import { DatabaseUnavailableError } from '../src/errors.ts';
-import { isRefusal, type Refusal } from '../src/access/index.ts';
-import type { IngestResult } from '../db/index.ts';
 import type { Ingest } from '../src/pipeline/ingest.ts';
+import { createReceive } from '../src/pipeline/receive.ts';
 import type { ChannelAdapter, RawRequest } from '../src/ports.ts';
-import type { Envelope } from '../src/types.ts';
 import { jsonError } from './errors.ts';
 import { tooDeep, unsupportedMediaType } from './middleware.ts';
 
@@ -39,7 +38,8 @@ export function disabledChannel(c: Context, channel: string, requiredEnv: string
 }
 
 export function channelRoute(opts: ChannelRouteOptions): Handler {
-  const { adapter, ingest } = opts;
+  const { adapter } = opts;
+  const receiveEvent = createReceive(adapter, opts.ingest);
   return async function receive(c) {
     const state = opts.enabled?.(c) ?? adapter;
     if (!state.enabled) return disabledChannel(c, adapter.channel, state.requiredEnv);
@@ -52,40 +52,9 @@ export function channelRoute(opts: ChannelRouteOptions): Handler {
       const deep = tooDeep(c, new TextDecoder().decode(req.body));
       if (deep) return deep;
     }
-    const normalized = await adapter.normalize(req);
-    if (!Array.isArray(normalized)) return adapter.ackIgnored?.(normalized.ignore) ?? c.json({ ok: true, ignored: normalized.ignore });
-    const outcomes = await ingest(normalized).catch((err: unknown) => {
+    return receiveEvent(req, 'respond').catch((err: unknown) => {
       if (err instanceof DatabaseUnavailableError) opts.onRefused?.(adapter.channel);
       throw err;
     });
-    const admitted = normalized.filter((_, i) => !isRefusal(outcomes[i]!));
-    const results = outcomes.filter((o): o is IngestResult => !isRefusal(o));
-    if (!results.length) return answerRefusal(c, adapter, normalized, outcomes);
-    // Mixed (rare: several envelopes in one request): the refused ones are told directly.
-    for (const [i, o] of outcomes.entries()) {
-      if (isRefusal(o) && o.answer) void adapter.refuse?.(normalized[i]!, o.answer, 'send')?.catch(() => {});
-    }
-    const acked = adapter.ack?.(admitted, results);
-    if (acked) return acked;
-    const duplicate = results.length > 0 && results.every((r) => r.duplicate);
-    return c.json(
-      // One execution per matching routing rule: every one of them, so a sender can follow each.
-      { ok: true, duplicate, executions: results.flatMap((r) => r.executionIds.map((id) => ({ id, duplicate: r.duplicate }))) },
-      duplicate ? 200 : 202,
-    );
   };
-}
-
-/**
- * Every envelope of the request was refused: nothing is stored. The first answer, if any, goes back in place;
- * otherwise the platform gets the answer it expects for an event we do not handle (2xx, so it does not retry).
- */
-async function answerRefusal(c: Context, adapter: ChannelAdapter, envelopes: Envelope[], outcomes: Awaited<ReturnType<Ingest>>): Promise<Response> {
-  const i = outcomes.findIndex((o) => isRefusal(o) && o.answer);
-  const first = outcomes[0] as Refusal;
-  if (i >= 0 && adapter.refuse) {
-    const response = await adapter.refuse(envelopes[i]!, (outcomes[i] as Refusal).answer!, 'respond');
-    if (response) return response;
-  }
-  return adapter.ackIgnored?.(`refused: ${first.refused}`) ?? c.json({ ok: true, refused: first.refused });
 }

@@ -1,6 +1,6 @@
 /**
  * The Slack app manifest for this deployment: paste it at https://api.slack.com/apps → Create New App →
- * From a manifest. Printed by `npx switchboard slack manifest`, or `node scripts/slack-manifest.ts`.
+ * From a manifest. Printed by `npx switchboard slack manifest [--socket]`, or `node scripts/slack-manifest.ts [--socket]`.
  */
 import { ConfigError, loadConfig } from '../src/config.ts';
 
@@ -19,11 +19,18 @@ export const SLACK_BOT_SCOPES = [
 
 export type ManifestOptions = { name?: string; command?: string };
 
-export function slackManifest(publicUrl: string, opts: ManifestOptions = {}) {
+/**
+ * Where Slack delivers: `{ socket: true }` over a Socket Mode connection the app opens (no Request URLs at all), or
+ * to the one Request URL under `publicUrl`, which takes events, the slash command and interactivity alike.
+ */
+export type ManifestTransport = { socket: true } | { publicUrl: string };
+
+export function slackManifest(transport: ManifestTransport, opts: ManifestOptions = {}) {
   const name = opts.name ?? 'Switchboard';
   const command = opts.command ?? '/sb';
-  // One Request URL for events, the slash command and interactivity: the server tells them apart by content.
-  const requestUrl = `${publicUrl.replace(/\/+$/, '')}/slack/events`;
+  const socket = 'socket' in transport;
+  const requestUrl = socket ? undefined : `${transport.publicUrl.replace(/\/+$/, '')}/slack/events`;
+  const at = (key: string) => (requestUrl ? { [key]: requestUrl } : {});
   return {
     _metadata: { major_version: 1, minor_version: 1 },
     display_information: {
@@ -38,7 +45,7 @@ export function slackManifest(publicUrl: string, opts: ManifestOptions = {}) {
       slash_commands: [
         {
           command,
-          url: requestUrl,
+          ...at('url'),
           description: 'Ask Switchboard: help, ask …, summarize, status',
           usage_hint: 'help | ask <question> | summarize | status',
           should_escape: false,
@@ -47,32 +54,40 @@ export function slackManifest(publicUrl: string, opts: ManifestOptions = {}) {
     },
     oauth_config: { scopes: { bot: SLACK_BOT_SCOPES } },
     settings: {
-      event_subscriptions: { request_url: requestUrl, bot_events: ['app_mention', 'message.im'] },
-      interactivity: { is_enabled: true, request_url: requestUrl },
+      event_subscriptions: { ...at('request_url'), bot_events: ['app_mention', 'message.im'] },
+      interactivity: { is_enabled: true, ...at('request_url') },
       org_deploy_enabled: false,
-      socket_mode_enabled: false,
+      socket_mode_enabled: socket,
       token_rotation_enabled: false,
     },
   };
 }
 
-/** Prints the manifest as JSON (Slack accepts JSON or YAML); exit code 1 with what to do when PUBLIC_URL is unset. */
-export function printSlackManifest(publicUrl: string | undefined): number {
+/**
+ * Prints the manifest as JSON (Slack accepts JSON or YAML). Over HTTP it needs PUBLIC_URL: exit code 1 with what to
+ * do when it is unset. With `socket` it needs nothing.
+ */
+export function printSlackManifest(publicUrl: string | undefined, opts: { socket?: boolean } = {}): number {
+  if (opts.socket) {
+    console.log(JSON.stringify(slackManifest({ socket: true }), null, 2));
+    return 0;
+  }
   if (!publicUrl) {
     console.error(
       'PUBLIC_URL is not set: set it to the https address Slack can reach this server on, e.g.\n' +
-        '  PUBLIC_URL=https://switchboard.example.com npx switchboard slack manifest',
+        '  PUBLIC_URL=https://switchboard.example.com npx switchboard slack manifest\n' +
+        'or, with no public address (a laptop), use Socket Mode: npx switchboard slack manifest --socket',
     );
     return 1;
   }
   if (!publicUrl.startsWith('https://')) console.error(`warning: Slack only accepts https Request URLs; PUBLIC_URL is ${publicUrl}`);
-  console.log(JSON.stringify(slackManifest(publicUrl), null, 2));
+  console.log(JSON.stringify(slackManifest({ publicUrl }), null, 2));
   return 0;
 }
 
 if (import.meta.main) {
   try {
-    process.exitCode = printSlackManifest(loadConfig().publicUrl);
+    process.exitCode = printSlackManifest(loadConfig().publicUrl, { socket: process.argv.includes('--socket') });
   } catch (err) {
     console.error(err instanceof ConfigError ? err.message : String(err));
     process.exitCode = 1;

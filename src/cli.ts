@@ -25,7 +25,8 @@ const USAGE = `Usage: switchboard <verb> [options]
                                     tokens and cost of model calls (default: last 7 days)
   doctor                            check configuration, database, and each enabled channel and LLM provider
                                     against its real API; say what to fix (exit 1 when something is broken)
-  slack manifest                    print the Slack app manifest for PUBLIC_URL (paste it at api.slack.com/apps)
+  slack manifest [--socket]         print the Slack app manifest for PUBLIC_URL (paste it at api.slack.com/apps);
+                                    --socket: for Socket Mode (SLACK_APP_TOKEN), no Request URLs, no PUBLIC_URL needed
   github manifest                   print the GitHub App manifest for PUBLIC_URL (see docs/github.md)
   telegram set-webhook              point the bot's webhook at PUBLIC_URL/telegram/webhook with TELEGRAM_WEBHOOK_SECRET
   telegram info                     show the webhook Telegram has: url, pending updates, last error
@@ -288,9 +289,10 @@ const verbs: Record<string, (config: Config, args: string[]) => Promise<number>>
   },
 
   async slack(config, args) {
-    if (args[0] !== 'manifest') throw new UsageError('slack takes: manifest');
+    const [verb, ...flags] = args;
+    if (verb !== 'manifest' || flags.some((f) => f !== '--socket')) throw new UsageError('slack takes: manifest [--socket]');
     const { printSlackManifest } = await import('../scripts/slack-manifest.ts');
-    return printSlackManifest(config.publicUrl);
+    return printSlackManifest(config.publicUrl, { socket: flags.includes('--socket') });
   },
 
   async telegram(config, args) {

@@ -103,7 +103,11 @@ const schema = z.object({
 
   SLACK_SIGNING_SECRET: optionalString,
   SLACK_BOT_TOKEN: optionalString,
-  SLACK_APP_TOKEN: optionalString,
+  SLACK_APP_TOKEN: z
+    .string()
+    .trim()
+    .regex(/^xapp-/, 'must be an app-level token (xapp-…): api.slack.com/apps → your app → Basic Information → App-Level Tokens, with the connections:write scope')
+    .optional(),
   SLACK_API_URL: z.url().default('https://slack.com/api/'),
   TELEGRAM_MODE: z.enum(['webhook', 'polling']).default('webhook'),
   TELEGRAM_BOT_TOKEN: optionalString,
@@ -288,7 +292,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       botToken: e.SLACK_BOT_TOKEN,
       appToken: e.SLACK_APP_TOKEN,
       apiUrl: e.SLACK_API_URL,
-      ...channel([['SLACK_SIGNING_SECRET', e.SLACK_SIGNING_SECRET], ['SLACK_BOT_TOKEN', e.SLACK_BOT_TOKEN]]),
+      // Socket Mode: events come over a connection opened with the app token, so no request is signed.
+      ...channel(
+        e.SLACK_APP_TOKEN
+          ? [['SLACK_BOT_TOKEN', e.SLACK_BOT_TOKEN], ['SLACK_APP_TOKEN', e.SLACK_APP_TOKEN]]
+          : [['SLACK_SIGNING_SECRET', e.SLACK_SIGNING_SECRET], ['SLACK_BOT_TOKEN', e.SLACK_BOT_TOKEN]],
+      ),
     },
     telegram: {
       mode: e.TELEGRAM_MODE,

@@ -1,13 +1,13 @@
 /**
- * Channels that fetch their events (`ChannelAdapter.poll`, e.g. Telegram getUpdates) instead of being posted to.
- * A platform allows one such client per bot, so each poller runs in one process at a time: the one holding the
- * leader lock `poll:<channel>`; the others stand by and try again every few seconds, so one takes over when the
- * holder stops or dies. What a poller fetches takes the webhook route's path: normalize, then ingest.
+ * Channels that fetch their events (`ChannelAdapter.poll`: Telegram getUpdates, a Slack Socket Mode connection)
+ * instead of being posted to. One consumer per bot or app, so each poller runs in one process at a time: the one
+ * holding the leader lock `poll:<channel>`; the others stand by and try again every few seconds, so one takes over
+ * when the holder stops or dies. What a poller fetches takes the webhook route's path: normalize, then ingest.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { isRefusal } from './access/index.ts';
 import { AppError } from './errors.ts';
 import type { Ingest } from './pipeline/ingest.ts';
+import { createReceive, type AnswerHow } from './pipeline/receive.ts';
 import { NormalizeError, type ChannelAdapter, type Logger, type RawRequest } from './ports.ts';
 
 /** A held leader lock (db/leader.ts). */
@@ -27,29 +27,22 @@ export type PollerOptions = {
 const pause = (ms: number, signal: AbortSignal): Promise<void> => sleep(ms, undefined, { signal }).catch(() => {});
 
 /**
- * The webhook route's steps for one fetched event: normalize → ingest. Resolves once it is stored, was a duplicate,
- * or can never be stored (it does not parse, it names no known agent: skipped with a warning, as the route would
- * answer it 400). Throws when it may be stored later (rate limit, overload, database down), with
- * `retryAfterSeconds` when that is known.
+ * What a fetched event goes through: the receive step every transport shares (normalize → access → ingest → ack).
+ * Resolves with the platform's answer once it is stored, was a duplicate, or was refused by the access policy;
+ * resolves undefined when it can never be stored (it does not parse, it names no known agent: skipped with a
+ * warning, as the route would answer it 400). Throws when it may be stored later (rate limit, overload, database
+ * down), with `retryAfterSeconds` when that is known.
  */
 export function pollReceiver(adapter: ChannelAdapter, ingest: Ingest, logger: Logger) {
-  return async function receive(req: RawRequest): Promise<void> {
+  const receiveEvent = createReceive(adapter, ingest, logger);
+  return async function receive(req: RawRequest, how: AnswerHow = 'send'): Promise<Response | undefined> {
     try {
-      const normalized = await adapter.normalize(req);
-      if (!Array.isArray(normalized)) return;
-      const outcomes = await ingest(normalized);
-      // Refused: stored nothing, so the event is done; a polled event has no response, so the answer is sent.
-      for (const [i, o] of outcomes.entries()) {
-        if (!isRefusal(o) || !o.answer || !adapter.refuse) continue;
-        await adapter.refuse(normalized[i]!, o.answer, 'send').catch((err: unknown) => {
-          logger.warn({ channel: adapter.channel, err: (err as Error).message }, `could not tell a refused ${adapter.channel} sender why`);
-        });
-      }
+      return await receiveEvent(req, how);
     } catch (err) {
       const status = err instanceof NormalizeError || err instanceof AppError ? err.status : undefined;
       if (status !== undefined && status >= 400 && status < 500 && status !== 429) {
         logger.warn({ channel: adapter.channel, err: (err as Error).message }, `a fetched ${adapter.channel} event was refused and is skipped`);
-        return;
+        return undefined;
       }
       if (err instanceof AppError && err.headers['Retry-After']) {
         throw Object.assign(new Error(err.message, { cause: err }), { retryAfterSeconds: Number(err.headers['Retry-After']) || 1 });

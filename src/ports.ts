@@ -210,14 +210,16 @@ export type ChannelAdapter = Pick<ReplySink, 'reply'> & {
   /** Posts to an address on this platform: makes the channel a destination for routing rules. */
   postTo?(target: string, reply: Reply, meta: { executionId: string }): Promise<void>;
   /**
-   * Receives events by asking the platform for them (Telegram getUpdates) instead of being posted to. The
-   * composition root runs it in one web process at a time (a leader lock) until `signal` aborts, then awaits it.
-   * Each event goes to `receive` as the webhook route would get it, and takes the same normalize → ingest path;
-   * `receive` resolves once the event is stored (or was a duplicate, or was refused for good), and only then may
-   * the adapter confirm it to the platform. A throw means not stored: keep it unconfirmed and try again after
-   * the error's `retryAfterSeconds` when it has one.
+   * Receives events over a connection this process opens (Telegram getUpdates, a Slack Socket Mode WebSocket)
+   * instead of being posted to. The composition root runs it in one web process at a time (a leader lock) until
+   * `signal` aborts, then awaits it. Each event goes to `receive` as the webhook route would get it, and takes the
+   * same normalize → ingest path; `receive` resolves once the event is stored (or was a duplicate, or was refused
+   * for good), and only then may the adapter confirm it to the platform. It resolves with the response the webhook
+   * route would answer (undefined for an event skipped for good); with `how` = `respond` a refusal's answer is in
+   * it, for a transport that carries a response back (a Socket Mode ack), else (`send`, the default) it is sent.
+   * A throw means not stored: keep it unconfirmed and try again after the error's `retryAfterSeconds` when it has one.
    */
-  poll?(receive: (req: RawRequest) => Promise<void>, opts: { signal: AbortSignal; logger: Logger }): Promise<void>;
+  poll?(receive: (req: RawRequest, how?: 'respond' | 'send') => Promise<Response | undefined>, opts: { signal: AbortSignal; logger: Logger }): Promise<void>;
   /**
    * Checks a routing rule's target before the rule is stored, so a mistyped address is refused when the operator
    * adds it instead of failing (to dead) at delivery. Returns undefined when `postTo` can deliver to `target`, else

@@ -60,7 +60,7 @@ export type StartOptions = {
   /** The agents to serve; defaults to the built-in set. Tests add agents that fail on purpose. */
   agents?: Agent[];
   /**
-   * Run the pollers of channels that fetch their events (TELEGRAM_MODE=polling). Default: in a web or all process
+   * Run the pollers of channels that fetch their events (TELEGRAM_MODE=polling, Slack Socket Mode). Default: in a web or all process
    * that listens, i.e. one that receives events; not in the in-process server a CLI verb starts.
    */
   poll?: boolean;
@@ -110,10 +110,6 @@ export async function startSwitchboard(config: Config, opts: StartOptions = {}):
     else logger.info({ fingerprint }, 'ADMIN_TOKEN is not set: using the admin token generated earlier for this database (only its hash is stored); lost it? run `npx switchboard admin-token rotate`');
   }
   const checkAdminToken = createAdminTokenCheck({ fixed: config.adminToken, processToken, initialHash: storedHash, readHash: () => store.adminTokenHash() });
-
-  if (config.slack.appToken) {
-    logger.warn('SLACK_APP_TOKEN is set, but Socket Mode is not supported yet: Slack must post to PUBLIC_URL/slack/events (see docs/slack.md); unset it to silence this');
-  }
 
   const metrics = createMetrics();
   // One answer must finish well inside its job's timeout, or the queue would start it again meanwhile.

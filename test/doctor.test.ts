@@ -148,6 +148,13 @@ describe('doctor against the platforms', { timeout: 120_000 }, () => {
     expect(code).toBe(1);
   });
 
+  it('checks Slack in Socket Mode (bot and app tokens, no signing secret) with auth.test and apps.connections.open', async () => {
+    const { lines, text } = await doctor({ ...healthy(), SLACK_SIGNING_SECRET: '' });
+    expect(lines).toContain('ok    slack: auth.test accepts SLACK_BOT_TOKEN (bot @switchboard in Test Team)');
+    expect(lines).toContain('ok    slack: apps.connections.open accepts SLACK_APP_TOKEN (Socket Mode can connect)');
+    expect(text).not.toMatch(/slack: disabled/);
+  });
+
   it('reports the app token apart from the bot token', async () => {
     const { code, lines } = await doctor({ ...healthy(), SLACK_APP_TOKEN: 'xapp-1-wrong-app-token-0000' });
     expect(lines).toContain('ok    slack: auth.test accepts SLACK_BOT_TOKEN (bot @switchboard in Test Team)');

@@ -163,7 +163,7 @@ describe('the Telegram poller on its own', () => {
     const log = (level: string) => (obj: object | string, msg?: string) => logs.push({ level, msg: msg ?? String(obj) });
     const logger = { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') };
     const controller = new AbortController();
-    const done = adapter.poll!((req) => receive(JSON.parse(new TextDecoder().decode(req.body))), { signal: controller.signal, logger });
+    const done = adapter.poll!(async (req) => void (await receive(JSON.parse(new TextDecoder().decode(req.body)))), { signal: controller.signal, logger });
     return { logs, stop: () => (controller.abort(), done) };
   }
 

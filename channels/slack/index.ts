@@ -1,10 +1,14 @@
-/** The `slack` channel: Events API, slash commands and interactivity on one Request URL, `POST /slack/events`. */
+/**
+ * The `slack` channel: Events API, slash commands and interactivity on one Request URL, `POST /slack/events`, or
+ * over Socket Mode when SLACK_APP_TOKEN is set (socket.ts: the same normalize behind another transport).
+ */
 import { LogLevel, WebClient } from '@slack/web-api';
 import type { Config } from '../../src/config.ts';
 import type { ChannelAdapter, Logger, RawRequest } from '../../src/ports.ts';
 import type { Reply } from '../../src/types.ts';
 import { normalizeSlack, urlVerificationChallenge, type BotIdentity, type SlackReplyRef } from './normalize.ts';
 import { createSlackSender, WORKING_ON_IT } from './reply.ts';
+import { socketMode } from './socket.ts';
 import { verifySlack } from './verify.ts';
 
 export { FEEDBACK_ACTIONS, FEEDBACK_BLOCK_ID, normalizeSlack, urlVerificationChallenge } from './normalize.ts';
@@ -96,5 +100,6 @@ export function createSlackAdapter(config: Config['slack'], opts: SlackAdapterOp
         ? undefined
         : `"${target}" is not a Slack channel or user id: use an id like C0123456789 (channel details → About, at the bottom), G… for a private channel, U… for a user or D… for a DM; names such as #general are not accepted`,
     postToChannel: sender.postToChannel,
+    ...(config.appToken ? { poll: socketMode({ appToken: config.appToken, apiUrl: config.apiUrl }) } : {}),
   };
 }

@@ -147,7 +147,7 @@ export function createTelegramAdapter(config: Config['telegram'], opts: Telegram
     },
     update: sender.update,
     ...(config.mode === 'polling'
-      ? { poll: (receive: (req: RawRequest) => Promise<void>, o: { signal: AbortSignal; logger: Logger }) => pollUpdates(bot, receive, { ...o, timeoutSeconds: opts.pollTimeoutSeconds ?? 25 }) }
+      ? { poll: (receive: (req: RawRequest) => Promise<unknown>, o: { signal: AbortSignal; logger: Logger }) => pollUpdates(bot, receive, { ...o, timeoutSeconds: opts.pollTimeoutSeconds ?? 25 }) }
       : {}),
   };
 }
@@ -185,7 +185,7 @@ function pollProblem(err: unknown): { message: string; webhookSet?: boolean } {
  */
 async function pollUpdates(
   bot: Bot,
-  receive: (req: RawRequest) => Promise<void>,
+  receive: (req: RawRequest) => Promise<unknown>,
   opts: { signal: AbortSignal; logger: Logger; timeoutSeconds: number },
 ): Promise<void> {
   const { signal, logger } = opts;

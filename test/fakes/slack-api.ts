@@ -1,11 +1,12 @@
 /**
  * Slack for tests, both directions: a fake Web API (chat.postMessage, chat.update, conversations.replies, auth.test,
- * apps.connections.open with the app token,
+ * apps.connections.open with the app token, the Socket Mode WebSocket it points at (slack-socket.ts),
  * and response_url endpoints) on 127.0.0.1:<random port> that the real WebClient reaches through SLACK_API_URL, and builders for
  * inbound requests signed exactly as Slack signs them.
  */
 import { createHmac } from 'node:crypto';
 import { createServer, type IncomingMessage } from 'node:http';
+import { attachSocketMode, type FakeSocketMode } from './slack-socket.ts';
 
 export const BOT_TOKEN = 'xoxb-test-0000-token';
 /** The app-level token (Socket Mode): the only token apps.connections.open accepts. */
@@ -40,6 +41,8 @@ export type FakeSlack = {
   /** Answers every call of `method` with this error body (e.g. missing_scope) until `restore(method)`. */
   refuse(method: string, body: Record<string, unknown>): void;
   restore(method: string): void;
+  /** The Socket Mode server apps.connections.open hands out. */
+  socket: FakeSocketMode;
   close(): Promise<void>;
 };
 
@@ -142,6 +145,7 @@ export async function startFakeSlack(): Promise<FakeSlack> {
     calls.push({ method, args, status: 200, at: Date.now(), result });
     return reply(200, result);
   });
+  const socket = attachSocketMode(server);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   port = (server.address() as { port: number }).port;
   const base = `http://127.0.0.1:${port}`;
@@ -158,7 +162,11 @@ export async function startFakeSlack(): Promise<FakeSlack> {
     addMessage: (channel, message) => void stored(channel).push({ ...message }),
     refuse: (method, body) => void refusals.set(method, { ok: false, ...body }),
     restore: (method) => void refusals.delete(method),
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    socket,
+    async close() {
+      await socket.close();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
   };
 }
 
