@@ -43,6 +43,7 @@ import { ADMIN_TOKEN_HASH_SETTING, ensureAdminToken, hashLegacyAdminToken, readS
 import { latestHealthChecks, purgeOld, recordHealthChecks, type HealthCheck } from './maintenance.ts';
 import { createRoute, deleteRoute, listRoutes, matchRoutes, type NewRoute } from './routes.ts';
 import { usageReport, usageSince, type UsageGroup } from './usage.ts';
+import { activitySeries, agentActivity } from './activity.ts';
 import { acquireReviewLease, knownFingerprints, lastReviewedHead, recordReview, releaseReviewLease } from './review-state.ts';
 
 export { DataDirInUseError } from './lock.ts';
@@ -62,6 +63,7 @@ export type { HealthCheck } from './maintenance.ts';
 export type { DatabaseHealth, HealthSnapshot } from './health.ts';
 export { classifyDatabaseError } from './health.ts';
 export { USAGE_GROUPS } from './usage.ts';
+export type { ActivityBucket, AgentActivity } from './activity.ts';
 export type { UsageGroup, UsageRow } from './usage.ts';
 
 const EXPECTED_MIGRATIONS = (
@@ -130,6 +132,9 @@ export function createStore(handle: DatabaseHandle, queue: Queue, health: Databa
     latestHealthChecks: () => latestHealthChecks(db),
     purgeOld: (opts: { deliveriesBefore: Date; healthChecksBefore: Date }) => purgeOld(db, opts),
     usageReport: (opts: { since: Date; groupBy: readonly UsageGroup[] }) => usageReport(db, opts),
+    /** The console: per-agent outcomes and executions/failures over time (db/activity.ts). */
+    agentActivity: (since: Date) => agentActivity(db, since),
+    activitySeries: (since: Date, bucketSeconds: number) => activitySeries(db, since, bucketSeconds),
     usageSince: (scope: { tenantId: string; channel: string; userId: string; since: Date }) => usageSince(db, scope),
     lastReviewedHead: (repo: string, pr: number) => lastReviewedHead(db, repo, pr),
     knownFingerprints: (repo: string, pr: number, fingerprints: string[]) => knownFingerprints(db, repo, pr, fingerprints),
