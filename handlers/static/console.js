@@ -15,7 +15,7 @@ function el(tag, attrs, ...children) {
     if (k.startsWith('on')) node.addEventListener(k.slice(2), v);
     else node.setAttribute(k, v === true ? '' : String(v));
   }
-  for (const c of children.flat()) if (c !== undefined && c !== null) node.append(c instanceof Node ? c : String(c));
+  for (const c of children.flat(Infinity)) if (c !== undefined && c !== null) node.append(c instanceof Node ? c : String(c));
   return node;
 }
 const svg = (tag, attrs, ...children) => {
@@ -104,7 +104,7 @@ async function overview() {
   const hour = 3600000, end = Math.floor(Date.parse(o.at) / hour) * hour;
   const byHour = new Map(o.series.map((b) => [Date.parse(b.at), b]));
   const hours = Array.from({ length: 24 }, (_, i) => end - (23 - i) * hour).map((t) => ({
-    label: new Date(t).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }),
+    label: new Date(t).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }),
     executions: (byHour.get(t) || {}).executions || 0, failures: (byHour.get(t) || {}).failures || 0,
   }));
   const count = (v) => String(v);
