@@ -24,7 +24,7 @@ import {
   type ExecutionFilter,
   type TenantScope,
 } from './executions.ts';
-import { feedbackSummary, latestRateableExecution, upsertFeedback, voteTarget, type FeedbackVote } from './feedback.ts';
+import { conversationFeedback, feedbackSummary, latestRateableExecution, upsertFeedback, voteTarget, type FeedbackVote } from './feedback.ts';
 import { ingestEnvelope, type Quota, type Routed } from './ingest.ts';
 import {
   accessStore,
@@ -120,6 +120,7 @@ export function createStore(handle: DatabaseHandle, queue: Queue, health: Databa
     latestRateableExecution: (conversationId: string) => latestRateableExecution(db, conversationId),
     voteTarget: (executionId: string) => voteTarget(db, executionId),
     feedbackSummary: () => feedbackSummary(db),
+    conversationFeedback: (conversationId: string) => conversationFeedback(db, conversationId),
     ensureAdminToken: (candidate: string) => ensureAdminToken(db, candidate),
     adminTokenHash: () => readSetting(db, ADMIN_TOKEN_HASH_SETTING),
     /** Turns a generated token stored in clear by earlier versions into its hash. */

@@ -11,8 +11,8 @@ import type { Agent, ChannelAdapter, Logger, ProviderHealth, RawRequest } from '
 import { apiRoutes, type ApiDeps } from './api.ts';
 import { channelRoute, rawRequest } from './channel.ts';
 import { createErrorHandler, jsonError } from './errors.ts';
+import { consoleApiRoutes } from './console/api.ts';
 import { consoleRoutes } from './console/index.ts';
-import { overviewRoutes } from './console/overview.ts';
 import { healthRoutes } from './health.ts';
 import { countRequests, limitBody, requireContentType } from './middleware.ts';
 import { pageHeaders } from './page-headers.ts';
@@ -65,7 +65,7 @@ export function createApp(deps: AppDeps) {
   app.route('/', consoleRoutes({ sessions, checkAdminToken: deps.checkAdminToken, publicUrl: deps.publicUrl }));
   app.use('/api/*', sessionAuth(sessions, deps.publicUrl));
   const channels = [deps.slack, deps.telegram, deps.whatsapp, deps.github, deps.hooks, deps.web];
-  app.route('/api', overviewRoutes({ store: deps.store, checkAdminToken: deps.checkAdminToken, agents: deps.agents, channels, providers: deps.providers, queue: deps.queue }));
+  app.route('/api', consoleApiRoutes({ store: deps.store, checkAdminToken: deps.checkAdminToken, agents: deps.agents, channels, providers: deps.providers, queue: deps.queue }));
 
   app.post(
     '/hooks/:source',

@@ -150,6 +150,7 @@ describe.skipIf('skip' in chromium).each(databaseKinds)('the console in Chromium
     await expect.poll(() => messages.count()).toBeGreaterThanOrEqual(2);
     expect(await messages.first().textContent()).toContain('how do we deploy billing?');
     expect(await messages.nth(1).textContent()).toContain('This is the fake anthropic answer');
+    expect(await messages.nth(1).textContent()).toContain('feedback: 👍 1 👎 0');
     await shot('conversation');
   });
 

@@ -42,6 +42,8 @@ describe.each(databaseKinds)('console sign-in, session cookie and CSRF on %s', (
     expect((await sb.app.request('/api/executions')).status).toBe(401);
     expect((await sb.app.request('/api/executions', { headers: { cookie } })).status).toBe(200);
     expect((await sb.app.request('/api/overview', { headers: { cookie } })).status).toBe(200);
+    expect((await sb.app.request('/api/overview')).status).toBe(401);
+    expect((await sb.app.request('/api/conversations/00000000-0000-0000-0000-000000000000/feedback')).status).toBe(401);
 
     const post = (headers: Record<string, string>) =>
       sb.app.request('/api/messages', { method: 'POST', headers: { cookie, 'content-type': 'application/json', ...headers }, body: JSON.stringify({ text: 'help', user_id: 'csrf-test' }) });

@@ -9,7 +9,7 @@ import type { AdminTokenCheck } from '../../src/admin-token.ts';
 import { jsonError } from '../errors.ts';
 import { sameOrigin, type Sessions } from '../session.ts';
 import { consolePage, signInPage, type PageId } from './layout.ts';
-import { AGENT_DAYS } from './overview.ts';
+import { AGENT_DAYS } from './api.ts';
 import { accessBody, agentsBody, conversationBody, conversationsBody, executionBody, executionsBody, overviewBody, playgroundBody } from './pages.ts';
 
 const asset = (name: string) => readFileSync(new URL(`../static/${name}`, import.meta.url), 'utf8');

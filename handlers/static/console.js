@@ -216,12 +216,15 @@ function executionPage() {
 }
 
 async function conversation() {
-  const c = await api('/conversations/' + encodeURIComponent(document.body.dataset.id));
+  const id = encodeURIComponent(document.body.dataset.id);
+  const [c, votes] = await Promise.all([api('/conversations/' + id), api('/conversations/' + id + '/feedback')]);
+  const feedback = new Map(votes.feedback.map((v) => [v.execution_id, v]));
   details($('conversation'), [['Channel', c.channel], ['Key', c.conversation_key], ['Tenant', c.tenant_id], ['Started', when(c.created_at)], ['Messages', c.messages.length]]);
   $('messages').replaceChildren(...c.messages.map((m) => el('li', {},
     el('span', { class: 'role' }, (m.role === 'user' ? m.user_id || 'user' : 'assistant') + ' · ' + when(m.created_at)),
     m.text,
-    m.execution_id && m.role === 'assistant' ? el('div', {}, el('a', { href: '/console/executions/' + m.execution_id }, 'Execution')) : null)));
+    m.execution_id && m.role === 'assistant' ? el('div', { class: 'help' }, el('a', { href: '/console/executions/' + m.execution_id }, 'Execution'),
+      feedback.has(m.execution_id) ? ` · feedback: 👍 ${feedback.get(m.execution_id).up} 👎 ${feedback.get(m.execution_id).down}` : ' · no feedback') : null)));
 }
 
 // ---- Access: approve pairings, edit allow/deny lists, read the audit log ----
