@@ -56,6 +56,16 @@ describe.each(databaseKinds)('console sign-in, session cookie and CSRF on %s', (
     expect((await post({ 'x-csrf-token': body.csrf_token })).status).toBe(202);
   });
 
+  it('answers bad sign-in bodies with JSON errors', async () => {
+    const post = (body: string, type: string) => sb.app.request('/console/session', { method: 'POST', headers: { 'content-type': type }, body });
+    expect((await post('{"token":', 'application/json')).status).toBe(400);
+    const deep = await post(`{"token":${'['.repeat(5000)}${']'.repeat(5000)}}`, 'application/json');
+    expect(deep.status).toBe(400);
+    expect(((await deep.json()) as any).error.code).toBe('too_deep');
+    expect((await post('[]', 'application/json')).status).toBe(401);
+    expect((await post(ADMIN_TOKEN, 'text/csv')).status).toBe(415);
+  });
+
   it('keeps bearer auth working for /api/*, with no CSRF token needed', async () => {
     const res = await sb.api('PATCH', '/api/agents/summarize', { enabled: true });
     expect(res.status).toBe(200);

@@ -7,6 +7,7 @@ import { Hono, type Context } from 'hono';
 import { csrf } from 'hono/csrf';
 import type { AdminTokenCheck } from '../../src/admin-token.ts';
 import { jsonError } from '../errors.ts';
+import { requireContentType, tooDeep } from '../middleware.ts';
 import { sameOrigin, type Sessions } from '../session.ts';
 import { consolePage, signInPage, type PageId } from './layout.ts';
 import { AGENT_DAYS } from './api.ts';
@@ -33,9 +34,19 @@ export function consoleRoutes(deps: ConsoleDeps) {
   app.get('/console.css', (c) => c.body(STYLE, 200, { 'content-type': 'text/css; charset=utf-8', 'cache-control': 'no-cache' }));
 
   /** Exchanges the admin token (form field or JSON `token`) for the session cookie. */
-  app.post('/console/session', ownForms, async (c) => {
+  app.post('/console/session', ownForms, requireContentType('application/json', 'application/x-www-form-urlencoded', 'multipart/form-data'), async (c) => {
     const isJson = (c.req.header('content-type') ?? '').startsWith('application/json');
-    const body: Record<string, unknown> = isJson ? await c.req.json().catch(() => ({})) : await c.req.parseBody();
+    let body: Record<string, unknown>;
+    if (isJson) {
+      const text = await c.req.text();
+      const deep = tooDeep(c, text);
+      if (deep) return deep;
+      try {
+        body = Object(JSON.parse(text));
+      } catch {
+        return jsonError(c, 400, 'malformed_json', 'Request body is not valid JSON');
+      }
+    } else body = await c.req.parseBody();
     const token = typeof body.token === 'string' ? body.token.trim() : '';
     if (!token || !(await deps.checkAdminToken(token))) {
       if (isJson) return jsonError(c, 401, 'unauthorized', 'Invalid admin token: use ADMIN_TOKEN, or the token printed when it was generated');
