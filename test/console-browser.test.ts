@@ -22,6 +22,7 @@ describe.skipIf('skip' in chromium).each(databaseKinds)('the console in Chromium
   let browser: Awaited<ReturnType<typeof launchBrowser>>;
   let page: Page;
   let base: string;
+  const errors: string[] = [];
   const shot = (name: string) => page.screenshot({ path: join(ARTIFACTS, `${kind}-${name}.png`), fullPage: true });
   const heading = () => page.locator('main h1').textContent();
 
@@ -37,6 +38,9 @@ describe.skipIf('skip' in chromium).each(databaseKinds)('the console in Chromium
     browser = await launchBrowser((chromium as { path: string }).path);
     page = await browser.context.newPage();
     page.setDefaultTimeout(15_000);
+    // Script errors and Content-Security-Policy refusals; a 401 answer to a wrong token is logged too, and expected.
+    page.on('pageerror', (err) => errors.push(err.message));
+    page.on('console', (m) => m.type() === 'error' && !m.text().startsWith('Failed to load resource') && errors.push(m.text()));
   }, 120_000);
   afterAll(async () => {
     await browser?.close();
@@ -178,5 +182,9 @@ describe.skipIf('skip' in chromium).each(databaseKinds)('the console in Chromium
     await page.locator('#audit').waitFor();
     await expect.poll(() => page.locator('#env-access tr').count()).toBeGreaterThan(0);
     await shot('access');
+  });
+
+  it('ran every page without a script error or a Content-Security-Policy refusal', () => {
+    expect(errors).toEqual([]);
   });
 });

@@ -2,7 +2,7 @@
  * The operator console: GET / (Overview) and /console/* pages, sign-in and sign-out, and the page's script and style
  * sheet. Pages need a console session (handlers/session.ts); without one they show the sign-in form.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { Hono, type Context } from 'hono';
 import { csrf } from 'hono/csrf';
 import type { AdminTokenCheck } from '../../src/admin-token.ts';
@@ -13,9 +13,14 @@ import { consolePage, signInPage, type PageId } from './layout.ts';
 import { AGENT_DAYS } from './api.ts';
 import { accessBody, agentsBody, conversationBody, conversationsBody, executionBody, executionsBody, overviewBody, playgroundBody } from './pages.ts';
 
-const asset = (name: string) => readFileSync(new URL(`../static/${name}`, import.meta.url), 'utf8');
-const SCRIPT = asset('console.js');
-const STYLE = asset('console.css');
+const STATIC = new URL('../static/', import.meta.url);
+const STYLE = readFileSync(new URL('console.css', STATIC), 'utf8');
+/** The page scripts (ES modules), read once: GET /console/js/<name>.js serves exactly these. */
+const SCRIPTS = new Map(
+  readdirSync(new URL('console/', STATIC))
+    .filter((f) => f.endsWith('.js'))
+    .map((f) => [f, readFileSync(new URL(`console/${f}`, STATIC), 'utf8')]),
+);
 
 export type ConsoleDeps = { sessions: Sessions; checkAdminToken: AdminTokenCheck; publicUrl?: string };
 
@@ -30,7 +35,11 @@ export function consoleRoutes(deps: ConsoleDeps) {
   // A sign-in or sign-out form posted from another site is refused: Origin or Sec-Fetch-Site must say it is ours.
   const ownForms = csrf({ origin: (_origin, c) => sameOrigin(c, deps.publicUrl) });
 
-  app.get('/console.js', (c) => c.body(SCRIPT, 200, { 'content-type': 'text/javascript; charset=utf-8', 'cache-control': 'no-cache' }));
+  app.get('/console/js/:file', (c) => {
+    const script = SCRIPTS.get(c.req.param('file'));
+    if (script === undefined) return jsonError(c, 404, 'not_found', `No console script ${c.req.param('file')}`);
+    return c.body(script, 200, { 'content-type': 'text/javascript; charset=utf-8', 'cache-control': 'no-cache' });
+  });
   app.get('/console.css', (c) => c.body(STYLE, 200, { 'content-type': 'text/css; charset=utf-8', 'cache-control': 'no-cache' }));
 
   /** Exchanges the admin token (form field or JSON `token`) for the session cookie. */
@@ -70,22 +79,22 @@ export function consoleRoutes(deps: ConsoleDeps) {
 
   /** A page for a signed-in operator; anyone else gets the sign-in form (and comes back here after). */
   const page =
-    (id: PageId, title: string, body: (c: Context) => ReturnType<typeof overviewBody>, data?: (c: Context) => Record<string, string>) =>
+    (id: PageId, title: string, script: string, body: (c: Context) => ReturnType<typeof overviewBody>, data?: (c: Context) => Record<string, string>) =>
     async (c: Context) => {
       const session = await sessions.read(c);
       c.header('cache-control', 'no-store');
       if (!session) return c.html(signInPage(undefined, c.req.path));
-      return c.html(consolePage({ page: id, title, csrf: session.csrf, body: body(c), data: data?.(c) }));
+      return c.html(consolePage({ page: id, title, script, csrf: session.csrf, body: body(c), data: data?.(c) }));
     };
   const id = (c: Context) => ({ id: c.req.param('id') ?? '' });
 
-  app.get('/', page('overview', 'Overview', () => overviewBody()));
-  app.get('/console/agents', page('agents', 'Agents', () => agentsBody(AGENT_DAYS)));
-  app.get('/console/executions', page('executions', 'Executions', (c) => executionsBody(c.req.query())));
-  app.get('/console/executions/:id', page('executions', 'Execution', () => executionBody(), id));
-  app.get('/console/conversations', page('conversations', 'Conversations', (c) => conversationsBody(c.req.query())));
-  app.get('/console/conversations/:id', page('conversations', 'Conversation', () => conversationBody(), id));
-  app.get('/console/access', page('access', 'Access', () => accessBody()));
-  app.get('/console/playground', page('playground', 'Playground', () => playgroundBody()));
+  app.get('/', page('overview', 'Overview', 'overview', () => overviewBody()));
+  app.get('/console/agents', page('agents', 'Agents', 'agents', () => agentsBody(AGENT_DAYS)));
+  app.get('/console/executions', page('executions', 'Executions', 'lists', (c) => executionsBody(c.req.query())));
+  app.get('/console/executions/:id', page('executions', 'Execution', 'detail', () => executionBody(), id));
+  app.get('/console/conversations', page('conversations', 'Conversations', 'lists', (c) => conversationsBody(c.req.query())));
+  app.get('/console/conversations/:id', page('conversations', 'Conversation', 'detail', () => conversationBody(), id));
+  app.get('/console/access', page('access', 'Access', 'access', () => accessBody()));
+  app.get('/console/playground', page('playground', 'Playground', 'playground', () => playgroundBody()));
   return app;
 }

@@ -21,8 +21,8 @@ function head(title: string) {
 <title>${title} · Switchboard</title><link rel="stylesheet" href="/console.css"></head>`;
 }
 
-/** A signed-in page: navigation, sign-out, the page body; `data` attributes tell the script what to load. */
-export function consolePage(opts: { page: PageId; title: string; csrf: string; body: Html; data?: Record<string, string> }) {
+/** A signed-in page: navigation, sign-out, the page body and its script (/console/js/<script>.js, an ES module). */
+export function consolePage(opts: { page: PageId; title: string; csrf: string; body: Html; script: string; data?: Record<string, string> }) {
   const data = Object.entries(opts.data ?? {}).map(([k, v]) => html` data-${k}="${v}"`);
   return html`${head(opts.title)}
 <body data-page="${opts.page}"${data}>
@@ -40,7 +40,7 @@ export function consolePage(opts: { page: PageId; title: string; csrf: string; b
 ${opts.body}
 </main>
 <meta name="csrf-token" content="${opts.csrf}">
-<script src="/console.js"></script></body></html>`;
+<script type="module" src="/console/js/${opts.script}.js"></script></body></html>`;
 }
 
 /** Sign-in: the token is posted once in the body and exchanged for the session cookie. */
