@@ -74,3 +74,18 @@ export async function feedbackSummary(db: Db) {
   const down = byAgent.reduce((n, r) => n + r.down, 0);
   return { up, down, total: up + down, score: up + down ? (up - down) / (up + down) : 0, byAgent };
 }
+
+/** 👍/👎 counts per execution of one conversation (executions nobody rated are absent). */
+export async function conversationFeedback(db: Db, conversationId: string) {
+  const rows = await db
+    .select({
+      executionId: feedback.executionId,
+      up: sql<number>`count(*) filter (where ${feedback.score} = 1)::int`,
+      down: sql<number>`count(*) filter (where ${feedback.score} = -1)::int`,
+    })
+    .from(feedback)
+    .innerJoin(executions, eq(feedback.executionId, executions.id))
+    .where(eq(executions.conversationId, conversationId))
+    .groupBy(feedback.executionId);
+  return rows.map((r) => ({ executionId: r.executionId, up: Number(r.up), down: Number(r.down) }));
+}

@@ -24,7 +24,7 @@ import {
   type ExecutionFilter,
   type TenantScope,
 } from './executions.ts';
-import { feedbackSummary, latestRateableExecution, upsertFeedback, voteTarget, type FeedbackVote } from './feedback.ts';
+import { conversationFeedback, feedbackSummary, latestRateableExecution, upsertFeedback, voteTarget, type FeedbackVote } from './feedback.ts';
 import { ingestEnvelope, type Quota, type Routed } from './ingest.ts';
 import {
   accessStore,
@@ -43,6 +43,7 @@ import { ADMIN_TOKEN_HASH_SETTING, ensureAdminToken, hashLegacyAdminToken, readS
 import { latestHealthChecks, purgeOld, recordHealthChecks, type HealthCheck } from './maintenance.ts';
 import { createRoute, deleteRoute, listRoutes, matchRoutes, type NewRoute } from './routes.ts';
 import { usageReport, usageSince, type UsageGroup } from './usage.ts';
+import { activitySeries, agentActivity } from './activity.ts';
 import { acquireReviewLease, knownFingerprints, lastReviewedHead, recordReview, releaseReviewLease } from './review-state.ts';
 
 export { DataDirInUseError } from './lock.ts';
@@ -62,6 +63,7 @@ export type { HealthCheck } from './maintenance.ts';
 export type { DatabaseHealth, HealthSnapshot } from './health.ts';
 export { classifyDatabaseError } from './health.ts';
 export { USAGE_GROUPS } from './usage.ts';
+export type { ActivityBucket, AgentActivity } from './activity.ts';
 export type { UsageGroup, UsageRow } from './usage.ts';
 
 const EXPECTED_MIGRATIONS = (
@@ -118,6 +120,7 @@ export function createStore(handle: DatabaseHandle, queue: Queue, health: Databa
     latestRateableExecution: (conversationId: string) => latestRateableExecution(db, conversationId),
     voteTarget: (executionId: string) => voteTarget(db, executionId),
     feedbackSummary: () => feedbackSummary(db),
+    conversationFeedback: (conversationId: string) => conversationFeedback(db, conversationId),
     ensureAdminToken: (candidate: string) => ensureAdminToken(db, candidate),
     adminTokenHash: () => readSetting(db, ADMIN_TOKEN_HASH_SETTING),
     /** Turns a generated token stored in clear by earlier versions into its hash. */
@@ -130,6 +133,9 @@ export function createStore(handle: DatabaseHandle, queue: Queue, health: Databa
     latestHealthChecks: () => latestHealthChecks(db),
     purgeOld: (opts: { deliveriesBefore: Date; healthChecksBefore: Date }) => purgeOld(db, opts),
     usageReport: (opts: { since: Date; groupBy: readonly UsageGroup[] }) => usageReport(db, opts),
+    /** The console: per-agent outcomes and executions/failures over time (db/activity.ts). */
+    agentActivity: (since: Date) => agentActivity(db, since),
+    activitySeries: (since: Date, bucketSeconds: number) => activitySeries(db, since, bucketSeconds),
     usageSince: (scope: { tenantId: string; channel: string; userId: string; since: Date }) => usageSince(db, scope),
     lastReviewedHead: (repo: string, pr: number) => lastReviewedHead(db, repo, pr),
     knownFingerprints: (repo: string, pr: number, fingerprints: string[]) => knownFingerprints(db, repo, pr, fingerprints),

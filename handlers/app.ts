@@ -10,10 +10,13 @@ import type { LiveReplies } from '../src/llm/index.ts';
 import type { Agent, ChannelAdapter, Logger, ProviderHealth, RawRequest } from '../src/ports.ts';
 import { apiRoutes, type ApiDeps } from './api.ts';
 import { channelRoute, rawRequest } from './channel.ts';
-import { DASHBOARD_SCRIPT, dashboard, pageHeaders } from './dashboard.ts';
 import { createErrorHandler, jsonError } from './errors.ts';
+import { consoleApiRoutes } from './console/api.ts';
+import { consoleRoutes } from './console/index.ts';
 import { healthRoutes } from './health.ts';
 import { countRequests, limitBody, requireContentType } from './middleware.ts';
+import { pageHeaders } from './page-headers.ts';
+import { createSessions, sessionAuth } from './session.ts';
 
 export type HooksAdapter = ChannelAdapter & { enabledFor(source: string): boolean; requiredEnvFor(source: string): string[] };
 /** Slack's Request URL also receives the `url_verification` handshake, answered with its challenge before anything is stored. */
@@ -41,6 +44,8 @@ export type AppDeps = {
   destinations: ApiDeps['destinations'];
   access: ApiDeps['access'];
   queue(): Promise<{ depth: number; limit: number; degraded: boolean }>;
+  /** PUBLIC_URL: the console's cookie is Secure and its Origin accepted when this is https. */
+  publicUrl?: string;
 };
 
 export function createApp(deps: AppDeps) {
@@ -54,8 +59,13 @@ export function createApp(deps: AppDeps) {
   app.route('/', healthRoutes({ store: deps.store, metrics: deps.metrics, providers: deps.providers, queue: deps.queue }));
   // Deliveries refused while the database was unavailable: counted for /readyz and `status`.
   const onRefused = (channel: string) => deps.store.health.refused(channel);
-  app.get('/', (c) => c.html(dashboard()));
-  app.get('/dashboard.js', (c) => c.body(DASHBOARD_SCRIPT, 200, { 'content-type': 'text/javascript; charset=utf-8', 'cache-control': 'no-cache' }));
+
+  // The operator console: its pages, sign-in, and /api/* accepting its session cookie (with a CSRF token) besides the bearer token.
+  const sessions = createSessions({ keyMaterial: deps.checkAdminToken.currentHash, publicUrl: deps.publicUrl });
+  app.route('/', consoleRoutes({ sessions, checkAdminToken: deps.checkAdminToken, publicUrl: deps.publicUrl }));
+  app.use('/api/*', sessionAuth(sessions, deps.publicUrl));
+  const channels = [deps.slack, deps.telegram, deps.whatsapp, deps.github, deps.hooks, deps.web];
+  app.route('/api', consoleApiRoutes({ store: deps.store, checkAdminToken: deps.checkAdminToken, agents: deps.agents, channels, providers: deps.providers, queue: deps.queue }));
 
   app.post(
     '/hooks/:source',

@@ -96,6 +96,8 @@ export function adminAuth(check: (token: string) => Promise<boolean>): Middlewar
   return async function requireAdmin(c, next) {
     const header = c.req.header('authorization') ?? '';
     const match = /^Bearer\s+(.+)$/i.exec(header);
+    // Signed in to the console instead (handlers/session.ts checked the cookie and its CSRF token).
+    if (!header && c.get('consoleSession')) return next();
     if (!match) return jsonError(c, 401, 'unauthorized', 'Missing bearer token: send Authorization: Bearer $ADMIN_TOKEN', { 'WWW-Authenticate': 'Bearer' });
     if (!(await check(match[1]!.trim()))) {
       return jsonError(c, 401, 'unauthorized', 'Invalid bearer token: use ADMIN_TOKEN, or the token printed when it was generated (lost it? run `npx switchboard admin-token rotate`)', {

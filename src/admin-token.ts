@@ -31,7 +31,13 @@ function sameHash(a: string, b: string): boolean {
   return x.length === y.length && x.length > 0 && timingSafeEqual(x, y);
 }
 
-export type AdminTokenCheck = (presented: string) => Promise<boolean>;
+export type AdminTokenCheck = ((presented: string) => Promise<boolean>) & {
+  /**
+   * The hash of the token an operator signs in with now (ADMIN_TOKEN's, else the stored one), read through the same
+   * cache: console sessions are signed with a key derived from it, so rotating the token signs everyone out.
+   */
+  currentHash(): Promise<string>;
+};
 
 export type AdminTokenCheckOptions = {
   /** ADMIN_TOKEN from the environment: when set, it is the only operator token. */
@@ -62,7 +68,7 @@ export function createAdminTokenCheck(opts: AdminTokenCheckOptions): AdminTokenC
     }
   }
 
-  return async function checkAdminToken(presented) {
+  async function checkAdminToken(presented: string) {
     const hash = hashToken(presented);
     if (sameHash(hash, processHash)) return true;
     if (fixedHash) return sameHash(hash, fixedHash);
@@ -71,5 +77,14 @@ export function createAdminTokenCheck(opts: AdminTokenCheckOptions): AdminTokenC
     if (now() - readAt < MISMATCH_REREAD_MS) return false;
     await refresh();
     return stored !== undefined && sameHash(hash, stored);
-  };
+  }
+
+  async function currentHash() {
+    if (fixedHash) return fixedHash;
+    if (now() - readAt > ADMIN_TOKEN_CACHE_MS) await refresh();
+    // No token stored (never the case once the server has started): only this process's own token signs.
+    return stored ?? processHash;
+  }
+
+  return Object.assign(checkAdminToken, { currentHash });
 }

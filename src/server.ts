@@ -205,6 +205,7 @@ export async function startSwitchboard(config: Config, opts: StartOptions = {}):
     queue: () => backpressure.state(),
     destinations: () => channels.destinations(),
     access: { channels: config.access, quotaPerHour: config.quotaPerHour },
+    publicUrl: config.publicUrl,
   });
 
   let server: ServerType | undefined;
