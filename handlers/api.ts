@@ -335,7 +335,7 @@ export function apiRoutes(deps: ApiDeps) {
     });
   });
 
-  api.get('/routes', async (c) => c.json({ routes: (await store.listRoutes()).map(presentRoute) }));
+  api.get('/routes', async (c) => c.json({ routes: (await store.listRules()).map(presentRoute) }));
   api.post('/routes', async (c) => {
     const body = parse(routeBody, await jsonBody(c.req));
     if (!deps.agents.some((a) => a.name === body.agent)) {
@@ -352,12 +352,12 @@ export function apiRoutes(deps: ApiDeps) {
     }
     const invalid = destination.validateTarget?.(body.destination.target);
     if (invalid) throw new BadRequestError('invalid_destination', invalid);
-    const row = await store.createRoute({ source: canonicalHookSource(body.source), event: body.event ?? null, agent: body.agent, destination: body.destination });
+    const row = await store.createRule({ source: canonicalHookSource(body.source), event: body.event ?? null, agent: body.agent, destination: body.destination });
     return c.json(presentRoute(row), 201);
   });
   api.delete('/routes/:id', async (c) => {
     const id = c.req.param('id');
-    if (!UUID.test(id) || !(await store.deleteRoute(id))) throw new NotFoundError(`Route ${id}`);
+    if (!UUID.test(id) || !(await store.deleteRule(id))) throw new NotFoundError(`Route ${id}`);
     return c.body(null, 204);
   });
 
