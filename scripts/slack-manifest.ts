@@ -3,6 +3,7 @@
  * From a manifest. Printed by `npx switchboard slack manifest`, or `node scripts/slack-manifest.ts`.
  */
 import { ConfigError, loadConfig } from '../src/config.ts';
+import { CONSOLE_OUTPUT, type Output } from '../src/output.ts';
 
 /** What the bot needs, and why. */
 export const SLACK_BOT_SCOPES = [
@@ -57,16 +58,16 @@ export function slackManifest(publicUrl: string, opts: ManifestOptions = {}) {
 }
 
 /** Prints the manifest as JSON (Slack accepts JSON or YAML); exit code 1 with what to do when PUBLIC_URL is unset. */
-export function printSlackManifest(publicUrl: string | undefined): number {
+export function printSlackManifest(publicUrl: string | undefined, io: Output = CONSOLE_OUTPUT): number {
   if (!publicUrl) {
-    console.error(
+    io.err(
       'PUBLIC_URL is not set: set it to the https address Slack can reach this server on, e.g.\n' +
         '  PUBLIC_URL=https://switchboard.example.com npx switchboard slack manifest',
     );
     return 1;
   }
-  if (!publicUrl.startsWith('https://')) console.error(`warning: Slack only accepts https Request URLs; PUBLIC_URL is ${publicUrl}`);
-  console.log(JSON.stringify(slackManifest(publicUrl), null, 2));
+  if (!publicUrl.startsWith('https://')) io.err(`warning: Slack only accepts https Request URLs; PUBLIC_URL is ${publicUrl}`);
+  io.out(JSON.stringify(slackManifest(publicUrl), null, 2));
   return 0;
 }
 
