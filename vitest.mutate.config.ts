@@ -1,7 +1,7 @@
 /**
  * The tests Stryker runs against each mutant (`npm run mutate`): the suite without the tests that start Switchboard
  * as a separate process, which cannot see a mutant switched on inside the test runner.
- * MUTATE_TESTS narrows it to some files, e.g. `MUTATE_TESTS=test/router.test.ts,test/slack-*.test.ts`.
+ * MUTATE_TESTS narrows it to some files, e.g. `MUTATE_TESTS=test/classify.test.ts,test/slack-*.test.ts`.
  */
 import { defineConfig } from 'vitest/config';
 import base from './vitest.config.ts';

@@ -25,7 +25,7 @@ import {
   type TenantScope,
 } from './executions.ts';
 import { conversationFeedback, feedbackSummary, latestRateableExecution, upsertFeedback, voteTarget, type FeedbackVote } from './feedback.ts';
-import { ingestEnvelope, type Quota, type Routed } from './ingest.ts';
+import { ingestEnvelope, type Quota, type Assignment } from './ingest.ts';
 import {
   accessStore,
   addRule,
@@ -41,7 +41,7 @@ import { classifyDatabaseError, createDatabaseHealth, type DatabaseHealth } from
 import { startQueue, type Queue, type QueueOptions } from './queue.ts';
 import { ADMIN_TOKEN_HASH_SETTING, ensureAdminToken, hashLegacyAdminToken, readSetting, rotateAdminToken, writeSetting } from './settings.ts';
 import { latestHealthChecks, purgeOld, recordHealthChecks, type HealthCheck } from './maintenance.ts';
-import { createRoute, deleteRoute, listRoutes, matchRoutes, type NewRoute } from './routes.ts';
+import * as rules from './rules.ts';
 import { usageReport, usageSince, type UsageGroup } from './usage.ts';
 import { activitySeries, agentActivity } from './activity.ts';
 import { acquireReviewLease, knownFingerprints, lastReviewedHead, recordReview, releaseReviewLease } from './review-state.ts';
@@ -52,10 +52,10 @@ export type { ExecutionRow, ExecutionFilter, TenantScope } from './executions.ts
 export type { ConversationFilter, ConversationRow } from './conversations.ts';
 export { decodeCursor } from './paging.ts';
 export type { VoteTarget } from './feedback.ts';
-export type { IngestResult, OverQuota, Quota, Routed } from './ingest.ts';
+export type { IngestResult, OverQuota, Quota, Assignment } from './ingest.ts';
 export { AUDIT_ROWS } from './access.ts';
-export type { NewRoute, RouteRow } from './routes.ts';
-export { eventMatches } from './routes.ts';
+export type { NewRule, RuleRow } from './rules.ts';
+export { eventMatches } from './rules.ts';
 export type { DatabaseHandle } from './client.ts';
 export type { Leadership } from './leader.ts';
 export type { ExecutionJob } from './queue.ts';
@@ -81,7 +81,7 @@ export function createStore(handle: DatabaseHandle, queue: Queue, health: Databa
   const db = handle.db;
   let migrationsSeen = false;
   const calls = {
-    ingest: (envelope: Envelope, targets: Routed[], quota?: Quota) => ingestEnvelope(db, queue, envelope, targets, quota),
+    ingest: (envelope: Envelope, targets: Assignment[], quota?: Quota) => ingestEnvelope(db, queue, envelope, targets, quota),
     listAccessRules: () => listRules(db),
     listPairings: (now: Date) => listPairings(db, now),
     listAccessAudit: (limit: number) => listAudit(db, limit),
@@ -90,10 +90,10 @@ export function createStore(handle: DatabaseHandle, queue: Queue, health: Databa
     approvePairing: (code: string, actor: string, now: Date) => approvePairing(db, code, actor, now),
     rejectPairing: (code: string, actor: string) => deletePairing(db, code, actor),
     setRequiredRole: (name: string, role: 'admin' | 'member', actor: string) => setRequiredRole(db, name, role, actor),
-    listRoutes: () => listRoutes(db),
-    createRoute: (route: NewRoute) => createRoute(db, route),
-    deleteRoute: (id: string) => deleteRoute(db, id),
-    matchRoutes: (source: string, type: string | undefined) => matchRoutes(db, source, type),
+    listRules: () => rules.listRules(db),
+    createRule: (rule: rules.NewRule) => rules.createRule(db, rule),
+    deleteRule: (id: string) => rules.deleteRule(db, id),
+    matchRules: (source: string, type: string | undefined) => rules.matchRules(db, source, type),
     getExecution: (id: string) => getExecution(db, id),
     listExecutions: (filter: ExecutionFilter) => listExecutions(db, filter),
     startAttempt: (id: string) => startAttempt(db, id),

@@ -16,7 +16,7 @@ export type Quota = { limit: number; since: Date; windowSeconds: number };
 export type OverQuota = { overQuota: { resetAt: Date; limit: number } };
 
 /** One execution to create: which agent, and where its reply goes when a routing rule says elsewhere. */
-export type Routed = { agent: string; intent: Intent; destination?: Destination; routeId?: string };
+export type Assignment = { agent: string; intent: Intent; destination?: Destination; ruleId?: string };
 
 /**
  * Stores one envelope and enqueues its executions (one per routing target), or recognizes a
@@ -24,7 +24,7 @@ export type Routed = { agent: string; intent: Intent; destination?: Destination;
  * waits for the winner's commit, then sees the conflict. An envelope with a `contentKey` claims it as a second
  * delivery row in the same transaction, so the same signed content under a new delivery id is a duplicate too.
  */
-export async function ingestEnvelope(db: Db, queue: Queue, envelope: Envelope, targets: Routed[], quota?: Quota): Promise<IngestResult | OverQuota> {
+export async function ingestEnvelope(db: Db, queue: Queue, envelope: Envelope, targets: Assignment[], quota?: Quota): Promise<IngestResult | OverQuota> {
   try {
     return await db.transaction(async (tx) => {
       const keys = envelope.contentKey === undefined ? [envelope.deliveryId] : [envelope.deliveryId, envelope.contentKey];
@@ -58,7 +58,7 @@ export async function ingestEnvelope(db: Db, queue: Queue, envelope: Envelope, t
         executionId: ids[0],
       });
       await tx.insert(executions).values(
-        targets.map((routed, i) => ({
+        targets.map((target, i) => ({
           id: ids[i],
           conversationId,
           messageId,
@@ -66,12 +66,12 @@ export async function ingestEnvelope(db: Db, queue: Queue, envelope: Envelope, t
           channel: envelope.channel,
           tenantId: envelope.tenantId,
           userId: envelope.userId,
-          agent: routed.agent,
-          intent: routed.intent.name,
-          args: routed.intent.args,
+          agent: target.agent,
+          intent: target.intent.name,
+          args: target.intent.args,
           envelope: envelope as unknown as Record<string, unknown>,
-          destination: routed.destination ?? null,
-          routeId: routed.routeId ?? null,
+          destination: target.destination ?? null,
+          routeId: target.ruleId ?? null,
           receivedAt: new Date(envelope.receivedAt),
         })),
       );

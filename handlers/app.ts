@@ -8,7 +8,7 @@ import type { Ingest } from '../src/pipeline/ingest.ts';
 import type { Waiter } from '../src/pipeline/waiter.ts';
 import type { LiveReplies } from '../src/llm/index.ts';
 import type { Agent, ChannelAdapter, Logger, ProviderHealth, RawRequest } from '../src/ports.ts';
-import { apiRoutes, type ApiDeps } from './api.ts';
+import { apiRoutes, type ApiDeps } from './api/index.ts';
 import { channelRoute, rawRequest } from './channel.ts';
 import { createErrorHandler, jsonError } from './errors.ts';
 import { consoleApiRoutes } from './console/api.ts';

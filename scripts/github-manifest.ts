@@ -4,6 +4,7 @@
  * Printed by `npx switchboard github manifest`, or `node scripts/github-manifest.ts`.
  */
 import { ConfigError, loadConfig } from '../src/config.ts';
+import { CONSOLE_OUTPUT, type Output } from '../src/output.ts';
 
 /** What the App may do, and why. */
 export const GITHUB_PERMISSIONS = {
@@ -30,16 +31,16 @@ export function githubManifest(publicUrl: string, opts: { name?: string } = {}) 
 }
 
 /** Prints the manifest as JSON; exit code 1 with what to do when PUBLIC_URL is unset. */
-export function printGithubManifest(publicUrl: string | undefined): number {
+export function printGithubManifest(publicUrl: string | undefined, io: Output = CONSOLE_OUTPUT): number {
   if (!publicUrl) {
-    console.error(
+    io.err(
       'PUBLIC_URL is not set: set it to the https address GitHub can reach this server on, e.g.\n' +
         '  PUBLIC_URL=https://switchboard.example.com npx switchboard github manifest',
     );
     return 1;
   }
-  if (!publicUrl.startsWith('https://')) console.error(`warning: GitHub delivers webhooks to public URLs; PUBLIC_URL is ${publicUrl}`);
-  console.log(JSON.stringify(githubManifest(publicUrl), null, 2));
+  if (!publicUrl.startsWith('https://')) io.err(`warning: GitHub delivers webhooks to public URLs; PUBLIC_URL is ${publicUrl}`);
+  io.out(JSON.stringify(githubManifest(publicUrl), null, 2));
   return 0;
 }
 

@@ -3,6 +3,7 @@
  * From a manifest. Printed by `npx switchboard slack manifest [--socket]`, or `node scripts/slack-manifest.ts [--socket]`.
  */
 import { ConfigError, loadConfig } from '../src/config.ts';
+import { CONSOLE_OUTPUT, type Output } from '../src/output.ts';
 
 /** What the bot needs, and why. */
 export const SLACK_BOT_SCOPES = [
@@ -67,21 +68,21 @@ export function slackManifest(transport: ManifestTransport, opts: ManifestOption
  * Prints the manifest as JSON (Slack accepts JSON or YAML). Over HTTP it needs PUBLIC_URL: exit code 1 with what to
  * do when it is unset. With `socket` it needs nothing.
  */
-export function printSlackManifest(publicUrl: string | undefined, opts: { socket?: boolean } = {}): number {
+export function printSlackManifest(publicUrl: string | undefined, opts: { socket?: boolean } = {}, io: Output = CONSOLE_OUTPUT): number {
   if (opts.socket) {
-    console.log(JSON.stringify(slackManifest({ socket: true }), null, 2));
+    io.out(JSON.stringify(slackManifest({ socket: true }), null, 2));
     return 0;
   }
   if (!publicUrl) {
-    console.error(
+    io.err(
       'PUBLIC_URL is not set: set it to the https address Slack can reach this server on, e.g.\n' +
         '  PUBLIC_URL=https://switchboard.example.com npx switchboard slack manifest\n' +
         'or, with no public address (a laptop), use Socket Mode: npx switchboard slack manifest --socket',
     );
     return 1;
   }
-  if (!publicUrl.startsWith('https://')) console.error(`warning: Slack only accepts https Request URLs; PUBLIC_URL is ${publicUrl}`);
-  console.log(JSON.stringify(slackManifest({ publicUrl }), null, 2));
+  if (!publicUrl.startsWith('https://')) io.err(`warning: Slack only accepts https Request URLs; PUBLIC_URL is ${publicUrl}`);
+  io.out(JSON.stringify(slackManifest({ publicUrl }), null, 2));
   return 0;
 }
 

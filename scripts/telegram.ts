@@ -7,6 +7,7 @@ import type { UserFromGetMe } from 'grammy/types';
 import { ALLOWED_UPDATES, BOT_COMMANDS, BOT_INFO_SETTING, createTelegramBot, SECRET_TOKEN } from '../channels/telegram/index.ts';
 import { openSettings } from '../db/index.ts';
 import { ConfigError, loadConfig, type Config } from '../src/config.ts';
+import { CONSOLE_OUTPUT, type Output } from '../src/output.ts';
 
 export const TELEGRAM_VERBS = ['set-webhook', 'info'] as const;
 
@@ -34,7 +35,7 @@ function describe(err: unknown): string {
 }
 
 /** Keeps the bot's getMe answer in the database, where every process reads it at start. Best effort: without it each process asks once. */
-async function storeBotInfo(config: Config, me: UserFromGetMe): Promise<void> {
+async function storeBotInfo(config: Config, me: UserFromGetMe, io: Output): Promise<void> {
   try {
     const settings = await openSettings({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: 1 });
     try {
@@ -42,69 +43,69 @@ async function storeBotInfo(config: Config, me: UserFromGetMe): Promise<void> {
     } finally {
       await settings.close();
     }
-    console.log(`Bot details stored in the database: @${me.username} (id ${me.id}); Switchboard will not ask getMe.`);
+    io.out(`Bot details stored in the database: @${me.username} (id ${me.id}); Switchboard will not ask getMe.`);
   } catch (err) {
-    console.error(`warning: could not store the bot details in the database (${(err as Error).message}); each Switchboard process asks Telegram (getMe) once instead`);
+    io.err(`warning: could not store the bot details in the database (${(err as Error).message}); each Switchboard process asks Telegram (getMe) once instead`);
   }
 }
 
 /** Runs a `telegram` verb and returns the exit code; output goes to stdout, problems to stderr. */
-export async function runTelegramCommand(config: Config, verb: string): Promise<number> {
+export async function runTelegramCommand(config: Config, verb: string, io: Output = CONSOLE_OUTPUT): Promise<number> {
   if (!(TELEGRAM_VERBS as readonly string[]).includes(verb)) {
-    console.error(`telegram takes: ${TELEGRAM_VERBS.join(' | ')}`);
+    io.err(`telegram takes: ${TELEGRAM_VERBS.join(' | ')}`);
     return 2;
   }
   const problems = missing(config, verb as (typeof TELEGRAM_VERBS)[number]);
   if (problems.length) {
-    console.error(`Cannot run telegram ${verb}:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    io.err(`Cannot run telegram ${verb}:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
     return 1;
   }
   const bot = createTelegramBot(config.telegram);
 
   if (verb === 'set-webhook') {
     const url = `${config.publicUrl}/telegram/webhook`;
-    if (!url.startsWith('https://')) console.error(`warning: ${url} is not https; api.telegram.org only delivers to https URLs on ports 443, 80, 88 or 8443`);
+    if (!url.startsWith('https://')) io.err(`warning: ${url} is not https; api.telegram.org only delivers to https URLs on ports 443, 80, 88 or 8443`);
     let me: UserFromGetMe;
     try {
       me = await bot.api.getMe();
     } catch (err) {
-      console.error(`getMe failed: ${describe(err)}`);
+      io.err(`getMe failed: ${describe(err)}`);
       return 1;
     }
     try {
       await bot.api.setWebhook(url, { secret_token: config.telegram.webhookSecret, allowed_updates: [...ALLOWED_UPDATES] });
     } catch (err) {
-      console.error(`setWebhook failed: ${describe(err)}`);
+      io.err(`setWebhook failed: ${describe(err)}`);
       return 1;
     }
-    console.log(`Webhook set: Telegram now posts ${ALLOWED_UPDATES.join(' and ')} updates to ${url} with the secret token.`);
+    io.out(`Webhook set: Telegram now posts ${ALLOWED_UPDATES.join(' and ')} updates to ${url} with the secret token.`);
     try {
       // The menu of commands users see when typing "/": helpful, not essential.
       await bot.api.setMyCommands(BOT_COMMANDS);
-      console.log(`Command menu set: ${BOT_COMMANDS.map((c) => `/${c.command}`).join(' ')}`);
+      io.out(`Command menu set: ${BOT_COMMANDS.map((c) => `/${c.command}`).join(' ')}`);
     } catch (err) {
-      console.error(`warning: setMyCommands failed (${describe(err)}); the webhook is set, only the command menu is missing`);
+      io.err(`warning: setMyCommands failed (${describe(err)}); the webhook is set, only the command menu is missing`);
     }
-    await storeBotInfo(config, me);
+    await storeBotInfo(config, me, io);
     return 0;
   }
 
   try {
     const info = await bot.api.getWebhookInfo();
-    console.log(`url: ${info.url || '(none: run `npx switchboard telegram set-webhook`)'}`);
-    console.log(`pending_update_count: ${info.pending_update_count}`);
-    if (info.allowed_updates) console.log(`allowed_updates: ${info.allowed_updates.join(', ')}`);
+    io.out(`url: ${info.url || '(none: run `npx switchboard telegram set-webhook`)'}`);
+    io.out(`pending_update_count: ${info.pending_update_count}`);
+    if (info.allowed_updates) io.out(`allowed_updates: ${info.allowed_updates.join(', ')}`);
     if (info.last_error_message) {
       const at = info.last_error_date ? ` (at ${new Date(info.last_error_date * 1000).toISOString()})` : '';
-      console.log(`last_error_message: ${info.last_error_message}${at}`);
+      io.out(`last_error_message: ${info.last_error_message}${at}`);
     } else {
-      console.log('last_error_message: none');
+      io.out('last_error_message: none');
     }
     const expected = config.publicUrl ? `${config.publicUrl}/telegram/webhook` : undefined;
-    if (expected && info.url && info.url !== expected) console.log(`warning: the webhook points elsewhere; expected ${expected} (run set-webhook)`);
+    if (expected && info.url && info.url !== expected) io.out(`warning: the webhook points elsewhere; expected ${expected} (run set-webhook)`);
     return 0;
   } catch (err) {
-    console.error(`getWebhookInfo failed: ${describe(err)}`);
+    io.err(`getWebhookInfo failed: ${describe(err)}`);
     return 1;
   }
 }

@@ -16,6 +16,7 @@ import { openStore } from '../db/index.ts';
 import type { Config } from './config.ts';
 import { deprecationAdvice, deprecationOf, providerChain } from './llm/index.ts';
 import { configuredSecrets, createRedactor } from './redact.ts';
+import { CONSOLE_OUTPUT, type Output } from './output.ts';
 
 /** How long one live check may take before it is reported as unanswered. */
 export const CHECK_TIMEOUT_MS = 5000;
@@ -31,12 +32,12 @@ const fix = (text: string): Finding => ({ level: 'fix', text });
 const info = (text: string): Finding => ({ level: 'info', text });
 const warn = (text: string): Finding => ({ level: 'warn', text });
 
-export async function runDoctor(config: Config): Promise<number> {
+export async function runDoctor(config: Config, io: Output = CONSOLE_OUTPUT): Promise<number> {
   const redactor = createRedactor(configuredSecrets(config));
   let problems = 0;
   const print = (f: Finding) => {
     if (f.level === 'fix') problems++;
-    console.log(redactor.text(`${PREFIX[f.level]}${f.text}`));
+    io.out(redactor.text(`${PREFIX[f.level]}${f.text}`));
   };
 
   print(ok('configuration is valid'));
@@ -77,7 +78,7 @@ export async function runDoctor(config: Config): Promise<number> {
     if (deprecated) print(warn(deprecationAdvice(deprecated)));
   }
   if (!config.publicUrl) print(info('PUBLIC_URL is not set: platforms that call back (Twilio signatures, manifests) need it'));
-  console.log(problems ? `\n${problems} problem(s) to fix` : '\nall checks passed');
+  io.out(problems ? `\n${problems} problem(s) to fix` : '\nall checks passed');
   return problems ? 1 : 0;
 }
 

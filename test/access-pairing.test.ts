@@ -9,7 +9,7 @@ import { ACCOUNT_SID, AUTH_TOKEN, inboundFields, PUBLIC_URL, startFakeTwilio, WH
 import { BOB, BOT_TOKEN, BOT_USERNAME, messageUpdate, startFakeTelegram, telegramRequest, WEBHOOK_SECRET, type FakeTelegram, type Person } from './fakes/telegram-api.ts';
 import { databaseKinds } from './support/databases.ts';
 import { startTestSwitchboard, tableCounts, type TestSwitchboard } from './support/switchboard.ts';
-import { settle, waitFor } from './support/wait.ts';
+import { pipelineIdle, waitFor } from './support/wait.ts';
 
 const CODE = /approve ([A-Z2-9]{4}-[A-Z2-9]{2})/;
 const CAROL: Person = { id: 333_000_333, first_name: 'Carol' };
@@ -140,7 +140,7 @@ describe.each(databaseKinds)('pairing on %s', (kind) => {
     const code = CODE.exec(first.body)?.[1];
     const again = await wa(STRANGER, 'hi again');
     expect(again.body).toBe('<?xml version="1.0" encoding="UTF-8"?><Response/>');
-    await settle();
+    await pipelineIdle(sb);
     expect(await tableCounts(sb)).toEqual(before);
     expect(twilio.sent(STRANGER)).toEqual([]);
     expect(await denied('whatsapp', 'pairing')).toBe(1);

@@ -10,7 +10,7 @@ import { BOT_TOKEN, BOT_USER, commandRequest, eventRequest, SIGNING_SECRET, star
 import { delivery, issueCommentEvent, pullRequestEvent, WEBHOOK_SECRET } from './fixtures/github/events.ts';
 import { databaseKinds } from './support/databases.ts';
 import { startTestSwitchboard, tableCounts, type TestSwitchboard } from './support/switchboard.ts';
-import { settle, waitFor } from './support/wait.ts';
+import { pipelineIdle, waitFor } from './support/wait.ts';
 
 let seq = 0;
 const ts = () => `1700002000.${String(++seq).padStart(6, '0')}`;
@@ -129,7 +129,7 @@ describe.each(databaseKinds)('access on Slack and GitHub on %s', (kind) => {
       Array.from({ length: 40 }, () => gh(issueCommentEvent({ number: 5, body: '/ask spend your budget', sender: 'mallory', association: 'NONE' }))),
     );
     expect(results.every((r) => r.status === 200 && r.body.refused === 'not_member')).toBe(true);
-    await settle();
+    await pipelineIdle(sb);
     expect(await tableCounts(sb)).toEqual(before);
     expect(github.comments.length).toBe(comments);
     expect(await denied('github', 'not_member')).toBe(40);

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { AGENT_NAMES, createAgents } from '../src/agents/index.ts';
 import { createChain, createOfflineProvider, estimateTokens, LlmChainError, PROMPTS, wrapUntrusted } from '../src/llm/index.ts';
 import type { AgentContext, AgentResult, FeedbackInput, FeedbackResult, LlmChain, LlmProvider, LlmRequest, Logger, StatusSnapshot } from '../src/ports.ts';
-import { route } from '../src/router.ts';
+import { classify } from '../src/classify.ts';
 import type { HistoryMessage } from '../src/types.ts';
 
 type Logged = { level: string; obj: object | string; msg?: string };
@@ -32,7 +32,7 @@ type Setup = { text: string; history?: HistoryMessage[]; llm?: LlmChain; feedbac
 /** A plain AgentContext: in-memory ports and, unless given, the real offline chain. */
 function context(setup: Setup) {
   const recorded: FeedbackInput[] = [];
-  const intent = route(setup.text);
+  const intent = classify(setup.text);
   if (setup.executionId) intent.args.executionId = setup.executionId;
   const ctx: AgentContext = {
     envelope: { channel: 'web', deliveryId: 'd1', tenantId: 'web', conversationKey: 'c1', userId: 'alice', text: setup.text, receivedAt: '2025-01-01T12:00:00.000Z' },

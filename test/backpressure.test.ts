@@ -4,6 +4,7 @@ import type { Envelope } from '../src/types.ts';
 import { databaseKinds } from './support/databases.ts';
 import { BOT_TOKEN, BOT_USER, SIGNING_SECRET, eventRequest } from './fakes/slack-api.ts';
 import { signedHook, startTestSwitchboard, tableCounts, type TestSwitchboard } from './support/switchboard.ts';
+import { waitFor } from './support/wait.ts';
 
 const envelope = (channel: Envelope['channel']) => ({ channel }) as Envelope;
 
@@ -53,8 +54,7 @@ describe.each(databaseKinds)('a deep queue on %s', (kind) => {
   it('keeps acking chat platforms, sheds webhooks with 503 storing nothing, and reports degraded', async () => {
     for (const user of ['a', 'b']) expect((await sb.api('POST', '/api/messages', { text: 'help', user_id: user })).status).toBe(202);
     // The depth is read at most once a second; readiness reads it the same way ingress does.
-    let body = await readiness();
-    for (const deadline = Date.now() + 10_000; body.status !== 'degraded' && Date.now() < deadline; body = await readiness()) await new Promise((r) => setTimeout(r, 100));
+    const body = await waitFor(readiness, (b) => b.status === 'degraded', 10_000);
     expect(body.status).toBe('degraded');
     expect(body.checks.queue).toMatchObject({ ok: false, limit: 1 });
     expect(body.checks.queue.depth).toBeGreaterThanOrEqual(2);

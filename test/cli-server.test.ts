@@ -2,7 +2,7 @@
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from './support/databases.ts';
-import { runCli } from './support/process.ts';
+import { runCliInProcess as runCli } from './support/cli.ts';
 import { ADMIN_TOKEN, HOOK_SECRET } from './support/switchboard.ts';
 
 describe.skipIf(!process.env.DATABASE_URL)('CLI on a PostgreSQL server without a worker', { timeout: 180_000 }, () => {

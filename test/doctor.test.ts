@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.ts';
 import { runDoctor } from '../src/doctor.ts';
 import { main } from '../src/cli.ts';
@@ -92,14 +92,10 @@ describe('doctor against the platforms', { timeout: 120_000 }, () => {
   async function doctor(env: Record<string, string>): Promise<{ code: number; lines: string[]; text: string }> {
     for (const [name, value] of Object.entries(env)) if (/TOKEN|SECRET|KEY/.test(name)) secretsUsed.add(value);
     const lines: string[] = [];
-    const log = vi.spyOn(console, 'log').mockImplementation((line: string) => void lines.push(...String(line).split('\n')));
-    try {
-      const code = await runDoctor(loadConfig(env));
-      printed.push(...lines);
-      return { code, lines, text: lines.join('\n') };
-    } finally {
-      log.mockRestore();
-    }
+    const print = (text: string) => void lines.push(...text.split('\n'));
+    const code = await runDoctor(loadConfig(env), { out: print, err: print });
+    printed.push(...lines);
+    return { code, lines, text: lines.join('\n') };
   }
 
   it('names every channel and provider OK and exits 0 when all of them answer', async () => {
@@ -264,16 +260,8 @@ describe('doctor against the platforms', { timeout: 120_000 }, () => {
 
   it('runs as the `doctor` verb of the CLI with the same exit code', async () => {
     const lines: string[] = [];
-    const log = vi.spyOn(console, 'log').mockImplementation((line: string) => void lines.push(String(line)));
-    const saved = { ...process.env };
-    Object.assign(process.env, healthy(), { SLACK_BOT_TOKEN: 'xoxb-wrong-cli-token-doctor' });
-    try {
-      expect(await main(['doctor'])).toBe(1);
-    } finally {
-      log.mockRestore();
-      for (const key of Object.keys(process.env)) if (!(key in saved)) delete process.env[key];
-      Object.assign(process.env, saved);
-    }
+    const print = (text: string) => void lines.push(text);
+    expect(await main(['doctor'], { out: print, err: print, env: { ...healthy(), SLACK_BOT_TOKEN: 'xoxb-wrong-cli-token-doctor' } })).toBe(1);
     secretsUsed.add('xoxb-wrong-cli-token-doctor');
     printed.push(...lines);
     expect(lines.join('\n')).toMatch(/^FIX {3}slack: SLACK_BOT_TOKEN was refused by auth\.test \(invalid_auth\)/m);

@@ -1,6 +1,6 @@
-/** `npx switchboard github manifest`, run as a user runs it. */
+/** `npx switchboard github manifest`, through the CLI's main. */
 import { describe, expect, it } from 'vitest';
-import { runCli } from './support/process.ts';
+import { runCliInProcess as runCli } from './support/cli.ts';
 
 describe('switchboard github manifest', () => {
   it('prints a GitHub App manifest whose webhook points at PUBLIC_URL/github/webhook', async () => {

@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { databaseKinds } from './support/databases.ts';
-import { runCli } from './support/process.ts';
+import { runCliInProcess as runCli } from './support/cli.ts';
 import { ADMIN_TOKEN, startTestSwitchboard, type TestSwitchboard } from './support/switchboard.ts';
 import { startFakeAnthropic, type FakeLlm } from './fakes/anthropic-api.ts';
 import { startFakeOpenAi } from './fakes/openai-api.ts';

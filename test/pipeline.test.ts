@@ -31,6 +31,14 @@ describe.each(databaseKinds)('pipeline on %s', (kind) => {
     expect(execution.body.replied_at).not.toBeNull();
   });
 
+  it('each intent runs the agent of the same name', async () => {
+    for (const [text, agent] of [['summarize', 'summarize'], ['+1', 'feedback'], ['what changed?', 'ask']] as const) {
+      const res = await sb.api('POST', '/api/messages', { text, user_id: 'u-intent', conversation_id: `intent-${agent}` });
+      const execution = await sb.api('GET', `/api/executions/${res.body.execution_id}`);
+      expect(execution.body).toMatchObject({ agent, intent: agent });
+    }
+  });
+
   it('without wait answers 202 with the queued execution', async () => {
     const res = await sb.api('POST', '/api/messages', { text: 'status', user_id: 'u2' });
     expect(res.status).toBe(202);

@@ -4,6 +4,7 @@ import { loadConfig } from '../src/config.ts';
 import { createLogger } from '../src/logger.ts';
 import { startSwitchboard, type Switchboard } from '../src/server.ts';
 import { ADMIN_TOKEN, startTestSwitchboard, type TestSwitchboard } from './support/switchboard.ts';
+import { waitFor } from './support/wait.ts';
 
 // Waking workers in other processes only exists on a server: embedded mode is one process.
 describe.runIf(process.env.DATABASE_URL)('waking workers across processes on postgres', () => {
@@ -30,8 +31,7 @@ describe.runIf(process.env.DATABASE_URL)('waking workers across processes on pos
   it('a web process signals after commit, and the job itself carries no transactional NOTIFY', async () => {
     const res = await web.api('POST', '/api/messages', { text: 'help', user_id: 'waker' });
     expect(res.status).toBe(202);
-    for (let i = 0; i < 100 && signals.length === 0; i++) await new Promise((r) => setTimeout(r, 50));
-    expect(signals.length).toBeGreaterThanOrEqual(1);
+    expect(await waitFor(() => signals.length, (n) => n > 0, 5_000)).toBeGreaterThanOrEqual(1);
     // A transactional pg_notify per job would serialize every ingest commit on PostgreSQL's notify lock.
     const [queue] = await listener`select notify from pgboss.queue where name = 'executions'`;
     expect(queue!.notify).toBe(false);

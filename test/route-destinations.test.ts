@@ -1,7 +1,7 @@
 /**
  * Routing rule destinations are checked when the rule is added: a target the channel cannot deliver to (a Slack
  * channel name, a Telegram chat that is no chat id, a WhatsApp number without country code) is refused with 400
- * naming the format to use, through the API and through `npx switchboard routes add`, instead of being stored and
+ * naming the format to use, through the API and through the `routes add` CLI verb, instead of being stored and
  * failing to dead at delivery.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -12,7 +12,7 @@ import { BOT_TOKEN as SLACK_BOT_TOKEN, SIGNING_SECRET } from './fakes/slack-api.
 import { BOT_TOKEN as TELEGRAM_BOT_TOKEN, WEBHOOK_SECRET } from './fakes/telegram-api.ts';
 import { ACCOUNT_SID, AUTH_TOKEN, PUBLIC_URL, WHATSAPP_FROM } from './fakes/twilio-api.ts';
 import { databaseKinds } from './support/databases.ts';
-import { runCli } from './support/process.ts';
+import { runCliInProcess } from './support/cli.ts';
 import { startTestSwitchboard, type TestSwitchboard } from './support/switchboard.ts';
 
 // Nothing is delivered in these tests: the API addresses only have to be well-formed and unreachable.
@@ -93,9 +93,6 @@ describe.each(databaseKinds)('routing rule destinations through the API on %s', 
   });
 });
 
-// Each run is a real `npx switchboard` process opening the embedded database: slow on a busy machine, hence the timeouts.
-const CLI_TIMEOUT_MS = 240_000;
-
 describe('routing rule destinations through `switchboard routes add`', () => {
   let dataDir: string;
   let env: Record<string, string>;
@@ -105,19 +102,15 @@ describe('routing rule destinations through `switchboard routes add`', () => {
   });
   afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 
-  it.each(CHANNELS)(
-    '%s: adds a rule with a good target and refuses a bad one, saying what to write',
-    async (channel) => {
-      const [good] = TARGETS[channel].good;
-      const [bad] = TARGETS[channel].bad;
-      const added = await runCli(['routes', 'add', 'ci', 'summarize', `${channel}:${good}`, '--event', 'build.*'], env, CLI_TIMEOUT_MS);
-      expect(added.output).toContain(`→ summarize → ${channel}:${good}`);
-      expect(added.code).toBe(0);
-      const refused = await runCli(['routes', 'add', 'ci', 'summarize', `${channel}:${bad}`], env, CLI_TIMEOUT_MS);
-      expect(refused.output).toContain('invalid_destination');
-      expect(refused.output).toMatch(TARGETS[channel].says);
-      expect(refused.code).toBe(1);
-    },
-    2 * CLI_TIMEOUT_MS,
-  );
+  it.each(CHANNELS)('%s: adds a rule with a good target and refuses a bad one, saying what to write', async (channel) => {
+    const [good] = TARGETS[channel].good;
+    const [bad] = TARGETS[channel].bad;
+    const added = await runCliInProcess(['routes', 'add', 'ci', 'summarize', `${channel}:${good}`, '--event', 'build.*'], env);
+    expect(added.output).toContain(`→ summarize → ${channel}:${good}`);
+    expect(added.code).toBe(0);
+    const refused = await runCliInProcess(['routes', 'add', 'ci', 'summarize', `${channel}:${bad}`], env);
+    expect(refused.output).toContain('invalid_destination');
+    expect(refused.output).toMatch(TARGETS[channel].says);
+    expect(refused.code).toBe(1);
+  });
 });

@@ -1,6 +1,6 @@
-/** `npx switchboard slack manifest`, run as a user runs it. */
+/** `npx switchboard slack manifest`, through the CLI's main. */
 import { describe, expect, it } from 'vitest';
-import { runCli } from './support/process.ts';
+import { runCliInProcess as runCli } from './support/cli.ts';
 
 describe('switchboard slack manifest', () => {
   it('prints an app manifest whose URLs all point at PUBLIC_URL/slack/events', async () => {

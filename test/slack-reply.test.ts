@@ -133,7 +133,7 @@ describe('Slack replies', () => {
   });
 
   it('posts to a channel id for routing rules; parts after the first go into its thread', async () => {
-    await adapter.postToChannel('C0ROUTED1', { text: longText }, { executionId: 'exec-9' });
+    await adapter.postTo!('C0ROUTED1', { text: longText }, { executionId: 'exec-9' });
     const [first, ...rest] = fake.ok('chat.postMessage');
     expect(first!.args.channel).toBe('C0ROUTED1');
     expect(first!.args.thread_ts).toBeUndefined();
@@ -142,7 +142,7 @@ describe('Slack replies', () => {
   });
 
   it('explains platform errors an operator can fix', async () => {
-    await expect(adapter.postToChannel('', { text: 'x' }, { executionId: 'exec-10' })).rejects.toThrow(/channel_not_found; check the channel id/);
+    await expect(adapter.postTo!('', { text: 'x' }, { executionId: 'exec-10' })).rejects.toThrow(/channel_not_found; check the channel id/);
   });
 });
 

@@ -18,7 +18,7 @@ import { databaseKinds } from './support/databases.ts';
 import { ADMIN_TOKEN, RELAXED_ACCESS_ENV, startTestSwitchboard, tableCounts, type TestSwitchboard } from './support/switchboard.ts';
 import { APP_TOKEN, BOT_TOKEN, BOT_USER, clickPayload, eventBody, startFakeSlack, TEAM, type FakeSlack } from './fakes/slack-api.ts';
 import { envelope } from './fakes/slack-socket.ts';
-import { settle, waitFor } from './support/wait.ts';
+import { pipelineIdle, waitFor } from './support/wait.ts';
 
 // `ask SLOW…` waits until the test opens the gate: what happens on the socket before the agent is done.
 let openGate: () => void = () => {};
@@ -115,7 +115,7 @@ describe.each(databaseKinds)('Slack Socket Mode on %s', (kind) => {
     expect(await fake.socket.ackOf(first.envelope_id)).toBeDefined();
     expect(await fake.socket.ackOf(retry.envelope_id)).toBeDefined();
     await waitFor(() => postsTo('C0SOCK004'), (p) => p.length > 0);
-    await settle();
+    await pipelineIdle(running);
     expect(await deliveries(running, body.event_id)).toBe(1);
     const executions = rowsOf(await running.opened.handle.db.execute(sql`select e.id from executions e join conversations c on c.id = e.conversation_id where c.conversation_key like ${`%C0SOCK004%`}`));
     expect(executions).toHaveLength(1);
@@ -156,9 +156,9 @@ describe.each(databaseKinds)('Slack Socket Mode on %s', (kind) => {
     const retry = envelope('events_api', body, { attempt: 1 });
     fake.socket.send(retry);
     expect(await fake.socket.ackOf(retry.envelope_id)).toBeDefined();
-    const answers = await waitFor(() => postsTo('C0SOCK006'), (p) => p.length >= 3);
-    await settle();
-    expect(answers).toHaveLength(3);
+    await waitFor(() => postsTo('C0SOCK006'), (p) => p.length >= 3);
+    await pipelineIdle(running);
+    expect(postsTo('C0SOCK006')).toHaveLength(3);
     expect(await deliveries(running, body.event_id)).toBe(1);
   });
 
@@ -167,10 +167,11 @@ describe.each(databaseKinds)('Slack Socket Mode on %s', (kind) => {
       await expect(another()).rejects.toBeInstanceOf(DataDirInUseError);
       return;
     }
-    const standby = await another();
-    await settle();
-    expect(fake.socket.open()).toBe(1);
     const opened = fake.socket.opened();
+    const standby = await another();
+    // The standby asks for the lock as it starts; give it a moment to (wrongly) connect before checking it did not.
+    expect(await waitFor(() => fake.socket.opened(), (n) => n > opened, 1_500)).toBe(opened);
+    expect(fake.socket.open()).toBe(1);
     await running.stop();
     running = standby;
     // The standby asks for the lock every 5 s.

@@ -12,25 +12,24 @@ import type { Agent } from '../src/ports.ts';
 import { databaseKinds } from './support/databases.ts';
 import { signedHook, startTestSwitchboard, tableCounts, type TestSwitchboard } from './support/switchboard.ts';
 import { BOT_TOKEN, BOT_USER, clickPayload, clickRequest, commandRequest, eventRequest, SIGNING_SECRET, slackRequest, startFakeSlack, type FakeSlack } from './fakes/slack-api.ts';
-import { waitFor, settle } from './support/wait.ts';
+import { createGate, pipelineIdle, waitFor } from './support/wait.ts';
 
 const LONG = Array.from({ length: 12 }, (_, i) => `Step ${i}: ${'carefully '.repeat(120).trim()}.`).join('\n\n');
 
 // `status` in channel C0SLOW001 and `ask SLOW…` wait for the test to open the gate: what shows before the agent is done.
-let openGate: () => void = () => {};
-const gate = () => new Promise<void>((resolve) => (openGate = resolve));
+const gate = createGate();
 const agents: Agent[] = createAgents().map((agent) => {
   if (agent.name === 'ask') {
     return {
       ...askAgent,
       async run(ctx) {
-        if (ctx.envelope.text.startsWith('SLOW')) await gate();
+        if (ctx.envelope.text.startsWith('SLOW')) await gate.pass();
         return ctx.envelope.text.startsWith('LONG') ? { text: LONG, feedback: true } : askAgent.run(ctx);
       },
     };
   }
   if (agent.name === 'status') {
-    return { ...statusAgent, run: async (ctx) => ((ctx.envelope.replyRef as { channel?: string })?.channel === 'C0SLOW001' && (await gate()), statusAgent.run(ctx)) };
+    return { ...statusAgent, run: async (ctx) => ((ctx.envelope.replyRef as { channel?: string })?.channel === 'C0SLOW001' && (await gate.pass()), statusAgent.run(ctx)) };
   }
   return agent;
 });
@@ -87,7 +86,7 @@ describe.each(databaseKinds)('Slack channel on %s', (kind) => {
       expect(res.status).toBe(401);
       expect(((await res.json()) as any).error).toMatchObject({ code: expect.any(String), message: expect.any(String) });
     }
-    await settle();
+    await pipelineIdle(sb);
     expect(await tableCounts(sb)).toEqual(before);
     expect(fake.calls.length).toBe(calls);
   });
@@ -99,9 +98,9 @@ describe.each(databaseKinds)('Slack channel on %s', (kind) => {
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ response_type: 'ephemeral', text: 'Working on it…' });
     expect(ackMs).toBeLessThan(3000); // Slack's deadline, not a benchmark: the agent is still blocked here
-    await settle();
+    await waitFor(() => gate.waiting, Boolean);
     expect(fake.responses.filter((r) => r.id === 'slow')).toEqual([]);
-    openGate();
+    gate.open();
     const answers = await waitFor(() => fake.responses.filter((r) => r.id === 'slow'), (a) => a.length > 0);
     expect(answers).toHaveLength(1);
     expect(answers[0]!.body).toMatchObject({ response_type: 'in_channel', text: expect.stringMatching(/queue/i) });
@@ -139,9 +138,9 @@ describe.each(databaseKinds)('Slack channel on %s', (kind) => {
     await send(eventRequest(say(mention('C0WAIT001', 'SLOW what changed?')), 'EvWait1'));
     const [placeholder] = await waitFor(() => postsTo('C0WAIT001'), (p) => p.length > 0);
     expect(placeholder!.args.text).toBe('Working on it…');
-    await settle();
+    await waitFor(() => gate.waiting, Boolean);
     expect(updatesIn('C0WAIT001')).toEqual([]); // the agent is blocked: only the placeholder shows
-    openGate();
+    gate.open();
     const [answer] = await waitFor(() => updatesIn('C0WAIT001'), (u) => u.length > 0);
     expect(answer!.args.ts).toBe(placeholder!.result!.ts);
     expect(answer!.at).toBeGreaterThanOrEqual(placeholder!.at);
@@ -179,7 +178,7 @@ describe.each(databaseKinds)('Slack channel on %s', (kind) => {
     );
     expect([first, ...again].every((r) => r.status === 200)).toBe(true);
     await waitFor(() => updatesIn('C0RETRY01'), (u) => u.length > 0);
-    await settle();
+    await pipelineIdle(sb);
     expect(postsTo('C0RETRY01')).toHaveLength(1);
     expect(updatesIn('C0RETRY01')).toHaveLength(1);
     expect((await tableCounts(sb)).executions).toBe(before.executions + 1);
@@ -201,7 +200,7 @@ describe.each(databaseKinds)('Slack channel on %s', (kind) => {
       expect(res.status).toBe(200);
       expect(((await res.json()) as any).ignored).toEqual(expect.any(String));
     }
-    await settle();
+    await pipelineIdle(sb);
     expect(await tableCounts(sb)).toEqual(before);
     expect([...postsTo('D0BOTS001'), ...postsTo('C0BOTS001')]).toEqual([]);
   });
@@ -226,7 +225,7 @@ describe.each(databaseKinds)('Slack channel on %s', (kind) => {
 
     const counts = await tableCounts(sb);
     expect((await send(click)).status).toBe(200);
-    await settle();
+    await pipelineIdle(sb);
     expect(await tableCounts(sb)).toEqual(counts);
     expect(fake.ok('chat.update').filter((c) => c.args.ts === answer.ts)).toHaveLength(2); // the answer, then the vote
 
@@ -276,7 +275,7 @@ describe.each(databaseKinds)('Slack channel on %s', (kind) => {
     const limited = found(fake.calls.find((c) => c.status === 429 && c.args.channel === 'C0LIMIT01'));
     expect(posted!.at - limited.at).toBeGreaterThanOrEqual(950);
     await waitFor(() => updatesIn('C0LIMIT01'), (u) => u.length > 0);
-    await settle();
+    await pipelineIdle(sb);
     expect(postsTo('C0LIMIT01')).toHaveLength(1);
     expect(shown('C0LIMIT01')[0]!.text).toMatch(/summarize/);
   });

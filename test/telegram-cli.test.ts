@@ -1,4 +1,4 @@
-/** `npx switchboard telegram set-webhook|info`, run as an operator runs them, against the fake Bot API. */
+/** `npx switchboard telegram set-webhook|info` through the CLI's main, against the fake Bot API. */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,11 +8,12 @@ import { openSettings } from '../db/index.ts';
 import { loadConfig } from '../src/config.ts';
 import { createLogger } from '../src/logger.ts';
 import { startSwitchboard } from '../src/server.ts';
-import { runCli } from './support/process.ts';
+import { runCliInProcess as runCli } from './support/cli.ts';
 import { ADMIN_TOKEN, RELAXED_ACCESS_ENV } from './support/switchboard.ts';
+import { waitFor } from './support/wait.ts';
 import { BOT_ID, BOT_TOKEN, BOT_USERNAME, messageUpdate, startFakeTelegram, telegramRequest, WEBHOOK_SECRET, type FakeTelegram } from './fakes/telegram-api.ts';
 
-// set-webhook opens the embedded database (and migrates it) in a child process; on a busy machine that takes a while.
+// set-webhook opens the embedded database (and migrates it); on a busy machine that takes a while.
 describe('switchboard telegram', { timeout: 180_000 }, () => {
   let fake: FakeTelegram;
   let env: Record<string, string>;
@@ -50,10 +51,9 @@ describe('switchboard telegram', { timeout: 180_000 }, () => {
       const chat = { id: -100_123_456_789, type: 'supergroup' as const, title: 'Ops' };
       const res = await sb.app.request('/telegram/webhook', telegramRequest(messageUpdate(`@${BOT_USERNAME} what is our deploy process?`, { chat })));
       expect(res.status).toBe(200);
-      const deadline = Date.now() + 20_000;
-      while (!fake.ok('sendMessage').some((c) => c.args.chat_id === chat.id) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+      const answers = await waitFor(() => fake.ok('sendMessage').filter((c) => c.args.chat_id === chat.id), (sent) => sent.length > 0);
       // Answered, so the mention was matched to this bot's username: from the database, not from getMe.
-      expect(fake.ok('sendMessage').filter((c) => c.args.chat_id === chat.id)).toHaveLength(1);
+      expect(answers).toHaveLength(1);
       expect(fake.calls.slice(calls).filter((c) => c.method === 'getMe')).toEqual([]);
     } finally {
       await sb.stop();

@@ -14,7 +14,7 @@ import { startSwitchboard, type Switchboard } from '../src/server.ts';
 import { databaseKinds } from './support/databases.ts';
 import { ADMIN_TOKEN, RELAXED_ACCESS_ENV, startTestSwitchboard, tableCounts, type TestSwitchboard } from './support/switchboard.ts';
 import { ALICE, BOB, BOT_TOKEN, messageUpdate, startFakeTelegram, telegramRequest, type FakeTelegram } from './fakes/telegram-api.ts';
-import { waitFor, settle } from './support/wait.ts';
+import { pipelineIdle, waitFor } from './support/wait.ts';
 
 
 let chatSeq = 0;
@@ -83,7 +83,7 @@ describe.each(databaseKinds)('Telegram polling on %s', (kind) => {
     // Both in one batch: the rate limit refuses the second at first, so it must stay unconfirmed and come back.
     fake.pushUpdate(first, second);
     const answers = await waitFor(() => sentTo(chat.id), (s) => s.length >= 2);
-    await settle();
+    await waitFor(() => fake.unconfirmed(), (u) => !u.includes(second.update_id));
     fake.onGetUpdates = undefined;
     expect(answers).toHaveLength(2);
     expect(offsets.length).toBeGreaterThan(0);
@@ -112,7 +112,7 @@ describe.each(databaseKinds)('Telegram polling on %s', (kind) => {
 
     running = await another();
     await waitFor(() => fake.unconfirmed().includes(update.update_id), (still) => !still);
-    await settle();
+    await pipelineIdle(running);
     expect(fake.unconfirmed()).not.toContain(update.update_id);
     expect(sentTo(chat.id)).toHaveLength(1);
     const rows = rowsOf<{ n: number }>(await running.opened.handle.db.execute(sql`select count(*)::int as n from deliveries where delivery_id = ${String(update.update_id)}`));
@@ -129,7 +129,7 @@ describe.each(databaseKinds)('Telegram polling on %s', (kind) => {
       const chat = privateChat();
       fake.pushUpdate(messageUpdate('one of us answers', { chat }));
       await waitFor(() => sentTo(chat.id), (s) => s.length > 0);
-      await settle();
+      await pipelineIdle(running);
       // A second long poll would have ended the first with 409 (Telegram allows one).
       expect(fake.calls.filter((c) => c.method === 'getUpdates' && c.status === 409)).toEqual([]);
       expect(sentTo(chat.id)).toHaveLength(1);

@@ -25,7 +25,7 @@ import {
   WEBHOOK_SECRET,
   type FakeTelegram,
 } from './fakes/telegram-api.ts';
-import { waitFor, settle } from './support/wait.ts';
+import { createGate, pipelineIdle, waitFor } from './support/wait.ts';
 
 // Paragraphs of ordinary words: any cut inside a word would show as a fragment that is not one of them.
 const LONG = Array.from({ length: 14 }, (_, i) => `Step ${i}: ${Array.from({ length: 90 }, (_, j) => `carefully${j}`).join(' ')}.`).join('\n\n');
@@ -39,8 +39,7 @@ const NASTY = [
 
 // `status` in chat GATE_CHAT waits for the test to open the gate: proves the ack does not wait for the agent.
 const GATE_CHAT = -100_777_000_001;
-let openGate: () => void = () => {};
-const gate = () => new Promise<void>((resolve) => (openGate = resolve));
+const gate = createGate();
 const agents: Agent[] = createAgents().map((agent) => {
   if (agent.name === 'ask') {
     return {
@@ -53,7 +52,7 @@ const agents: Agent[] = createAgents().map((agent) => {
     };
   }
   if (agent.name === 'status') {
-    return { ...statusAgent, run: async (ctx) => ((ctx.envelope.replyRef as { chatId?: number })?.chatId === GATE_CHAT && (await gate()), statusAgent.run(ctx)) };
+    return { ...statusAgent, run: async (ctx) => ((ctx.envelope.replyRef as { chatId?: number })?.chatId === GATE_CHAT && (await gate.pass()), statusAgent.run(ctx)) };
   }
   return agent;
 });
@@ -95,7 +94,7 @@ describe.each(databaseKinds)('Telegram channel on %s', (kind) => {
       expect(res.status).toBe(401);
       expect(((await res.json()) as any).error).toMatchObject({ code: expect.any(String), message: expect.any(String) });
     }
-    await settle();
+    await pipelineIdle(sb);
     expect(await tableCounts(sb)).toEqual(before);
     expect(fake.calls.length).toBe(calls);
   });
@@ -122,9 +121,9 @@ describe.each(databaseKinds)('Telegram channel on %s', (kind) => {
     const res = await send(messageUpdate('/status', { chat }));
     expect(res.status).toBe(200);
     expect(await res.json()).toMatchObject({ ok: true, duplicate: false });
-    await settle();
+    await waitFor(() => gate.waiting, Boolean);
     expect(sentTo(GATE_CHAT)).toEqual([]);
-    openGate();
+    gate.open();
     const [answer] = await waitFor(() => sentTo(GATE_CHAT), (s) => s.length > 0);
     expect(answer!.visible).toMatch(/queue/i);
   });
@@ -138,7 +137,7 @@ describe.each(databaseKinds)('Telegram channel on %s', (kind) => {
     await waitFor(() => sentTo(chat.id), (s) => s.length > 0);
     const again = await send(update);
     expect(await again.json()).toMatchObject({ ok: true, duplicate: true });
-    await settle();
+    await pipelineIdle(sb);
     expect(sentTo(chat.id)).toHaveLength(1);
     expect((await tableCounts(sb)).executions).toBe(before.executions + 1);
   });
@@ -158,7 +157,7 @@ describe.each(databaseKinds)('Telegram channel on %s', (kind) => {
       expect(res.status).toBe(200);
       expect(((await res.json()) as any).ignored).toEqual(expect.any(String));
     }
-    await settle();
+    await pipelineIdle(sb);
     expect(await tableCounts(sb)).toEqual(before);
     expect(sentTo(chat.id)).toEqual([]);
 
@@ -169,7 +168,7 @@ describe.each(databaseKinds)('Telegram channel on %s', (kind) => {
     const [answer] = replies;
     await send(messageUpdate('and what about the database?', { chat, replyTo: answer!.result as Record<string, unknown> }));
     await waitFor(() => sentTo(chat.id), (s) => s.length >= 4);
-    await settle();
+    await pipelineIdle(sb);
     expect(sentTo(chat.id)).toHaveLength(4);
     expect((await tableCounts(sb)).executions).toBe(before.executions + 4);
 
@@ -234,7 +233,7 @@ describe.each(databaseKinds)('Telegram channel on %s', (kind) => {
     const counts = await tableCounts(sb);
     expect(counts.feedback).toBe(before.feedback + 1);
     expect((await send(press)).status).toBe(200);
-    await settle();
+    await pipelineIdle(sb);
     expect(await tableCounts(sb)).toEqual(counts);
     expect(fake.ok('answerCallbackQuery').filter((c) => c.args.callback_query_id === press.callback_query.id)).toHaveLength(1);
   });
@@ -298,7 +297,7 @@ describe.each(databaseKinds)('Telegram channel on %s', (kind) => {
     const [answer] = await waitFor(() => sentTo(chat.id), (s) => s.length > 0);
     expect(answer!.args.parse_mode).toBeUndefined();
     expect(answer!.visible).toBe(NASTY);
-    await settle();
+    await pipelineIdle(sb);
     expect(sentTo(chat.id)).toHaveLength(1);
     expect(fake.calls.filter((c) => c.method === 'sendMessage' && c.args.chat_id === chat.id && c.status === 400)).toHaveLength(1);
   });
@@ -311,7 +310,7 @@ describe.each(databaseKinds)('Telegram channel on %s', (kind) => {
     const limited = fake.calls.find((c) => c.status === 429 && c.args.chat_id === chat.id)!;
     expect(limited).toBeDefined();
     expect(sent!.at - limited.at).toBeGreaterThanOrEqual(950);
-    await settle();
+    await pipelineIdle(sb);
     expect(sentTo(chat.id)).toHaveLength(1);
     expect((await execution('agent=help')).attempts).toBe(1);
   });

@@ -24,19 +24,18 @@ import {
   whatsappRequest,
   type FakeTwilio,
 } from './fakes/twilio-api.ts';
-import { waitFor, settle } from './support/wait.ts';
+import { createGate, pipelineIdle, waitFor } from './support/wait.ts';
 
 const LONG = Array.from({ length: 8 }, (_, i) => `Step ${i}: ${Array.from({ length: 70 }, (_, j) => `thoroughly${j}`).join(' ')}.`).join('\n\n');
 
 // `status` from GATE_NUMBER waits for the test to open the gate: proves the ack does not wait for the agent.
 const GATE_NUMBER = 'whatsapp:+15550000001';
-let openGate: () => void = () => {};
-const gate = () => new Promise<void>((resolve) => (openGate = resolve));
+const gate = createGate();
 const agents: Agent[] = createAgents().map((agent) => {
   if (agent.name === 'ask') {
     return { ...askAgent, run: async (ctx) => (ctx.envelope.text.startsWith('LONG') ? { text: LONG, feedback: true } : askAgent.run(ctx)) };
   }
-  if (agent.name === 'status') return { ...statusAgent, run: async (ctx) => (ctx.envelope.userId === GATE_NUMBER && (await gate()), statusAgent.run(ctx)) };
+  if (agent.name === 'status') return { ...statusAgent, run: async (ctx) => (ctx.envelope.userId === GATE_NUMBER && (await gate.pass()), statusAgent.run(ctx)) };
   return agent;
 });
 
@@ -89,7 +88,7 @@ describe.each(databaseKinds)('WhatsApp channel on %s', (kind) => {
       expect(res.status).toBe(401);
       expect(((await res.json()) as any).error).toMatchObject({ code: expect.any(String), message: expect.any(String) });
     }
-    await settle();
+    await pipelineIdle(sb);
     expect(await tableCounts(sb)).toEqual(before);
     expect(fake.messages).toEqual([]);
   });
@@ -133,7 +132,7 @@ describe.each(databaseKinds)('WhatsApp channel on %s', (kind) => {
       expect(res.headers.get('content-type')).toMatch(/^text\/xml/);
       expect(await res.text()).toBe('<?xml version="1.0" encoding="UTF-8"?><Response/>');
     }
-    await settle();
+    await pipelineIdle(sb);
     expect(await tableCounts(sb)).toEqual(before);
     expect(fake.messages.filter((m) => [to, texter, `whatsapp:${texter}`].includes(m.to))).toEqual([]);
   });
@@ -150,9 +149,9 @@ describe.each(databaseKinds)('WhatsApp channel on %s', (kind) => {
   it('acks before the agent has answered', async () => {
     const res = await say(GATE_NUMBER, 'status');
     expect(res.status).toBe(200);
-    await settle();
+    await waitFor(() => gate.waiting, Boolean);
     expect(fake.sent(GATE_NUMBER)).toEqual([]);
-    openGate();
+    gate.open();
     const [answer] = await waitFor(() => fake.sent(GATE_NUMBER), (m) => m.length > 0);
     expect(answer).toMatch(/queue/i);
   });
@@ -165,7 +164,7 @@ describe.each(databaseKinds)('WhatsApp channel on %s', (kind) => {
     expect(responses.map((r) => r.status)).toEqual([200, 200, 200, 200, 200, 200]);
     await waitFor(() => fake.sent(from), (m) => m.length > 0);
     expect(await (await send(init)).text()).toContain('<Response/>');
-    await settle();
+    await pipelineIdle(sb);
     expect(fake.sent(from)).toHaveLength(1);
     expect((await tableCounts(sb)).executions).toBe(before.executions + 1);
   });
@@ -227,7 +226,7 @@ describe.each(databaseKinds)('WhatsApp channel on %s', (kind) => {
     const limited = fake.messages.find((m) => m.to === from && m.status === 429)!;
     expect(limited).toBeDefined();
     expect(delivered!.at - limited.at).toBeGreaterThanOrEqual(950);
-    await settle();
+    await pipelineIdle(sb);
     expect(fake.sent(from)).toHaveLength(1);
   });
 

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Agent } from '../src/ports.ts';
 import { createAgents } from '../src/agents/index.ts';
-import { retryAfterOf } from '../src/pipeline/worker.ts';
+import { deferralSecondsFor } from '../src/pipeline/worker.ts';
 import { databaseKinds } from './support/databases.ts';
 import { signedHook, startTestSwitchboard, type TestSwitchboard } from './support/switchboard.ts';
 
@@ -37,13 +37,13 @@ function hangingAgent() {
   return { agent, release };
 }
 
-describe('retryAfterOf', () => {
+describe('deferralSecondsFor', () => {
   it('reads a platform wait from any error carrying retryAfterSeconds, bounded to an hour', () => {
-    expect(retryAfterOf(Object.assign(new Error('429'), { retryAfterSeconds: 2.2 }))).toBe(3);
-    expect(retryAfterOf(Object.assign(new Error('429'), { retryAfterSeconds: 86_400 }))).toBe(3600);
-    expect(retryAfterOf(new Error('boom'))).toBeUndefined();
-    expect(retryAfterOf(Object.assign(new Error('429'), { retryAfterSeconds: 'soon' }))).toBeUndefined();
-    expect(retryAfterOf(null)).toBeUndefined();
+    expect(deferralSecondsFor(Object.assign(new Error('429'), { retryAfterSeconds: 2.2 }))).toBe(3);
+    expect(deferralSecondsFor(Object.assign(new Error('429'), { retryAfterSeconds: 86_400 }))).toBe(3600);
+    expect(deferralSecondsFor(new Error('boom'))).toBeUndefined();
+    expect(deferralSecondsFor(Object.assign(new Error('429'), { retryAfterSeconds: 'soon' }))).toBeUndefined();
+    expect(deferralSecondsFor(null)).toBeUndefined();
   });
 });
 

@@ -5,7 +5,6 @@
 import { LogLevel, WebClient } from '@slack/web-api';
 import type { Config } from '../../src/config.ts';
 import type { ChannelAdapter, Logger, RawRequest } from '../../src/ports.ts';
-import type { Reply } from '../../src/types.ts';
 import { normalizeSlack, urlVerificationChallenge, type BotIdentity, type SlackReplyRef } from './normalize.ts';
 import { createSlackSender, WORKING_ON_IT } from './reply.ts';
 import { socketMode } from './socket.ts';
@@ -20,8 +19,6 @@ export { SLACK_TOLERANCE_SECONDS, signSlack, verifySlack } from './verify.ts';
 export type SlackAdapter = ChannelAdapter & {
   /** The challenge to echo when the request is a signed `url_verification` handshake; undefined otherwise. */
   challenge(req: RawRequest): string | undefined;
-  /** Posts a reply to a channel id: what webhook-to-chat routing rules deliver through. */
-  postToChannel(target: string, reply: Reply, meta: { executionId: string }): Promise<void>;
 };
 
 export type SlackAdapterOptions = {
@@ -99,7 +96,6 @@ export function createSlackAdapter(config: Config['slack'], opts: SlackAdapterOp
       /^[CGDUW][A-Z0-9]{4,}$/.test(target)
         ? undefined
         : `"${target}" is not a Slack channel or user id: use an id like C0123456789 (channel details → About, at the bottom), G… for a private channel, U… for a user or D… for a DM; names such as #general are not accepted`,
-    postToChannel: sender.postToChannel,
     ...(config.appToken ? { poll: socketMode({ appToken: config.appToken, apiUrl: config.apiUrl }) } : {}),
   };
 }

@@ -155,7 +155,8 @@ export function createTelegramAdapter(config: Config['telegram'], opts: Telegram
 /** Waits `ms`, or less when `signal` aborts. */
 const pause = (ms: number, signal: AbortSignal): Promise<void> => sleep(ms, undefined, { signal }).catch(() => {});
 
-const retryAfterOf = (err: unknown): number | undefined => {
+/** The seconds Telegram asked a poller to wait (a 429's `retry_after`), or undefined when it asked for none. */
+const waitTelegramAskedFor = (err: unknown): number | undefined => {
   const seconds = err instanceof GrammyError ? err.parameters.retry_after : (err as { retryAfterSeconds?: unknown } | undefined)?.retryAfterSeconds;
   return typeof seconds === 'number' && seconds > 0 ? seconds : undefined;
 };
@@ -196,7 +197,7 @@ async function pollUpdates(
   let failures = 0;
   const backOff = async (err: unknown, message: string, context: object = {}) => {
     failures++;
-    const seconds = retryAfterOf(err) ?? Math.min(30, 2 ** (failures - 1));
+    const seconds = waitTelegramAskedFor(err) ?? Math.min(30, 2 ** (failures - 1));
     logger.warn({ ...context, err: (err as Error)?.message, retryInSeconds: seconds, failures }, `${message}; retrying in ${seconds} s`);
     await pause(seconds * 1000, signal);
   };

@@ -99,7 +99,7 @@ async function addressed(message: Message, text: string, entities: MessageEntity
       if (target !== undefined && target.toLowerCase() !== (await opts.username()).toLowerCase()) return { ignore: `a command for @${target}` };
       if (target === undefined && !GROUP_COMMANDS.has(word.toLowerCase())) return { ignore: `/${word} is not one of our commands` };
     }
-    // The router reads "/ask@bot …" too, but the name is stripped so the stored text reads as typed in private.
+    // The classifier reads "/ask@bot …" too, but the name is stripped so the stored text reads as typed in private.
     const rest = text.slice(command.offset + command.length).trim();
     if (word.toLowerCase() === 'start') return { text: 'help' };
     return { text: rest ? `/${word} ${rest}` : `/${word}` };

@@ -1,8 +1,9 @@
 /**
- * The one access check (ARCHITECTURE §1 step 2b), run on each envelope after routing and before anything is stored.
- * Channels report who wrote (`Envelope.facts`); this decides, the same way for every channel: deny rules, admins,
- * allow lists, the channel's mode (pairing, allowlist, open, workspace, collaborators, anyone), then the role each
- * routed agent requires. The hourly quota is counted inside the ingest transaction (see `quota`).
+ * The one access check (ARCHITECTURE §1 step 2b), run on each envelope once its agents are assigned (by classify or
+ * routing rules) and before anything is stored. Channels report who wrote (`Envelope.facts`); this decides, the same
+ * way for every channel: deny rules, admins, allow lists, the channel's mode (pairing, allowlist, open, workspace,
+ * collaborators, anyone), then the role each assigned agent requires. The hourly quota is counted inside the ingest
+ * transaction (see `quota`).
  */
 import type { ChannelAccess } from '../config.ts';
 import type { Envelope, Role } from '../types.ts';
@@ -36,7 +37,7 @@ export const PAIRING_MAX_PENDING = 100;
 export const QUOTA_WINDOW_SECONDS = 3600;
 
 export type AccessPolicy = {
-  /** Admits `envelope` with a role, or refuses it. `agents` are the agents it was routed to. May open a pairing. */
+  /** Admits `envelope` with a role, or refuses it. `agents` are the agents it was assigned to. May open a pairing. */
   check(envelope: Envelope, agents: string[]): Promise<Decision>;
   /** The quota the ingest transaction enforces for an admitted envelope, or undefined when none applies. */
   quota(envelope: Envelope): { limit: number; since: Date; windowSeconds: number } | undefined;

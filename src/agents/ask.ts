@@ -2,7 +2,7 @@
 import { fitHistory, PROMPTS, wrapUntrusted } from '../llm/index.ts';
 import type { AskMaterial } from '../llm/index.ts';
 import type { Agent } from '../ports.ts';
-import { COMMANDS } from '../router.ts';
+import { COMMANDS } from '../classify.ts';
 import { historyContext, priorHistory, transcriptLine } from './conversation.ts';
 
 // Enough context for a chat thread while leaving most of a small model's window for the answer.

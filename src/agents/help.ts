@@ -1,6 +1,6 @@
 /** `help`: the command words and which agents are on. Answers without a model so it works when everything else is down. */
 import type { Agent } from '../ports.ts';
-import { COMMANDS } from '../router.ts';
+import { COMMANDS } from '../classify.ts';
 
 export const helpAgent: Agent = {
   name: 'help',

@@ -2,7 +2,7 @@
 import { fitHistory, PROMPTS } from '../llm/index.ts';
 import type { SummarizeMaterial } from '../llm/index.ts';
 import type { Agent } from '../ports.ts';
-import { route } from '../router.ts';
+import { classify } from '../classify.ts';
 import { historyContext, priorHistory, transcriptLine } from './conversation.ts';
 
 const HISTORY_BUDGET = 6000;
@@ -13,11 +13,11 @@ export const summarizeAgent: Agent = {
   usesLlm: true,
   async run(ctx) {
     // Commands, votes and pasted diffs are not conversation; leaving them out keeps the summary about what people said.
-    const conversation = priorHistory(ctx).filter((m) => m.role === 'assistant' || route(m.text).name === 'ask');
+    const conversation = priorHistory(ctx).filter((m) => m.role === 'assistant' || classify(m.text).name === 'ask');
     // Run by an event (a routing rule, or a webhook naming this agent) rather than by a `summarize` command, the
     // event itself is the newest thing to summarize: history stops before the message being answered.
     const { envelope } = ctx;
-    if (envelope.text.trim() && route(envelope.text).name !== 'summarize') {
+    if (envelope.text.trim() && classify(envelope.text).name !== 'summarize') {
       conversation.push({ role: 'user', text: envelope.text, userId: envelope.userId, at: envelope.receivedAt });
     }
     const fitted = fitHistory(conversation, HISTORY_BUDGET, transcriptLine);

@@ -1,11 +1,11 @@
-/** Ingest: rate-limit, route, check access, and store each envelope with its jobs in one transaction. */
-import type { IngestResult, Routed, Store } from '../../db/index.ts';
+/** Ingest: classify, apply routing rules, rate-limit, check access, and store each envelope with its jobs in one transaction. */
+import type { Assignment, IngestResult, Store } from '../../db/index.ts';
 import { isRefusal, quotaAnswer, type AccessPolicy, type Refusal } from '../access/index.ts';
 import { BadRequestError, RateLimitedError } from '../errors.ts';
 import type { RateLimiter } from '../ratelimit.ts';
 import { sanitizeEnvelope } from '../sanitize.ts';
 import type { Backpressure } from './backpressure.ts';
-import { route } from '../router.ts';
+import { classify } from '../classify.ts';
 import type { Envelope, IntentName } from '../types.ts';
 
 /** One outcome per envelope, in order: stored (or a duplicate), or refused by the access policy with nothing stored. */
@@ -14,16 +14,16 @@ export type Ingest = (envelopes: Envelope[]) => Promise<(IngestResult | Refusal)
 const UNTHROTTLED: ReadonlySet<Envelope['channel']> = new Set(['hooks', 'github']);
 
 /** The intent for `agent` (or, when none is named, the one the text asks for). */
-export function routeEnvelope(envelope: Envelope, agentNames: ReadonlySet<string>, agent = envelope.agent): Routed {
+function assign(envelope: Envelope, agentNames: ReadonlySet<string>, agent = envelope.agent): Assignment {
   if (agent !== undefined) {
     if (!agentNames.has(agent)) {
       throw new BadRequestError('unknown_agent', `No agent named "${agent}"; known agents: ${[...agentNames].join(', ')}`);
     }
-    const routed = route(envelope.text);
-    const args = routed.name === agent ? routed.args : { question: envelope.text, text: envelope.text };
+    const asked = classify(envelope.text);
+    const args = asked.name === agent ? asked.args : { question: envelope.text, text: envelope.text };
     return { agent, intent: { name: agent as IntentName, args: { ...args, ...envelope.args } } };
   }
-  const intent = route(envelope.text);
+  const intent = classify(envelope.text);
   return { agent: intent.name, intent: { name: intent.name, args: { ...intent.args, ...envelope.args } } };
 }
 
@@ -40,21 +40,21 @@ export function createIngest(deps: {
   onEnqueued(): void;
 }): Ingest {
   /** Routing rules turn one event into one execution per matching rule; without a match it is answered in place. */
-  async function targets(envelope: Envelope): Promise<Routed[]> {
-    const rules = envelope.event ? await deps.store.matchRoutes(envelope.event.source, envelope.event.type) : [];
-    if (!rules.length) return [routeEnvelope(envelope, deps.agentNames)];
+  async function targets(envelope: Envelope): Promise<Assignment[]> {
+    const rules = envelope.event ? await deps.store.matchRules(envelope.event.source, envelope.event.type) : [];
+    if (!rules.length) return [assign(envelope, deps.agentNames)];
     return rules.map((rule) => ({
-      ...routeEnvelope(envelope, deps.agentNames, rule.agent),
-      destination: rule.destination as Routed['destination'],
-      routeId: rule.id,
+      ...assign(envelope, deps.agentNames, rule.agent),
+      destination: rule.destination as Assignment['destination'],
+      ruleId: rule.id,
     }));
   }
 
   return async function ingest(input) {
     // Platforms retry whatever they do not see accepted, so text the database cannot hold is repaired, not refused.
     const envelopes = input.map(sanitizeEnvelope);
-    // Route and rate-limit everything first: a rejected request stores nothing.
-    const routed = await Promise.all(envelopes.map(targets));
+    // Classify and rate-limit everything first: a rejected request stores nothing.
+    const assigned = await Promise.all(envelopes.map(targets));
     for (const e of envelopes) await deps.backpressure.admit(e);
     for (const e of envelopes) {
       // The per-user limit protects chats from one noisy person. Signed system webhooks are not people and
@@ -70,7 +70,7 @@ export function createIngest(deps: {
       results.push(refusal);
     };
     for (const [i, envelope] of envelopes.entries()) {
-      const targets = routed[i]!;
+      const targets = assigned[i]!;
       const decision = await deps.access.check(envelope, targets.map((t) => t.agent));
       if (isRefusal(decision)) {
         refuse(envelope, decision);

@@ -17,8 +17,11 @@ export const MAX_DEFERRALS = 20;
 /** The longest a single deferral waits, whatever the platform asks. */
 const MAX_DEFER_SECONDS = 3600;
 
-/** A platform's "slow down" (Slack/Telegram/Twilio 429, GitHub secondary limit): an error carrying `retryAfterSeconds`. */
-export function retryAfterOf(err: unknown): number | undefined {
+/**
+ * How long to defer an execution that failed on a platform's "slow down" (Slack/Telegram/Twilio 429, GitHub secondary
+ * limit: an error carrying `retryAfterSeconds`): whole seconds, at most MAX_DEFER_SECONDS; undefined for any other error.
+ */
+export function deferralSecondsFor(err: unknown): number | undefined {
   const seconds = (err as { retryAfterSeconds?: unknown } | null)?.retryAfterSeconds;
   return typeof seconds === 'number' && Number.isFinite(seconds) && seconds >= 0 ? Math.min(Math.ceil(seconds), MAX_DEFER_SECONDS) : undefined;
 }
@@ -173,7 +176,7 @@ export function createWorker(deps: WorkerDeps) {
       // place every failure passes before executions.error, the queue's stored job output and the log see it.
       const err = deps.redactor.value(caught);
       const message = err instanceof Error ? err.message : String(err);
-      const retryAfter = retryAfterOf(err);
+      const retryAfter = deferralSecondsFor(err);
       if (retryAfter !== undefined && deferrals < MAX_DEFERRALS) {
         await store.defer(executionId, `${message} (waiting ${retryAfter} s as the platform asked)`, retryAfter, deferrals + 1);
         log.warn({ err, retryAfterSeconds: retryAfter, deferrals: deferrals + 1 }, 'the platform rate-limited this execution; it runs again after the wait it asked for');

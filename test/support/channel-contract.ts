@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { databaseKinds } from './databases.ts';
 import { startTestSwitchboard, tableCounts, type TestSwitchboard } from './switchboard.ts';
-import { waitFor } from './wait.ts';
+import { pipelineIdle, waitFor } from './wait.ts';
 
 export type ContractChannel = {
   name: string;
@@ -57,7 +57,7 @@ export function channelContract(channel: ContractChannel) {
       const responses = await Promise.all(Array.from({ length: 5 }, () => sb.app.request(channel.route, init)));
       expect(responses.every((r) => r.status < 300)).toBe(true);
       await waitFor(() => channel.sent().length - before, (n) => n > 0);
-      await new Promise((r) => setTimeout(r, 300)); // a second reply, if any, would arrive in this window
+      await pipelineIdle(sb); // every reply is out: a second one would be here by now
       expect((await tableCounts(sb)).executions).toBe(counts.executions + 1);
       expect(channel.sent().length - before).toBe(1);
     });

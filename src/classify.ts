@@ -37,11 +37,11 @@ export function looksLikeDiff(text: string): boolean {
 }
 
 /**
- * Routes the text of one message. Channels strip their own bot mention or slash-command word
+ * Classifies the text of one message. Channels strip their own bot mention or slash-command word
  * (`/sb`) first; whatever remains is matched case-insensitively, ignoring surrounding whitespace
  * and trailing punctuation. Anything that is not a command is a question for `ask`.
  */
-export function route(text: string): Intent {
+export function classify(text: string): Intent {
   const trimmed = text.replace(LEADING_MENTION, '').trim();
 
   const score = FEEDBACK[trimmed.replace(EMOJI_NOISE, '').replace(/[.!]+$/, '').toLowerCase()];
@@ -76,9 +76,4 @@ function withArgument(word: IntentName, rest: string): Intent {
     default:
       return { name: word, args: {} };
   }
-}
-
-/** Which agent handles an intent. Identity today; the seam where routing rules could redirect. */
-export function agentForIntent(intent: Intent): string {
-  return intent.name;
 }

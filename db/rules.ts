@@ -1,20 +1,24 @@
+/**
+ * Webhook-to-chat routing rules: an event from a hook source (optionally of one type) runs an agent and posts to a
+ * destination. The table keeps its contract name, `routes`, as do `/api/routes` and the `routes` CLI verb.
+ */
 import { desc, eq, sql } from 'drizzle-orm';
 import type { Db } from './client.ts';
 import { routes } from './schema.ts';
 
-export type RouteRow = typeof routes.$inferSelect;
-export type NewRoute = Pick<RouteRow, 'source' | 'agent' | 'destination'> & { event?: string | null };
+export type RuleRow = typeof routes.$inferSelect;
+export type NewRule = Pick<RuleRow, 'source' | 'agent' | 'destination'> & { event?: string | null };
 
-export async function listRoutes(db: Db): Promise<RouteRow[]> {
+export async function listRules(db: Db): Promise<RuleRow[]> {
   return db.select().from(routes).orderBy(desc(routes.createdAt));
 }
 
-export async function createRoute(db: Db, route: NewRoute): Promise<RouteRow> {
-  const [row] = await db.insert(routes).values({ ...route, event: route.event ?? null }).returning();
+export async function createRule(db: Db, rule: NewRule): Promise<RuleRow> {
+  const [row] = await db.insert(routes).values({ ...rule, event: rule.event ?? null }).returning();
   return row!;
 }
 
-export async function deleteRoute(db: Db, id: string): Promise<boolean> {
+export async function deleteRule(db: Db, id: string): Promise<boolean> {
   return (await db.delete(routes).where(eq(routes.id, id)).returning({ id: routes.id })).length > 0;
 }
 
@@ -29,7 +33,7 @@ export function eventMatches(pattern: string | null, type: string | undefined): 
  * Rules for `source`, given in its canonical spelling (canonicalHookSource). Rules stored before sources were
  * canonicalized may be spelled `my_app` or `My-App`; they are folded the same way here, so they keep matching.
  */
-export async function matchRoutes(db: Db, source: string, type: string | undefined): Promise<RouteRow[]> {
+export async function matchRules(db: Db, source: string, type: string | undefined): Promise<RuleRow[]> {
   const folded = sql`replace(lower(${routes.source}), '_', '-')`;
   const rows = await db.select().from(routes).where(eq(folded, source)).orderBy(routes.createdAt);
   return rows.filter((r) => eventMatches(r.event, type));
