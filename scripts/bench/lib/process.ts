@@ -74,7 +74,11 @@ export async function startSwitchboard(role: 'web' | 'worker' | 'all', env: Reco
   const base = `http://127.0.0.1:${port}`;
   const exited = new Promise<never>((_, fail) => child.once('exit', (code) => fail(new Error(`switchboard --role ${role} exited with ${code}`))));
   exited.catch(() => {});
-  await Promise.race([waitReady(base), exited]);
+  // A process draining a large backlog on a loaded machine may take minutes to answer its first /readyz.
+  await Promise.race([waitReady(base, 300_000), exited]).catch((err) => {
+    child.kill('SIGKILL');
+    throw err;
+  });
   return {
     child,
     base,
