@@ -2,6 +2,7 @@
 import { sql } from 'drizzle-orm';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { DatabaseUnavailableError } from '../src/errors.ts';
 import type { Logger } from '../src/ports.ts';
 import type { Envelope } from '../src/types.ts';
 import { listAgentRows, isAgentEnabled, seedAgents, setAgentEnabled } from './agents.ts';
@@ -25,7 +26,8 @@ import {
   type TenantScope,
 } from './executions.ts';
 import { feedbackSummary, latestRateableExecution, upsertFeedback, voteTarget, type FeedbackVote } from './feedback.ts';
-import { ingestEnvelope, type Quota, type Routed } from './ingest.ts';
+import { createGroupCommit } from './group-commit.ts';
+import { ingestBatch, StoreSingly, type Quota, type Routed } from './ingest.ts';
 import {
   accessStore,
   addRule,
@@ -70,6 +72,11 @@ const EXPECTED_MIGRATIONS = (
 
 export type Store = ReturnType<typeof createStore>;
 
+/** A batch is stored when it holds this many envelopes... */
+const INGEST_BATCH_ITEMS = 64;
+/** ...or this long after its first envelope arrived. */
+const INGEST_BATCH_WAIT_MS = 1;
+
 /**
  * Binds every query to one open database and queue. Each call is one unit of database work and passes
  * through `health.guard`: refused at once while the database is down, a bounded wait for a connection,
@@ -78,8 +85,14 @@ export type Store = ReturnType<typeof createStore>;
 export function createStore(handle: DatabaseHandle, queue: Queue, health: DatabaseHealth) {
   const db = handle.db;
   let migrationsSeen = false;
+  // Each batch is one guarded unit of work: a request waiting for its batch holds no connection permit.
+  const ingest = createGroupCommit({
+    maxItems: INGEST_BATCH_ITEMS,
+    maxWaitMs: INGEST_BATCH_WAIT_MS,
+    store: (items) => health.guard(() => ingestBatch(db, queue, items)),
+    retrySingly: (err) => err instanceof StoreSingly || (classifyDatabaseError(err) === undefined && !(err instanceof DatabaseUnavailableError)),
+  });
   const calls = {
-    ingest: (envelope: Envelope, targets: Routed[], quota?: Quota) => ingestEnvelope(db, queue, envelope, targets, quota),
     listAccessRules: () => listRules(db),
     listPairings: (now: Date) => listPairings(db, now),
     listAccessAudit: (limit: number) => listAudit(db, limit),
@@ -142,6 +155,8 @@ export function createStore(handle: DatabaseHandle, queue: Queue, health: Databa
     queue,
     health,
     ...guarded(calls, health),
+    /** Stores an envelope with its executions (joining the current batch), or recognizes a duplicate. */
+    ingest: (envelope: Envelope, targets: Routed[], quota?: Quota) => ingest({ envelope, targets, ...(quota ? { quota } : {}) }),
     /** The access policy's storage port (src/access). */
     access: guarded(accessStore(db), health),
     /** Readiness: the database answers and every migration in drizzle/ is applied. */

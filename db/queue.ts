@@ -39,6 +39,8 @@ export type Queue = {
   boss: PgBoss;
   /** Enqueues inside the caller's transaction so the job and the execution row commit together; `startAfterSeconds` delays it. */
   enqueue(tx: Db, job: ExecutionJob, startAfterSeconds?: number): Promise<void>;
+  /** Enqueues many jobs in one statement (pg-boss's batch insert), inside the caller's transaction. */
+  enqueueMany(tx: Db, jobs: ExecutionJob[]): Promise<void>;
   /** Runs `handler` for execution jobs, `concurrency` at a time, and `onLost` for jobs whose last retry never finished. */
   work(concurrency: number, handler: (job: Job<ExecutionJob>) => Promise<void>, onLost: (job: Job<ExecutionJob>) => Promise<void>): Promise<void>;
   /** Runs `handler` on a cron schedule (pg-boss keeps one schedule per name across all processes). */
@@ -141,6 +143,9 @@ export async function startQueue(handle: DatabaseHandle, opts: QueueOptions): Pr
     boss,
     async enqueue(tx, job, startAfterSeconds) {
       await boss.send(EXECUTIONS_QUEUE, job, { db: fromDrizzle(tx as never, sql as never), ...(startAfterSeconds ? { startAfter: startAfterSeconds } : {}) });
+    },
+    async enqueueMany(tx, jobs) {
+      await boss.insert(EXECUTIONS_QUEUE, jobs.map((data) => ({ data })), { db: fromDrizzle(tx as never, sql as never) });
     },
     async work(concurrency, handler, onLost) {
       // Other processes' commits wake this one's workers; polling every second remains the backstop.
