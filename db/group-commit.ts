@@ -1,29 +1,27 @@
 /**
- * Group commit: concurrent ingests join one batch, which is stored in one transaction when it holds
- * `maxItems` envelopes or `maxWaitMs` after its first arrived, whichever comes first. One commit (one WAL
- * flush) then answers many requests. Each caller is answered after its batch commits. A batch that fails is
- * stored again item by item, so one bad event cannot fail the others.
+ * Group commit: concurrent calls join one batch, which is written in one transaction (one commit, one WAL
+ * flush) when it holds `maxItems` items or `maxWaitMs` after its first arrived, whichever comes first. Each
+ * caller is answered after its batch commits. A batch that fails is written again item by item, so one bad
+ * item cannot fail the others.
  */
-import type { IngestItem, IngestResult, OverQuota } from './ingest.ts';
-
-export type GroupCommitOptions = {
+export type GroupCommitOptions<I, O> = {
   maxItems: number;
   maxWaitMs: number;
-  /** Stores a batch; outcomes in the order of `items`. */
-  store(items: IngestItem[]): Promise<(IngestResult | OverQuota)[]>;
-  /** Whether a failed batch is worth storing item by item (not while the database is unreachable). */
+  /** Writes a batch; outcomes in the order of `items`. */
+  write(items: I[]): Promise<O[]>;
+  /** Whether a failed batch is worth writing item by item (not while the database is unreachable). */
   retrySingly(err: unknown): boolean;
 };
 
-type Waiting = { item: IngestItem; resolve(outcome: IngestResult | OverQuota): void; reject(err: unknown): void };
+type Waiting<I, O> = { item: I; resolve(outcome: O): void; reject(err: unknown): void };
 
-export function createGroupCommit(opts: GroupCommitOptions): (item: IngestItem) => Promise<IngestResult | OverQuota> {
-  let pending: Waiting[] = [];
+export function createGroupCommit<I, O>(opts: GroupCommitOptions<I, O>): (item: I) => Promise<O> {
+  let pending: Waiting<I, O>[] = [];
   let timer: NodeJS.Timeout | undefined;
 
-  async function settle(batch: Waiting[]) {
+  async function settle(batch: Waiting<I, O>[]) {
     try {
-      const outcomes = await opts.store(batch.map((w) => w.item));
+      const outcomes = await opts.write(batch.map((w) => w.item));
       batch.forEach((w, i) => w.resolve(outcomes[i]!));
     } catch (err) {
       if (batch.length === 1 || !opts.retrySingly(err)) {
@@ -33,7 +31,7 @@ export function createGroupCommit(opts: GroupCommitOptions): (item: IngestItem) 
       // One after another, in arrival order: the first of two items with the same key keeps it, as in the batch.
       for (const w of batch) {
         try {
-          w.resolve((await opts.store([w.item]))[0]!);
+          w.resolve((await opts.write([w.item]))[0]!);
         } catch (single) {
           w.reject(single);
         }

@@ -17,17 +17,18 @@ import {
   listExecutions,
   markFailed,
   markLost,
-  markSucceeded,
+  markSucceededMany,
   queueDepth,
   recentFailures,
   recordResult,
-  startAttempt,
+  startAttempts,
   type ExecutionFilter,
+  type ExecutionRow,
   type TenantScope,
 } from './executions.ts';
 import { feedbackSummary, latestRateableExecution, upsertFeedback, voteTarget, type FeedbackVote } from './feedback.ts';
 import { createGroupCommit } from './group-commit.ts';
-import { ingestBatch, StoreSingly, type Quota, type Routed } from './ingest.ts';
+import { ingestBatch, StoreSingly, type IngestItem, type IngestResult, type OverQuota, type Quota, type Routed } from './ingest.ts';
 import {
   accessStore,
   addRule,
@@ -43,7 +44,7 @@ import { classifyDatabaseError, createDatabaseHealth, type DatabaseHealth } from
 import { startQueue, type Queue, type QueueOptions } from './queue.ts';
 import { ADMIN_TOKEN_HASH_SETTING, ensureAdminToken, hashLegacyAdminToken, readSetting, rotateAdminToken, writeSetting } from './settings.ts';
 import { latestHealthChecks, purgeOld, recordHealthChecks, type HealthCheck } from './maintenance.ts';
-import { createRoute, deleteRoute, listRoutes, matchRoutes, type NewRoute } from './routes.ts';
+import { createRoute, createRouteCache, deleteRoute, listRoutes, type NewRoute } from './routes.ts';
 import { usageReport, usageSince, type UsageGroup } from './usage.ts';
 import { acquireReviewLease, knownFingerprints, lastReviewedHead, recordReview, releaseReviewLease } from './review-state.ts';
 
@@ -76,6 +77,9 @@ export type Store = ReturnType<typeof createStore>;
 const INGEST_BATCH_ITEMS = 64;
 /** ...or this long after its first envelope arrived. */
 const INGEST_BATCH_WAIT_MS = 1;
+/** The same for workers' start and success writes. */
+const WORKER_BATCH_ITEMS = 64;
+const WORKER_BATCH_WAIT_MS = 1;
 
 /**
  * Binds every query to one open database and queue. Each call is one unit of database work and passes
@@ -85,12 +89,30 @@ const INGEST_BATCH_WAIT_MS = 1;
 export function createStore(handle: DatabaseHandle, queue: Queue, health: DatabaseHealth) {
   const db = handle.db;
   let migrationsSeen = false;
+  const routeCache = createRouteCache(handle);
   // Each batch is one guarded unit of work: a request waiting for its batch holds no connection permit.
-  const ingest = createGroupCommit({
+  const ingest = createGroupCommit<IngestItem, IngestResult | OverQuota>({
     maxItems: INGEST_BATCH_ITEMS,
     maxWaitMs: INGEST_BATCH_WAIT_MS,
-    store: (items) => health.guard(() => ingestBatch(db, queue, items)),
-    retrySingly: (err) => err instanceof StoreSingly || (classifyDatabaseError(err) === undefined && !(err instanceof DatabaseUnavailableError)),
+    write: (items) => health.guard(() => ingestBatch(db, queue, items)),
+    retrySingly: (err) => err instanceof StoreSingly || retryUnlessDown(err),
+  });
+  // Workers' start and success writes of concurrent executions share a statement and a commit too.
+  const retryUnlessDown = (err: unknown) => classifyDatabaseError(err) === undefined && !(err instanceof DatabaseUnavailableError);
+  const startAttempt = createGroupCommit<string, ExecutionRow | undefined>({
+    maxItems: WORKER_BATCH_ITEMS,
+    maxWaitMs: WORKER_BATCH_WAIT_MS,
+    write: (ids) => health.guard(() => startAttempts(db, ids)),
+    retrySingly: retryUnlessDown,
+  });
+  const markSucceeded = createGroupCommit<{ id: string; latencyMs: number }, void>({
+    maxItems: WORKER_BATCH_ITEMS,
+    maxWaitMs: WORKER_BATCH_WAIT_MS,
+    write: async (done) => {
+      await health.guard(() => markSucceededMany(db, done));
+      return done.map(() => undefined);
+    },
+    retrySingly: retryUnlessDown,
   });
   const calls = {
     listAccessRules: () => listRules(db),
@@ -102,14 +124,23 @@ export function createStore(handle: DatabaseHandle, queue: Queue, health: Databa
     rejectPairing: (code: string, actor: string) => deletePairing(db, code, actor),
     setRequiredRole: (name: string, role: 'admin' | 'member', actor: string) => setRequiredRole(db, name, role, actor),
     listRoutes: () => listRoutes(db),
-    createRoute: (route: NewRoute) => createRoute(db, route),
-    deleteRoute: (id: string) => deleteRoute(db, id),
-    matchRoutes: (source: string, type: string | undefined) => matchRoutes(db, source, type),
+    createRoute: async (route: NewRoute) => {
+      const row = await createRoute(db, route);
+      await routeCache.changed();
+      return row;
+    },
+    deleteRoute: async (id: string) => {
+      const deleted = await deleteRoute(db, id);
+      if (deleted) await routeCache.changed();
+      return deleted;
+    },
+    /** Rules for a canonical hook source, from memory (see createRouteCache). */
+    matchRoutes: (source: string, type: string | undefined) => routeCache.match(source, type),
+    /** Tells every process the routes table changed (after writing it other than through createRoute/deleteRoute). */
+    routesChanged: () => routeCache.changed(),
     getExecution: (id: string) => getExecution(db, id),
     listExecutions: (filter: ExecutionFilter) => listExecutions(db, filter),
-    startAttempt: (id: string) => startAttempt(db, id),
     recordResult: (...a: Parameters<typeof recordResult> extends [unknown, ...infer R] ? R : never) => recordResult(db, ...a),
-    markSucceeded: (id: string, latencyMs: number) => markSucceeded(db, id, latencyMs),
     markLost: (id: string, error: string) => markLost(db, id, error),
     defer: (id: string, reason: string, seconds: number, deferrals: number) => deferExecution(db, queue, id, reason, seconds, deferrals),
     markFailed: (id: string, error: string, dead: boolean, latencyMs: number) => markFailed(db, id, error, dead, latencyMs),
@@ -157,6 +188,10 @@ export function createStore(handle: DatabaseHandle, queue: Queue, health: Databa
     ...guarded(calls, health),
     /** Stores an envelope with its executions (joining the current batch), or recognizes a duplicate. */
     ingest: (envelope: Envelope, targets: Routed[], quota?: Quota) => ingest({ envelope, targets, ...(quota ? { quota } : {}) }),
+    /** Claims an attempt (see startAttempts); undefined when the execution has already finished. */
+    startAttempt,
+    /** Final success: the reply is delivered, or the channel has nowhere to deliver. */
+    markSucceeded: (id: string, latencyMs: number) => markSucceeded({ id, latencyMs }),
     /** The access policy's storage port (src/access). */
     access: guarded(accessStore(db), health),
     /** Readiness: the database answers and every migration in drizzle/ is applied. */

@@ -153,18 +153,31 @@ export async function startQueue(handle: DatabaseHandle, opts: QueueOptions): Pr
       await register(EXECUTIONS_DEAD_QUEUE, async () => {
         await boss.work<ExecutionJob>(EXECUTIONS_DEAD_QUEUE, { pollingIntervalSeconds: 5 }, async ([job]) => onLost(job!).catch(settle));
       });
-      // One pg-boss worker per slot, each knowing its own id: a slot that finishes fetches again at
-      // once, so a backlog drains back to back instead of one job per slot per polling interval.
-      // (With localConcurrency the extra slots get ids we never see and can only poll.)
+      // Two pg-boss workers (one when `concurrency` is 1), each fetching up to half the concurrency in one
+      // statement and completing what succeeded in one more; each knows its own id, so a worker that finishes
+      // fetches again at once and a backlog drains back to back, while the other is still busy with its batch.
+      // (With localConcurrency the extra workers get ids we never see and can only poll.)
+      const slots = Math.min(2, concurrency);
+      const batchSize = Math.ceil(concurrency / slots);
       const slot = async () => {
         let id = '';
         id = await boss.work<ExecutionJob>(
           EXECUTIONS_QUEUE,
           // NOTIFY wakes workers for new jobs; polling still finds retries whose backoff has passed.
-          { batchSize: 1, pollingIntervalSeconds: 1, notifyPollingIntervalSeconds: 1 },
-          async ([job]) => {
+          { batchSize, perJobResults: true, pollingIntervalSeconds: 1, notifyPollingIntervalSeconds: 1 },
+          async (jobs) => {
             try {
-              await handler(job!).catch(settle);
+              // Each job settles on its own: a failure is retried by the queue without touching the others.
+              return await Promise.all(
+                jobs.map(async (job) => {
+                  try {
+                    await handler(job).catch(settle);
+                    return { id: job.id, status: 'completed' as const };
+                  } catch (err) {
+                    return { id: job.id, status: 'failed' as const, output: err };
+                  }
+                }),
+              );
             } finally {
               if (id) boss.notifyWorker(id);
             }
@@ -172,7 +185,7 @@ export async function startQueue(handle: DatabaseHandle, opts: QueueOptions): Pr
         );
         workers.push(id);
       };
-      for (let n = 0; n < concurrency; n++) await register(EXECUTIONS_QUEUE, slot);
+      for (let n = 0; n < slots; n++) await register(EXECUTIONS_QUEUE, slot);
     },
     async schedule(name, cron, handler) {
       await boss.createQueue(name, { retryLimit: 0, expireInSeconds: 300 });
