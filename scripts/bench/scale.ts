@@ -1,6 +1,6 @@
 /**
  * Scale benchmark (issue 13): each goal measured side by side with its peer in the same run.
- * - Slack `/sb status` slash commands (one person per request) on /slack/events at 50 connections, stored,
+ * - Slack `/sb <question>` slash commands (one person per request) on /slack/events at 50 connections, stored,
  *   against a bare Bolt app (the project's own @slack/bolt, HTTPReceiver) that only acks;
  * - signed /hooks/:source events, stored, against bare Hono doing the same signature check;
  * - web CPU per stored event (process.cpuUsage() of the web process, read from its /metrics);

@@ -19,8 +19,9 @@ async function hammer(base: string, path: string, opts: Load, setup: Setup) {
 }
 
 /**
- * `/sb status` slash commands, one person per request (so no per-person quota lock is shared), signed as Slack
- * signs them; the answer goes to `responseUrl(id)`.
+ * `/sb` slash commands asking a question, one person per request (so no per-person quota lock is shared),
+ * signed as Slack signs them; the ask agent answers with the offline provider at `responseUrl(id)`.
+ * (`status` would be refused, storing nothing: it needs an admin.)
  */
 export function hammerSlack(base: string, opts: Load & { secret: string; responseUrl(id: string): string }) {
   return hammer(base, '/slack/events', opts, (n) => {
@@ -34,7 +35,7 @@ export function hammerSlack(base: string, opts: Load & { secret: string; respons
       user_id: `U${id}`,
       user_name: `user${n}`,
       command: '/sb',
-      text: 'status',
+      text: `is deploy ${n} done?`,
       api_app_id: 'A0APP0001',
       trigger_id: `trigger.${id}`,
       response_url: opts.responseUrl(id),
