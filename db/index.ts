@@ -29,8 +29,11 @@ import {
 import { feedbackSummary, latestRateableExecution, upsertFeedback, voteTarget, type FeedbackVote } from './feedback.ts';
 import { createGroupCommit } from './group-commit.ts';
 import { ingestBatch, StoreSingly, type IngestItem, type IngestResult, type OverQuota, type Quota, type Routed } from './ingest.ts';
+import type { AccessStore } from '../src/access/index.ts';
+import { createSignalledCache } from './signalled-cache.ts';
 import {
   accessStore,
+  requiredRoles,
   addRule,
   approvePairing,
   deletePairing,
@@ -90,6 +93,25 @@ export function createStore(handle: DatabaseHandle, queue: Queue, health: Databa
   const db = handle.db;
   let migrationsSeen = false;
   const routeCache = createRouteCache(handle);
+  // Access rules and agents' required roles are read for every message from a person; they change rarely.
+  const accessCache = createSignalledCache(handle, 'switchboard_access', () =>
+    health.guard(async () => ({ rules: await listRules(db), roles: await requiredRoles(db) })),
+  );
+  /** A write to access rules or agents' roles, after which every process reads them again. */
+  const accessChanges = async <T>(write: Promise<T>): Promise<T> => {
+    const result = await write;
+    await accessCache.changed();
+    return result;
+  };
+  const stored = guarded(accessStore(db), health);
+  const accessPort: AccessStore = {
+    ...stored,
+    async rulesFor(channel, subjects) {
+      const lowered = new Set(subjects.map((s) => s.toLowerCase()));
+      return (await accessCache.get()).rules.filter((r) => r.channel === channel && lowered.has(r.subject.toLowerCase()));
+    },
+    requiredRoles: async () => (await accessCache.get()).roles,
+  };
   // Each batch is one guarded unit of work: a request waiting for its batch holds no connection permit.
   const ingest = createGroupCommit<IngestItem, IngestResult | OverQuota>({
     maxItems: INGEST_BATCH_ITEMS,
@@ -118,11 +140,11 @@ export function createStore(handle: DatabaseHandle, queue: Queue, health: Databa
     listAccessRules: () => listRules(db),
     listPairings: (now: Date) => listPairings(db, now),
     listAccessAudit: (limit: number) => listAudit(db, limit),
-    addAccessRule: (rule: Parameters<typeof addRule>[1]) => addRule(db, rule),
-    deleteAccessRule: (id: string, actor: string) => deleteRule(db, id, actor),
-    approvePairing: (code: string, actor: string, now: Date) => approvePairing(db, code, actor, now),
+    addAccessRule: (rule: Parameters<typeof addRule>[1]) => accessChanges(addRule(db, rule)),
+    deleteAccessRule: (id: string, actor: string) => accessChanges(deleteRule(db, id, actor)),
+    approvePairing: (code: string, actor: string, now: Date) => accessChanges(approvePairing(db, code, actor, now)),
     rejectPairing: (code: string, actor: string) => deletePairing(db, code, actor),
-    setRequiredRole: (name: string, role: 'admin' | 'member', actor: string) => setRequiredRole(db, name, role, actor),
+    setRequiredRole: (name: string, role: 'admin' | 'member', actor: string) => accessChanges(setRequiredRole(db, name, role, actor)),
     listRoutes: () => listRoutes(db),
     createRoute: async (route: NewRoute) => {
       const row = await createRoute(db, route);
@@ -154,7 +176,7 @@ export function createStore(handle: DatabaseHandle, queue: Queue, health: Databa
     listConversations: (filter: ConversationFilter) => listConversations(db, filter),
     conversationKeyOf: (channel: string, tenantId: string, id: string) => conversationKeyOf(db, channel, tenantId, id),
     history: (conversationId: string, beforeMessageId: string | null, limit?: number) => historyFor(db, conversationId, beforeMessageId, limit),
-    seedAgents: (list: readonly (string | { name: string; requiredRole?: 'admin' | 'member' })[]) => seedAgents(db, list),
+    seedAgents: (list: readonly (string | { name: string; requiredRole?: 'admin' | 'member' })[]) => accessChanges(seedAgents(db, list)),
     listAgents: () => listAgentRows(db),
     isAgentEnabled: (name: string) => isAgentEnabled(db, name),
     setAgentEnabled: (name: string, enabled: boolean) => setAgentEnabled(db, name, enabled),
@@ -193,7 +215,7 @@ export function createStore(handle: DatabaseHandle, queue: Queue, health: Databa
     /** Final success: the reply is delivered, or the channel has nowhere to deliver. */
     markSucceeded: (id: string, latencyMs: number) => markSucceeded({ id, latencyMs }),
     /** The access policy's storage port (src/access). */
-    access: guarded(accessStore(db), health),
+    access: accessPort,
     /** Readiness: the database answers and every migration in drizzle/ is applied. */
     async ready(): Promise<{ database: boolean; migrations: boolean; busy?: boolean; error?: string }> {
       try {

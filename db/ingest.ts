@@ -38,6 +38,10 @@ const keyOf = (channel: string, key: string) => `${channel}\u0000${key}`;
 /** Per item while its batch is stored: a duplicate, refused by its quota, or holding the delivery rows it inserted. */
 type Outcome = 'duplicate' | OverQuota | { rowIds: string[] };
 
+const byKey =
+  <T>(key: (row: T) => string) =>
+  (a: T, b: T) =>
+    key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0;
 const personOf = (envelope: Envelope) => `switchboard:quota:${envelope.channel}:${envelope.userId}`;
 
 /**
@@ -58,7 +62,12 @@ export async function ingestBatch(db: Db, queue: Queue, items: IngestItem[]): Pr
     items.forEach((item, i) => keys[i]!.forEach((k) => claimedBy.has(keyOf(item.envelope.channel, k)) || claimedBy.set(keyOf(item.envelope.channel, k), i)));
     const inserted = await t
       .insert(deliveries)
-      .values(items.flatMap((item, i) => keys[i]!.map((deliveryId) => ({ channel: item.envelope.channel, deliveryId, receivedAt: new Date(item.envelope.receivedAt) }))))
+      // In key order: two batches that share keys then wait for each other in one order, never in a cycle.
+      .values(
+        items
+          .flatMap((item, i) => keys[i]!.map((deliveryId) => ({ channel: item.envelope.channel, deliveryId, receivedAt: new Date(item.envelope.receivedAt) })))
+          .sort(byKey((row) => keyOf(row.channel, row.deliveryId))),
+      )
       .onConflictDoNothing()
       .returning({ id: deliveries.id, channel: deliveries.channel, deliveryId: deliveries.deliveryId });
     const rowOf = new Map(inserted.map((r) => [keyOf(r.channel, r.deliveryId), r.id]));
@@ -205,7 +214,8 @@ type ConversationAt = { channel: string; key: string; tenantId: string };
  */
 async function conversationsAt(db: Db, wanted: ConversationAt[]): Promise<(string | undefined)[]> {
   const found = new Map<string, { id: string; tenantId: string }>();
-  const unique = [...new Map(wanted.map((w) => [keyOf(w.channel, w.key), w])).values()];
+  // In key order, as the deliveries: concurrent batches creating the same conversations cannot deadlock.
+  const unique = [...new Map(wanted.map((w) => [keyOf(w.channel, w.key), w])).values()].sort(byKey((w) => keyOf(w.channel, w.key)));
   const read = async (list: ConversationAt[]) => {
     const pairs = sql.join(list.map((w) => sql`(${w.channel}, ${w.key})`), sql`, `);
     const rows = await db

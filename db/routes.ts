@@ -1,6 +1,7 @@
 import { asc, desc, eq } from 'drizzle-orm';
 import type { DatabaseHandle, Db } from './client.ts';
 import { routes } from './schema.ts';
+import { createSignalledCache } from './signalled-cache.ts';
 
 export type RouteRow = typeof routes.$inferSelect;
 export type NewRoute = Pick<RouteRow, 'source' | 'agent' | 'destination'> & { event?: string | null };
@@ -25,53 +26,23 @@ export function eventMatches(pattern: string | null, type: string | undefined): 
   return pattern.endsWith('*') ? type.startsWith(pattern.slice(0, -1)) : pattern === type;
 }
 
-/** Processes that cache the rules listen here; whoever changes them signals after commit. */
-const ROUTES_CHANNEL = 'switchboard_routes';
-
 /** Rules stored before sources were canonicalized may be spelled `my_app` or `My-App`; folded, they keep matching. */
 const folded = (source: string) => source.toLowerCase().replaceAll('_', '-');
 
 export type RouteCache = {
   /** Rules for `source`, given in its canonical spelling (canonicalHookSource), oldest first. */
   match(source: string, type: string | undefined): Promise<RouteRow[]>;
-  /** The rules changed: this process reads them again, and every other one is told by a NOTIFY. */
+  /** The rules changed: this process reads them again, and every other one is told. */
   changed(): Promise<void>;
 };
 
-/**
- * Routing rules in memory: every event of a source with rules asks for them, and they change rarely. The cache
- * listens before it loads, so a change committed in another process after the load always invalidates it (and a
- * LISTEN connection that reconnects reads them again, since a signal may have been missed meanwhile). Embedded
- * mode has one process: its own changes invalidate it.
- */
+/** Routing rules in memory: every event of a source with rules asks for them, and they change rarely. */
 export function createRouteCache(handle: DatabaseHandle): RouteCache {
-  let rules: Promise<RouteRow[]> | undefined;
-  let listening: Promise<unknown> | undefined;
-  const invalidate = () => {
-    rules = undefined;
-  };
-  const load = async (): Promise<RouteRow[]> => {
-    listening ??= handle.client?.listen(ROUTES_CHANNEL, invalidate, invalidate).catch((err: unknown) => {
-      listening = undefined;
-      throw err;
-    });
-    await listening;
-    return handle.db.select().from(routes).orderBy(asc(routes.createdAt));
-  };
+  const cache = createSignalledCache(handle, 'switchboard_routes', () => handle.db.select().from(routes).orderBy(asc(routes.createdAt)));
   return {
     async match(source, type) {
-      if (!rules) {
-        const loading = load();
-        rules = loading;
-        loading.catch(() => {
-          if (rules === loading) invalidate();
-        });
-      }
-      return (await rules).filter((r) => folded(r.source) === source && eventMatches(r.event, type));
+      return (await cache.get()).filter((r) => folded(r.source) === source && eventMatches(r.event, type));
     },
-    async changed() {
-      invalidate();
-      if (handle.client) await handle.client`select pg_notify(${ROUTES_CHANNEL}, '')`;
-    },
+    changed: cache.changed,
   };
 }
