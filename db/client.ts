@@ -1,4 +1,5 @@
 /** Opens the database (embedded PGlite or a PostgreSQL server), applies migrations, and starts the queue. */
+import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PGlite } from '@electric-sql/pglite';
@@ -12,6 +13,7 @@ import postgres from 'postgres';
 import { ownerOnlyUmask, secureDataDir } from './data-dir.ts';
 import { lockDataDir } from './lock.ts';
 import * as schema from './schema.ts';
+import { seedFromTemplate } from './template.ts';
 
 export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
 
@@ -69,7 +71,9 @@ async function openPglite(dataDir: string, notice?: (message: string) => void): 
   if (fixed) notice?.(`DATA_DIR ${dir} was open to other users: took group and other permissions off ${fixed} path(s), as \`chmod -R go-rwx\` would`);
   const lock = lockDataDir(dir);
   try {
-    const pglite = await PGlite.create(join(dir, 'pgdata'));
+    const pgdata = join(dir, 'pgdata');
+    if (!existsSync(pgdata)) await seedFromTemplate(pgdata, MIGRATIONS_FOLDER);
+    const pglite = await PGlite.create(pgdata);
     secureDataDir(dir); // what PGlite just created, where the umask could not be set
     const db = drizzlePglite(pglite, { schema }) as unknown as Db;
     return {

@@ -55,16 +55,18 @@ export async function listExecutions(db: Db, f: ExecutionFilter): Promise<{ rows
 }
 
 /**
- * Claims an attempt: counts it and marks the row running. Returns undefined when the execution has
- * already finished (a job redelivered after its work committed), so the worker does nothing twice.
+ * Claims an attempt of each execution: counts it and marks the row running, one statement for all. Undefined
+ * for an execution that has already finished (a job redelivered after its work committed), so the worker
+ * does nothing twice.
  */
-export async function startAttempt(db: Db, id: string): Promise<ExecutionRow | undefined> {
-  const [row] = await db
+export async function startAttempts(db: Db, ids: string[]): Promise<(ExecutionRow | undefined)[]> {
+  const rows = await db
     .update(executions)
     .set({ status: 'running', attempts: sql`${executions.attempts} + 1`, startedAt: sql`now()`, error: null })
-    .where(and(eq(executions.id, id), inArray(executions.status, ['queued', 'running', 'failed'])))
+    .where(and(inArray(executions.id, ids), inArray(executions.status, ['queued', 'running', 'failed'])))
     .returning();
-  return row;
+  const byId = new Map(rows.map((r) => [r.id, r]));
+  return ids.map((id) => byId.get(id));
 }
 
 /**
@@ -117,12 +119,13 @@ export async function markLost(db: Db, id: string, error: string): Promise<strin
   return row?.agent;
 }
 
-/** Final success: the reply is delivered (or the channel has nowhere to deliver). */
-export async function markSucceeded(db: Db, id: string, latencyMs: number): Promise<void> {
-  await db
-    .update(executions)
-    .set({ status: 'succeeded', repliedAt: sql`coalesce(${executions.repliedAt}, now())`, finishedAt: sql`now()`, latencyMs, error: null })
-    .where(eq(executions.id, id));
+/** Final success of each execution (its reply is delivered, or the channel has nowhere to deliver), one statement for all. */
+export async function markSucceededMany(db: Db, done: { id: string; latencyMs: number }[]): Promise<void> {
+  const values = sql.join(done.map((d) => sql`(${d.id}::uuid, ${d.latencyMs}::int)`), sql`, `);
+  await db.execute(sql`
+    update ${executions} set status = 'succeeded', replied_at = coalesce(${executions.repliedAt}, now()), finished_at = now(), latency_ms = done.latency_ms, error = null
+    from (values ${values}) as done(id, latency_ms)
+    where ${executions.id} = done.id`);
 }
 
 /** A failed attempt: `failed` while retries remain, `dead` after the last. */

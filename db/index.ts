@@ -2,6 +2,7 @@
 import { sql } from 'drizzle-orm';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { DatabaseUnavailableError } from '../src/errors.ts';
 import type { Logger } from '../src/ports.ts';
 import type { Envelope } from '../src/types.ts';
 import { listAgentRows, isAgentEnabled, seedAgents, setAgentEnabled } from './agents.ts';
@@ -16,18 +17,23 @@ import {
   listExecutions,
   markFailed,
   markLost,
-  markSucceeded,
+  markSucceededMany,
   queueDepth,
   recentFailures,
   recordResult,
-  startAttempt,
+  startAttempts,
   type ExecutionFilter,
+  type ExecutionRow,
   type TenantScope,
 } from './executions.ts';
 import { conversationFeedback, feedbackSummary, latestRateableExecution, upsertFeedback, voteTarget, type FeedbackVote } from './feedback.ts';
-import { ingestEnvelope, type Quota, type Assignment } from './ingest.ts';
+import { createGroupCommit } from './group-commit.ts';
+import { ingestBatch, StoreSingly, type Assignment, type IngestItem, type IngestResult, type OverQuota, type Quota } from './ingest.ts';
+import type { AccessStore } from '../src/access/index.ts';
+import { createSignalledCache } from './signalled-cache.ts';
 import {
   accessStore,
+  requiredRoles,
   addRule,
   approvePairing,
   deletePairing,
@@ -72,6 +78,14 @@ const EXPECTED_MIGRATIONS = (
 
 export type Store = ReturnType<typeof createStore>;
 
+/** A batch is stored when it holds this many envelopes... */
+const INGEST_BATCH_ITEMS = 64;
+/** ...or this long after its first envelope arrived. */
+const INGEST_BATCH_WAIT_MS = 1;
+/** The same for workers' start and success writes. */
+const WORKER_BATCH_ITEMS = 64;
+const WORKER_BATCH_WAIT_MS = 1;
+
 /**
  * Binds every query to one open database and queue. Each call is one unit of database work and passes
  * through `health.guard`: refused at once while the database is down, a bounded wait for a connection,
@@ -80,25 +94,77 @@ export type Store = ReturnType<typeof createStore>;
 export function createStore(handle: DatabaseHandle, queue: Queue, health: DatabaseHealth) {
   const db = handle.db;
   let migrationsSeen = false;
+  const ruleCache = rules.createRuleCache(handle);
+  // Access rules and agents' required roles are read for every message from a person; they change rarely.
+  const accessCache = createSignalledCache(handle, 'switchboard_access', () =>
+    health.guard(async () => ({ rules: await listRules(db), roles: await requiredRoles(db) })),
+  );
+  /** A write to access rules or agents' roles, after which every process reads them again. */
+  const accessChanges = async <T>(write: Promise<T>): Promise<T> => {
+    const result = await write;
+    await accessCache.changed();
+    return result;
+  };
+  const stored = guarded(accessStore(db), health);
+  const accessPort: AccessStore = {
+    ...stored,
+    async rulesFor(channel, subjects) {
+      const lowered = new Set(subjects.map((s) => s.toLowerCase()));
+      return (await accessCache.get()).rules.filter((r) => r.channel === channel && lowered.has(r.subject.toLowerCase()));
+    },
+    requiredRoles: async () => (await accessCache.get()).roles,
+  };
+  // Each batch is one guarded unit of work: a request waiting for its batch holds no connection permit.
+  const ingest = createGroupCommit<IngestItem, IngestResult | OverQuota>({
+    maxItems: INGEST_BATCH_ITEMS,
+    maxWaitMs: INGEST_BATCH_WAIT_MS,
+    write: (items) => health.guard(() => ingestBatch(db, queue, items)),
+    retrySingly: (err) => err instanceof StoreSingly || retryUnlessDown(err),
+  });
+  // Workers' start and success writes of concurrent executions share a statement and a commit too.
+  const retryUnlessDown = (err: unknown) => classifyDatabaseError(err) === undefined && !(err instanceof DatabaseUnavailableError);
+  const startAttempt = createGroupCommit<string, ExecutionRow | undefined>({
+    maxItems: WORKER_BATCH_ITEMS,
+    maxWaitMs: WORKER_BATCH_WAIT_MS,
+    write: (ids) => health.guard(() => startAttempts(db, ids)),
+    retrySingly: retryUnlessDown,
+  });
+  const markSucceeded = createGroupCommit<{ id: string; latencyMs: number }, void>({
+    maxItems: WORKER_BATCH_ITEMS,
+    maxWaitMs: WORKER_BATCH_WAIT_MS,
+    write: async (done) => {
+      await health.guard(() => markSucceededMany(db, done));
+      return done.map(() => undefined);
+    },
+    retrySingly: retryUnlessDown,
+  });
   const calls = {
-    ingest: (envelope: Envelope, targets: Assignment[], quota?: Quota) => ingestEnvelope(db, queue, envelope, targets, quota),
     listAccessRules: () => listRules(db),
     listPairings: (now: Date) => listPairings(db, now),
     listAccessAudit: (limit: number) => listAudit(db, limit),
-    addAccessRule: (rule: Parameters<typeof addRule>[1]) => addRule(db, rule),
-    deleteAccessRule: (id: string, actor: string) => deleteRule(db, id, actor),
-    approvePairing: (code: string, actor: string, now: Date) => approvePairing(db, code, actor, now),
+    addAccessRule: (rule: Parameters<typeof addRule>[1]) => accessChanges(addRule(db, rule)),
+    deleteAccessRule: (id: string, actor: string) => accessChanges(deleteRule(db, id, actor)),
+    approvePairing: (code: string, actor: string, now: Date) => accessChanges(approvePairing(db, code, actor, now)),
     rejectPairing: (code: string, actor: string) => deletePairing(db, code, actor),
-    setRequiredRole: (name: string, role: 'admin' | 'member', actor: string) => setRequiredRole(db, name, role, actor),
+    setRequiredRole: (name: string, role: 'admin' | 'member', actor: string) => accessChanges(setRequiredRole(db, name, role, actor)),
     listRules: () => rules.listRules(db),
-    createRule: (rule: rules.NewRule) => rules.createRule(db, rule),
-    deleteRule: (id: string) => rules.deleteRule(db, id),
-    matchRules: (source: string, type: string | undefined) => rules.matchRules(db, source, type),
+    createRule: async (rule: rules.NewRule) => {
+      const row = await rules.createRule(db, rule);
+      await ruleCache.changed();
+      return row;
+    },
+    deleteRule: async (id: string) => {
+      const deleted = await rules.deleteRule(db, id);
+      if (deleted) await ruleCache.changed();
+      return deleted;
+    },
+    /** Rules for a canonical hook source, from memory (see createRuleCache). */
+    matchRules: (source: string, type: string | undefined) => ruleCache.match(source, type),
+    /** Tells every process the routing rules changed (after writing them other than through createRule/deleteRule). */
+    rulesChanged: () => ruleCache.changed(),
     getExecution: (id: string) => getExecution(db, id),
     listExecutions: (filter: ExecutionFilter) => listExecutions(db, filter),
-    startAttempt: (id: string) => startAttempt(db, id),
     recordResult: (...a: Parameters<typeof recordResult> extends [unknown, ...infer R] ? R : never) => recordResult(db, ...a),
-    markSucceeded: (id: string, latencyMs: number) => markSucceeded(db, id, latencyMs),
     markLost: (id: string, error: string) => markLost(db, id, error),
     defer: (id: string, reason: string, seconds: number, deferrals: number) => deferExecution(db, queue, id, reason, seconds, deferrals),
     markFailed: (id: string, error: string, dead: boolean, latencyMs: number) => markFailed(db, id, error, dead, latencyMs),
@@ -112,7 +178,7 @@ export function createStore(handle: DatabaseHandle, queue: Queue, health: Databa
     listConversations: (filter: ConversationFilter) => listConversations(db, filter),
     conversationKeyOf: (channel: string, tenantId: string, id: string) => conversationKeyOf(db, channel, tenantId, id),
     history: (conversationId: string, beforeMessageId: string | null, limit?: number) => historyFor(db, conversationId, beforeMessageId, limit),
-    seedAgents: (list: readonly (string | { name: string; requiredRole?: 'admin' | 'member' })[]) => seedAgents(db, list),
+    seedAgents: (list: readonly (string | { name: string; requiredRole?: 'admin' | 'member' })[]) => accessChanges(seedAgents(db, list)),
     listAgents: () => listAgentRows(db),
     isAgentEnabled: (name: string) => isAgentEnabled(db, name),
     setAgentEnabled: (name: string, enabled: boolean) => setAgentEnabled(db, name, enabled),
@@ -148,8 +214,14 @@ export function createStore(handle: DatabaseHandle, queue: Queue, health: Databa
     queue,
     health,
     ...guarded(calls, health),
+    /** Stores an envelope with its executions (joining the current batch), or recognizes a duplicate. */
+    ingest: (envelope: Envelope, targets: Assignment[], quota?: Quota) => ingest({ envelope, targets, ...(quota ? { quota } : {}) }),
+    /** Claims an attempt (see startAttempts); undefined when the execution has already finished. */
+    startAttempt,
+    /** Final success: the reply is delivered, or the channel has nowhere to deliver. */
+    markSucceeded: (id: string, latencyMs: number) => markSucceeded({ id, latencyMs }),
     /** The access policy's storage port (src/access). */
-    access: guarded(accessStore(db), health),
+    access: accessPort,
     /** Readiness: the database answers and every migration in drizzle/ is applied. */
     async ready(): Promise<{ database: boolean; migrations: boolean; busy?: boolean; error?: string }> {
       try {

@@ -39,6 +39,8 @@ export type Queue = {
   boss: PgBoss;
   /** Enqueues inside the caller's transaction so the job and the execution row commit together; `startAfterSeconds` delays it. */
   enqueue(tx: Db, job: ExecutionJob, startAfterSeconds?: number): Promise<void>;
+  /** Enqueues many jobs in one statement (pg-boss's batch insert), inside the caller's transaction. */
+  enqueueMany(tx: Db, jobs: ExecutionJob[]): Promise<void>;
   /** Runs `handler` for execution jobs, `concurrency` at a time, and `onLost` for jobs whose last retry never finished. */
   work(concurrency: number, handler: (job: Job<ExecutionJob>) => Promise<void>, onLost: (job: Job<ExecutionJob>) => Promise<void>): Promise<void>;
   /** Runs `handler` on a cron schedule (pg-boss keeps one schedule per name across all processes). */
@@ -142,24 +144,40 @@ export async function startQueue(handle: DatabaseHandle, opts: QueueOptions): Pr
     async enqueue(tx, job, startAfterSeconds) {
       await boss.send(EXECUTIONS_QUEUE, job, { db: fromDrizzle(tx as never, sql as never), ...(startAfterSeconds ? { startAfter: startAfterSeconds } : {}) });
     },
+    async enqueueMany(tx, jobs) {
+      await boss.insert(EXECUTIONS_QUEUE, jobs.map((data) => ({ data })), { db: fromDrizzle(tx as never, sql as never) });
+    },
     async work(concurrency, handler, onLost) {
       // Other processes' commits wake this one's workers; polling every second remains the backstop.
       listening = await handle.client?.listen(WAKE_CHANNEL, wakeLocal);
       await register(EXECUTIONS_DEAD_QUEUE, async () => {
         await boss.work<ExecutionJob>(EXECUTIONS_DEAD_QUEUE, { pollingIntervalSeconds: 5 }, async ([job]) => onLost(job!).catch(settle));
       });
-      // One pg-boss worker per slot, each knowing its own id: a slot that finishes fetches again at
-      // once, so a backlog drains back to back instead of one job per slot per polling interval.
-      // (With localConcurrency the extra slots get ids we never see and can only poll.)
+      // Two pg-boss workers (one when `concurrency` is 1), each fetching up to half the concurrency in one
+      // statement and completing what succeeded in one more; each knows its own id, so a worker that finishes
+      // fetches again at once and a backlog drains back to back, while the other is still busy with its batch.
+      // (With localConcurrency the extra workers get ids we never see and can only poll.)
+      const slots = Math.min(2, concurrency);
+      const batchSize = Math.ceil(concurrency / slots);
       const slot = async () => {
         let id = '';
         id = await boss.work<ExecutionJob>(
           EXECUTIONS_QUEUE,
           // NOTIFY wakes workers for new jobs; polling still finds retries whose backoff has passed.
-          { batchSize: 1, pollingIntervalSeconds: 1, notifyPollingIntervalSeconds: 1 },
-          async ([job]) => {
+          { batchSize, perJobResults: true, pollingIntervalSeconds: 1, notifyPollingIntervalSeconds: 1 },
+          async (jobs) => {
             try {
-              await handler(job!).catch(settle);
+              // Each job settles on its own: a failure is retried by the queue without touching the others.
+              return await Promise.all(
+                jobs.map(async (job) => {
+                  try {
+                    await handler(job).catch(settle);
+                    return { id: job.id, status: 'completed' as const };
+                  } catch (err) {
+                    return { id: job.id, status: 'failed' as const, output: err };
+                  }
+                }),
+              );
             } finally {
               if (id) boss.notifyWorker(id);
             }
@@ -167,7 +185,7 @@ export async function startQueue(handle: DatabaseHandle, opts: QueueOptions): Pr
         );
         workers.push(id);
       };
-      for (let n = 0; n < concurrency; n++) await register(EXECUTIONS_QUEUE, slot);
+      for (let n = 0; n < slots; n++) await register(EXECUTIONS_QUEUE, slot);
     },
     async schedule(name, cron, handler) {
       await boss.createQueue(name, { retryLimit: 0, expireInSeconds: 300 });

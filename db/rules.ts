@@ -1,10 +1,7 @@
-/**
- * Webhook-to-chat routing rules: an event from a hook source (optionally of one type) runs an agent and posts to a
- * destination. The table keeps its contract name, `routes`, as do `/api/routes` and the `routes` CLI verb.
- */
-import { desc, eq, sql } from 'drizzle-orm';
-import type { Db } from './client.ts';
+import { asc, desc, eq } from 'drizzle-orm';
+import type { DatabaseHandle, Db } from './client.ts';
 import { routes } from './schema.ts';
+import { createSignalledCache } from './signalled-cache.ts';
 
 export type RuleRow = typeof routes.$inferSelect;
 export type NewRule = Pick<RuleRow, 'source' | 'agent' | 'destination'> & { event?: string | null };
@@ -29,12 +26,23 @@ export function eventMatches(pattern: string | null, type: string | undefined): 
   return pattern.endsWith('*') ? type.startsWith(pattern.slice(0, -1)) : pattern === type;
 }
 
-/**
- * Rules for `source`, given in its canonical spelling (canonicalHookSource). Rules stored before sources were
- * canonicalized may be spelled `my_app` or `My-App`; they are folded the same way here, so they keep matching.
- */
-export async function matchRules(db: Db, source: string, type: string | undefined): Promise<RuleRow[]> {
-  const folded = sql`replace(lower(${routes.source}), '_', '-')`;
-  const rows = await db.select().from(routes).where(eq(folded, source)).orderBy(routes.createdAt);
-  return rows.filter((r) => eventMatches(r.event, type));
+/** Rules stored before sources were canonicalized may be spelled `my_app` or `My-App`; folded, they keep matching. */
+const folded = (source: string) => source.toLowerCase().replaceAll('_', '-');
+
+export type RuleCache = {
+  /** Rules for `source`, given in its canonical spelling (canonicalHookSource), oldest first. */
+  match(source: string, type: string | undefined): Promise<RuleRow[]>;
+  /** The rules changed: this process reads them again, and every other one is told. */
+  changed(): Promise<void>;
+};
+
+/** Routing rules in memory: every event of a source with rules asks for them, and they change rarely. */
+export function createRuleCache(handle: DatabaseHandle): RuleCache {
+  const cache = createSignalledCache(handle, 'switchboard_routes', () => handle.db.select().from(routes).orderBy(asc(routes.createdAt)));
+  return {
+    async match(source, type) {
+      return (await cache.get()).filter((r) => folded(r.source) === source && eventMatches(r.event, type));
+    },
+    changed: cache.changed,
+  };
 }

@@ -408,6 +408,8 @@ describe.each(databaseKinds)('one hook source, however it is spelled, on %s', (k
     // Whether the destination is accepted depends on the channels enabled here; the source is canonical either way.
     if (res.status === 201) expect(res.body.source).toBe('my-app');
     await sb.opened.handle.db.execute(sql`insert into routes (source, agent, destination) values ('MY_app', 'ask', '{"channel":"web","target":"y"}'::jsonb)`);
+    // Written as an earlier version stored it, past the store: the processes' cached rules are told.
+    await sb.opened.store.rulesChanged();
     const matched = await sb.opened.store.matchRules('my-app', 'deploy');
     expect(matched.map((r) => r.source)).toContain('MY_app');
     if (res.status === 201) expect(matched.map((r) => r.source)).toContain('my-app');

@@ -1,35 +1,42 @@
 /**
- * Scale benchmark (issue: scale-out): ingest throughput and ack latency of signed /hooks/:source and Slack
- * mentions on /slack/events at 50 connections, against a bare Hono floor doing the same signature checks;
- * end-to-end event→reply latency of an `ask` with the offline provider; worker drain rate (replies to Slack go
- * to a fake Slack API); RSS. On PGlite and, when reachable, PostgreSQL.
+ * Scale benchmark (issue 13): each goal measured side by side with its peer in the same run.
+ * - Slack `/sb <question>` slash commands (one person per request) on /slack/events at 50 connections, stored,
+ *   against a bare Bolt app (the project's own @slack/bolt, HTTPReceiver) that only acks;
+ * - signed /hooks/:source events, stored, against bare Hono doing the same signature check;
+ * - web CPU per stored event (process.cpuUsage() of the web process, read from its /metrics);
+ * - drain of what was ingested: 2 worker processes on PostgreSQL (with commits per execution from
+ *   pg_stat_database), the one embedded process on PGlite; replies go to a fake Slack;
+ * - `ask` reply latency, RSS, and start to /readyz on a fresh and a warm DATA_DIR.
+ * On PGlite and, when reachable, PostgreSQL.
  *
- * Env: BENCH_SECONDS (default 10), BENCH_CONNECTIONS (50), BENCH_PG_URL (default the local server).
+ * Env: BENCH_SECONDS (default 10), BENCH_CONNECTIONS (50), BENCH_PG_URL (default the local server),
+ * BENCH_CPU_PROF (a directory: the web processes run under `node --cpu-prof`, and the top frames are printed).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import postgres from 'postgres';
 import { BOT_TOKEN, SIGNING_SECRET, startFakeSlack } from '../../test/fakes/slack-api.ts';
 import { hammerHooks, hammerSlack } from './lib/hammer.ts';
+import { topFrames } from './lib/profile.ts';
 import { summarize } from './lib/stats.ts';
-import { BENCH_TOKEN, rssMb, startFloor, startSwitchboard } from './lib/process.ts';
+import { BENCH_TOKEN, cpuSeconds, rssMb, startPeer, startSwitchboard } from './lib/process.ts';
 
 const SECRET = `whsec_${Buffer.from('switchboard-bench-secret-32-bytes').toString('base64')}`;
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
 const PG_ADMIN = process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const PROFILE_DIR = process.env.BENCH_CPU_PROF ? resolve(process.env.BENCH_CPU_PROF) : undefined;
 
 const load = { connections: CONNECTIONS, seconds: SECONDS };
-const hammer = (base: string) => hammerHooks(base, { ...load, secret: SECRET });
-const hammerSlackEvents = (base: string) => hammerSlack(base, { ...load, secret: SIGNING_SECRET });
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Seconds from `start` (taken before the workers were spawned, so start-up counts against them) until nothing waits. */
 async function waitDrained(start: number, depth: () => Promise<number>, timeoutMs = 600_000) {
   for (;;) {
     if ((await depth()) === 0) return (performance.now() - start) / 1000;
     if (performance.now() - start > timeoutMs) throw new Error('queue did not drain');
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
   }
 }
 
@@ -50,11 +57,26 @@ async function replyLatency(base: string, n = 200) {
   return summarize(samples);
 }
 
-async function onDatabase(kind: 'pglite' | 'postgres', floor: { hooks: number; slack: number }, slackApiUrl: string) {
+/** Start to /readyz of an `all` process on embedded PGlite with no channel configured: a fresh DATA_DIR, then the same one again. */
+async function startTimes() {
+  const dataDir = mkdtempSync(join(tmpdir(), 'switchboard-start-'));
+  try {
+    const fresh = await startSwitchboard('all', { DATA_DIR: dataDir });
+    await fresh.stop();
+    const warm = await startSwitchboard('all', { DATA_DIR: dataDir });
+    const rss = rssMb(warm.child.pid);
+    await warm.stop();
+    return { freshMs: fresh.startMs, warmMs: warm.startMs, idleRssMb: rss };
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+async function onDatabase(kind: 'pglite' | 'postgres', peers: { hooks: number; slack: number }, slackApi: { apiUrl: string; responseUrl(id: string): string }) {
   const dataDir = mkdtempSync(join(tmpdir(), 'switchboard-scale-'));
   let dbName: string | undefined;
   let admin: postgres.Sql | undefined;
-  const env: Record<string, string> = { DATA_DIR: dataDir, HOOK_SECRET_BENCH: SECRET, SLACK_SIGNING_SECRET: SIGNING_SECRET, SLACK_BOT_TOKEN: BOT_TOKEN, SLACK_API_URL: slackApiUrl };
+  const env: Record<string, string> = { DATA_DIR: dataDir, HOOK_SECRET_BENCH: SECRET, SLACK_SIGNING_SECRET: SIGNING_SECRET, SLACK_BOT_TOKEN: BOT_TOKEN, SLACK_API_URL: slackApi.apiUrl };
   if (kind === 'postgres') {
     admin = postgres(PG_ADMIN, { max: 1, onnotice: () => {} });
     dbName = `sb_bench_${Date.now()}`;
@@ -63,26 +85,37 @@ async function onDatabase(kind: 'pglite' | 'postgres', floor: { hooks: number; s
     url.pathname = `/${dbName}`;
     env.DATABASE_URL = url.toString();
   }
+  const commits = async () => Number((await admin!`select xact_commit::bigint as n from pg_stat_database where datname = ${dbName!}`)[0]!.n);
   try {
     // Ingest only: a web process acks and stores; nothing runs the executions yet.
-    const web = await startSwitchboard('web', env);
-    const ingest = await hammer(web.base!);
-    const slack = await hammerSlackEvents(web.base!);
+    const cpuProfileDir = PROFILE_DIR && join(PROFILE_DIR, kind);
+    if (cpuProfileDir) mkdirSync(cpuProfileDir, { recursive: true });
+    const web = await startSwitchboard('web', env, { cpuProfileDir });
+    const cpuBefore = await cpuSeconds(web.base!);
+    const ingest = await hammerHooks(web.base!, { ...load, secret: SECRET });
+    const slack = await hammerSlack(web.base!, { ...load, secret: SIGNING_SECRET, responseUrl: slackApi.responseUrl });
+    const stored = ingest.ok + slack.ok;
+    const cpuMsPerEvent = ((await cpuSeconds(web.base!)) - cpuBefore) * 1000 / stored;
     const webRss = rssMb(web.child.pid);
     await web.stop();
 
     // Drain what was ingested: 2 worker processes on PostgreSQL, the single embedded process on PGlite.
     let drainSeconds: number;
     let workerRss: number[];
+    let commitsPerExecution: number | undefined;
     if (kind === 'postgres') {
       const db = postgres(env.DATABASE_URL!, { max: 1, onnotice: () => {} });
       const depth = async () => Number((await db`select count(*)::int as n from executions where status in ('queued','failed','running')`)[0]!.n);
+      await sleep(1000); // PostgreSQL 15 publishes a backend's counters up to a second after its commits
+      const commitsBefore = await commits();
       const start = performance.now();
       const workers = await Promise.all([startSwitchboard('worker', env), startSwitchboard('worker', env)]);
       drainSeconds = await waitDrained(start, depth);
       workerRss = workers.map((w) => rssMb(w.child.pid));
       await Promise.all(workers.map((w) => w.stop()));
       await db.end();
+      await sleep(1000);
+      commitsPerExecution = Math.round(((await commits()) - commitsBefore) / stored * 100) / 100;
     } else {
       const start = performance.now();
       const all = await startSwitchboard('all', env);
@@ -96,20 +129,30 @@ async function onDatabase(kind: 'pglite' | 'postgres', floor: { hooks: number; s
     const latency = await replyLatency(all.base!);
     const allRss = rssMb(all.child.pid);
     await all.stop();
+
+    // A web process with no platform channel enabled (only the database): what it costs at rest.
+    let bareWebRss: number | undefined;
+    if (kind === 'postgres') {
+      const bare = await startSwitchboard('web', { DATA_DIR: dataDir, DATABASE_URL: env.DATABASE_URL! });
+      bareWebRss = rssMb(bare.child.pid);
+      await bare.stop();
+    }
     return {
       kind,
-      ingestRps: ingest.rps,
-      ofFloor: Math.round((ingest.rps / floor.hooks) * 100),
-      ackP50: ingest.p50,
-      ackP99: ingest.p99,
+      hooks: { rps: ingest.rps, ofPeer: ingest.rps / peers.hooks, p50: ingest.p50, p99: ingest.p99 },
+      slack: { rps: slack.rps, ofPeer: slack.rps / peers.slack, p50: slack.p50, p99: slack.p99 },
       non2xx: ingest.non2xx + slack.non2xx,
-      slack: { rps: slack.rps, ofFloor: Math.round((slack.rps / floor.slack) * 100), p50: slack.p50, p99: slack.p99 },
-      executions: ingest.ok + slack.ok,
-      drainPerSecond: Math.round((ingest.ok + slack.ok) / drainSeconds),
+      errors: ingest.errors + slack.errors,
+      executions: stored,
+      cpuMsPerEvent: Math.round(cpuMsPerEvent * 1000) / 1000,
+      drainPerSecond: Math.round(stored / drainSeconds),
+      commitsPerExecution,
       workers: workerRss.length,
       replyP50: latency.p50,
       replyP99: latency.p99,
-      rssMb: { web: webRss, workers: workerRss, all: allRss },
+      rssMb: { web: webRss, bareWeb: bareWebRss, workers: workerRss, all: allRss },
+      topFrames: cpuProfileDir ? topFrames(cpuProfileDir) : undefined,
+      topPackages: cpuProfileDir ? topFrames(cpuProfileDir, 12, 'file') : undefined,
     };
   } finally {
     rmSync(dataDir, { recursive: true, force: true });
@@ -132,40 +175,58 @@ async function postgresReachable() {
   }
 }
 
+const ratio = (x: number) => `${x.toFixed(2)}×`;
+
 export async function run() {
   const fakeSlack = await startFakeSlack();
   try {
-    const floorProc = await startFloor(SECRET, SIGNING_SECRET);
-    const floor = await hammer(floorProc.base!);
-    const floorSlack = await hammerSlackEvents(floorProc.base!);
-    const floorRss = rssMb(floorProc.child.pid);
-    await floorProc.stop();
+    const floor = await startPeer('floor-server', { SECRET });
+    const floorHooks = await hammerHooks(floor.base!, { ...load, secret: SECRET });
+    const floorRss = rssMb(floor.child.pid);
+    await floor.stop();
+    const bolt = await startPeer('bolt-server', { SLACK_SECRET: SIGNING_SECRET });
+    const boltSlack = await hammerSlack(bolt.base!, { ...load, secret: SIGNING_SECRET, responseUrl: fakeSlack.responseUrl });
+    const boltRss = rssMb(bolt.child.pid);
+    await bolt.stop();
+    const start = await startTimes();
     const kinds: ('pglite' | 'postgres')[] = (await postgresReachable()) ? ['pglite', 'postgres'] : ['pglite'];
     const results = [];
-    for (const kind of kinds) results.push(await onDatabase(kind, { hooks: floor.rps, slack: floorSlack.rps }, fakeSlack.apiUrl));
+    for (const kind of kinds) results.push(await onDatabase(kind, { hooks: floorHooks.rps, slack: boltSlack.rps }, fakeSlack));
     const rows = [
       {
-        setup: 'bare Hono + signature checks (floor)',
-        'hooks req/s (% floor)': `${floor.rps} (100)`,
-        'hooks ack p50/p99 ms': `${floor.p50} / ${floor.p99}`,
-        'slack req/s (% floor)': `${floorSlack.rps} (100)`,
-        'slack ack p50/p99 ms': `${floorSlack.p50} / ${floorSlack.p99}`,
+        setup: 'peers: bare Hono + signature check (hooks), bare Bolt ack-only (Slack)',
+        'Slack req/s (× Bolt)': `${boltSlack.rps} (1×)`,
+        'Slack p50/p99 ms': `${boltSlack.p50} / ${boltSlack.p99}`,
+        'hooks req/s (× Hono)': `${floorHooks.rps} (1×)`,
+        'hooks p50/p99 ms': `${floorHooks.p50} / ${floorHooks.p99}`,
+        'web CPU ms/event': '',
         'drain exec/s': '',
-        'ask reply p50/p99 ms': '',
-        'RSS MB': floorRss,
+        'commits/exec': '',
+        'RSS MB': `Hono ${floorRss}, Bolt ${boltRss}`,
       },
       ...results.map((r) => ({
-        setup: `switchboard on ${r.kind} (web role; drain: ${r.workers} ${r.kind === 'postgres' ? 'worker processes' : 'embedded process'})`,
-        'hooks req/s (% floor)': `${r.ingestRps} (${r.ofFloor})`,
-        'hooks ack p50/p99 ms': `${r.ackP50} / ${r.ackP99}`,
-        'slack req/s (% floor)': `${r.slack.rps} (${r.slack.ofFloor})`,
-        'slack ack p50/p99 ms': `${r.slack.p50} / ${r.slack.p99}`,
+        setup: `switchboard on ${r.kind} (1 web process; drain: ${r.workers} ${r.kind === 'postgres' ? 'worker processes' : 'embedded process'})`,
+        'Slack req/s (× Bolt)': `${r.slack.rps} (${ratio(r.slack.ofPeer)})`,
+        'Slack p50/p99 ms': `${r.slack.p50} / ${r.slack.p99}`,
+        'hooks req/s (× Hono)': `${r.hooks.rps} (${ratio(r.hooks.ofPeer)})`,
+        'hooks p50/p99 ms': `${r.hooks.p50} / ${r.hooks.p99}`,
+        'web CPU ms/event': r.cpuMsPerEvent,
         'drain exec/s': r.drainPerSecond,
-        'ask reply p50/p99 ms': `${r.replyP50} / ${r.replyP99}`,
-        'RSS MB': `web ${r.rssMb.web}, workers ${r.rssMb.workers.join('+')}, all ${r.rssMb.all}`,
+        'commits/exec': r.commitsPerExecution ?? '',
+        'RSS MB': `web ${r.rssMb.web}${r.rssMb.bareWeb ? ` (no channel: ${r.rssMb.bareWeb})` : ''}, workers ${r.rssMb.workers.join('+')}, all ${r.rssMb.all}`,
       })),
+      {
+        setup: `start to /readyz, embedded PGlite: fresh ${start.freshMs} ms, warm ${start.warmMs} ms (idle RSS ${start.idleRssMb} MB); ask reply p50/p99: ${results.map((r) => `${r.kind} ${r.replyP50} / ${r.replyP99} ms`).join(', ')}`,
+      },
     ];
-    return { rows, data: { connections: CONNECTIONS, seconds: SECONDS, floor: { hooks: floor, slack: floorSlack }, results } };
+    for (const r of results) {
+      if (r.topFrames) {
+        console.log(`\nweb process on ${r.kind}, top frames by self time (%):`);
+        console.table(r.topFrames);
+        console.table(r.topPackages);
+      }
+    }
+    return { rows, data: { connections: CONNECTIONS, seconds: SECONDS, peers: { hooks: floorHooks, slack: boltSlack, rssMb: { hono: floorRss, bolt: boltRss } }, start, results } };
   } finally {
     await fakeSlack.close();
   }

@@ -1,8 +1,7 @@
-/** The benchmark floor: Hono verifying Standard Webhooks and Slack signatures with the same code, storing nothing. */
+/** The /hooks floor: bare Hono verifying Standard Webhooks signatures with the same code, storing nothing. */
 import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
 import { verifyHook } from '../../../channels/hooks/index.ts';
-import { verifySlack } from '../../../channels/slack/index.ts';
 
 const secret = process.env.SECRET!;
 const app = new Hono();
@@ -12,12 +11,6 @@ app.post('/hooks/:source', async (c) => {
   verifyHook({ body, headers: c.req.raw.headers, url: c.req.url, params: c.req.param() }, secret);
   JSON.parse(new TextDecoder().decode(body));
   return c.json({ ok: true }, 202);
-});
-app.post('/slack/events', async (c) => {
-  const body = new Uint8Array(await c.req.arrayBuffer());
-  verifySlack({ body, headers: c.req.raw.headers, url: c.req.url, params: {} }, process.env.SLACK_SECRET);
-  JSON.parse(new TextDecoder().decode(body));
-  return c.body(null, 200);
 });
 serve({ fetch: app.fetch, port: Number(process.env.PORT), hostname: '127.0.0.1' });
 process.on('SIGTERM', () => process.exit(0));

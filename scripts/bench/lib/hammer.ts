@@ -1,7 +1,7 @@
-/** Signed load with autocannon: Standard Webhooks on /hooks/:source and Slack mentions on /slack/events. */
+/** Signed load with autocannon: Standard Webhooks on /hooks/:source and Slack slash commands on /slack/events. */
 import autocannon from 'autocannon';
 import { Webhook } from 'standardwebhooks';
-import { eventBody, slackSignature } from '../../../test/fakes/slack-api.ts';
+import { slackSignature, TEAM } from '../../../test/fakes/slack-api.ts';
 
 type Load = { connections: number; seconds: number };
 type Setup = (n: number) => { body: string; headers: Record<string, string> };
@@ -18,13 +18,33 @@ async function hammer(base: string, path: string, opts: Load, setup: Setup) {
   return { rps: Math.round(ok / result.duration), p50: result.latency.p50, p99: result.latency.p99, ok, non2xx: result.non2xx, errors: result.errors };
 }
 
-/** App mentions in distinct threads, each with its own event_id, signed as Slack signs them. */
-export function hammerSlack(base: string, opts: Load & { secret: string }) {
+/**
+ * `/sb` slash commands asking a question, one person per request (so no per-person quota lock is shared),
+ * signed as Slack signs them; the ask agent answers with the offline provider at `responseUrl(id)`.
+ * (`status` would be refused, storing nothing: it needs an admin.)
+ */
+export function hammerSlack(base: string, opts: Load & { secret: string; responseUrl(id: string): string }) {
   return hammer(base, '/slack/events', opts, (n) => {
-    const ts = `1700000000.${String(n).padStart(6, '0')}`;
-    const body = JSON.stringify(eventBody({ type: 'app_mention', user: `U${n % 50}`, channel: 'C0BENCH01', ts, text: `<@U0BOT0001> is deploy ${n} done?` }, `Ev${process.pid}${n}`));
+    const id = `${process.pid}-${n}`;
+    const body = new URLSearchParams({
+      token: 'legacy-verification-token',
+      team_id: TEAM,
+      team_domain: 'bench',
+      channel_id: 'C0BENCH01',
+      channel_name: 'bench',
+      user_id: `U${id}`,
+      user_name: `user${n}`,
+      command: '/sb',
+      text: `is deploy ${n} done?`,
+      api_app_id: 'A0APP0001',
+      trigger_id: `trigger.${id}`,
+      response_url: opts.responseUrl(id),
+    }).toString();
     const timestamp = String(Math.floor(Date.now() / 1000));
-    return { body, headers: { 'content-type': 'application/json', 'x-slack-request-timestamp': timestamp, 'x-slack-signature': slackSignature(opts.secret, timestamp, body) } };
+    return {
+      body,
+      headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-slack-request-timestamp': timestamp, 'x-slack-signature': slackSignature(opts.secret, timestamp, body) },
+    };
   });
 }
 

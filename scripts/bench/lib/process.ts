@@ -37,12 +37,26 @@ export function rssMb(pid: number | undefined): number {
   }
 }
 
-export type BenchProcess = { child: ChildProcess; base?: string; stop(): Promise<void> };
+/** `startMs`: from spawn until /readyz answered 200. */
+export type BenchProcess = { child: ChildProcess; base?: string; startMs: number; stop(): Promise<void> };
 
-/** `switchboard start --role <role>` with benchmark-friendly limits (no rate limit, deep queue allowed). */
-export async function startSwitchboard(role: 'web' | 'worker' | 'all', env: Record<string, string>): Promise<BenchProcess> {
+/** CPU seconds (user + system) the process has used, from process.cpuUsage() as its /metrics reports it. */
+export async function cpuSeconds(base: string): Promise<number> {
+  const text = await (await fetch(`${base}/metrics`)).text();
+  const value = /^switchboard_process_cpu_seconds_total\s+(\S+)/m.exec(text)?.[1];
+  if (value === undefined) throw new Error('no switchboard_process_cpu_seconds_total in /metrics');
+  return Number(value);
+}
+
+/**
+ * `switchboard start --role <role>` with benchmark-friendly limits (no rate limit, deep queue allowed).
+ * `cpuProfileDir` runs it under `node --cpu-prof`; the profile is written there when it stops.
+ */
+export async function startSwitchboard(role: 'web' | 'worker' | 'all', env: Record<string, string>, opts: { cpuProfileDir?: string } = {}): Promise<BenchProcess> {
   const port = await freePort();
-  const child = spawn(process.execPath, [join(ROOT, 'src', 'cli.ts'), 'start', '--role', role], {
+  const profile = opts.cpuProfileDir ? ['--cpu-prof', '--cpu-prof-dir', opts.cpuProfileDir] : [];
+  const started = performance.now();
+  const child = spawn(process.execPath, [...profile, join(ROOT, 'src', 'cli.ts'), 'start', '--role', role], {
     cwd: ROOT,
     env: {
       PATH: process.env.PATH,
@@ -60,10 +74,15 @@ export async function startSwitchboard(role: 'web' | 'worker' | 'all', env: Reco
   const base = `http://127.0.0.1:${port}`;
   const exited = new Promise<never>((_, fail) => child.once('exit', (code) => fail(new Error(`switchboard --role ${role} exited with ${code}`))));
   exited.catch(() => {});
-  if (base) await Promise.race([waitReady(base), exited]);
+  // A process draining a large backlog on a loaded machine may take minutes to answer its first /readyz.
+  await Promise.race([waitReady(base, 300_000), exited]).catch((err) => {
+    child.kill('SIGKILL');
+    throw err;
+  });
   return {
     child,
     base,
+    startMs: Math.round(performance.now() - started),
     async stop() {
       if (child.exitCode !== null) return;
       child.kill('SIGTERM');
@@ -72,12 +91,13 @@ export async function startSwitchboard(role: 'web' | 'worker' | 'all', env: Reco
   };
 }
 
-/** A bare Hono app doing the same Standard Webhooks check and nothing else: the floor. */
-export async function startFloor(secret: string, slackSecret: string): Promise<BenchProcess> {
+/** A peer process (scripts/bench/lib/<script>.ts) that serves /readyz: the bare Hono floor or the bare Bolt app. */
+export async function startPeer(script: 'floor-server' | 'bolt-server', env: Record<string, string>): Promise<BenchProcess> {
   const port = await freePort();
-  const child = spawn(process.execPath, [join(ROOT, 'scripts', 'bench', 'lib', 'floor-server.ts')], {
+  const started = performance.now();
+  const child = spawn(process.execPath, [join(ROOT, 'scripts', 'bench', 'lib', `${script}.ts`)], {
     cwd: ROOT,
-    env: { PATH: process.env.PATH, PORT: String(port), SECRET: secret, SLACK_SECRET: slackSecret },
+    env: { PATH: process.env.PATH, PORT: String(port), ...env },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   const base = `http://127.0.0.1:${port}`;
@@ -85,6 +105,7 @@ export async function startFloor(secret: string, slackSecret: string): Promise<B
   return {
     child,
     base,
+    startMs: Math.round(performance.now() - started),
     async stop() {
       child.kill('SIGTERM');
       await new Promise((r) => child.once('exit', r));
