@@ -1,7 +1,7 @@
 /** The execution log: the state machine queued → running → succeeded | failed → dead, and its queries. */
 import { randomUUID } from 'node:crypto';
 import { and, desc, eq, getTableColumns, gte, ilike, inArray, lt, or, sql } from 'drizzle-orm';
-import type { ExecutionStatus, Reply, Usage } from '../src/types.ts';
+import type { Delivered, ExecutionStatus, Reply, Usage } from '../src/types.ts';
 import type { Db } from './client.ts';
 import type { Queue } from './queue.ts';
 import { executions, messages } from './schema.ts';
@@ -117,12 +117,24 @@ export async function markLost(db: Db, id: string, error: string): Promise<strin
   return row?.agent;
 }
 
-/** Final success: the reply is delivered (or the channel has nowhere to deliver). */
-export async function markSucceeded(db: Db, id: string, latencyMs: number): Promise<void> {
+/** Final success: the reply is delivered (or the channel has nowhere to deliver); how far delivery got rides along. */
+export async function markSucceeded(db: Db, id: string, latencyMs: number, delivered?: Delivered): Promise<void> {
   await db
     .update(executions)
-    .set({ status: 'succeeded', repliedAt: sql`coalesce(${executions.repliedAt}, now())`, finishedAt: sql`now()`, latencyMs, error: null })
+    .set({
+      status: 'succeeded',
+      repliedAt: sql`coalesce(${executions.repliedAt}, now())`,
+      finishedAt: sql`now()`,
+      latencyMs,
+      error: null,
+      ...(delivered ? { delivered } : {}),
+    })
     .where(eq(executions.id, id));
+}
+
+/** Parts of a reply delivered so far, written between parts so that an attempt anywhere continues after them. */
+export async function recordDelivered(db: Db, id: string, delivered: Delivered): Promise<void> {
+  await db.update(executions).set({ delivered }).where(eq(executions.id, id));
 }
 
 /** A failed attempt: `failed` while retries remain, `dead` after the last. */

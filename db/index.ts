@@ -3,7 +3,7 @@ import { sql } from 'drizzle-orm';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../src/ports.ts';
-import type { Envelope } from '../src/types.ts';
+import type { Delivered, Envelope } from '../src/types.ts';
 import { listAgentRows, isAgentEnabled, seedAgents, setAgentEnabled } from './agents.ts';
 import { MIGRATIONS_FOLDER, migrationsApplied, openDatabase, type DatabaseHandle, type OpenOptions } from './client.ts';
 import { tryLeadership } from './leader.ts';
@@ -19,6 +19,7 @@ import {
   markSucceeded,
   queueDepth,
   recentFailures,
+  recordDelivered,
   recordResult,
   startAttempt,
   type ExecutionFilter,
@@ -96,7 +97,8 @@ export function createStore(handle: DatabaseHandle, queue: Queue, health: Databa
     listExecutions: (filter: ExecutionFilter) => listExecutions(db, filter),
     startAttempt: (id: string) => startAttempt(db, id),
     recordResult: (...a: Parameters<typeof recordResult> extends [unknown, ...infer R] ? R : never) => recordResult(db, ...a),
-    markSucceeded: (id: string, latencyMs: number) => markSucceeded(db, id, latencyMs),
+    markSucceeded: (id: string, latencyMs: number, delivered?: Delivered) => markSucceeded(db, id, latencyMs, delivered),
+    recordDelivered: (id: string, delivered: Delivered) => recordDelivered(db, id, delivered),
     markLost: (id: string, error: string) => markLost(db, id, error),
     defer: (id: string, reason: string, seconds: number, deferrals: number) => deferExecution(db, queue, id, reason, seconds, deferrals),
     markFailed: (id: string, error: string, dead: boolean, latencyMs: number) => markFailed(db, id, error, dead, latencyMs),

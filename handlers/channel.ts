@@ -7,18 +7,14 @@ import { DatabaseUnavailableError } from '../src/errors.ts';
 import { isRefusal, type Refusal } from '../src/access/index.ts';
 import type { IngestResult } from '../db/index.ts';
 import type { Ingest } from '../src/pipeline/ingest.ts';
-import type { ChannelAdapter, RawRequest } from '../src/ports.ts';
+import type { ChannelReceiver, RawRequest } from '../src/ports.ts';
 import type { Envelope } from '../src/types.ts';
 import { jsonError } from './errors.ts';
 import { tooDeep, unsupportedMediaType } from './middleware.ts';
 
 export type ChannelRouteOptions = {
-  adapter: ChannelAdapter;
+  adapter: ChannelReceiver;
   ingest: Ingest;
-  /** Per-request enablement (hooks are enabled per source). Defaults to the adapter's own flag. */
-  enabled?(c: Context): { enabled: boolean; requiredEnv: string[] };
-  /** Media types the platform posts; checked once the channel is known to be enabled, so a disabled one says so first. */
-  accepts?: readonly string[];
   /** Told when the database could not take a verified delivery (503): platforms like GitHub never send it again. */
   onRefused?(channel: string): void;
 };
@@ -41,11 +37,14 @@ export function disabledChannel(c: Context, channel: string, requiredEnv: string
 export function channelRoute(opts: ChannelRouteOptions): Handler {
   const { adapter, ingest } = opts;
   return async function receive(c) {
-    const state = opts.enabled?.(c) ?? adapter;
+    // Per request where the receiver says so (hooks are enabled per source); a disabled channel says so first.
+    const state = adapter.enabledFor?.(c.req.param() as Record<string, string>) ?? adapter;
     if (!state.enabled) return disabledChannel(c, adapter.channel, state.requiredEnv);
-    const refused = opts.accepts && unsupportedMediaType(c, opts.accepts);
+    const refused = adapter.accepts && unsupportedMediaType(c, adapter.accepts);
     if (refused) return refused;
     const req = await rawRequest(c);
+    const handshake = adapter.handshake?.(req);
+    if (handshake) return handshake;
     await adapter.verify(req);
     // Bounded before the adapter parses it: a JSON body nested thousands deep would exhaust a recursive parser or walk.
     if (mediaType(req) === 'application/json') {
@@ -80,7 +79,7 @@ export function channelRoute(opts: ChannelRouteOptions): Handler {
  * Every envelope of the request was refused: nothing is stored. The first answer, if any, goes back in place;
  * otherwise the platform gets the answer it expects for an event we do not handle (2xx, so it does not retry).
  */
-async function answerRefusal(c: Context, adapter: ChannelAdapter, envelopes: Envelope[], outcomes: Awaited<ReturnType<Ingest>>): Promise<Response> {
+async function answerRefusal(c: Context, adapter: ChannelReceiver, envelopes: Envelope[], outcomes: Awaited<ReturnType<Ingest>>): Promise<Response> {
   const i = outcomes.findIndex((o) => isRefusal(o) && o.answer);
   const first = outcomes[0] as Refusal;
   if (i >= 0 && adapter.refuse) {

@@ -1,11 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBackpressure } from '../src/pipeline/backpressure.ts';
-import type { Envelope } from '../src/types.ts';
+import { createChannelRegistry, createHooksAdapter, createWebAdapter } from '../channels/index.ts';
+import { createGithubAdapter } from '../channels/github/index.ts';
+import { createSlackAdapter } from '../channels/slack/index.ts';
+import { createTelegramAdapter } from '../channels/telegram/index.ts';
+import { createWhatsAppAdapter } from '../channels/whatsapp/index.ts';
+import { loadConfig } from '../src/config.ts';
 import { databaseKinds } from './support/databases.ts';
 import { BOT_TOKEN, BOT_USER, SIGNING_SECRET, eventRequest } from './fakes/slack-api.ts';
 import { signedHook, startTestSwitchboard, tableCounts, type TestSwitchboard } from './support/switchboard.ts';
 
-const envelope = (channel: Envelope['channel']) => ({ channel }) as Envelope;
+const config = loadConfig({});
 
 describe('backpressure', () => {
   it('reads the queue depth at most once per interval', async () => {
@@ -20,10 +25,22 @@ describe('backpressure', () => {
     expect(reads).toBe(2);
   });
 
-  it('sheds generic webhooks but never chat channels when over the limit', async () => {
-    const bp = createBackpressure({ limit: 1, readDepth: async () => 2 });
-    await expect(bp.admit(envelope('hooks'))).rejects.toMatchObject({ status: 503, code: 'overloaded', headers: { 'Retry-After': '30' } });
-    for (const channel of ['web', 'slack', 'telegram', 'whatsapp', 'github'] as const) await expect(bp.admit(envelope(channel))).resolves.toBeUndefined();
+  it('refuses with 503 and Retry-After while over the limit, and admits within it', async () => {
+    await expect(createBackpressure({ limit: 1, readDepth: async () => 2 }).admit()).rejects.toMatchObject({ status: 503, code: 'overloaded', headers: { 'Retry-After': '30' } });
+    await expect(createBackpressure({ limit: 2, readDepth: async () => 2 }).admit()).resolves.toBeUndefined();
+  });
+
+  it('only generic webhooks are sheddable; chat channels and GitHub are always acknowledged', () => {
+    const registry = createChannelRegistry([
+      createHooksAdapter({ secretFor: () => undefined }),
+      createWebAdapter(),
+      createSlackAdapter(config.slack),
+      createTelegramAdapter(config.telegram),
+      createWhatsAppAdapter(config.whatsapp, undefined),
+      createGithubAdapter(config.github, { memory: {} as never, feedback: async () => false }),
+    ]);
+    expect(registry.all().filter((a) => a.traits.sheddable).map((a) => a.channel)).toEqual(['hooks']);
+    expect(registry.traits('unknown').sheddable).toBe(false);
   });
 });
 

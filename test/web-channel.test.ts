@@ -3,7 +3,9 @@ import { createChannelRegistry } from '../channels/index.ts';
 import { createWebAdapter, normalizeWeb } from '../channels/web/index.ts';
 import { NormalizeError } from '../src/ports.ts';
 import type { ChannelAdapter, RawRequest } from '../src/ports.ts';
+import { createOutbound } from '../src/pipeline/outbound.ts';
 import type { Envelope, Reply } from '../src/types.ts';
+import { outbound } from './support/outbound.ts';
 
 const NOW = new Date('2025-06-01T12:00:00Z');
 const clock = () => NOW;
@@ -121,7 +123,8 @@ describe('web channel: normalizing /api/messages', () => {
 
   it('replies by doing nothing: the reply is read from the API', async () => {
     const envelope = only(normalizeWeb(request({ text: 'hi', user_id: 'a' }), clock));
-    await expect(adapter.reply(envelope, { text: 'hello' }, { executionId: 'e1' })).resolves.toBeUndefined();
+    expect(adapter.send).toBeUndefined();
+    await expect(outbound(adapter).reply(envelope, { text: 'hello' }, { executionId: 'e1' })).resolves.toBeUndefined();
   });
 });
 
@@ -132,10 +135,11 @@ describe('channel registry', () => {
       channel,
       requiredEnv: [],
       enabled: true,
+      traits: { throttled: true, sheddable: false, tenant: 'chat', operator: false },
       verify: () => {},
       normalize: () => ({ ignore: 'test' }),
-      reply: async (envelope, reply, meta) => {
-        calls.push([envelope, reply, meta.executionId]);
+      send: async (envelope, _part, meta) => {
+        calls.push([envelope, meta.reply, meta.executionId]);
       },
       calls,
     };
@@ -158,18 +162,24 @@ describe('channel registry', () => {
     expect(registry.all()).toEqual([web]);
   });
 
-  it('sends a reply through the adapter of the envelope channel only', async () => {
+  const deliverThrough = (registry: ReturnType<typeof createChannelRegistry>) =>
+    createOutbound({ channel: (name) => registry.get(name), recordDelivered: async () => {} });
+
+  it('the outbound step sends a reply through the adapter of the envelope channel only', async () => {
     const web = recording('web');
     const hooks = recording('hooks');
-    const registry = createChannelRegistry([web, hooks]);
-    await registry.reply(envelope('hooks'), { text: 'done' }, { executionId: 'e7' });
+    const deliver = deliverThrough(createChannelRegistry([web, hooks]));
+    expect(await deliver({ executionId: 'e7', envelope: envelope('hooks') }, { text: 'done' })).toEqual({ parts: 1 });
     expect(hooks.calls).toEqual([[envelope('hooks'), { text: 'done' }, 'e7']]);
     expect(web.calls).toEqual([]);
   });
 
-  it('fails clearly for a channel with no adapter', async () => {
-    const registry = createChannelRegistry([recording('web')]);
-    await expect(registry.reply(envelope('slack'), { text: 'x' }, { executionId: 'e9' })).rejects.toThrow(/no adapter for channel "slack".*registered: web/);
+  it('the outbound step fails clearly for a channel with no adapter, or a destination that cannot take one', async () => {
+    const deliver = deliverThrough(createChannelRegistry([recording('web')]));
+    await expect(deliver({ executionId: 'e9', envelope: envelope('slack') }, { text: 'x' })).rejects.toThrow(/no adapter for channel "slack"; cannot deliver the reply to execution e9/);
+    await expect(deliver({ executionId: 'e9', envelope: envelope('web'), destination: { channel: 'web', target: 'x' } }, { text: 'x' })).rejects.toThrow(
+      /channel "web" cannot be a routing destination/,
+    );
   });
 
   it('refuses two adapters for one channel', () => {

@@ -6,7 +6,7 @@
 import type { Octokit } from '@octokit/rest';
 import { createHash } from 'node:crypto';
 import { commentableLines, parseDiff } from '../../src/diff.ts';
-import type { FeedbackRecorder, Logger, Prepared, ReviewMemory } from '../../src/ports.ts';
+import { RetryLaterError, type FeedbackRecorder, type Logger, type Prepared, type ReviewMemory } from '../../src/ports.ts';
 import { REVIEW_TOKEN_BUDGET, reviewDiff, type ReviewSummary } from '../../src/review.ts';
 import type { Envelope, HistoryMessage, Reply, ReviewComment } from '../../src/types.ts';
 import { executionMarker, markedExecution, type GithubReplyRef } from './normalize.ts';
@@ -23,11 +23,11 @@ export const REVIEW_LEASE_SECONDS = 60;
 const LEASE_RETRY_SECONDS = 5;
 
 /** Another execution is posting a review on the same pull request: this one runs again shortly (not counted as an attempt). */
-export class ReviewInProgressError extends Error {
-  readonly code = 'review_in_progress';
-  readonly retryAfterSeconds = LEASE_RETRY_SECONDS;
+export class ReviewInProgressError extends RetryLaterError {
+  override readonly code = 'review_in_progress';
   constructor(pr: string) {
-    super(`another execution is posting a review on ${pr}; this one runs again in ${LEASE_RETRY_SECONDS} s, once that review is recorded`);
+    super(LEASE_RETRY_SECONDS * 1000, `another execution is posting a review on ${pr}`);
+    this.message = `another execution is posting a review on ${pr}; this one runs again in ${LEASE_RETRY_SECONDS} s, once that review is recorded`;
     this.name = 'ReviewInProgressError';
   }
 }
@@ -292,7 +292,7 @@ export function createGithubReplier(opts: ReplierOptions) {
       ]);
       return { issue: issue as PrComment[], review: review as PrComment[] };
     } catch (err) {
-      if (err instanceof Error && 'retryAfterSeconds' in err) throw err; // rate-limited: the queue runs this again later
+      if (err instanceof RetryLaterError) throw err; // rate-limited: the queue runs this again later
       opts.logger?.warn({ err, pr: `${owner}/${repo}#${number}` }, 'could not list the pull request comments');
       return undefined;
     }
