@@ -66,6 +66,8 @@ export type StartOptions = {
    * that listens, i.e. one that receives events; not in the in-process server a CLI verb starts.
    */
   poll?: boolean;
+  /** The most one reply waits out platforms' Retry-After in place (default MAX_WAIT_MS); 0 defers every rate limit to the queue. */
+  maxRateLimitWaitMs?: number;
 };
 
 export async function startSwitchboard(config: Config, opts: StartOptions = {}): Promise<Switchboard> {
@@ -162,7 +164,11 @@ export async function startSwitchboard(config: Config, opts: StartOptions = {}):
     store,
     agents,
     llm,
-    outbound: createOutbound({ channel: (name) => channels.get(name), recordDelivered: (id, delivered) => store.recordDelivered(id, delivered) }),
+    outbound: createOutbound({
+      channel: (name) => channels.get(name),
+      recordDelivered: (id, delivered) => store.recordDelivered(id, delivered),
+      ...(opts.maxRateLimitWaitMs !== undefined ? { maxWaitMs: opts.maxRateLimitWaitMs } : {}),
+    }),
     traits: (channel) => channels.traits(channel),
     logger,
     redactor,
