@@ -22,9 +22,9 @@ function lastWhitespace(window: string): number {
 }
 
 /**
- * Splits text into pieces that measure at most `limit` (by `fitting`, default UTF-16 units): at the last paragraph break, else line break, in the
- * second half of the window, else at the last whitespace, so a word is only ever cut when it is longer than a whole
- * message, and never inside an emoji. Nothing is lost but the whitespace at a cut. With `fences`, a code fence open
+ * Splits text into pieces that measure at most `limit` by the platform's `fitting` (default: UTF-16 units): at the
+ * last paragraph break, else line break, in the second half of the window, else at the last whitespace, so a word is
+ * only ever cut when it is longer than a whole message, and never inside an emoji. Nothing is lost but the whitespace at a cut. With `fences`, a code fence open
  * at a cut is closed and reopened so each piece renders on its own.
  */
 export function splitMessage(text: string, opts: { limit: number; fences?: boolean; fitting?(text: string, limit: number): number }): string[] {

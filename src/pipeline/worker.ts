@@ -7,7 +7,7 @@ import { scopeChain, type Budget, type LiveReplies, type LiveStream } from '../l
 import type { Metrics } from '../metrics.ts';
 import type { Redactor } from '../redact.ts';
 import type { Agent, AgentContext, AgentResult, Destination, IngressTraits, LlmChain, Logger, Prepared, StatusSnapshot } from '../ports.ts';
-import type { Delivered, Envelope, Intent, IntentName, Reply } from '../types.ts';
+import type { Envelope, Intent, IntentName, Reply } from '../types.ts';
 import { deferral, type Outbound } from './outbound.ts';
 import { isAdmin } from './roles.ts';
 import { recordVote } from './votes.ts';
@@ -137,7 +137,7 @@ export function createWorker(deps: WorkerDeps) {
         await store.recordResult(execution, reply, usage);
       }
       const delivered = await deps.outbound(
-        { executionId, envelope, destination: execution.destination as Destination | null, delivered: execution.delivered as Delivered | null },
+        { executionId, envelope, destination: execution.destination as Destination | null, delivered: execution.delivered },
         reply,
       );
       await store.markSucceeded(executionId, Math.round(performance.now() - started), delivered);
