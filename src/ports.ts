@@ -249,6 +249,9 @@ export type SendLimits = {
   readonly piecesPerPart?: number;
 };
 
+/** Where one reply goes: back to where its envelope came from, or to a routing rule's target on the sender's platform. */
+export type Recipient = { envelope: Envelope } | { target: string };
+
 /** One message of a reply on its way out: `pieces` joined make `text`; `index` counts from 0 of `count`. */
 export type OutboundPart = { text: string; pieces: string[]; index: number; count: number };
 
@@ -270,7 +273,7 @@ export type ChannelSender = {
   /** Without limits the reply goes whole, as one part (a GitHub review is one API call however long). */
   readonly limits?: SendLimits;
   /** The reply as the text this platform shows before it is split (findings listed, notices added); default: its text. */
-  compose?(reply: Reply, to: { envelope: Envelope } | { target: string }): string;
+  compose?(reply: Reply, to: Recipient): string;
   /** Sends one part to where `envelope` came from. Without it the channel delivers nothing (the reply is read from the API). */
   send?(envelope: Envelope, part: OutboundPart, meta: PartMeta): Promise<string | void>;
   /** Sends one part to an address on this platform: makes the channel a destination for routing rules. */

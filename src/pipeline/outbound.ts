@@ -3,12 +3,9 @@
  * so an attempt in any process continues after the last part that went out. A platform's "retry later" is handled
  * here once: waited out when short, otherwise the job is deferred for as long as the platform asked.
  */
-import { RetryLaterError, type ChannelSender, type Destination, type OutboundPart, type PartMeta } from '../ports.ts';
+import { RetryLaterError, type ChannelSender, type Destination, type OutboundPart, type PartMeta, type Recipient } from '../ports.ts';
 import { splitMessage } from '../split.ts';
 import type { Delivered, Envelope, Reply } from '../types.ts';
-
-/** Where one reply goes: back to where its envelope came from, or to a routing rule's target on the sender's platform. */
-export type Recipient = { envelope: Envelope } | { target: string };
 
 /** How often a platform rate limit may push one execution back before its attempt counts after all. */
 export const MAX_DEFERRALS = 20;

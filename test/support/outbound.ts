@@ -3,8 +3,8 @@
  * limits and sent part by part, and what a failed attempt delivered is kept per execution as the execution row keeps
  * it, so calling again is the queue's retry. Waits for Retry-After are recorded in `slept`, not waited.
  */
-import { sendParts, type Recipient } from '../../src/pipeline/outbound.ts';
-import type { ChannelSender } from '../../src/ports.ts';
+import { sendParts } from '../../src/pipeline/outbound.ts';
+import type { ChannelSender, Recipient } from '../../src/ports.ts';
 import type { Delivered, Envelope, Reply } from '../../src/types.ts';
 
 export function outbound(sender: ChannelSender, opts: { maxWaitMs?: number } = {}) {
