@@ -107,6 +107,8 @@ export type StatusSnapshot = {
     up: boolean;
     outage?: { start: Date; end?: Date };
     refused?: { count: number; byChannel: Record<string, number>; first: Date; last: Date };
+    /** For refused channels that never redeliver by themselves, how the operator gets those deliveries back. */
+    redeliver?: string[];
   };
 };
 
@@ -182,6 +184,8 @@ export type IngressTraits = {
   readonly tenant: string;
   /** Whether an envelope stored before the access policy stamped a role came from the operator (the web channel behind ADMIN_TOKEN, signed hooks). */
   readonly operator: boolean;
+  /** For a platform that never redelivers a refused delivery by itself (GitHub): how the operator redelivers it by hand. */
+  readonly redeliver?: string;
 };
 
 /** What a receiver says about whether it takes a request, when that depends on the request (hooks: per source). */

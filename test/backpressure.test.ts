@@ -1,16 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBackpressure } from '../src/pipeline/backpressure.ts';
-import { createChannelRegistry, createHooksAdapter, createWebAdapter } from '../channels/index.ts';
-import { createGithubAdapter } from '../channels/github/index.ts';
-import { createSlackAdapter } from '../channels/slack/index.ts';
-import { createTelegramAdapter } from '../channels/telegram/index.ts';
-import { createWhatsAppAdapter } from '../channels/whatsapp/index.ts';
-import { loadConfig } from '../src/config.ts';
 import { databaseKinds } from './support/databases.ts';
 import { BOT_TOKEN, BOT_USER, SIGNING_SECRET, eventRequest } from './fakes/slack-api.ts';
 import { signedHook, startTestSwitchboard, tableCounts, type TestSwitchboard } from './support/switchboard.ts';
 
-const config = loadConfig({});
 
 describe('backpressure', () => {
   it('reads the queue depth at most once per interval', async () => {
@@ -28,19 +21,6 @@ describe('backpressure', () => {
   it('refuses with 503 and Retry-After while over the limit, and admits within it', async () => {
     await expect(createBackpressure({ limit: 1, readDepth: async () => 2 }).admit()).rejects.toMatchObject({ status: 503, code: 'overloaded', headers: { 'Retry-After': '30' } });
     await expect(createBackpressure({ limit: 2, readDepth: async () => 2 }).admit()).resolves.toBeUndefined();
-  });
-
-  it('only generic webhooks are sheddable; chat channels and GitHub are always acknowledged', () => {
-    const registry = createChannelRegistry([
-      createHooksAdapter({ secretFor: () => undefined }),
-      createWebAdapter(),
-      createSlackAdapter(config.slack),
-      createTelegramAdapter(config.telegram),
-      createWhatsAppAdapter(config.whatsapp, undefined),
-      createGithubAdapter(config.github, { memory: {} as never, feedback: async () => false }),
-    ]);
-    expect(registry.all().filter((a) => a.traits.sheddable).map((a) => a.channel)).toEqual(['hooks']);
-    expect(registry.traits('unknown').sheddable).toBe(false);
   });
 });
 

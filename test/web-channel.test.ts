@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { createChannelRegistry } from '../channels/index.ts';
+import { createGithubAdapter } from '../channels/github/index.ts';
+import { createChannelRegistry, createHooksAdapter } from '../channels/index.ts';
+import { createSlackAdapter } from '../channels/slack/index.ts';
+import { createTelegramAdapter } from '../channels/telegram/index.ts';
+import { createWhatsAppAdapter } from '../channels/whatsapp/index.ts';
+import { loadConfig } from '../src/config.ts';
 import { createWebAdapter, normalizeWeb } from '../channels/web/index.ts';
 import { NormalizeError } from '../src/ports.ts';
 import type { ChannelAdapter, RawRequest } from '../src/ports.ts';
@@ -180,6 +185,34 @@ describe('channel registry', () => {
     await expect(deliver({ executionId: 'e9', envelope: envelope('web'), destination: { channel: 'web', target: 'x' } }, { text: 'x' })).rejects.toThrow(
       /channel "web" cannot be a routing destination/,
     );
+  });
+
+  it('says how each channel is treated on the way in, so the core never names one', () => {
+    const config = loadConfig({});
+    const registry = createChannelRegistry([
+      createHooksAdapter({ secretFor: () => undefined }),
+      createWebAdapter(),
+      createSlackAdapter(config.slack),
+      createTelegramAdapter(config.telegram),
+      createWhatsAppAdapter(config.whatsapp, undefined),
+      createGithubAdapter(config.github, { memory: {} as never, feedback: async () => false }),
+    ]);
+    const traits = Object.fromEntries(registry.all().map((a) => [a.channel, a.traits]));
+    // People are throttled; signed systems and GitHub (which never redelivers a 429'd event) are not.
+    expect(Object.keys(traits).filter((c) => traits[c]!.throttled)).toEqual(['web', 'slack', 'telegram', 'whatsapp']);
+    // Only generic webhooks are shed under load; chat platforms would retry into a larger backlog.
+    expect(Object.keys(traits).filter((c) => traits[c]!.sheddable)).toEqual(['hooks']);
+    expect(Object.keys(traits).filter((c) => traits[c]!.operator)).toEqual(['hooks', 'web']);
+    expect(Object.keys(traits).filter((c) => traits[c]!.redeliver)).toEqual(['github']);
+    expect(Object.fromEntries(Object.entries(traits).map(([c, t]) => [c, t.tenant]))).toEqual({
+      hooks: 'webhook source',
+      web: 'chat',
+      slack: 'workspace',
+      telegram: 'chat',
+      whatsapp: 'chat',
+      github: 'repository',
+    });
+    expect(registry.traits('unknown')).toMatchObject({ throttled: true, sheddable: false, operator: false });
   });
 
   it('refuses two adapters for one channel', () => {

@@ -164,7 +164,13 @@ export function createGithubAdapter(config: Config['github'], opts: GithubAdapte
     path: '/github/webhook',
     accepts: ['application/json'],
     // GitHub never redelivers on its own, so a per-person 429 would lose the event; queue depth is watched instead.
-    traits: { throttled: false, sheddable: false, tenant: 'repository', operator: false },
+    traits: {
+      throttled: false,
+      sheddable: false,
+      tenant: 'repository',
+      operator: false,
+      redeliver: "GitHub does not redeliver by itself: redeliver those from the App's Advanced page or the webhook's Recent Deliveries",
+    },
     verify: (req) => verifyGithub(req, config.webhookSecret),
     // From the payload alone: the webhook answers GitHub without calling it (what needs the API happens in prepare).
     normalize: (req) => normalizeGithub(req, { reviewDrafts: config.reviewDrafts, now }),

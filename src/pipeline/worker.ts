@@ -63,8 +63,15 @@ export function createWorker(deps: WorkerDeps) {
       uptimeSeconds: Math.round((deps.now().getTime() - deps.startedAt.getTime()) / 1000),
       healthChecks,
       // Outages and the deliveries refused meanwhile (by channel) are the operator's to act on, not a member's.
-      ...(scope ? {} : { database: store.health.snapshot() }),
+      ...(scope ? {} : { database: database() }),
     };
+  }
+
+  /** The database's health, with how to get back the refused deliveries that no platform will send again. */
+  function database(): NonNullable<StatusSnapshot['database']> {
+    const health = store.health.snapshot();
+    const redeliver = Object.keys(health.refused?.byChannel ?? {}).flatMap((channel) => deps.traits(channel).redeliver ?? []);
+    return redeliver.length ? { ...health, redeliver } : health;
   }
 
   async function answer(execution: ExecutionRow, prepared: Prepared | undefined, envelope: Envelope, live: LiveStream | undefined): Promise<AgentResult> {
