@@ -1,19 +1,23 @@
 /** The channels module: a registry of adapters, and the public face of each channel. */
-import type { ChannelAdapter, Destination, ReplySink } from '../src/ports.ts';
-import type { Envelope, Reply } from '../src/types.ts';
+import type { ChannelAdapter, IngressTraits } from '../src/ports.ts';
 
 export { createHooksAdapter, isValidHookSource } from './hooks/index.ts';
-export type { HooksAdapter, HooksAdapterOptions } from './hooks/index.ts';
+export type { HooksAdapterOptions } from './hooks/index.ts';
 export { createWebAdapter } from './web/index.ts';
 
-export type ChannelRegistry = ReplySink & {
+/** A channel no adapter registered (an envelope stored before it was removed): treated like a chat of people. */
+const UNKNOWN_TRAITS: IngressTraits = { throttled: true, sheddable: false, tenant: 'chat', operator: false };
+
+export type ChannelRegistry = {
   get(channel: string): ChannelAdapter | undefined;
   all(): ChannelAdapter[];
+  /** The ingress traits of a channel, read by the core instead of its name. */
+  traits(channel: string): IngressTraits;
   /** Channels that can receive routed replies, for validating routing rules. */
   destinations(): { channel: string; enabled: boolean; requiredEnv: string[]; validateTarget?(target: string): string | undefined }[];
 };
 
-/** Looks adapters up by channel name; as a `ReplySink` it sends each reply back through the channel it came from. */
+/** Looks adapters up by channel name: the one place the core and the handlers find a channel. */
 export function createChannelRegistry(adapters: ChannelAdapter[]): ChannelRegistry {
   const byName = new Map<string, ChannelAdapter>();
   for (const adapter of adapters) {
@@ -23,20 +27,7 @@ export function createChannelRegistry(adapters: ChannelAdapter[]): ChannelRegist
   return {
     get: (channel) => byName.get(channel),
     all: () => [...byName.values()],
-    async reply(envelope: Envelope, reply: Reply, meta: { executionId: string }) {
-      const adapter = byName.get(envelope.channel);
-      if (!adapter) {
-        const known = [...byName.keys()].join(', ') || 'none';
-        throw new Error(`no adapter for channel "${envelope.channel}" (registered: ${known}); cannot deliver the reply to execution ${meta.executionId}`);
-      }
-      await adapter.reply(envelope, reply, meta);
-    },
-    async deliver(destination: Destination, reply: Reply, meta: { executionId: string }) {
-      const adapter = byName.get(destination.channel);
-      if (!adapter?.postTo) throw new Error(`channel "${destination.channel}" cannot be a routing destination; cannot deliver execution ${meta.executionId}`);
-      if (!adapter.enabled) throw new Error(`channel "${destination.channel}" is disabled: set ${adapter.requiredEnv.join(', ')} to deliver execution ${meta.executionId}`);
-      await adapter.postTo(destination.target, reply, meta);
-    },
+    traits: (channel) => byName.get(channel)?.traits ?? UNKNOWN_TRAITS,
     destinations: () =>
       [...byName.values()]
         .filter((a) => a.postTo)

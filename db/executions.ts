@@ -1,7 +1,7 @@
 /** The execution log: the state machine queued → running → succeeded | failed → dead, and its queries. */
 import { randomUUID } from 'node:crypto';
 import { and, desc, eq, getTableColumns, gte, ilike, inArray, lt, or, sql } from 'drizzle-orm';
-import type { ExecutionStatus, Reply, Usage } from '../src/types.ts';
+import type { Delivered, ExecutionStatus, Reply, Usage } from '../src/types.ts';
 import type { Db } from './client.ts';
 import type { Queue } from './queue.ts';
 import { executions, messages } from './schema.ts';
@@ -119,13 +119,22 @@ export async function markLost(db: Db, id: string, error: string): Promise<strin
   return row?.agent;
 }
 
-/** Final success of each execution (its reply is delivered, or the channel has nowhere to deliver), one statement for all. */
-export async function markSucceededMany(db: Db, done: { id: string; latencyMs: number }[]): Promise<void> {
-  const values = sql.join(done.map((d) => sql`(${d.id}::uuid, ${d.latencyMs}::int)`), sql`, `);
+/**
+ * Final success of each execution (its reply is delivered, or the channel has nowhere to deliver), one statement for
+ * all; how far delivery got rides along where it is known.
+ */
+export async function markSucceededMany(db: Db, done: { id: string; latencyMs: number; delivered?: Delivered }[]): Promise<void> {
+  const values = sql.join(done.map((d) => sql`(${d.id}::uuid, ${d.latencyMs}::int, ${d.delivered ? JSON.stringify(d.delivered) : null}::jsonb)`), sql`, `);
   await db.execute(sql`
-    update ${executions} set status = 'succeeded', replied_at = coalesce(${executions.repliedAt}, now()), finished_at = now(), latency_ms = done.latency_ms, error = null
-    from (values ${values}) as done(id, latency_ms)
+    update ${executions} set status = 'succeeded', replied_at = coalesce(${executions.repliedAt}, now()), finished_at = now(), latency_ms = done.latency_ms, error = null,
+      delivered = coalesce(done.delivered, ${executions.delivered})
+    from (values ${values}) as done(id, latency_ms, delivered)
     where ${executions.id} = done.id`);
+}
+
+/** Parts of a reply delivered so far, written between parts so that an attempt anywhere continues after them. */
+export async function recordDelivered(db: Db, id: string, delivered: Delivered): Promise<void> {
+  await db.update(executions).set({ delivered }).where(eq(executions.id, id));
 }
 
 /** A failed attempt: `failed` while retries remain, `dead` after the last. */

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatabaseUnavailableError } from '../src/errors.ts';
 import type { Logger } from '../src/ports.ts';
-import type { Envelope } from '../src/types.ts';
+import type { Delivered, Envelope } from '../src/types.ts';
 import { listAgentRows, isAgentEnabled, seedAgents, setAgentEnabled } from './agents.ts';
 import { MIGRATIONS_FOLDER, migrationsApplied, openDatabase, type DatabaseHandle, type OpenOptions } from './client.ts';
 import { tryLeadership } from './leader.ts';
@@ -20,6 +20,7 @@ import {
   markSucceededMany,
   queueDepth,
   recentFailures,
+  recordDelivered,
   recordResult,
   startAttempts,
   type ExecutionFilter,
@@ -129,7 +130,7 @@ export function createStore(handle: DatabaseHandle, queue: Queue, health: Databa
     write: (ids) => health.guard(() => startAttempts(db, ids)),
     retrySingly: retryUnlessDown,
   });
-  const markSucceeded = createGroupCommit<{ id: string; latencyMs: number }, void>({
+  const markSucceeded = createGroupCommit<{ id: string; latencyMs: number; delivered?: Delivered }, void>({
     maxItems: WORKER_BATCH_ITEMS,
     maxWaitMs: WORKER_BATCH_WAIT_MS,
     write: async (done) => {
@@ -165,6 +166,7 @@ export function createStore(handle: DatabaseHandle, queue: Queue, health: Databa
     getExecution: (id: string) => getExecution(db, id),
     listExecutions: (filter: ExecutionFilter) => listExecutions(db, filter),
     recordResult: (...a: Parameters<typeof recordResult> extends [unknown, ...infer R] ? R : never) => recordResult(db, ...a),
+    recordDelivered: (id: string, delivered: Delivered) => recordDelivered(db, id, delivered),
     markLost: (id: string, error: string) => markLost(db, id, error),
     defer: (id: string, reason: string, seconds: number, deferrals: number) => deferExecution(db, queue, id, reason, seconds, deferrals),
     markFailed: (id: string, error: string, dead: boolean, latencyMs: number) => markFailed(db, id, error, dead, latencyMs),
@@ -218,8 +220,8 @@ export function createStore(handle: DatabaseHandle, queue: Queue, health: Databa
     ingest: (envelope: Envelope, targets: Assignment[], quota?: Quota) => ingest({ envelope, targets, ...(quota ? { quota } : {}) }),
     /** Claims an attempt (see startAttempts); undefined when the execution has already finished. */
     startAttempt,
-    /** Final success: the reply is delivered, or the channel has nowhere to deliver. */
-    markSucceeded: (id: string, latencyMs: number) => markSucceeded({ id, latencyMs }),
+    /** Final success: the reply is delivered (how far delivery got rides along), or the channel has nowhere to deliver. */
+    markSucceeded: (id: string, latencyMs: number, delivered?: Delivered) => markSucceeded({ id, latencyMs, ...(delivered ? { delivered } : {}) }),
     /** The access policy's storage port (src/access). */
     access: accessPort,
     /** Readiness: the database answers and every migration in drizzle/ is applied. */

@@ -1,5 +1,6 @@
 /** Drizzle schema: the tables of ARCHITECTURE §7. Migrations in drizzle/ are generated from this file. */
 import { sql } from 'drizzle-orm';
+import type { Delivered } from '../src/types.ts';
 import {
   boolean,
   check,
@@ -86,6 +87,8 @@ export const executions = pgTable(
     destination: jsonb('destination').$type<{ channel: string; target: string }>(),
     routeId: uuid('route_id'),
     replyMessageId: uuid('reply_message_id'),
+    /** The parts of the reply already delivered (and the first one's anchor): a retry in any process continues after them. */
+    delivered: jsonb('delivered').$type<Delivered>(),
     receivedAt: timestamp('received_at', { withTimezone: true }).notNull(),
     createdAt: createdAt(),
     startedAt: timestamp('started_at', { withTimezone: true }),

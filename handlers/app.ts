@@ -1,26 +1,21 @@
 /** Wires routes to the pipeline. Handlers translate HTTP; they never talk SQL. */
 import { Hono } from 'hono';
-import { isValidHookSource } from '../channels/hooks/index.ts';
 import type { Store } from '../db/index.ts';
 import type { AdminTokenCheck } from '../src/admin-token.ts';
 import type { Metrics } from '../src/metrics.ts';
 import type { Ingest } from '../src/pipeline/ingest.ts';
 import type { Waiter } from '../src/pipeline/waiter.ts';
 import type { LiveReplies } from '../src/llm/index.ts';
-import type { Agent, ChannelAdapter, Logger, ProviderHealth, RawRequest } from '../src/ports.ts';
+import type { Agent, ChannelReceiver, Logger, ProviderHealth } from '../src/ports.ts';
 import { apiRoutes, type ApiDeps } from './api/index.ts';
-import { channelRoute, rawRequest } from './channel.ts';
+import { channelRoute } from './channel.ts';
 import { createErrorHandler, jsonError } from './errors.ts';
 import { consoleApiRoutes } from './console/api.ts';
 import { consoleRoutes } from './console/index.ts';
 import { healthRoutes } from './health.ts';
-import { countRequests, limitBody, requireContentType } from './middleware.ts';
+import { countRequests, limitBody } from './middleware.ts';
 import { pageHeaders } from './page-headers.ts';
 import { createSessions, sessionAuth } from './session.ts';
-
-export type HooksAdapter = ChannelAdapter & { enabledFor(source: string): boolean; requiredEnvFor(source: string): string[] };
-/** Slack's Request URL also receives the `url_verification` handshake, answered with its challenge before anything is stored. */
-export type SlackAdapter = ChannelAdapter & { challenge(req: RawRequest): string | undefined };
 
 export type AppDeps = {
   store: Store;
@@ -32,12 +27,10 @@ export type AppDeps = {
   checkAdminToken: AdminTokenCheck;
   replyWaitSeconds: number;
   agents: readonly Agent[];
-  web: ChannelAdapter;
-  hooks: HooksAdapter;
-  slack: SlackAdapter;
-  github: ChannelAdapter;
-  telegram: ChannelAdapter;
-  whatsapp: ChannelAdapter;
+  /** Every channel's receiver: each with a `path` gets its webhook route. */
+  receivers: readonly ChannelReceiver[];
+  /** The web channel, posted to at /api/messages. */
+  web: ChannelReceiver;
   providers(): ProviderHealth[];
   /** Streamed answers in this process, for GET /api/executions/:id/stream. */
   live: LiveReplies;
@@ -64,42 +57,12 @@ export function createApp(deps: AppDeps) {
   const sessions = createSessions({ keyMaterial: deps.checkAdminToken.currentHash, publicUrl: deps.publicUrl });
   app.route('/', consoleRoutes({ sessions, checkAdminToken: deps.checkAdminToken, publicUrl: deps.publicUrl }));
   app.use('/api/*', sessionAuth(sessions, deps.publicUrl));
-  const channels = [deps.slack, deps.telegram, deps.whatsapp, deps.github, deps.hooks, deps.web];
-  app.route('/api', consoleApiRoutes({ store: deps.store, checkAdminToken: deps.checkAdminToken, agents: deps.agents, channels, providers: deps.providers, queue: deps.queue }));
+  app.route('/api', consoleApiRoutes({ store: deps.store, checkAdminToken: deps.checkAdminToken, agents: deps.agents, channels: deps.receivers, providers: deps.providers, queue: deps.queue }));
 
-  app.post(
-    '/hooks/:source',
-    channelRoute({
-      adapter: deps.hooks,
-      ingest: deps.ingest,
-      onRefused,
-      accepts: ['application/json'],
-      enabled(c) {
-        const source = c.req.param('source') ?? '';
-        if (!isValidHookSource(source)) return { enabled: false, requiredEnv: ['a source name of letters, digits, - and _'] };
-        return { enabled: deps.hooks.enabledFor(source), requiredEnv: deps.hooks.requiredEnvFor(source) };
-      },
-    }),
-  );
-
-  // One Request URL for the Events API (JSON), slash commands and interactivity (both form-encoded).
-  app.post(
-    '/slack/events',
-    requireContentType('application/json', 'application/x-www-form-urlencoded'),
-    async function slackHandshake(c, next) {
-      const challenge = deps.slack.enabled ? deps.slack.challenge(await rawRequest(c)) : undefined;
-      if (challenge === undefined) return next();
-      return c.json({ challenge });
-    },
-    channelRoute({ adapter: deps.slack, ingest: deps.ingest, onRefused }),
-  );
-
-  // GitHub App or repository webhook; `ping` and events we do not handle are acknowledged and stored nowhere.
-  app.post('/github/webhook', channelRoute({ adapter: deps.github, ingest: deps.ingest, onRefused, accepts: ['application/json'] }));
-
-  app.post('/telegram/webhook', channelRoute({ adapter: deps.telegram, ingest: deps.ingest, onRefused, accepts: ['application/json'] }));
-  // Twilio posts form fields and reads the answer as TwiML (the adapter's ack).
-  app.post('/whatsapp/webhook', channelRoute({ adapter: deps.whatsapp, ingest: deps.ingest, onRefused, accepts: ['application/x-www-form-urlencoded'] }));
+  // One route shape for every platform webhook (handlers/channel.ts), at the path its receiver names.
+  for (const receiver of deps.receivers) {
+    if (receiver.path) app.post(receiver.path, channelRoute({ adapter: receiver, ingest: deps.ingest, onRefused }));
+  }
 
   app.route(
     '/api',

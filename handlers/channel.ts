@@ -7,17 +7,13 @@ import type { Context, Handler } from 'hono';
 import { DatabaseUnavailableError } from '../src/errors.ts';
 import type { Ingest } from '../src/pipeline/ingest.ts';
 import { createReceive } from '../src/pipeline/receive.ts';
-import type { ChannelAdapter, RawRequest } from '../src/ports.ts';
+import type { ChannelReceiver, RawRequest } from '../src/ports.ts';
 import { jsonError } from './errors.ts';
 import { tooDeep, unsupportedMediaType } from './middleware.ts';
 
 export type ChannelRouteOptions = {
-  adapter: ChannelAdapter;
+  adapter: ChannelReceiver;
   ingest: Ingest;
-  /** Per-request enablement (hooks are enabled per source). Defaults to the adapter's own flag. */
-  enabled?(c: Context): { enabled: boolean; requiredEnv: string[] };
-  /** Media types the platform posts; checked once the channel is known to be enabled, so a disabled one says so first. */
-  accepts?: readonly string[];
   /** Told when the database could not take a verified delivery (503): platforms like GitHub never send it again. */
   onRefused?(channel: string): void;
 };
@@ -41,11 +37,14 @@ export function channelRoute(opts: ChannelRouteOptions): Handler {
   const { adapter } = opts;
   const receiveEvent = createReceive(adapter, opts.ingest);
   return async function receive(c) {
-    const state = opts.enabled?.(c) ?? adapter;
+    // Per request where the receiver says so (hooks are enabled per source); a disabled channel says so first.
+    const state = adapter.enabledFor?.(c.req.param() as Record<string, string>) ?? adapter;
     if (!state.enabled) return disabledChannel(c, adapter.channel, state.requiredEnv);
-    const refused = opts.accepts && unsupportedMediaType(c, opts.accepts);
+    const refused = adapter.accepts && unsupportedMediaType(c, adapter.accepts);
     if (refused) return refused;
     const req = await rawRequest(c);
+    const handshake = adapter.handshake?.(req);
+    if (handshake) return handshake;
     await adapter.verify(req);
     // Bounded before the adapter parses it: a JSON body nested thousands deep would exhaust a recursive parser or walk.
     if (mediaType(req) === 'application/json') {

@@ -1,5 +1,5 @@
 /**
- * Channels that fetch their events (`ChannelAdapter.poll`: Telegram getUpdates, a Slack Socket Mode connection)
+ * Channels that fetch their events (`ChannelReceiver.poll`: Telegram getUpdates, a Slack Socket Mode connection)
  * instead of being posted to. One consumer per bot or app, so each poller runs in one process at a time: the one
  * holding the leader lock `poll:<channel>`; the others stand by and try again every few seconds, so one takes over
  * when the holder stops or dies. What a poller fetches takes the webhook route's path: normalize, then ingest.
@@ -8,13 +8,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { AppError } from './errors.ts';
 import type { Ingest } from './pipeline/ingest.ts';
 import { createReceive, type AnswerHow } from './pipeline/receive.ts';
-import { NormalizeError, type ChannelAdapter, type Logger, type RawRequest } from './ports.ts';
+import { NormalizeError, type ChannelReceiver, type Logger, type RawRequest } from './ports.ts';
 
 /** A held leader lock (db/leader.ts). */
 export type Lease = { held(): Promise<boolean>; release(): Promise<void> };
 
 export type PollerOptions = {
-  adapter: ChannelAdapter & Required<Pick<ChannelAdapter, 'poll'>>;
+  adapter: ChannelReceiver & Required<Pick<ChannelReceiver, 'poll'>>;
   ingest: Ingest;
   /** Takes the named leader lock, or undefined when another process holds it. */
   lead(name: string): Promise<Lease | undefined>;
@@ -33,7 +33,7 @@ const pause = (ms: number, signal: AbortSignal): Promise<void> => sleep(ms, unde
  * warning, as the route would answer it 400). Throws when it may be stored later (rate limit, overload, database
  * down), with `retryAfterSeconds` when that is known.
  */
-export function pollReceiver(adapter: ChannelAdapter, ingest: Ingest, logger: Logger) {
+export function pollReceiver(adapter: ChannelReceiver, ingest: Ingest, logger: Logger) {
   const receiveEvent = createReceive(adapter, ingest, logger);
   return async function receive(req: RawRequest, how: AnswerHow = 'send'): Promise<Response | undefined> {
     try {

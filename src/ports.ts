@@ -108,6 +108,8 @@ export type StatusSnapshot = {
     up: boolean;
     outage?: { start: Date; end?: Date };
     refused?: { count: number; byChannel: Record<string, number>; first: Date; last: Date };
+    /** For refused channels that never redeliver by themselves, how the operator gets those deliveries back. */
+    redeliver?: string[];
   };
 };
 
@@ -170,18 +172,44 @@ export type RawRequest = { body: Uint8Array; headers: Headers; url: string; para
 /** Where a routing rule sends a reply: a channel and its own address (Slack channel id, Telegram chat id …). */
 export type Destination = { channel: Envelope['channel']; target: string };
 
-/** Delivers replies: back to where an envelope came from, or to a routing rule's destination. */
-export type ReplySink = {
-  reply(envelope: Envelope, reply: Reply, meta: { executionId: string }): Promise<void>;
-  deliver(destination: Destination, reply: Reply, meta: { executionId: string }): Promise<void>;
+/**
+ * How a channel's events are treated on the way in, read by the core instead of naming channels: who is throttled,
+ * what is shed under load, what a tenant is called, who counts as the operator.
+ */
+export type IngressTraits = {
+  /** Each person is rate-limited (people in chats). Off for signed systems, which would retry into a storm, and for platforms that never redeliver. */
+  readonly throttled: boolean;
+  /** Shed with 503 and Retry-After while the queue is over its limit: a low-priority source that retries later. */
+  readonly sheddable: boolean;
+  /** A tenant in a user's words ("workspace", "repository", "chat"): budget answers say "this workspace has used …". */
+  readonly tenant: string;
+  /** Whether an envelope stored before the access policy stamped a role came from the operator (the web channel behind ADMIN_TOKEN, signed hooks). */
+  readonly operator: boolean;
+  /** For a platform that never redelivers a refused delivery by itself (GitHub): how the operator redelivers it by hand. */
+  readonly redeliver?: string;
 };
 
-/** One platform: verify, normalize, reply. Adapters translate; they never decide. */
-export type ChannelAdapter = Pick<ReplySink, 'reply'> & {
+/** What a receiver says about whether it takes a request, when that depends on the request (hooks: per source). */
+export type Enablement = { enabled: boolean; requiredEnv: string[] };
+
+/**
+ * The receiving half of a channel: its webhook route, verify, normalize and the answers the platform expects.
+ * Transports (the HTTP route, a poller) sit in front of it; the core reads its `traits`, never its name.
+ */
+export type ChannelReceiver = {
   readonly channel: Envelope['channel'];
   /** The env variables that enable this channel; named in the 404 a disabled channel answers. */
   readonly requiredEnv: string[];
   readonly enabled: boolean;
+  readonly traits: IngressTraits;
+  /** The webhook route (a Hono path such as `/slack/events`); absent for a channel posted to elsewhere (web: /api/messages). */
+  readonly path?: string;
+  /** Media types the platform posts; others get 415, once the channel is known to be enabled. */
+  readonly accepts?: readonly string[];
+  /** Enablement per request, from the route's params (hooks are enabled per source); without it, `enabled` and `requiredEnv`. */
+  enabledFor?(params: Record<string, string>): Enablement;
+  /** A handshake answered before verify and anything stored (Slack's url_verification challenge); undefined: not one. */
+  handshake?(req: RawRequest): Response | undefined;
   verify(req: RawRequest): void | Promise<void>;
   /** Returns the envelopes the request carries, or `ignore` with a reason for events we do not handle. */
   normalize(req: RawRequest): Envelope[] | { ignore: string } | Promise<Envelope[] | { ignore: string }>;
@@ -201,15 +229,6 @@ export type ChannelAdapter = Pick<ReplySink, 'reply'> & {
    */
   refuse?(envelope: Envelope, text: string, how: 'respond' | 'send'): Promise<Response | undefined>;
   /**
-   * Edits a reply in place while it streams (Slack chat.update, Telegram editMessageText). `ref` is the
-   * envelope's `replyRef` plus `executionId`. The worker calls it throttled (about once a second) with the
-   * text so far; the first call may post the message, later calls edit it. `reply` then delivers the final
-   * text once, and should edit that same message. Channels that cannot edit leave it out and do not stream.
-   */
-  update?(ref: Record<string, unknown>, reply: Reply): Promise<void>;
-  /** Posts to an address on this platform: makes the channel a destination for routing rules. */
-  postTo?(target: string, reply: Reply, meta: { executionId: string }): Promise<void>;
-  /**
    * Receives events over a connection this process opens (Telegram getUpdates, a Slack Socket Mode WebSocket)
    * instead of being posted to. The composition root runs it in one web process at a time (a leader lock) until
    * `signal` aborts, then awaits it. Each event goes to `receive` as the webhook route would get it, and takes the
@@ -220,6 +239,52 @@ export type ChannelAdapter = Pick<ReplySink, 'reply'> & {
    * A throw means not stored: keep it unconfirmed and try again after the error's `retryAfterSeconds` when it has one.
    */
   poll?(receive: (req: RawRequest, how?: 'respond' | 'send') => Promise<Response | undefined>, opts: { signal: AbortSignal; logger: Logger }): Promise<void>;
+};
+
+/**
+ * How long one part of a reply may be on a platform, and how the platform counts. The outbound step splits with
+ * it (src/split.ts), so every channel splits the same way, each by its own measure.
+ */
+export type SendLimits = {
+  /** The most one piece may measure. */
+  readonly maxLength: number;
+  /** How many leading UTF-16 units of `text` fit in `limit` as the platform counts (Slack counts escapes); default: UTF-16 units. */
+  fitting?(text: string, limit: number): number;
+  /** Whether a code fence open at a cut is closed and reopened, so each piece renders on its own. */
+  readonly fences?: boolean;
+  /** Pieces that travel together as one message (Slack: three sections); default 1. */
+  readonly piecesPerPart?: number;
+};
+
+/** Where one reply goes: back to where its envelope came from, or to a routing rule's target on the sender's platform. */
+export type Recipient = { envelope: Envelope } | { target: string };
+
+/** One message of a reply on its way out: `pieces` joined make `text`; `index` counts from 0 of `count`. */
+export type OutboundPart = { text: string; pieces: string[]; index: number; count: number };
+
+/**
+ * What a sender gets with each part: the whole reply (for buttons, votes and whatever it renders its own way), and
+ * `anchor`, what an earlier part returned (the first message's id, to thread the rest under it), even when that
+ * part was sent by an earlier attempt in another process.
+ */
+export type PartMeta = { executionId: string; reply: Reply; anchor?: string };
+
+/**
+ * The sending half of a channel. The outbound step (src/pipeline/outbound.ts) splits the reply with `limits`, calls
+ * `send` (back where the envelope came from) or `postTo` (a routing rule's target) part by part, records on the
+ * execution what was delivered, and turns a `RetryLaterError` into a wait or a deferred job. A sender returns the
+ * anchor later parts need, if any.
+ */
+export type ChannelSender = {
+  readonly channel: Envelope['channel'];
+  /** Without limits the reply goes whole, as one part (a GitHub review is one API call however long). */
+  readonly limits?: SendLimits;
+  /** The reply as the text this platform shows before it is split (findings listed, notices added); default: its text. */
+  compose?(reply: Reply, to: Recipient): string;
+  /** Sends one part to where `envelope` came from. Without it the channel delivers nothing (the reply is read from the API). */
+  send?(envelope: Envelope, part: OutboundPart, meta: PartMeta): Promise<string | void>;
+  /** Sends one part to an address on this platform: makes the channel a destination for routing rules. */
+  postTo?(target: string, part: OutboundPart, meta: PartMeta): Promise<string | void>;
   /**
    * Checks a routing rule's target before the rule is stored, so a mistyped address is refused when the operator
    * adds it instead of failing (to dead) at delivery. Returns undefined when `postTo` can deliver to `target`, else
@@ -227,13 +292,37 @@ export type ChannelAdapter = Pick<ReplySink, 'reply'> & {
    */
   validateTarget?(target: string): string | undefined;
   /**
+   * Edits a reply in place while it streams (Slack chat.update, Telegram editMessageText): the worker calls it
+   * throttled (about once a second) with the text so far; the first call may post the message, later calls edit it.
+   * `send` then delivers the final text, and should edit that same message. Channels that cannot edit leave it out.
+   */
+  update?(envelope: Envelope, text: string, meta: { executionId: string }): Promise<void>;
+  /**
    * Loads from the platform what the agent needs before it runs (a Slack thread's history, the pull request to
    * review) and shows there that work started. The worker calls it once per answer, before the agent; a throw
    * fails the attempt so the queue retries it. The agent sees the returned `envelope`; `context` is stored with
-   * the reply (`Reply.context`) and so reaches `reply`, even on a retried delivery.
+   * the reply (`Reply.context`) and so reaches `send`, even on a retried delivery.
    */
   prepare?(envelope: Envelope, meta: { executionId: string; agent: string }): Promise<Prepared>;
 };
+
+/** One platform: both halves. Adapters translate; they never decide. */
+export type ChannelAdapter = ChannelReceiver & ChannelSender;
+
+/**
+ * A platform asked us to wait (a 429 with Retry-After, GitHub's secondary limit). Senders throw it and nothing else
+ * for a rate limit; the outbound step waits a short one out and defers the job past a long one.
+ */
+export class RetryLaterError extends Error {
+  readonly code: string = 'retry_later';
+  readonly retryAfterMs: number;
+  /** `what`: who refused what, e.g. "Slack rate-limited chat.postMessage". */
+  constructor(retryAfterMs: number, what: string, options?: ErrorOptions) {
+    super(`${what}: retry after ${Math.ceil(retryAfterMs / 1000)} s`, options);
+    this.name = 'RetryLaterError';
+    this.retryAfterMs = retryAfterMs;
+  }
+}
 
 /**
  * What `ChannelAdapter.prepare` loaded: the envelope the agent answers, and what delivery needs to know about it.

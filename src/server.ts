@@ -21,6 +21,7 @@ import { configuredSecrets, createRedactor, type Redactor } from './redact.ts';
 import { createMetrics } from './metrics.ts';
 import { createIngest } from './pipeline/ingest.ts';
 import { createBackpressure } from './pipeline/backpressure.ts';
+import { createOutbound } from './pipeline/outbound.ts';
 import { createMaintenance } from './pipeline/maintenance.ts';
 import { createWaiter, type Waiter } from './pipeline/waiter.ts';
 import { createWorker } from './pipeline/worker.ts';
@@ -64,6 +65,8 @@ export type StartOptions = {
    * that listens, i.e. one that receives events; not in the in-process server a CLI verb starts.
    */
   poll?: boolean;
+  /** The most one reply waits out platforms' Retry-After in place (default MAX_WAIT_MS); 0 defers every rate limit to the queue. */
+  maxRateLimitWaitMs?: number;
 };
 
 export async function startSwitchboard(config: Config, opts: StartOptions = {}): Promise<Switchboard> {
@@ -142,7 +145,7 @@ export async function startSwitchboard(config: Config, opts: StartOptions = {}):
     logger,
     editorFor(envelope, executionId) {
       const adapter = channels.get(envelope.channel);
-      return adapter?.update ? (text) => adapter.update!({ ...envelope.replyRef, executionId }, { text }) : undefined;
+      return adapter?.update ? (text) => adapter.update!(envelope, text, { executionId }) : undefined;
     },
   });
 
@@ -151,7 +154,12 @@ export async function startSwitchboard(config: Config, opts: StartOptions = {}):
     store,
     agents,
     llm,
-    replies: channels,
+    outbound: createOutbound({
+      channel: (name) => channels.get(name),
+      recordDelivered: (id, delivered) => store.recordDelivered(id, delivered),
+      ...(opts.maxRateLimitWaitMs !== undefined ? { maxWaitMs: opts.maxRateLimitWaitMs } : {}),
+    }),
+    traits: (channel) => channels.traits(channel),
     logger,
     redactor,
     metrics,
@@ -159,7 +167,7 @@ export async function startSwitchboard(config: Config, opts: StartOptions = {}):
     now: () => new Date(),
     startedAt,
     onFinished: (id) => waiter.finished(id),
-    budget: createBudget({ limits: config.llm.budgets, read: (scope) => store.usageSince(scope) }),
+    budget: createBudget({ limits: config.llm.budgets, read: (scope) => store.usageSince(scope), tenant: (channel) => channels.traits(channel).tenant }),
     live,
     prepare: async (envelope, meta) => channels.get(envelope.channel)?.prepare?.(envelope, meta),
   });
@@ -182,6 +190,7 @@ export async function startSwitchboard(config: Config, opts: StartOptions = {}):
     agentNames: new Set(agents.keys()),
     rateLimiter: createRateLimiter(config.rateLimit),
     backpressure,
+    traits: (channel) => channels.traits(channel),
     // In `all`, wake the local worker on commit: a reply takes milliseconds, not a polling interval.
     onEnqueued: () => store.queue.wake(),
   });
@@ -194,12 +203,8 @@ export async function startSwitchboard(config: Config, opts: StartOptions = {}):
     checkAdminToken,
     replyWaitSeconds: config.replyWaitSeconds,
     agents: agentList,
+    receivers: channels.all(),
     web: channels.get('web')!,
-    hooks: channels.get('hooks') as Parameters<typeof createApp>[0]['hooks'],
-    slack,
-    github,
-    telegram: channels.get('telegram')!,
-    whatsapp: channels.get('whatsapp')!,
     providers: () => llm.health(),
     live,
     queue: () => backpressure.state(),

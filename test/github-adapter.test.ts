@@ -8,10 +8,12 @@ import { createGithubAdapter, githubTargetProblem, reviewBody } from '../channel
 import { loadConfig } from '../src/config.ts';
 import { truncateToTokens } from '../src/llm/index.ts';
 import { planPullRequestReview, planReview, REVIEW_TOKEN_BUDGET, type ReviewMemory, type ReviewPlan } from '../src/review/index.ts';
+import { RetryLaterError } from '../src/ports.ts';
 import type { Envelope, Finding } from '../src/types.ts';
 import { startFakeGithub, type FakeGithub } from './fakes/github-api.ts';
 import { addedPatch, REPO, WEBHOOK_SECRET } from './fixtures/github/events.ts';
 import { databaseKinds } from './support/databases.ts';
+import { outbound } from './support/outbound.ts';
 import { startTestSwitchboard, type TestSwitchboard } from './support/switchboard.ts';
 
 /** Review memory in a Map: enough for one adapter on its own. */
@@ -47,23 +49,20 @@ describe('GitHub rate limits', () => {
   });
   afterAll(async () => fake?.close());
 
-  it('hands a long secondary rate limit to the queue as retryAfterSeconds instead of waiting in place', async () => {
+  it('hands a secondary rate limit on as RetryLaterError with the wait GitHub asked for, waiting nothing in place', async () => {
     const config = loadConfig({ GITHUB_WEBHOOK_SECRET: WEBHOOK_SECRET, GITHUB_TOKEN: 'ghp_x', GITHUB_API_URL: fake.apiUrl }).github;
-    const slept: number[] = [];
-    const adapter = createGithubAdapter(config, { memory: memory(), sleep: async (ms) => void slept.push(ms) });
+    const adapter = createGithubAdapter(config, { memory: memory() });
     fake.setPull(REPO.full_name, { number: 30, base: 'b30', head: 'h30' });
     fake.setDiff(REPO.full_name, 'b30...h30', [{ filename: 'src/pay.ts', status: 'added', patch: PAY }]);
 
     fake.rateLimit(/\/pulls\/30$/, 60);
     const failed = await adapter.prepare!(reviewEnvelope(30), { executionId: 'e1', agent: 'review' }).then(() => undefined, (err) => err);
-    expect(failed).toMatchObject({ name: 'GithubRateLimitedError', retryAfterSeconds: 60 });
-    expect(failed.message).toMatch(/retry after 60 s/);
-    expect(slept).toEqual([]); // nothing waited in place: the worker runs it again after 60 s
+    expect(failed).toBeInstanceOf(RetryLaterError);
+    expect(failed).toMatchObject({ retryAfterMs: 60_000 });
+    expect(failed.message).toMatch(/retry after 60 s/); // the worker runs it again after 60 s
 
-    // A short one is waited out where it happens.
-    fake.rateLimit(/\/pulls\/30$/, 2);
+    // Once the limit is over, the same call goes through.
     const prepared = await adapter.prepare!(reviewEnvelope(30), { executionId: 'e2', agent: 'review' });
-    expect(slept).toEqual([2000]);
     const { plan } = await planPullRequestReview(memory(), prepared.pullRequest!);
     expect(plan.reviewed).toEqual(['src/pay.ts']);
   });
@@ -116,15 +115,15 @@ describe('GitHub routed replies with App authentication', () => {
       GITHUB_PRIVATE_KEY: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
       GITHUB_API_URL: fake.apiUrl,
     }).github;
-    const adapter = createGithubAdapter(config, { memory: memory() });
+    const adapter = outbound(createGithubAdapter(config, { memory: memory() }));
     try {
-      await adapter.postTo!('acme/shop#5', { text: 'Nightly build failed on main.' }, { executionId: '0b7c5a39-1111-4a4a-9c9c-123456789abc' });
+      await adapter.postTo('acme/shop#5', { text: 'Nightly build failed on main.' }, { executionId: '0b7c5a39-1111-4a4a-9c9c-123456789abc' });
       const [comment] = fake.comments;
       expect(comment).toMatchObject({ repo: 'acme/shop', pr: 5, kind: 'issue' });
       expect(comment!.body).toMatch(/^Nightly build failed on main\.\n<!-- switchboard:execution=0b7c5a39-1111-4a4a-9c9c-123456789abc -->$/);
       expect(fake.requests.find((r) => r.path === '/repos/acme/shop/issues/5/comments')?.authorization).toBe('token ghs_installation_99_1');
-      await expect(adapter.postTo!('acme/other#1', { text: 'x' }, { executionId: 'e' })).rejects.toThrow(/App 6060 is not installed on acme\/other: install it there/);
-      await expect(adapter.postTo!('acme/shop', { text: 'x' }, { executionId: 'e' })).rejects.toThrow(/not owner\/repo#number/);
+      await expect(adapter.postTo('acme/other#1', { text: 'x' }, { executionId: 'e' })).rejects.toThrow(/App 6060 is not installed on acme\/other: install it there/);
+      await expect(adapter.postTo('acme/shop', { text: 'x' }, { executionId: 'e' })).rejects.toThrow(/not owner\/repo#number/);
     } finally {
       await fake.close();
     }

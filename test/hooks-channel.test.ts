@@ -5,6 +5,7 @@ import { hookSecretEnvName } from '../src/config.ts';
 import { NormalizeError, VerificationError } from '../src/ports.ts';
 import type { RawRequest } from '../src/ports.ts';
 import type { Envelope } from '../src/types.ts';
+import { outbound } from './support/outbound.ts';
 
 const SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
 const OTHER_SECRET = 'whsec_dGhpcyBpcyBub3QgdGhlIHJpZ2h0IHNlY3JldA==';
@@ -314,11 +315,10 @@ describe('hooks: sources and the adapter', () => {
   const adapter = createHooksAdapter({ secretFor: (source) => secrets[source], now: clock });
 
   it('is enabled only for sources with a secret', () => {
-    expect(adapter.enabledFor('ci')).toBe(true);
-    expect(adapter.enabledFor('billing')).toBe(false);
-    expect(adapter.enabledFor('bad name')).toBe(false);
-    expect(adapter.requiredEnvFor('billing')).toEqual(['HOOK_SECRET_BILLING']);
-    expect(adapter.requiredEnvFor('bad name')).toEqual([]);
+    const enabledFor = (source: string) => adapter.enabledFor!({ source });
+    expect(enabledFor('ci')).toEqual({ enabled: true, requiredEnv: ['HOOK_SECRET_CI'] });
+    expect(enabledFor('billing')).toEqual({ enabled: false, requiredEnv: ['HOOK_SECRET_BILLING'] });
+    expect(enabledFor('bad name')).toEqual({ enabled: false, requiredEnv: ['a source name of letters, digits, - and _'] });
   });
 
   it('verifies with the secret of the source in the route', () => {
@@ -338,8 +338,9 @@ describe('hooks: sources and the adapter', () => {
     expect(only(result as Envelope[])).toMatchObject({ channel: 'hooks', tenantId: 'hook:ci', receivedAt: NOW.toISOString() });
   });
 
-  it('has no reply destination yet, and replying resolves', async () => {
+  it('sends nothing back: the reply is read from the execution, and routing rules take it elsewhere', async () => {
     const envelope = only(normalizeHook(signed('{"text":"hi"}'), 'ci', clock));
-    await expect(adapter.reply(envelope, { text: 'ok' }, { executionId: 'e1' })).resolves.toBeUndefined();
+    expect(adapter.send).toBeUndefined();
+    await expect(outbound(adapter).reply(envelope, { text: 'ok' }, { executionId: 'e1' })).resolves.toBeUndefined();
   });
 });

@@ -324,7 +324,7 @@ describe('budgets', () => {
   it('refuses once the tenant or the user reached a limit, for the UTC day', async () => {
     const reads: { since: Date }[] = [];
     let used = { tenant: { tokens: 10, costUsd: 0.01 }, user: { tokens: 10, costUsd: 0.01 } };
-    const budget = createBudget({ limits, read: async (s) => (reads.push(s), used), now: () => new Date('2025-03-04T22:30:00Z') });
+    const budget = createBudget({ limits, read: async (s) => (reads.push(s), used), tenant: () => 'workspace', now: () => new Date('2025-03-04T22:30:00Z') });
     expect(await budget.check(scope)).toBeUndefined();
     expect(reads[0]).toMatchObject({ ...scope, since: new Date('2025-03-04T00:00:00Z') });
     used = { tenant: { tokens: 1000, costUsd: 0 }, user: { tokens: 0, costUsd: 0 } };
@@ -336,7 +336,7 @@ describe('budgets', () => {
   });
 
   it('with no limits set reads nothing', async () => {
-    const budget = createBudget({ limits: { tenantTokens: 0, userTokens: 0, tenantCostUsd: 0, userCostUsd: 0 }, read: async () => { throw new Error('read'); } });
+    const budget = createBudget({ limits: { tenantTokens: 0, userTokens: 0, tenantCostUsd: 0, userCostUsd: 0 }, read: async () => { throw new Error('read'); }, tenant: () => 'chat' });
     expect(budget.enabled).toBe(false);
     expect(await budget.check(scope)).toBeUndefined();
   });

@@ -1,8 +1,11 @@
 /** The Slack adapter on its own: signatures, the request shapes it reads, and how it writes within Slack's limits. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { normalizeSlack, signSlack, splitText, renderReply, verifySlack, SLACK_TOLERANCE_SECONDS, type NormalizeOptions } from '../channels/slack/index.ts';
+import { createSlackAdapter, normalizeSlack, renderPart, signSlack, SLACK_LIMITS, verifySlack, SLACK_TOLERANCE_SECONDS, type NormalizeOptions } from '../channels/slack/index.ts';
+import { loadConfig } from '../src/config.ts';
+import { partsOf } from '../src/pipeline/outbound.ts';
+import { splitMessage } from '../src/split.ts';
 import { NormalizeError, VerificationError, type RawRequest } from '../src/ports.ts';
-import type { Envelope } from '../src/types.ts';
+import type { Envelope, Reply } from '../src/types.ts';
 import { BOT_USER, clickPayload, clickRequest, commandRequest, eventRequest, SIGNING_SECRET, slackSignature, TEAM } from './fakes/slack-api.ts';
 
 // Slack's documented example (api.slack.com/authentication/verifying-requests-from-slack).
@@ -181,6 +184,7 @@ describe('Slack requests → envelopes', () => {
 });
 
 describe('writing within Slack limits', () => {
+  const splitText = (text: string) => splitMessage(text, { limit: SLACK_LIMITS.maxLength, fences: SLACK_LIMITS.fences, fitting: SLACK_LIMITS.fitting });
   const paragraphs = Array.from({ length: 40 }, (_, i) => `Paragraph ${i}: ${'word '.repeat(100).trim()} & <done>.`);
   const long = paragraphs.join('\n\n');
 
@@ -207,14 +211,16 @@ describe('writing within Slack limits', () => {
     for (const part of splitText(code)) expect((part.match(/```/g) ?? []).length % 2).toBe(0);
   });
 
-  it('puts 👍/👎 buttons naming the execution on the last message only, and findings in the text', () => {
-    const messages = renderReply({ text: long, feedback: true, findings: [{ path: 'src/a.ts', line: 3, severity: 'medium', body: 'debug leftover' }] }, 'exec-9');
+  it('puts 👍/👎 buttons naming the execution on the last message only, and findings in the text', async () => {
+    const slack = createSlackAdapter(loadConfig({}).slack);
+    const rendered = (reply: Reply) => partsOf(slack, reply, { target: 'C1' }).map((part) => renderPart(part, { executionId: 'exec-9', reply }));
+    const messages = rendered({ text: long, feedback: true, findings: [{ path: 'src/a.ts', line: 3, severity: 'medium', body: 'debug leftover' }] });
     expect(messages.length).toBeGreaterThan(1);
     const actions = messages.map((m) => m.blocks.filter((b) => b.type === 'actions'));
     expect(actions.slice(0, -1).flat()).toEqual([]);
     const buttons = (actions.at(-1)![0] as any).elements;
     expect(buttons.map((b: any) => JSON.parse(b.value))).toEqual([{ executionId: 'exec-9', score: 1 }, { executionId: 'exec-9', score: -1 }]);
     expect(messages.at(-1)!.text).toContain('src/a.ts:3 — debug leftover');
-    expect(renderReply({ text: 'hi', feedback: false }, 'exec-9')[0]!.blocks.some((b) => b.type === 'actions')).toBe(false);
+    expect(rendered({ text: 'hi', feedback: false })[0]!.blocks.some((b) => b.type === 'actions')).toBe(false);
   });
 });

@@ -1,28 +1,31 @@
 /** Sending to Slack through the real WebClient against the fake Web API: threads, parts, votes, 429s, thread history. */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createSlackAdapter, SlackRateLimitedError, WORKING_ON_IT, type SlackReplyRef } from '../channels/slack/index.ts';
+import { createSlackAdapter, WORKING_ON_IT, type SlackReplyRef } from '../channels/slack/index.ts';
 import { loadConfig } from '../src/config.ts';
+import { RetryLaterError } from '../src/ports.ts';
 import type { Envelope } from '../src/types.ts';
 import { BOT_ID, BOT_TOKEN, BOT_USER, SIGNING_SECRET, startFakeSlack, type FakeSlack } from './fakes/slack-api.ts';
+import { outbound } from './support/outbound.ts';
 
 let fake: FakeSlack;
-const slept: number[] = [];
 const warnings: string[] = [];
 let adapter: ReturnType<typeof createSlackAdapter>;
+// The outbound step in front of it, as the worker runs it; its waits for Retry-After are recorded, not waited.
+let out: ReturnType<typeof outbound>;
 let config: ReturnType<typeof loadConfig>;
 const logger = { debug() {}, info() {}, error() {}, warn: (_: unknown, msg?: string) => void warnings.push(msg ?? '') };
 
 beforeAll(async () => {
   fake = await startFakeSlack();
   config = loadConfig({ SLACK_SIGNING_SECRET: SIGNING_SECRET, SLACK_BOT_TOKEN: BOT_TOKEN, SLACK_API_URL: fake.apiUrl });
-  // The sleep is recorded instead of waited, so Retry-After handling is checked without slowing the suite.
-  adapter = createSlackAdapter(config.slack, { sleep: async (ms) => void slept.push(ms), logger });
+  adapter = createSlackAdapter(config.slack, { logger });
+  out = outbound(adapter);
 });
 afterAll(async () => fake?.close());
 beforeEach(() => {
   fake.calls.length = 0;
   fake.responses.length = 0;
-  slept.length = 0;
+  out.slept.length = 0;
   warnings.length = 0;
 });
 
@@ -38,7 +41,7 @@ const longText = Array.from({ length: 30 }, (_, i) => `Part ${i}. ${'x'.repeat(1
 
 describe('Slack replies', () => {
   it('answers in the thread it was asked in, with feedback buttons naming the execution', async () => {
-    await adapter.reply(thread, { text: 'deploy with `make ship` <after> review', feedback: true }, { executionId: 'exec-1' });
+    await out.reply(thread, { text: 'deploy with `make ship` <after> review', feedback: true }, { executionId: 'exec-1' });
     const [post] = fake.ok('chat.postMessage');
     expect(post!.args).toMatchObject({ channel: 'C0REPLY01', thread_ts: '1700000001.000001', text: 'deploy with `make ship` &lt;after&gt; review' });
     expect(JSON.parse(post!.args.blocks.at(-1).elements[0].value)).toEqual({ executionId: 'exec-1', score: 1 });
@@ -47,7 +50,7 @@ describe('Slack replies', () => {
   it('posts "Working on it…" before the agent runs, then replaces it with part one and posts the other parts in the thread', async () => {
     const prepared = await adapter.prepare!(thread, { executionId: 'exec-2', agent: 'ask' });
     expect(fake.calls.map((c) => [c.method, c.args.text])).toEqual([['chat.postMessage', WORKING_ON_IT]]);
-    await adapter.reply(thread, { text: longText, feedback: true, context: prepared.context }, { executionId: 'exec-2' });
+    await out.reply(thread, { text: longText, feedback: true, context: prepared.context }, { executionId: 'exec-2' });
     const [placeholder, update, ...rest] = fake.calls;
     expect(placeholder).toMatchObject({ method: 'chat.postMessage', args: { text: WORKING_ON_IT, thread_ts: '1700000001.000001' } });
     expect(update).toMatchObject({ method: 'chat.update', args: { channel: 'C0REPLY01', ts: placeholder!.result!.ts } });
@@ -63,20 +66,20 @@ describe('Slack replies', () => {
 
   it('waits out a short Retry-After and sends once', async () => {
     fake.rateLimit('chat.postMessage', 2);
-    await adapter.reply(thread, { text: 'after the wait' }, { executionId: 'exec-3' });
-    expect(slept).toEqual([2000]);
+    await out.reply(thread, { text: 'after the wait' }, { executionId: 'exec-3' });
+    expect(out.slept).toEqual([2000]);
     expect(fake.calls.map((c) => c.status)).toEqual([429, 200]);
     expect(fake.ok('chat.postMessage')).toHaveLength(1);
   });
 
   it('hands a long Retry-After to the queue in the error, and the later retry sends the message once', async () => {
     fake.rateLimit('chat.postMessage', 120);
-    const failed = await adapter.reply(thread, { text: 'later' }, { executionId: 'exec-4' }).catch((e) => e);
-    expect(failed).toBeInstanceOf(SlackRateLimitedError);
-    expect(failed.retryAfterSeconds).toBe(120);
-    expect(slept).toEqual([]);
+    const failed = await out.reply(thread, { text: 'later' }, { executionId: 'exec-4' }).catch((e) => e);
+    expect(failed).toBeInstanceOf(RetryLaterError);
+    expect(failed.retryAfterMs).toBe(120_000);
+    expect(out.slept).toEqual([]);
     expect(fake.ok('chat.postMessage')).toHaveLength(0);
-    await adapter.reply(thread, { text: 'later' }, { executionId: 'exec-4' });
+    await out.reply(thread, { text: 'later' }, { executionId: 'exec-4' });
     expect(fake.ok('chat.postMessage').map((c) => c.args.text)).toEqual(['later']);
   });
 
@@ -84,28 +87,28 @@ describe('Slack replies', () => {
     const resume = envelope({ kind: 'thread', channel: 'C0RESUME1', threadTs: '1700000001.000009' });
     // Part one goes through, then the second part meets a Retry-After too long to wait out.
     fake.rateLimit('chat.postMessage', 600, { after: 1 });
-    const failed = await adapter.reply(resume, { text: longText }, { executionId: 'exec-5' }).catch((e) => e);
-    expect(failed).toBeInstanceOf(SlackRateLimitedError);
-    expect(failed.retryAfterSeconds).toBe(600);
-    expect(slept).toEqual([]);
-    await adapter.reply(resume, { text: longText }, { executionId: 'exec-5' });
+    const failed = await out.reply(resume, { text: longText }, { executionId: 'exec-5' }).catch((e) => e);
+    expect(failed).toBeInstanceOf(RetryLaterError);
+    expect(failed.retryAfterMs).toBe(600_000);
+    expect(out.slept).toEqual([]);
+    await out.reply(resume, { text: longText }, { executionId: 'exec-5' });
     const sections = fake.ok('chat.postMessage').flatMap((c) => c.args.blocks.map((b: any) => b.text.text));
     expect(sections.join('\n\n')).toBe(longText);
   });
 
   it('a delivery retried by another process edits the placeholder the first one posted', async () => {
     const first = await adapter.prepare!(thread, { executionId: 'exec-6', agent: 'ask' });
-    const other = createSlackAdapter(config.slack, { sleep: async () => {} });
-    await other.reply(thread, { text: 'the answer', feedback: true, context: first.context }, { executionId: 'exec-6' });
+    const other = createSlackAdapter(config.slack);
+    await outbound(other).reply(thread, { text: 'the answer', feedback: true, context: first.context }, { executionId: 'exec-6' });
     expect(fake.calls.map((c) => c.method)).toEqual(['chat.postMessage', 'chat.update']);
     expect(fake.calls[1]!.args).toMatchObject({ ts: first.context!.placeholderTs, text: 'the answer' });
   });
 
   it('streams an answer into one thread message that the final reply completes', async () => {
-    const ref = { kind: 'thread', channel: 'C0STREAM1', threadTs: '1700000001.000002', executionId: 'exec-s' };
-    await adapter.update!(ref, { text: 'Deploys go' });
-    await adapter.update!(ref, { text: 'Deploys go through `make ship`' });
-    await adapter.reply(envelope({ kind: 'thread', channel: 'C0STREAM1', threadTs: '1700000001.000002' }), { text: 'Deploys go through `make ship`.', feedback: true }, { executionId: 'exec-s' });
+    const streamed = envelope({ kind: 'thread', channel: 'C0STREAM1', threadTs: '1700000001.000002' });
+    await adapter.update!(streamed, 'Deploys go', { executionId: 'exec-s' });
+    await adapter.update!(streamed, 'Deploys go through `make ship`', { executionId: 'exec-s' });
+    await out.reply(streamed, { text: 'Deploys go through `make ship`.', feedback: true }, { executionId: 'exec-s' });
     const [posted, ...edits] = fake.calls;
     expect(posted).toMatchObject({ method: 'chat.postMessage', args: { thread_ts: '1700000001.000002', text: 'Deploys go' } });
     expect(edits.map((c) => [c.method, c.args.ts, c.args.text])).toEqual([
@@ -116,24 +119,21 @@ describe('Slack replies', () => {
     expect(edits[0]!.args.blocks.some((b: any) => b.type === 'actions')).toBe(false);
   });
 
-  it('edits a named message, and leaves a slash command response alone while streaming', async () => {
-    fake.addMessage('C0EDIT001', { ts: '1700000000.000042', text: 'before', user: BOT_USER, bot_id: BOT_ID });
-    await adapter.update!({ channel: 'C0EDIT001', ts: '1700000000.000042' }, { text: 'edited' });
-    expect(fake.calls.map((c) => [c.method, c.args.ts, c.args.text])).toEqual([['chat.update', '1700000000.000042', 'edited']]);
-    await adapter.update!({ kind: 'command', channel: 'C0CMD0001', responseUrl: fake.responseUrl('x'), executionId: 'exec-c' }, { text: 'so far' });
-    expect(fake.calls).toHaveLength(1);
+  it('leaves a slash command response alone while streaming', async () => {
+    await adapter.update!(envelope({ kind: 'command', channel: 'C0CMD0001', responseUrl: fake.responseUrl('x') }), 'so far', { executionId: 'exec-c' });
+    expect(fake.calls).toEqual([]);
     expect(fake.responses).toEqual([]);
   });
 
   it('answers a slash command through its response_url, in the channel', async () => {
     const responseUrl = fake.responseUrl('cmd-1');
-    await adapter.reply(envelope({ kind: 'command', channel: 'C0CMD0001', responseUrl }), { text: 'pong' }, { executionId: 'exec-8' });
+    await out.reply(envelope({ kind: 'command', channel: 'C0CMD0001', responseUrl }), { text: 'pong' }, { executionId: 'exec-8' });
     expect(fake.responses).toEqual([expect.objectContaining({ id: 'cmd-1', body: expect.objectContaining({ response_type: 'in_channel', text: 'pong' }) })]);
     expect(fake.calls).toEqual([]);
   });
 
   it('posts to a channel id for routing rules; parts after the first go into its thread', async () => {
-    await adapter.postTo!('C0ROUTED1', { text: longText }, { executionId: 'exec-9' });
+    await out.postTo('C0ROUTED1', { text: longText }, { executionId: 'exec-9' });
     const [first, ...rest] = fake.ok('chat.postMessage');
     expect(first!.args.channel).toBe('C0ROUTED1');
     expect(first!.args.thread_ts).toBeUndefined();
@@ -142,7 +142,7 @@ describe('Slack replies', () => {
   });
 
   it('explains platform errors an operator can fix', async () => {
-    await expect(adapter.postTo!('', { text: 'x' }, { executionId: 'exec-10' })).rejects.toThrow(/channel_not_found; check the channel id/);
+    await expect(out.postTo('', { text: 'x' }, { executionId: 'exec-10' })).rejects.toThrow(/channel_not_found; check the channel id/);
   });
 });
 
@@ -187,7 +187,7 @@ describe('Slack thread history and placeholders (prepare)', () => {
     fake.addMessage('C0HIST005', human(root, 'U0BOB0001', `<@${BOT_USER}> why is CI red?`, root));
     const asked = threadEnvelope('C0HIST005', root, root);
     const first = await adapter.prepare!(asked, { executionId: 'exec-h7', agent: 'ask' });
-    const other = createSlackAdapter(config.slack, { sleep: async () => {} });
+    const other = createSlackAdapter(config.slack);
     const second = await other.prepare!(asked, { executionId: 'exec-h7', agent: 'ask' });
     expect(second.context).toEqual(first.context);
     expect(fake.ok('chat.postMessage')).toHaveLength(1);
@@ -231,7 +231,7 @@ describe('Slack votes', () => {
   });
 
   it('marks a vote on a slash-command answer through the response_url, replacing the original', async () => {
-    await adapter.reply(envelope(vote('response_url')), { text: 'Thanks — recorded', data: { executionId: 'exec-v1' } }, { executionId: 'exec-v2' });
+    await out.reply(envelope(vote('response_url')), { text: 'Thanks — recorded', data: { executionId: 'exec-v1' } }, { executionId: 'exec-v2' });
     expect(fake.calls).toEqual([]);
     expect(fake.responses).toHaveLength(1);
     const body = fake.responses[0]!.body;
@@ -242,19 +242,19 @@ describe('Slack votes', () => {
   });
 
   it('never erases an answer Slack sent without its message: the vote is confirmed to the voter alone', async () => {
-    await adapter.reply(envelope(vote('response_url', [])), { text: 'Thanks — recorded', data: { executionId: 'exec-v1' } }, { executionId: 'exec-v3' });
+    await out.reply(envelope(vote('response_url', [])), { text: 'Thanks — recorded', data: { executionId: 'exec-v1' } }, { executionId: 'exec-v3' });
     expect(fake.responses[0]!.body).toMatchObject({ replace_original: false, response_type: 'ephemeral', text: '👍 recorded' });
   });
 
   it('marks a vote on a message the bot posted with chat.update', async () => {
     fake.addMessage('C0VOTES01', { ts: '1700006000.000001', text: 'pong', user: BOT_USER, bot_id: BOT_ID });
-    await adapter.reply(envelope(vote()), { text: 'Thanks — recorded', data: { executionId: 'exec-v1' } }, { executionId: 'exec-v4' });
+    await out.reply(envelope(vote()), { text: 'Thanks — recorded', data: { executionId: 'exec-v1' } }, { executionId: 'exec-v4' });
     expect(fake.ok('chat.update')).toHaveLength(1);
     expect(fake.responses).toEqual([]);
   });
 
   it('slash-command answers carry buttons that say the vote goes back through response_url', async () => {
-    await adapter.reply(envelope({ kind: 'command', channel: 'C0CMD0001', responseUrl: fake.responseUrl('cmd-v') }), { text: 'pong', feedback: true }, { executionId: 'exec-v5' });
+    await out.reply(envelope({ kind: 'command', channel: 'C0CMD0001', responseUrl: fake.responseUrl('cmd-v') }), { text: 'pong', feedback: true }, { executionId: 'exec-v5' });
     const buttons = fake.responses[0]!.body.blocks.at(-1).elements;
     expect(JSON.parse(buttons[0].value)).toEqual({ executionId: 'exec-v5', score: 1, via: 'response_url' });
   });

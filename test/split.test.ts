@@ -1,7 +1,9 @@
-/** The splitters, case by case: the shared one (Telegram, WhatsApp) and Slack's, which counts escaped characters. */
+/** The one splitter, case by case: by UTF-16 units (Telegram, WhatsApp) and by Slack's measure, which counts escapes. */
 import { describe, expect, it } from 'vitest';
-import { splitText as splitSlack } from '../channels/slack/index.ts';
+import { fitting } from '../channels/slack/index.ts';
 import { splitMessage } from '../src/split.ts';
+
+const splitSlack = (text: string, limit: number) => splitMessage(text, { limit, fences: true, fitting });
 
 const LONE_SURROGATE = /^[\uDC00-\uDFFF]|[\uD800-\uDBFF]$/;
 
@@ -50,7 +52,7 @@ describe('splitMessage', () => {
   });
 });
 
-describe("Slack's splitter", () => {
+describe("the splitter with Slack's measure", () => {
   it('counts &, < and > as Slack escapes them, so a piece fits once escaped', () => {
     for (const ch of ['&', '<', '>']) {
       const parts = splitSlack(`${ch.repeat(30)} ${ch.repeat(30)}`, 100);

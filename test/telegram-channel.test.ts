@@ -9,15 +9,16 @@ import {
   parseBotInfo,
   parseTarget,
   parseVoteData,
+  composeReply,
   renderHtml,
-  splitText,
-  TelegramRateLimitedError,
+  TELEGRAM_LIMITS,
   verifyTelegram,
   voteData,
   type NormalizeOptions,
 } from '../channels/telegram/index.ts';
 import { loadConfig } from '../src/config.ts';
-import { NormalizeError, VerificationError, type RawRequest } from '../src/ports.ts';
+import { NormalizeError, RetryLaterError, VerificationError, type RawRequest } from '../src/ports.ts';
+import { splitMessage } from '../src/split.ts';
 import type { Envelope } from '../src/types.ts';
 import {
   ALICE,
@@ -32,6 +33,7 @@ import {
   WEBHOOK_SECRET,
   type FakeTelegram,
 } from './fakes/telegram-api.ts';
+import { outbound } from './support/outbound.ts';
 
 const NOW = new Date('2025-06-01T12:00:00Z');
 const EXECUTION = '0f8fad5b-d9cb-469f-a165-70867728950e';
@@ -226,6 +228,7 @@ function random(seed: number) {
 }
 
 describe('writing within Telegram limits', () => {
+  const splitText = (text: string, limit = TELEGRAM_LIMITS.maxLength) => splitMessage(text, { limit, fences: TELEGRAM_LIMITS.fences });
   const words = (s: string) => s.split(/\s+/).filter(Boolean);
 
   it('keeps a short answer whole', () => {
@@ -302,15 +305,14 @@ describe('writing within Telegram limits', () => {
 
 describe('the Telegram sender, through the real grammY client', () => {
   let fake: FakeTelegram;
-  const sleeps: number[] = [];
-  const sleep = async (ms: number) => void sleeps.push(ms);
   beforeAll(async () => {
     fake = await startFakeTelegram();
   });
   afterAll(async () => {
     await fake?.close();
   });
-  const sender = (maxWaitSeconds = 30) => createTelegramSender({ api: new Api(BOT_TOKEN, { apiRoot: fake.apiRoot }), maxWaitSeconds, sleep });
+  // The sender behind the outbound step, as the worker runs it.
+  const sender = () => outbound({ channel: 'telegram', limits: TELEGRAM_LIMITS, compose: composeReply, ...createTelegramSender({ api: new Api(BOT_TOKEN, { apiRoot: fake.apiRoot }) }) });
   const envelope = (chatId: number): Envelope => ({
     channel: 'telegram',
     deliveryId: '1',
@@ -323,22 +325,21 @@ describe('the Telegram sender, through the real grammY client', () => {
   });
 
   it('waits out a short retry_after and then sends', async () => {
-    sleeps.length = 0;
     fake.rateLimit('sendMessage', 4);
-    await sender().reply(envelope(501), { text: 'hello' }, { executionId: EXECUTION });
-    expect(sleeps).toEqual([4000]);
+    const s = sender();
+    await s.reply(envelope(501), { text: 'hello' }, { executionId: EXECUTION });
+    expect(s.slept).toEqual([4000]);
     expect(fake.sent(501)).toEqual(['hello']);
   });
 
   it('hands a long retry_after to the queue instead of waiting, then resumes after the parts already sent', async () => {
-    sleeps.length = 0;
     const long = Array.from({ length: 3 }, (_, i) => `Part ${i} ${'word '.repeat(700).trim()}`).join('\n\n');
     const s = sender();
     fake.rateLimit('sendMessage', 120, { after: 1 });
     const error = await s.reply(envelope(502), { text: long }, { executionId: EXECUTION }).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(TelegramRateLimitedError);
-    expect((error as TelegramRateLimitedError).retryAfterSeconds).toBe(120);
-    expect(sleeps).toEqual([]);
+    expect(error).toBeInstanceOf(RetryLaterError);
+    expect((error as RetryLaterError).retryAfterMs).toBe(120_000);
+    expect(s.slept).toEqual([]);
     expect(fake.sent(502)).toHaveLength(1);
     await s.reply(envelope(502), { text: long }, { executionId: EXECUTION }); // the queue's retry
     expect(fake.sent(502).map((t) => t.slice(0, 6))).toEqual(['Part 0', 'Part 1', 'Part 2']);

@@ -2,13 +2,20 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { createChannelRegistry } from '../channels/index.ts';
+import { createGithubAdapter } from '../channels/github/index.ts';
+import { createChannelRegistry, createHooksAdapter } from '../channels/index.ts';
+import { createSlackAdapter } from '../channels/slack/index.ts';
+import { createTelegramAdapter } from '../channels/telegram/index.ts';
+import { createWhatsAppAdapter } from '../channels/whatsapp/index.ts';
+import { loadConfig } from '../src/config.ts';
 import { createWebAdapter, normalizeWeb } from '../channels/web/index.ts';
 import { NormalizeError } from '../src/ports.ts';
 import type { ChannelAdapter, RawRequest } from '../src/ports.ts';
+import { createOutbound } from '../src/pipeline/outbound.ts';
 import type { Envelope, Reply } from '../src/types.ts';
 import { runCli } from './support/process.ts';
 import { ADMIN_TOKEN, startTestSwitchboard } from './support/switchboard.ts';
+import { outbound } from './support/outbound.ts';
 
 const NOW = new Date('2025-06-01T12:00:00Z');
 const clock = () => NOW;
@@ -126,7 +133,8 @@ describe('web channel: normalizing /api/messages', () => {
 
   it('replies by doing nothing: the reply is read from the API', async () => {
     const envelope = only(normalizeWeb(request({ text: 'hi', user_id: 'a' }), clock));
-    await expect(adapter.reply(envelope, { text: 'hello' }, { executionId: 'e1' })).resolves.toBeUndefined();
+    expect(adapter.send).toBeUndefined();
+    await expect(outbound(adapter).reply(envelope, { text: 'hello' }, { executionId: 'e1' })).resolves.toBeUndefined();
   });
 });
 
@@ -137,10 +145,11 @@ describe('channel registry', () => {
       channel,
       requiredEnv: [],
       enabled: true,
+      traits: { throttled: true, sheddable: false, tenant: 'chat', operator: false },
       verify: () => {},
       normalize: () => ({ ignore: 'test' }),
-      reply: async (envelope, reply, meta) => {
-        calls.push([envelope, reply, meta.executionId]);
+      send: async (envelope, _part, meta) => {
+        calls.push([envelope, meta.reply, meta.executionId]);
       },
       calls,
     };
@@ -163,18 +172,52 @@ describe('channel registry', () => {
     expect(registry.all()).toEqual([web]);
   });
 
-  it('sends a reply through the adapter of the envelope channel only', async () => {
+  const deliverThrough = (registry: ReturnType<typeof createChannelRegistry>) =>
+    createOutbound({ channel: (name) => registry.get(name), recordDelivered: async () => {} });
+
+  it('the outbound step sends a reply through the adapter of the envelope channel only', async () => {
     const web = recording('web');
     const hooks = recording('hooks');
-    const registry = createChannelRegistry([web, hooks]);
-    await registry.reply(envelope('hooks'), { text: 'done' }, { executionId: 'e7' });
+    const deliver = deliverThrough(createChannelRegistry([web, hooks]));
+    expect(await deliver({ executionId: 'e7', envelope: envelope('hooks') }, { text: 'done' })).toEqual({ parts: 1 });
     expect(hooks.calls).toEqual([[envelope('hooks'), { text: 'done' }, 'e7']]);
     expect(web.calls).toEqual([]);
   });
 
-  it('fails clearly for a channel with no adapter', async () => {
-    const registry = createChannelRegistry([recording('web')]);
-    await expect(registry.reply(envelope('slack'), { text: 'x' }, { executionId: 'e9' })).rejects.toThrow(/no adapter for channel "slack".*registered: web/);
+  it('the outbound step fails clearly for a channel with no adapter, or a destination that cannot take one', async () => {
+    const deliver = deliverThrough(createChannelRegistry([recording('web')]));
+    await expect(deliver({ executionId: 'e9', envelope: envelope('slack') }, { text: 'x' })).rejects.toThrow(/no adapter for channel "slack"; cannot deliver the reply to execution e9/);
+    await expect(deliver({ executionId: 'e9', envelope: envelope('web'), destination: { channel: 'web', target: 'x' } }, { text: 'x' })).rejects.toThrow(
+      /channel "web" cannot be a routing destination/,
+    );
+  });
+
+  it('says how each channel is treated on the way in, so the core never names one', () => {
+    const config = loadConfig({});
+    const registry = createChannelRegistry([
+      createHooksAdapter({ secretFor: () => undefined }),
+      createWebAdapter(),
+      createSlackAdapter(config.slack),
+      createTelegramAdapter(config.telegram),
+      createWhatsAppAdapter(config.whatsapp, undefined),
+      createGithubAdapter(config.github, { memory: {} as never }),
+    ]);
+    const traits = Object.fromEntries(registry.all().map((a) => [a.channel, a.traits]));
+    // People are throttled; signed systems and GitHub (which never redelivers a 429'd event) are not.
+    expect(Object.keys(traits).filter((c) => traits[c]!.throttled)).toEqual(['web', 'slack', 'telegram', 'whatsapp']);
+    // Only generic webhooks are shed under load; chat platforms would retry into a larger backlog.
+    expect(Object.keys(traits).filter((c) => traits[c]!.sheddable)).toEqual(['hooks']);
+    expect(Object.keys(traits).filter((c) => traits[c]!.operator)).toEqual(['hooks', 'web']);
+    expect(Object.keys(traits).filter((c) => traits[c]!.redeliver)).toEqual(['github']);
+    expect(Object.fromEntries(Object.entries(traits).map(([c, t]) => [c, t.tenant]))).toEqual({
+      hooks: 'webhook source',
+      web: 'chat',
+      slack: 'workspace',
+      telegram: 'chat',
+      whatsapp: 'chat',
+      github: 'repository',
+    });
+    expect(registry.traits('unknown')).toMatchObject({ throttled: true, sheddable: false, operator: false });
   });
 
   it('refuses two adapters for one channel', () => {

@@ -2,6 +2,7 @@
 import twilio from 'twilio';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  composeReply,
   createTwilioClient,
   createWhatsAppAdapter,
   createWhatsAppSender,
@@ -10,17 +11,17 @@ import {
   MEDIA_NOTICE,
   normalizeWhatsApp,
   RedirectingRequestClient,
-  replyBodies,
   signedUrl,
-  splitText,
-  TwilioRateLimitedError,
   verifyTwilio,
+  WHATSAPP_LIMITS,
   whatsappAddress,
 } from '../channels/whatsapp/index.ts';
 import { loadConfig } from '../src/config.ts';
-import { NormalizeError, VerificationError, type RawRequest } from '../src/ports.ts';
+import { NormalizeError, RetryLaterError, VerificationError, type RawRequest } from '../src/ports.ts';
+import { splitMessage } from '../src/split.ts';
 import type { Envelope } from '../src/types.ts';
 import { ACCOUNT_SID, AUTH_TOKEN, CUSTOMER, inboundFields, PUBLIC_URL, startFakeTwilio, WHATSAPP_FROM, whatsappRequest, type FakeTwilio } from './fakes/twilio-api.ts';
+import { outbound } from './support/outbound.ts';
 
 const NOW = new Date('2025-06-01T12:00:00Z');
 
@@ -129,6 +130,7 @@ describe('Twilio webhooks → envelopes', () => {
 });
 
 describe('writing within WhatsApp limits', () => {
+  const splitText = (text: string) => splitMessage(text, { limit: WHATSAPP_LIMITS.maxLength });
   const words = (s: string) => s.split(/\s+/).filter(Boolean);
 
   it('never cuts inside a word and keeps every body within 1,600 characters', () => {
@@ -144,8 +146,8 @@ describe('writing within WhatsApp limits', () => {
   });
 
   it('leads with the text-only note, ends with how to rate, and writes **bold** as WhatsApp *bold*', () => {
-    expect(replyBodies({ text: 'Ask me **anything**.' }, { mediaOnly: true })).toEqual([`${MEDIA_NOTICE}\n\nAsk me *anything*.`]);
-    expect(replyBodies({ text: 'An answer.', feedback: true })).toEqual([`An answer.\n\n${FEEDBACK_HINT}`]);
+    expect(composeReply({ text: 'Ask me **anything**.' }, { mediaOnly: true })).toBe(`${MEDIA_NOTICE}\n\nAsk me *anything*.`);
+    expect(composeReply({ text: 'An answer.', feedback: true })).toBe(`An answer.\n\n${FEEDBACK_HINT}`);
   });
 
   it('reads destinations as WhatsApp numbers', () => {
@@ -165,19 +167,19 @@ describe('writing within WhatsApp limits', () => {
 
 describe('the WhatsApp sender, through the real twilio client', () => {
   let fake: FakeTwilio;
-  const sleeps: number[] = [];
   beforeAll(async () => {
     fake = await startFakeTwilio();
   });
   afterAll(async () => {
     await fake?.close();
   });
-  const sender = (from = WHATSAPP_FROM) =>
-    createWhatsAppSender({
-      client: createTwilioClient({ accountSid: ACCOUNT_SID, authToken: AUTH_TOKEN, apiUrl: fake.apiUrl }),
-      from,
-      maxWaitSeconds: 30,
-      sleep: async (ms) => void sleeps.push(ms),
+  // The sender behind the outbound step, as the worker runs it.
+  const sender = (from = WHATSAPP_FROM, authToken = AUTH_TOKEN) =>
+    outbound({
+      channel: 'whatsapp',
+      limits: WHATSAPP_LIMITS,
+      compose: (reply) => composeReply(reply),
+      ...createWhatsAppSender({ client: createTwilioClient({ accountSid: ACCOUNT_SID, authToken, apiUrl: fake.apiUrl }), from }),
     });
   const envelope = (to: string): Envelope => ({
     channel: 'whatsapp',
@@ -191,22 +193,21 @@ describe('the WhatsApp sender, through the real twilio client', () => {
   });
 
   it('waits out a short Retry-After, then sends once', async () => {
-    sleeps.length = 0;
     fake.rateLimit(1, 3);
-    await sender().reply(envelope('whatsapp:+31600000001'), { text: 'hello' }, { executionId: 'e1' });
-    expect(sleeps).toEqual([3000]);
+    const s = sender();
+    await s.reply(envelope('whatsapp:+31600000001'), { text: 'hello' }, { executionId: 'e1' });
+    expect(s.slept).toEqual([3000]);
     expect(fake.sent('whatsapp:+31600000001')).toEqual(['hello']);
   });
 
   it('hands a long Retry-After to the queue instead of waiting, then resumes after the bodies already sent', async () => {
-    sleeps.length = 0;
     const long = Array.from({ length: 3 }, (_, i) => `Part ${i} ${'word '.repeat(250).trim()}`).join('\n\n');
     const s = sender();
     fake.rateLimit(1, 60, 1);
     const error = await s.postTo('+31600000003', { text: long }, { executionId: 'e3' }).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(TwilioRateLimitedError);
-    expect((error as TwilioRateLimitedError).retryAfterSeconds).toBe(60);
-    expect(sleeps).toEqual([]);
+    expect(error).toBeInstanceOf(RetryLaterError);
+    expect((error as RetryLaterError).retryAfterMs).toBe(60_000);
+    expect(s.slept).toEqual([]);
     expect(fake.sent('whatsapp:+31600000003')).toHaveLength(1);
     await s.postTo('+31600000003', { text: long }, { executionId: 'e3' }); // the queue's retry
     expect(fake.sent('whatsapp:+31600000003').map((b) => b.slice(0, 6))).toEqual(['Part 0', 'Part 1', 'Part 2']);
@@ -214,7 +215,6 @@ describe('the WhatsApp sender, through the real twilio client', () => {
 
   it('says what to fix when Twilio refuses: a wrong sender, bad credentials', async () => {
     await expect(sender('whatsapp:+10000000000').reply(envelope(CUSTOMER), { text: 'hi' }, { executionId: 'e4' })).rejects.toThrow(/63007.*TWILIO_WHATSAPP_FROM/);
-    const wrong = createWhatsAppSender({ client: createTwilioClient({ accountSid: ACCOUNT_SID, authToken: 'nope', apiUrl: fake.apiUrl }), from: WHATSAPP_FROM });
-    await expect(wrong.reply(envelope(CUSTOMER), { text: 'hi' }, { executionId: 'e5' })).rejects.toThrow(/20003.*TWILIO_AUTH_TOKEN/);
+    await expect(sender(WHATSAPP_FROM, 'nope').reply(envelope(CUSTOMER), { text: 'hi' }, { executionId: 'e5' })).rejects.toThrow(/20003.*TWILIO_AUTH_TOKEN/);
   });
 });

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Agent } from '../src/ports.ts';
+import { RetryLaterError, type Agent } from '../src/ports.ts';
 import { createAgents } from '../src/agents/index.ts';
-import { deferralSecondsFor } from '../src/pipeline/worker.ts';
+import { deferral, MAX_DEFERRALS } from '../src/pipeline/outbound.ts';
 import { databaseKinds } from './support/databases.ts';
 import { signedHook, startTestSwitchboard, type TestSwitchboard } from './support/switchboard.ts';
 
@@ -14,7 +14,7 @@ function rateLimitedAgent() {
     usesLlm: false,
     async run() {
       calls.push(Date.now());
-      if (calls.length <= 2) throw Object.assign(new Error('the platform answered 429'), { retryAfterSeconds: 1 });
+      if (calls.length <= 2) throw new RetryLaterError(1000, 'the platform answered 429');
       return { text: 'answered after the wait' };
     },
   };
@@ -37,13 +37,13 @@ function hangingAgent() {
   return { agent, release };
 }
 
-describe('deferralSecondsFor', () => {
-  it('reads a platform wait from any error carrying retryAfterSeconds, bounded to an hour', () => {
-    expect(deferralSecondsFor(Object.assign(new Error('429'), { retryAfterSeconds: 2.2 }))).toBe(3);
-    expect(deferralSecondsFor(Object.assign(new Error('429'), { retryAfterSeconds: 86_400 }))).toBe(3600);
-    expect(deferralSecondsFor(new Error('boom'))).toBeUndefined();
-    expect(deferralSecondsFor(Object.assign(new Error('429'), { retryAfterSeconds: 'soon' }))).toBeUndefined();
-    expect(deferralSecondsFor(null)).toBeUndefined();
+describe('deferral', () => {
+  it('defers a RetryLaterError for the whole seconds the platform asked, bounded to an hour, while deferrals are left', () => {
+    expect(deferral(new RetryLaterError(2200, '429'), 0)).toBe(3);
+    expect(deferral(new RetryLaterError(86_400_000, '429'), 0)).toBe(3600);
+    expect(deferral(new RetryLaterError(1000, '429'), MAX_DEFERRALS)).toBeUndefined();
+    expect(deferral(new Error('boom'), 0)).toBeUndefined();
+    expect(deferral(null, 0)).toBeUndefined();
   });
 });
 

@@ -2,7 +2,7 @@
 import { createAppAuth } from '@octokit/auth-app';
 import { Octokit } from '@octokit/rest';
 import type { Config } from '../../src/config.ts';
-import type { ChannelAdapter, Logger } from '../../src/ports.ts';
+import { RetryLaterError, type ChannelAdapter, type Logger } from '../../src/ports.ts';
 import type { ReviewMemory } from '../../src/review/index.ts';
 import { normalizeGithub, type GithubReplyRef } from './normalize.ts';
 import { createGithubReplier, githubTargetProblem } from './reply.ts';
@@ -13,28 +13,11 @@ export type { GithubReplyRef, NormalizeOptions } from './normalize.ts';
 export { createGithubReplier, githubTargetProblem, parseGithubTarget, reviewBody } from './reply.ts';
 export { verifyGithub } from './verify.ts';
 
-/** GitHub asked us to wait longer than one attempt may: the queue retries the execution later. */
-export class GithubRateLimitedError extends Error {
-  readonly code = 'github_rate_limited';
-  readonly retryAfterSeconds: number;
-  constructor(retryAfterSeconds: number, what: string) {
-    super(`GitHub rate-limited ${what}: retry after ${retryAfterSeconds} s`);
-    this.name = 'GithubRateLimitedError';
-    this.retryAfterSeconds = retryAfterSeconds;
-  }
-}
-
 export type GithubAdapterOptions = {
   /** What code review remembers per pull request (the store): the review lease and the findings already made. */
   memory: ReviewMemory;
   logger?: Logger;
   now?: () => Date;
-  /**
-   * Seconds one attempt may spend waiting out rate limits in place (default 5); a longer wait surfaces as
-   * GithubRateLimitedError, whose `retryAfterSeconds` makes the worker run the execution again after it.
-   */
-  maxRateLimitWaitSeconds?: number;
-  sleep?(ms: number): Promise<void>;
 };
 
 // An installation token lives an hour; one that expires within this margin is replaced before use.
@@ -84,26 +67,19 @@ export function rateLimitWait(err: unknown, now: Date): number | undefined {
 
 function createClients(config: Config['github'], opts: GithubAdapterOptions) {
   const now = opts.now ?? (() => new Date());
-  const maxWait = opts.maxRateLimitWaitSeconds ?? 5;
-  const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   // Octokit logs every failed request at error level; the 422s and 404s we handle are not errors worth a line.
   const log = { debug() {}, info() {}, warn: (m: string) => opts.logger?.warn(m), error: (m: string) => opts.logger?.debug(m) };
   const common = { baseUrl: config.apiUrl.replace(/\/+$/, ''), userAgent: 'switchboard', log };
 
-  /** Short waits are honoured in place (the review continues); longer ones fail the attempt for the queue to retry. */
+  /** A rate limit becomes RetryLaterError with GitHub's wait: the outbound step waits a short one out, the worker defers past a long one. */
   function honourRateLimits(octokit: Octokit): Octokit {
     octokit.hook.wrap('request', async (request, options) => {
-      let waited = 0;
-      for (;;) {
-        try {
-          return await request(options);
-        } catch (err) {
-          const wait = rateLimitWait(err, now());
-          if (wait === undefined) throw err;
-          if (waited + wait > maxWait) throw new GithubRateLimitedError(wait, `${options.method} ${options.url}`);
-          waited += wait;
-          await sleep(wait * 1000);
-        }
+      try {
+        return await request(options);
+      } catch (err) {
+        const wait = rateLimitWait(err, now());
+        if (wait === undefined) throw err;
+        throw new RetryLaterError(wait * 1000, `GitHub rate-limited ${options.method} ${options.url}`, { cause: err });
       }
     });
     return octokit;
@@ -184,6 +160,17 @@ export function createGithubAdapter(config: Config['github'], opts: GithubAdapte
     channel: 'github',
     requiredEnv: config.requiredEnv,
     enabled: config.enabled,
+    // App or repository webhook; `ping` and events we do not handle are acknowledged and stored nowhere.
+    path: '/github/webhook',
+    accepts: ['application/json'],
+    // GitHub never redelivers on its own, so a per-person 429 would lose the event; queue depth is watched instead.
+    traits: {
+      throttled: false,
+      sheddable: false,
+      tenant: 'repository',
+      operator: false,
+      redeliver: "GitHub does not redeliver by itself: redeliver those from the App's Advanced page or the webhook's Recent Deliveries",
+    },
     verify: (req) => verifyGithub(req, config.webhookSecret),
     // From the payload alone: the webhook answers GitHub without calling it (what needs the API happens in prepare).
     normalize: (req) => normalizeGithub(req, { reviewDrafts: config.reviewDrafts, now }),
@@ -194,8 +181,9 @@ export function createGithubAdapter(config: Config['github'], opts: GithubAdapte
       return undefined;
     },
     prepare: replier.prepare,
-    reply: replier.reply,
-    postTo: replier.postTo,
+    // No limits: a review or a comment is one API call whatever its length, so the reply goes whole, as one part.
+    send: (envelope, _part, meta) => replier.reply(envelope, meta.reply, meta),
+    postTo: (target, _part, meta) => replier.postTo(target, meta.reply, meta),
     validateTarget: githubTargetProblem,
   };
 }

@@ -5,7 +5,7 @@
  * to `owner/repo#number` (`postTo`).
  */
 import type { Octokit } from '@octokit/rest';
-import type { Logger, Prepared } from '../../src/ports.ts';
+import { RetryLaterError, type Logger, type Prepared } from '../../src/ports.ts';
 import { deliverReview, type ChangedFile, type Comparison, type PullRequest, type ReviewDecision, type ReviewMemory, type ReviewPlan, type ReviewSummary } from '../../src/review/index.ts';
 import type { Envelope, Finding, HistoryMessage, Reply } from '../../src/types.ts';
 import { executionMarker, markedExecution, type GithubReplyRef } from './normalize.ts';
@@ -147,7 +147,7 @@ export function createGithubReplier(opts: ReplierOptions) {
       ]);
       return { issue: issue as PrComment[], review: review as PrComment[] };
     } catch (err) {
-      if (err instanceof Error && 'retryAfterSeconds' in err) throw err; // rate-limited: the queue runs this again later
+      if (err instanceof RetryLaterError) throw err; // rate-limited: the queue runs this again later
       opts.logger?.warn({ err, pr: `${owner}/${repo}#${number}` }, 'could not list the pull request comments');
       return undefined;
     }

@@ -1,13 +1,11 @@
 /** The `hooks` channel: any system that signs its webhooks per Standard Webhooks, at `POST /hooks/:source`. */
 import { canonicalHookSource, hookSecretEnvName } from '../../src/config.ts';
 import { NormalizeError, VerificationError } from '../../src/ports.ts';
-import type { ChannelAdapter, RawRequest } from '../../src/ports.ts';
+import type { ChannelAdapter, Enablement, RawRequest } from '../../src/ports.ts';
 import { normalizeHook } from './normalize.ts';
-import { replyHook } from './reply.ts';
 import { verifyHook } from './verify.ts';
 
 export { normalizeHook, renderHookEvent } from './normalize.ts';
-export { replyHook } from './reply.ts';
 export { HOOK_TOLERANCE_SECONDS, verifyHook } from './verify.ts';
 
 // A source becomes part of an env name and a tenant id, so it is kept to characters both can carry.
@@ -18,19 +16,17 @@ export function isValidHookSource(source: string): boolean {
   return SOURCE.test(source);
 }
 
-
 export type HooksAdapterOptions = {
   /** The `whsec_` secret for a source, or undefined when that source is not configured. */
   secretFor(source: string): string | undefined;
   now?: () => Date;
 };
 
-export type HooksAdapter = ChannelAdapter & {
-  /** Whether `/hooks/<source>` accepts events: a valid name with a configured secret. */
-  enabledFor(source: string): boolean;
-  /** The env variable that enables `source` (empty for a name no variable can enable). */
-  requiredEnvFor(source: string): string[];
-};
+/** `/hooks/<source>` accepts events for a valid name with a configured secret; the 404 names the variable that enables it. */
+function sourceEnablement(source: string, secretFor: HooksAdapterOptions['secretFor']): Enablement {
+  if (!isValidHookSource(source)) return { enabled: false, requiredEnv: ['a source name of letters, digits, - and _'] };
+  return { enabled: Boolean(secretFor(source)), requiredEnv: [hookSecretEnvName(source)] };
+}
 
 /**
  * The source comes from the route (`/hooks/:source`) because the port hands adapters only the request. It is
@@ -42,15 +38,23 @@ function sourceOf(req: RawRequest, fail: (message: string) => Error): string {
   return canonicalHookSource(source);
 }
 
-export function createHooksAdapter(opts: HooksAdapterOptions): HooksAdapter {
+/**
+ * No `send`: the pipeline stores the reply on the execution, where the API and dashboard read it; routing rules
+ * (`/api/routes`) take hook results to a chat.
+ */
+export function createHooksAdapter(opts: HooksAdapterOptions): ChannelAdapter {
   const now = opts.now ?? (() => new Date());
   return {
     channel: 'hooks',
-    // Enabled per source, not as a whole: the route asks `enabledFor` and names `requiredEnvFor` in its 404.
+    path: '/hooks/:source',
+    accepts: ['application/json'],
+    // Signed systems, not people: never throttled per person (a 429 starts a retry storm); shed first under load.
+    // Their senders are the operator.
+    traits: { throttled: false, sheddable: true, tenant: 'webhook source', operator: true },
+    // Enabled per source, not as a whole: the route asks `enabledFor`, whose 404 names the variable for that source.
     enabled: true,
     requiredEnv: ['HOOK_SECRET_<SOURCE>'],
-    enabledFor: (source) => isValidHookSource(source) && Boolean(opts.secretFor(source)),
-    requiredEnvFor: (source) => (isValidHookSource(source) ? [hookSecretEnvName(source)] : []),
+    enabledFor: (params) => sourceEnablement(params.source ?? '', opts.secretFor),
     verify(req) {
       const source = sourceOf(req, (message) => new VerificationError('unknown_source', message));
       verifyHook(req, opts.secretFor(source), now);
@@ -59,6 +63,5 @@ export function createHooksAdapter(opts: HooksAdapterOptions): HooksAdapter {
       const source = sourceOf(req, (message) => new NormalizeError('unknown_source', message));
       return normalizeHook(req, source, now);
     },
-    reply: replyHook,
   };
 }

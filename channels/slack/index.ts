@@ -4,28 +4,20 @@
  */
 import { LogLevel, WebClient } from '@slack/web-api';
 import type { Config } from '../../src/config.ts';
-import type { ChannelAdapter, Logger, RawRequest } from '../../src/ports.ts';
+import type { ChannelAdapter, Logger } from '../../src/ports.ts';
 import { normalizeSlack, urlVerificationChallenge, type BotIdentity, type SlackReplyRef } from './normalize.ts';
-import { createSlackSender, WORKING_ON_IT } from './reply.ts';
+import { composeReply, createSlackSender, SLACK_LIMITS, WORKING_ON_IT } from './reply.ts';
 import { socketMode } from './socket.ts';
 import { verifySlack } from './verify.ts';
 
 export { FEEDBACK_ACTIONS, FEEDBACK_BLOCK_ID, normalizeSlack, urlVerificationChallenge } from './normalize.ts';
 export type { BotIdentity, NormalizeOptions, SlackReplyRef, SlackThreadRef } from './normalize.ts';
-export { compareTs, createSlackSender, escapeMrkdwn, feedbackBlock, HISTORY_LIMIT, renderReply, SlackRateLimitedError, splitText, voteBlocks, WORKING_ON_IT } from './reply.ts';
+export { compareTs, composeReply, createSlackSender, escapeMrkdwn, feedbackBlock, fitting, HISTORY_LIMIT, renderPart, SLACK_LIMITS, voteBlocks, WORKING_ON_IT } from './reply.ts';
 export type { SlackMessage } from './reply.ts';
 export { SLACK_TOLERANCE_SECONDS, signSlack, verifySlack } from './verify.ts';
 
-export type SlackAdapter = ChannelAdapter & {
-  /** The challenge to echo when the request is a signed `url_verification` handshake; undefined otherwise. */
-  challenge(req: RawRequest): string | undefined;
-};
-
 export type SlackAdapterOptions = {
   now?: () => Date;
-  /** Seconds one reply may wait out Slack 429s before the queue takes over (default 10). */
-  maxRateLimitWaitSeconds?: number;
-  sleep?(ms: number): Promise<void>;
   /** Warns when a thread cannot be read (which scope to add). */
   logger?: Logger;
 };
@@ -36,7 +28,7 @@ function contains(haystack: Uint8Array, needle: Buffer): boolean {
   return Buffer.from(haystack.buffer, haystack.byteOffset, haystack.byteLength).includes(needle);
 }
 
-export function createSlackAdapter(config: Config['slack'], opts: SlackAdapterOptions = {}): SlackAdapter {
+export function createSlackAdapter(config: Config['slack'], opts: SlackAdapterOptions = {}): ChannelAdapter {
   const now = opts.now ?? (() => new Date());
   // Our queue retries with backoff, so the SDK must not retry on its own; a 429 surfaces as an error with retryAfter.
   const client = new WebClient(config.botToken, {
@@ -59,18 +51,24 @@ export function createSlackAdapter(config: Config['slack'], opts: SlackAdapterOp
     );
     return identity;
   }
-  const sender = createSlackSender({ client, maxWaitSeconds: opts.maxRateLimitWaitSeconds, sleep: opts.sleep, identity: botIdentity, logger: opts.logger });
+  const sender = createSlackSender({ client, identity: botIdentity, logger: opts.logger });
 
   return {
     channel: 'slack',
     requiredEnv: config.requiredEnv,
     enabled: config.enabled,
+    // One Request URL for the Events API (JSON), slash commands and interactivity (both form-encoded).
+    path: '/slack/events',
+    accepts: ['application/json', 'application/x-www-form-urlencoded'],
+    traits: { throttled: true, sheddable: false, tenant: 'workspace', operator: false },
     verify: (req) => verifySlack(req, config.signingSecret, now),
-    challenge(req) {
+    // The Request URL also receives the `url_verification` handshake, answered with its challenge before anything is stored.
+    handshake(req) {
       // A byte check keeps the handshake from verifying every event twice; the handshake itself is verified.
       if (!contains(req.body, HANDSHAKE)) return undefined;
       verifySlack(req, config.signingSecret, now);
-      return urlVerificationChallenge(req);
+      const challenge = urlVerificationChallenge(req);
+      return challenge === undefined ? undefined : Response.json({ challenge });
     },
     normalize: (req) => normalizeSlack(req, { now, identity: botIdentity }),
     ack(envelopes) {
@@ -87,10 +85,12 @@ export function createSlackAdapter(config: Config['slack'], opts: SlackAdapterOp
       await client.chat.postEphemeral({ channel: ref.channel, user: envelope.userId, text, ...(threadTs ? { thread_ts: threadTs } : {}) });
       return undefined;
     },
+    limits: SLACK_LIMITS,
+    compose: composeReply,
     prepare: sender.prepare,
-    reply: sender.reply,
+    send: sender.send,
     update: sender.update,
-    postTo: sender.postToChannel,
+    postTo: sender.postTo,
     // chat.postMessage takes a conversation id (C… public, G… private, D… a DM) or a user id (U…/W…: their DM).
     validateTarget: (target) =>
       /^[CGDUW][A-Z0-9]{4,}$/.test(target)

@@ -2,8 +2,9 @@
 import type { types } from '@slack/bolt';
 import { ErrorCode } from '@slack/web-api';
 import type { ChatPostMessageArguments, WebClient } from '@slack/web-api';
-import type { Logger, Prepared } from '../../src/ports.ts';
+import { RetryLaterError, type Logger, type OutboundPart, type PartMeta, type Prepared, type SendLimits } from '../../src/ports.ts';
 import { findingsText } from '../../src/review/index.ts';
+import { splitMessage } from '../../src/split.ts';
 import type { Envelope, HistoryMessage, Reply } from '../../src/types.ts';
 import { FEEDBACK_BLOCK_ID, stripMention, type BotIdentity, type SlackReplyRef, type SlackThreadRef } from './normalize.ts';
 
@@ -19,22 +20,11 @@ export const RESPONSE_URL_USES = 5;
 /** What a thread shows while the agent works (posted by `prepare`), and what a slash command's ack says. */
 export const WORKING_ON_IT = 'Working on it…';
 
-/** Slack asked us to wait longer than one reply may: the error carries Retry-After so the retry comes later. */
-export class SlackRateLimitedError extends Error {
-  readonly code = 'slack_rate_limited';
-  readonly retryAfterSeconds: number;
-  constructor(retryAfterSeconds: number, what: string) {
-    super(`Slack rate-limited ${what}: retry after ${retryAfterSeconds} s`);
-    this.name = 'SlackRateLimitedError';
-    this.retryAfterSeconds = retryAfterSeconds;
-  }
-}
-
 /** mrkdwn reserves &, < and >; agents write plain text, so a `<question>` must not become a broken link. */
 export const escapeMrkdwn = (text: string) => text.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;');
 
-/** How many UTF-16 units of `text` fit in `limit` once escaped, never splitting a surrogate pair. */
-function fitting(text: string, limit: number): number {
+/** How many UTF-16 units of `text` fit in `limit` once escaped, never splitting a surrogate pair: Slack's measure. */
+export function fitting(text: string, limit: number): number {
   let used = 0;
   let i = 0;
   while (i < text.length) {
@@ -48,36 +38,8 @@ function fitting(text: string, limit: number): number {
   return i;
 }
 
-/**
- * Splits text into pieces that fit `limit` once escaped, at the last paragraph break, else line break, else space
- * in the second half of the window; only a single word longer than the limit is cut inside. Nothing is dropped but
- * the whitespace at a cut, and a code fence open at a cut is closed and reopened.
- */
-export function splitText(text: string, limit = SECTION_CHARS): string[] {
-  const parts: string[] = [];
-  let rest = text.trim();
-  while (fitting(rest, limit) < rest.length) {
-    const fit = fitting(rest, limit - 4); // room to close a code fence
-    const window = rest.slice(0, fit);
-    let cut = fit;
-    for (const sep of ['\n\n', '\n', ' ']) {
-      const at = window.lastIndexOf(sep);
-      if (at >= fit / 2) {
-        cut = at;
-        break;
-      }
-    }
-    let part = rest.slice(0, cut).trimEnd();
-    rest = rest.slice(cut).replace(/^\s+/, '');
-    if ((part.match(/```/g) ?? []).length % 2 === 1) {
-      part += '\n```';
-      rest = `\`\`\`\n${rest}`;
-    }
-    parts.push(part);
-  }
-  if (rest || !parts.length) parts.push(rest);
-  return parts;
-}
+/** A message is up to three sections of 3,000 characters each, counted once escaped; a code fence cut open is closed. */
+export const SLACK_LIMITS: SendLimits = { maxLength: SECTION_CHARS, fitting, fences: true, piecesPerPart: SECTIONS_PER_MESSAGE };
 
 const section = (text: string): Block => ({ type: 'section', text: { type: 'mrkdwn', text: escapeMrkdwn(text) || ' ' } });
 
@@ -101,16 +63,22 @@ export function voteBlocks(blocks: unknown[], userId: string, score: 1 | -1): Bl
   return [...kept, { type: 'context', elements: [{ type: 'mrkdwn', text: `${score === 1 ? '👍' : '👎'} recorded by <@${userId}>` }] }];
 }
 
-/** A reply as Slack messages: findings listed after the text, split to fit, feedback buttons on the last one. */
-export function renderReply(reply: Reply, executionId?: string, via?: 'response_url'): SlackMessage[] {
-  const sections = splitText([reply.text, findingsText(reply.findings)].filter(Boolean).join('\n\n'));
-  const messages: SlackMessage[] = [];
-  for (let i = 0; i < sections.length; i += SECTIONS_PER_MESSAGE) {
-    const chunk = sections.slice(i, i + SECTIONS_PER_MESSAGE);
-    messages.push({ text: escapeMrkdwn(chunk.join('\n\n')), blocks: chunk.map(section) });
-  }
-  if (reply.feedback && executionId) messages.at(-1)!.blocks.push(feedbackBlock(executionId, via));
-  return messages;
+/** A reply's text as Slack shows it before it is split: findings listed after the text. */
+export function composeReply(reply: Reply): string {
+  return [reply.text, findingsText(reply.findings)].filter(Boolean).join('\n\n');
+}
+
+/** One part as a Slack message: a section per piece, and feedback buttons on the last part. */
+export function renderPart(part: OutboundPart, meta: Pick<PartMeta, 'executionId' | 'reply'>, via?: 'response_url'): SlackMessage {
+  const blocks = part.pieces.map(section);
+  if (meta.reply.feedback && part.index === part.count - 1) blocks.push(feedbackBlock(meta.executionId, via));
+  return { text: escapeMrkdwn(part.text), blocks };
+}
+
+/** The first message of a text while it streams: what fits in one message, without buttons. */
+function preview(text: string): SlackMessage {
+  const pieces = splitMessage(text, { limit: SECTION_CHARS, fitting, fences: true }).slice(0, SECTIONS_PER_MESSAGE);
+  return renderPart({ text: pieces.join('\n\n'), pieces, index: 0, count: 1 }, { executionId: '', reply: { text } });
 }
 
 // Platform errors an operator can fix, and how.
@@ -125,9 +93,6 @@ const HINTS: Record<string, string> = {
 export type SenderOptions = {
   client: WebClient;
   fetch?: typeof fetch;
-  /** Seconds one reply may spend waiting out 429s (default 10); past that the error carries Retry-After to the queue. */
-  maxWaitSeconds?: number;
-  sleep?(ms: number): Promise<void>;
   /** The bot's own ids, to tell its messages in a thread from people's. */
   identity?(): Promise<BotIdentity>;
   /** Warned when Slack refuses to share a thread (a missing scope), so the operator can add it. */
@@ -178,96 +143,55 @@ function historyWarning(err: unknown): string {
   return `could not read the Slack thread (${e?.data?.error ?? (err instanceof Error ? err.message : String(err))}); ${fallback}`;
 }
 
-type Progress = { sent: number; ts?: string };
-type Budget = { waited: number };
-
 export function createSlackSender(opts: SenderOptions) {
   const { client } = opts;
   const fetchFn = opts.fetch ?? fetch;
-  // Short: a longer Retry-After re-queues the execution (SlackRateLimitedError) instead of holding a worker slot.
-  const maxWait = opts.maxWaitSeconds ?? 10;
-  const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
-  // Messages already sent per execution: a retried reply resumes after them instead of posting them again.
-  const progress = new Map<string, Progress>();
+  // The message an execution's answer goes into (its "Working on it…" note, or the message streaming writes), in
+  // this process; another process finds the note through the reply's context instead.
+  const answerTs = new Map<string, string>();
+  const remember = (executionId: string, ts: string) => {
+    answerTs.set(executionId, ts);
+    if (answerTs.size > 1000) answerTs.delete(answerTs.keys().next().value!);
+  };
 
-  async function retrying<T>(what: string, budget: Budget, call: () => Promise<T>): Promise<T> {
-    for (;;) {
-      try {
-        return await call();
-      } catch (err) {
-        const e = err as { code?: string; retryAfter?: number; data?: { error?: string } };
-        const retryAfter = err instanceof SlackRateLimitedError ? err.retryAfterSeconds : e?.code === ErrorCode.RateLimitedError ? e.retryAfter : undefined;
-        if (retryAfter === undefined) {
-          const hint = HINTS[e?.data?.error ?? ''];
-          throw hint ? new Error(`${what} failed: ${e.data!.error}; ${hint}`, { cause: err }) : err;
-        }
-        // Honour Retry-After here while it is short, so a multi-part answer continues where it stopped.
-        if (budget.waited + retryAfter > maxWait) throw new SlackRateLimitedError(retryAfter, what);
-        budget.waited += retryAfter;
-        await sleep(retryAfter * 1000);
-      }
+  /** One Web API call: a rate limit becomes RetryLaterError (the outbound step waits or defers), a fixable error says how. */
+  async function call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      const e = err as { code?: string; retryAfter?: number; data?: { error?: string } };
+      if (e?.code === ErrorCode.RateLimitedError) throw new RetryLaterError((e.retryAfter ?? 1) * 1000, `Slack rate-limited ${what}`, { cause: err });
+      const hint = HINTS[e?.data?.error ?? ''];
+      throw hint ? new Error(`${what} failed: ${e.data!.error}; ${hint}`, { cause: err }) : err;
     }
   }
 
-  async function inOrder(key: string, messages: SlackMessage[], send: (m: SlackMessage, i: number, state: Progress) => Promise<void>) {
-    const state = progress.get(key) ?? { sent: 0 };
-    progress.set(key, state);
-    if (progress.size > 1000) progress.delete(progress.keys().next().value!);
-    for (let i = state.sent; i < messages.length; i++) {
-      await send(messages[i]!, i, state);
-      state.sent = i + 1;
-    }
-    progress.delete(key);
-  }
+  const post = (args: ChatPostMessageArguments) => call('chat.postMessage', () => client.chat.postMessage({ unfurl_links: false, unfurl_media: false, ...args }));
+  const edit = (channel: string, ts: string, message: { text: string; blocks?: Block[] }) => call('chat.update', () => client.chat.update({ channel, ts, ...message }));
 
-  function post(budget: Budget, args: ChatPostMessageArguments) {
-    return retrying('chat.postMessage', budget, () => client.chat.postMessage({ unfurl_links: false, unfurl_media: false, ...args }));
+  async function respond(url: string, body: Record<string, unknown>) {
+    const res = await fetchFn(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    if (res.status === 429) throw new RetryLaterError((Number(res.headers.get('retry-after')) || 1) * 1000, 'Slack rate-limited response_url');
+    if (!res.ok) throw new Error(`Slack response_url answered ${res.status}: ${(await res.text()).slice(0, 200)}`);
   }
-
-  async function respond(budget: Budget, url: string, body: Record<string, unknown>) {
-    await retrying('response_url', budget, async () => {
-      const res = await fetchFn(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-      if (res.status === 429) throw new SlackRateLimitedError(Number(res.headers.get('retry-after')) || 1, 'response_url');
-      if (!res.ok) throw new Error(`Slack response_url answered ${res.status}: ${(await res.text()).slice(0, 200)}`);
-    });
-  }
-
-  const edit = (budget: Budget, channel: string, ts: string, message: { text: string; blocks?: Block[] }) =>
-    retrying('chat.update', budget, () => client.chat.update({ channel, ts, ...message }));
 
   /**
-   * Edits a message. `{ channel, ts }` names one: it is rewritten and parts that do not fit follow in its thread.
-   * A thread reply address with `executionId` (what streaming passes) means that execution's answer so far: posted
-   * on first use, edited after, and replaced by the final reply. A response_url cannot be edited in place; the
+   * Writes an answer into the thread while it streams: the "Working on it…" note (or a first message) is edited
+   * with the text so far, and `send` puts the final answer there. A response_url cannot be edited in place; the
    * final reply arrives whole there.
    */
-  async function update(ref: Record<string, unknown>, reply: Reply) {
-    const executionId = typeof ref.executionId === 'string' ? ref.executionId : undefined;
-    if (typeof ref.ts === 'string' && typeof ref.channel === 'string') {
-      const [first, ...rest] = renderReply(reply, executionId);
-      const budget = { waited: 0 };
-      await edit(budget, ref.channel, ref.ts, first!);
-      for (const message of rest) await post(budget, { channel: ref.channel, thread_ts: (ref.threadTs as string | undefined) ?? ref.ts, ...message });
-      return;
-    }
-    const thread = ref as SlackReplyRef;
-    if (thread.kind !== 'thread' || !executionId) return;
-    // A streamed edit never waits out a 429: the next edit carries newer text anyway.
-    const budget = { waited: Number.POSITIVE_INFINITY };
-    const preview = renderReply({ text: reply.text })[0]!;
-    const state = progress.get(executionId) ?? { sent: 0 };
-    progress.set(executionId, state);
-    if (state.ts) await edit(budget, thread.channel, state.ts, preview);
-    else state.ts = (await post(budget, { channel: thread.channel, thread_ts: thread.threadTs, ...preview })).ts;
+  async function update(envelope: Envelope, text: string, meta: { executionId: string }) {
+    const ref = envelope.replyRef as SlackReplyRef | undefined;
+    if (ref?.kind !== 'thread') return;
+    const ts = answerTs.get(meta.executionId);
+    if (ts) await edit(ref.channel, ts, preview(text));
+    else remember(meta.executionId, (await post({ channel: ref.channel, thread_ts: ref.threadTs, ...preview(text) })).ts!);
   }
 
-  /** Posts to a channel id (a routing rule's destination); parts after the first go into its thread. */
-  async function postToChannel(target: string, reply: Reply, meta: { executionId: string }) {
-    const budget = { waited: 0 };
-    await inOrder(`post:${meta.executionId}:${target}`, renderReply(reply, meta.executionId), async (message, i, state) => {
-      const posted = await post(budget, { channel: target, ...message, ...(state.ts ? { thread_ts: state.ts } : {}) });
-      if (i === 0) state.ts = posted.ts;
-    });
+  /** Posts a part to a channel id (a routing rule's destination); parts after the first go into the first one's thread. */
+  async function postTo(target: string, part: OutboundPart, meta: PartMeta): Promise<string | undefined> {
+    const posted = await post({ channel: target, ...renderPart(part, meta), ...(meta.anchor ? { thread_ts: meta.anchor } : {}) });
+    return part.index === 0 ? posted.ts : undefined;
   }
 
   /**
@@ -275,53 +199,58 @@ export function createSlackSender(opts: SenderOptions) {
    * it, and a streamed answer is written into it. A retry in the same process reuses the one already posted.
    */
   async function placeholder(ref: Extract<SlackReplyRef, { kind: 'thread' }>, meta: { executionId: string }, found?: string): Promise<string | undefined> {
-    const state = progress.get(meta.executionId) ?? { sent: 0 };
-    progress.set(meta.executionId, state);
-    state.ts ??= found;
+    const known = answerTs.get(meta.executionId) ?? found;
+    if (known) {
+      remember(meta.executionId, known);
+      return known;
+    }
     // The metadata names the execution, so an attempt in another process finds this note instead of adding one.
     const metadata = { event_type: PLACEHOLDER_EVENT, event_payload: { execution_id: meta.executionId } };
-    state.ts ??= (await post({ waited: 0 }, { channel: ref.channel, thread_ts: ref.threadTs, text: WORKING_ON_IT, metadata })).ts;
-    return state.ts;
+    const ts = (await post({ channel: ref.channel, thread_ts: ref.threadTs, text: WORKING_ON_IT, metadata })).ts;
+    if (ts) remember(meta.executionId, ts);
+    return ts;
   }
 
-  async function reply(envelope: Envelope, reply: Reply, meta: { executionId: string }) {
+  /** Sends one part back where the envelope came from: a thread, a slash command's response_url, or a vote's message. */
+  async function send(envelope: Envelope, part: OutboundPart, meta: PartMeta): Promise<void> {
     const ref = envelope.replyRef as SlackReplyRef | undefined;
-    const budget = { waited: 0 };
+    const { reply, executionId } = meta;
     if (ref?.kind === 'thread') {
-      // The placeholder `prepare` posted: known in this process, or carried in the stored reply on a retried delivery.
-      const posted = typeof reply.context?.placeholderTs === 'string' ? reply.context.placeholderTs : undefined;
-      const state = progress.get(meta.executionId);
-      if (posted && state && !state.ts) state.ts = posted;
-      else if (posted && !state) progress.set(meta.executionId, { sent: 0, ts: posted });
-      await inOrder(meta.executionId, renderReply(reply, meta.executionId), async (message, i, state) => {
-        if (i === 0 && state.ts) await edit(budget, ref.channel, state.ts, message);
-        else await post(budget, { channel: ref.channel, thread_ts: ref.threadTs, ...message });
-      });
+      // The note `prepare` posted (or streaming wrote into): known in this process, or carried in the stored reply.
+      const placeholderTs = typeof reply.context?.placeholderTs === 'string' ? reply.context.placeholderTs : undefined;
+      const ts = answerTs.get(executionId) ?? placeholderTs;
+      const message = renderPart(part, meta);
+      if (part.index === 0 && ts) await edit(ref.channel, ts, message);
+      else await post({ channel: ref.channel, thread_ts: ref.threadTs, ...message });
+      if (part.index === part.count - 1) answerTs.delete(executionId);
     } else if (ref?.kind === 'command') {
       // Past response_url's five uses the rest goes to the channel, which needs the bot invited there. The buttons are
       // on the last part, so they name response_url as the way to show the vote only when that part goes through it.
-      const plain = renderReply(reply, meta.executionId);
-      const messages = plain.length > RESPONSE_URL_USES ? plain : renderReply(reply, meta.executionId, 'response_url');
-      await inOrder(meta.executionId, messages, async (message, i) => {
-        if (i < RESPONSE_URL_USES) await respond(budget, ref.responseUrl, { response_type: 'in_channel', replace_original: false, ...message });
-        else await post(budget, { channel: ref.channel, ...message });
-      });
+      const via = part.count <= RESPONSE_URL_USES ? 'response_url' : undefined;
+      const message = renderPart(part, meta, via);
+      if (part.index < RESPONSE_URL_USES) await respond(ref.responseUrl, { response_type: 'in_channel', replace_original: false, ...message });
+      else await post({ channel: ref.channel, ...message });
     } else if (ref?.kind === 'vote') {
-      if (typeof reply.data?.executionId !== 'string') {
-        // Not recorded (nothing to rate, agent disabled): tell only the person who clicked.
-        await respond(budget, ref.responseUrl, { response_type: 'ephemeral', replace_original: false, text: escapeMrkdwn(reply.text) });
-      } else if (ref.via !== 'response_url') {
-        await edit(budget, ref.channel, ref.ts, { text: ref.text, blocks: voteBlocks(ref.blocks, ref.userId, ref.score) });
-      } else if (ref.blocks.length) {
-        // chat.update cannot edit an ephemeral or slash-command answer; the interaction's response_url can.
-        await respond(budget, ref.responseUrl, { replace_original: true, text: ref.text, blocks: voteBlocks(ref.blocks, ref.userId, ref.score) });
-      } else {
-        // Slack sent the click without the message (some ephemeral ones): replacing it would erase the answer.
-        const note = voteBlocks([], ref.userId, ref.score);
-        await respond(budget, ref.responseUrl, { response_type: 'ephemeral', replace_original: false, text: `${ref.score === 1 ? '👍' : '👎'} recorded`, blocks: note });
-      }
+      if (part.index === 0) await confirmVote(ref, reply);
     } else {
       throw new Error(`Slack envelope ${envelope.deliveryId} has no reply address (replyRef.kind is ${String((ref as { kind?: unknown } | undefined)?.kind)})`);
+    }
+  }
+
+  /** Shows a vote on the rated message (or, when it was not recorded, tells only the person who clicked). */
+  async function confirmVote(ref: Extract<SlackReplyRef, { kind: 'vote' }>, reply: Reply) {
+    if (typeof reply.data?.executionId !== 'string') {
+      // Not recorded (nothing to rate, agent disabled): tell only the person who clicked.
+      await respond(ref.responseUrl, { response_type: 'ephemeral', replace_original: false, text: escapeMrkdwn(reply.text) });
+    } else if (ref.via !== 'response_url') {
+      await edit(ref.channel, ref.ts, { text: ref.text, blocks: voteBlocks(ref.blocks, ref.userId, ref.score) });
+    } else if (ref.blocks.length) {
+      // chat.update cannot edit an ephemeral or slash-command answer; the interaction's response_url can.
+      await respond(ref.responseUrl, { replace_original: true, text: ref.text, blocks: voteBlocks(ref.blocks, ref.userId, ref.score) });
+    } else {
+      // Slack sent the click without the message (some ephemeral ones): replacing it would erase the answer.
+      const note = voteBlocks([], ref.userId, ref.score);
+      await respond(ref.responseUrl, { response_type: 'ephemeral', replace_original: false, text: `${ref.score === 1 ? '👍' : '👎'} recorded`, blocks: note });
     }
   }
 
@@ -335,7 +264,7 @@ export function createSlackSender(opts: SenderOptions) {
     if (ref?.kind !== 'thread' || meta.agent === 'feedback') return { envelope };
     // In this process a retried attempt knows its note already; otherwise the thread is read first, so a note an
     // earlier attempt posted from another process (one killed mid-answer) is found and reused.
-    const known = progress.get(meta.executionId)?.ts !== undefined;
+    const known = answerTs.has(meta.executionId);
     const thread = known ? undefined : await readThread(envelope, ref, meta.executionId);
     const placeholderTs = await placeholder(ref, meta, thread?.placeholderTs);
     const history = (known ? await readThread(envelope, ref, meta.executionId) : thread)?.history;
@@ -379,5 +308,5 @@ export function createSlackSender(opts: SenderOptions) {
     return { users, botId: identity.botId };
   }
 
-  return { reply, postToChannel, update, prepare };
+  return { send, postTo, update, prepare };
 }

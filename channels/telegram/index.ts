@@ -8,12 +8,12 @@ import type { Update, UserFromGetMe } from 'grammy/types';
 import type { Config } from '../../src/config.ts';
 import { VerificationError, type ChannelAdapter, type Logger, type RawRequest } from '../../src/ports.ts';
 import { normalizeTelegram, type TelegramReplyRef } from './normalize.ts';
-import { createTelegramSender, parseTarget } from './reply.ts';
+import { composeReply, createTelegramSender, parseTarget, TELEGRAM_LIMITS } from './reply.ts';
 import { verifyTelegram } from './verify.ts';
 
 export { CALLBACK_DATA_BYTES, conversationKey, GROUP_COMMANDS, normalizeTelegram, parseVoteData, voteData } from './normalize.ts';
 export type { NormalizeOptions, TelegramReplyRef } from './normalize.ts';
-export { createTelegramSender, feedbackKeyboard, MESSAGE_CHARS, parseTarget, renderHtml, replyParts, splitText, TelegramRateLimitedError } from './reply.ts';
+export { composeReply, createTelegramSender, feedbackKeyboard, MESSAGE_CHARS, parseTarget, renderHtml, TELEGRAM_LIMITS } from './reply.ts';
 export { SECRET_HEADER, SECRET_TOKEN, verifyTelegram } from './verify.ts';
 
 /** What the bot offers in Telegram's command menu (set by `telegram set-webhook`). */
@@ -51,9 +51,6 @@ export type TelegramAdapterOptions = {
   onBotInfo?(info: UserFromGetMe): void | Promise<void>;
   /** Seconds one getUpdates long poll waits for updates (default 25, inside grammY's 30 s request timeout). */
   pollTimeoutSeconds?: number;
-  /** Seconds one reply may wait out 429s before the queue takes over (default 30). */
-  maxRateLimitWaitSeconds?: number;
-  sleep?(ms: number): Promise<void>;
 };
 
 /** A bot token is `<bot user id>:<secret>`: the id is all "is this a reply to us?" needs. */
@@ -68,6 +65,8 @@ export function createTelegramBot(config: Pick<Config['telegram'], 'botToken' | 
   return new Bot(config.botToken, { botInfo, client: { apiRoot: config.apiRoot.replace(/\/+$/, ''), timeoutSeconds: 30 } });
 }
 
+const TRAITS = { throttled: true, sheddable: false, tenant: 'chat', operator: false } as const;
+
 export function createTelegramAdapter(config: Config['telegram'], opts: TelegramAdapterOptions = {}): ChannelAdapter {
   const now = opts.now ?? (() => new Date());
   const disabled = (): never => {
@@ -76,7 +75,7 @@ export function createTelegramAdapter(config: Config['telegram'], opts: Telegram
   const botId = config.botToken ? botIdFromToken(config.botToken) : undefined;
   if (!config.enabled || botId === undefined) {
     if (config.enabled) throw new Error('TELEGRAM_BOT_TOKEN does not look like a bot token (<digits>:<secret>); copy it again from @BotFather');
-    return { channel: 'telegram', requiredEnv: config.requiredEnv, enabled: false, verify: disabled, normalize: disabled, reply: disabled, postTo: disabled };
+    return { channel: 'telegram', requiredEnv: config.requiredEnv, enabled: false, path: '/telegram/webhook', traits: TRAITS, verify: disabled, normalize: disabled, postTo: disabled };
   }
 
   // botInfo comes from the database (stored by set-webhook), not from getMe at each start; without it the username
@@ -103,11 +102,14 @@ export function createTelegramAdapter(config: Config['telegram'], opts: Telegram
     return fetching;
   }
 
-  const sender = createTelegramSender({ api: bot.api, maxWaitSeconds: opts.maxRateLimitWaitSeconds, sleep: opts.sleep });
+  const sender = createTelegramSender({ api: bot.api });
   return {
     channel: 'telegram',
     requiredEnv: config.requiredEnv,
     enabled: true,
+    path: '/telegram/webhook',
+    accepts: ['application/json'],
+    traits: TRAITS,
     verify(req) {
       if (config.mode === 'polling') {
         throw new VerificationError('polling_mode', 'TELEGRAM_MODE=polling: this server fetches updates with getUpdates and takes no webhook posts');
@@ -135,7 +137,9 @@ export function createTelegramAdapter(config: Config['telegram'], opts: Telegram
       await bot.api.sendMessage(ref.chatId, text, options);
       return undefined;
     },
-    reply: sender.reply,
+    limits: TELEGRAM_LIMITS,
+    compose: composeReply,
+    send: sender.send,
     postTo: sender.postTo,
     validateTarget(target) {
       try {

@@ -1,6 +1,7 @@
 /** Replies on Telegram within its limits: 4,096-character messages, safe HTML, 👍/👎 keyboards, 429 retry_after. */
 import { GrammyError, type Api } from 'grammy';
 import type { InlineKeyboardMarkup } from 'grammy/types';
+import { RetryLaterError, type OutboundPart, type PartMeta, type SendLimits } from '../../src/ports.ts';
 import { findingsText } from '../../src/review/index.ts';
 import { splitMessage } from '../../src/split.ts';
 import type { Envelope, Reply } from '../../src/types.ts';
@@ -9,21 +10,8 @@ import { voteData, type TelegramReplyRef } from './normalize.ts';
 /** Characters per message, counted after entity parsing (so HTML tags and escapes do not count). */
 export const MESSAGE_CHARS = 4096;
 
-/** Telegram asked us to wait longer than one reply may: the error carries retry_after so the retry comes later. */
-export class TelegramRateLimitedError extends Error {
-  readonly code = 'telegram_rate_limited';
-  readonly retryAfterSeconds: number;
-  constructor(retryAfterSeconds: number, what: string) {
-    super(`Telegram rate-limited ${what}: retry after ${retryAfterSeconds} s`);
-    this.name = 'TelegramRateLimitedError';
-    this.retryAfterSeconds = retryAfterSeconds;
-  }
-}
-
-/** Splits text into Telegram messages (it counts UTF-16 units), closing and reopening a code fence a cut leaves open. */
-export function splitText(text: string, limit = MESSAGE_CHARS): string[] {
-  return splitMessage(text, { limit, fences: true });
-}
+/** Messages of up to 4,096 UTF-16 units, with a code fence cut open closed and reopened. */
+export const TELEGRAM_LIMITS: SendLimits = { maxLength: MESSAGE_CHARS, fences: true };
 
 const escapeHtml = (text: string) => text.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;');
 
@@ -70,10 +58,10 @@ export function feedbackKeyboard(executionId: string, voted?: 1 | -1): InlineKey
   };
 }
 
-/** The text of a reply as Telegram messages: findings listed after the text, split to fit. */
-export function replyParts(reply: Reply): string[] {
+/** The text of a reply as Telegram shows it before it is split: findings listed after the text. */
+export function composeReply(reply: Reply): string {
   const text = [reply.text, findingsText(reply.findings)].filter((t) => t.trim()).join('\n\n');
-  return splitText(text || '(no answer)');
+  return text || '(no answer)';
 }
 
 // Telegram refuses markup it cannot parse with 400 "can't parse entities"; the plain text always goes through.
@@ -95,14 +83,6 @@ function explain(err: unknown): unknown {
   return new Error(`Telegram ${err.method} failed: ${d}${hint ? `; ${hint}` : ''}`, { cause: err });
 }
 
-export type SenderOptions = {
-  api: Api;
-  /** Seconds one reply may spend waiting out 429s; past that the error carries retry_after to the queue. */
-  maxWaitSeconds?: number;
-  sleep?(ms: number): Promise<void>;
-};
-
-type Budget = { waited: number };
 type Target = { chatId: number | string; threadId?: number; replyTo?: number };
 
 /** Parses a routing destination: a chat id or @channel, optionally `:<topic id>`. */
@@ -113,31 +93,22 @@ export function parseTarget(target: string): Target {
   return { chatId, ...(match[2] ? { threadId: Number(match[2]) } : {}) };
 }
 
-export function createTelegramSender(opts: SenderOptions) {
+/** One Bot API call: a 429 becomes RetryLaterError with Telegram's retry_after (the outbound step waits or defers). */
+async function call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof GrammyError && err.error_code === 429) throw new RetryLaterError((err.parameters.retry_after ?? 1) * 1000, `Telegram rate-limited ${what}`, { cause: err });
+    throw err;
+  }
+}
+
+export function createTelegramSender(opts: { api: Api }) {
   const { api } = opts;
-  const maxWait = opts.maxWaitSeconds ?? 30;
-  const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
-  // Messages already sent per execution: a retried reply resumes after them instead of sending them again.
-  const progress = new Map<string, number>();
-  // The message showing a streamed answer so far, per execution.
+  // The message showing a streamed answer so far, per execution: the final answer's first part is written into it.
   const previews = new Map<string, number>();
 
-  async function call<T>(what: string, budget: Budget, fn: () => Promise<T>): Promise<T> {
-    for (;;) {
-      try {
-        return await fn();
-      } catch (err) {
-        if (!(err instanceof GrammyError) || err.error_code !== 429) throw err;
-        const retryAfter = err.parameters.retry_after ?? 1;
-        // Wait out a short retry_after here, so a multi-part answer continues where it stopped.
-        if (budget.waited + retryAfter > maxWait) throw new TelegramRateLimitedError(retryAfter, what);
-        budget.waited += retryAfter;
-        await sleep(retryAfter * 1000);
-      }
-    }
-  }
-
-  async function sendPart(budget: Budget, to: Target, text: string, markup: InlineKeyboardMarkup | undefined, first: boolean) {
+  async function sendPart(to: Target, text: string, markup: InlineKeyboardMarkup | undefined, first: boolean) {
     const other = {
       link_preview_options: { is_disabled: true },
       ...(to.threadId !== undefined ? { message_thread_id: to.threadId } : {}),
@@ -146,22 +117,22 @@ export function createTelegramSender(opts: SenderOptions) {
       ...(markup ? { reply_markup: markup } : {}),
     };
     try {
-      return await call('sendMessage', budget, () => api.sendMessage(to.chatId, renderHtml(text), { ...other, parse_mode: 'HTML' }));
+      return await call('sendMessage', () => api.sendMessage(to.chatId, renderHtml(text), { ...other, parse_mode: 'HTML' }));
     } catch (err) {
       if (!isEntityError(err)) throw err;
-      return await call('sendMessage', budget, () => api.sendMessage(to.chatId, text, other));
+      return await call('sendMessage', () => api.sendMessage(to.chatId, text, other));
     }
   }
 
   /** Rewrites a message we sent; false when it can no longer be edited (deleted, too old). */
-  async function editPart(budget: Budget, chatId: number | string, messageId: number, text: string, markup: InlineKeyboardMarkup | undefined): Promise<boolean> {
+  async function editPart(chatId: number | string, messageId: number, text: string, markup: InlineKeyboardMarkup | undefined): Promise<boolean> {
     const other = { link_preview_options: { is_disabled: true }, ...(markup ? { reply_markup: markup } : {}) };
     try {
       try {
-        await call('editMessageText', budget, () => api.editMessageText(chatId, messageId, renderHtml(text), { ...other, parse_mode: 'HTML' }));
+        await call('editMessageText', () => api.editMessageText(chatId, messageId, renderHtml(text), { ...other, parse_mode: 'HTML' }));
       } catch (err) {
         if (!isEntityError(err)) throw err;
-        await call('editMessageText', budget, () => api.editMessageText(chatId, messageId, text, other));
+        await call('editMessageText', () => api.editMessageText(chatId, messageId, text, other));
       }
       return true;
     } catch (err) {
@@ -170,30 +141,16 @@ export function createTelegramSender(opts: SenderOptions) {
     }
   }
 
-  const remember = <V>(map: Map<string, V>, key: string, value: V) => {
-    map.set(key, value);
-    if (map.size > 1000) map.delete(map.keys().next().value!);
-  };
-
   /**
-   * Sends the parts in order, resuming after the ones a failed attempt already delivered. A streamed preview of
-   * the answer (see `update`) becomes the first part, so the chat shows one answer, not a draft and an answer.
+   * Sends one part; the last carries the 👍/👎 keyboard. A streamed preview of the answer (see `update`) becomes
+   * the first part, so the chat shows one answer, not a draft and an answer.
    */
-  async function sendAll(key: string, to: Target, reply: Reply, executionId: string) {
-    const parts = replyParts(reply);
-    const markup = reply.feedback ? feedbackKeyboard(executionId) : undefined;
-    const budget = { waited: 0 };
-    const start = progress.get(key) ?? 0;
-    const preview = previews.get(key);
+  async function deliver(to: Target, part: OutboundPart, meta: PartMeta, preview?: number) {
+    const last = part.index === part.count - 1;
+    const markup = last && meta.reply.feedback ? feedbackKeyboard(meta.executionId) : undefined;
     try {
-      for (let i = start; i < parts.length; i++) {
-        const partMarkup = i === parts.length - 1 ? markup : undefined;
-        const edited = i === 0 && preview !== undefined && (await editPart(budget, to.chatId, preview, parts[0]!, partMarkup));
-        if (!edited) await sendPart(budget, to, parts[i]!, partMarkup, i === 0);
-        remember(progress, key, i + 1);
-      }
-      progress.delete(key);
-      previews.delete(key);
+      const edited = part.index === 0 && preview !== undefined && (await editPart(to.chatId, preview, part.text, markup));
+      if (!edited) await sendPart(to, part.text, markup, part.index === 0);
     } catch (err) {
       throw explain(err);
     }
@@ -201,53 +158,52 @@ export function createTelegramSender(opts: SenderOptions) {
 
   /**
    * Shows an answer while it streams: the first call sends it as a reply to the question, later calls edit that
-   * message. A preview never waits out a 429 (the next edit carries newer text anyway); `reply` then puts the
-   * final answer into the same message.
+   * message. `send` then puts the final answer into the same message.
    */
-  async function update(ref: Record<string, unknown>, reply: Reply) {
-    const executionId = typeof ref.executionId === 'string' ? ref.executionId : undefined;
-    const target = ref as TelegramReplyRef;
-    if (target.kind !== 'message' || !executionId) return;
-    const budget = { waited: Number.POSITIVE_INFINITY };
-    const text = splitText(reply.text)[0]!;
-    if (!text) return;
-    const preview = previews.get(executionId);
-    if (preview !== undefined && (await editPart(budget, target.chatId, preview, text, undefined))) return;
-    const sent = await sendPart(budget, { chatId: target.chatId, threadId: target.threadId, replyTo: target.messageId }, text, undefined, true);
-    remember(previews, executionId, sent.message_id);
+  async function update(envelope: Envelope, text: string, meta: { executionId: string }) {
+    const target = envelope.replyRef as TelegramReplyRef | undefined;
+    if (target?.kind !== 'message') return;
+    const first = splitMessage(text, { limit: MESSAGE_CHARS, fences: true })[0]!;
+    if (!first) return;
+    const preview = previews.get(meta.executionId);
+    if (preview !== undefined && (await editPart(target.chatId, preview, first, undefined))) return;
+    const sent = await sendPart({ chatId: target.chatId, threadId: target.threadId, replyTo: target.messageId }, first, undefined, true);
+    previews.set(meta.executionId, sent.message_id);
+    if (previews.size > 1000) previews.delete(previews.keys().next().value!);
   }
 
   async function vote(ref: Extract<TelegramReplyRef, { kind: 'vote' }>, reply: Reply) {
-    const budget = { waited: 0 };
     const rated = typeof reply.data?.executionId === 'string' ? reply.data.executionId : undefined;
     try {
       // The toast the presser sees; an alert when the vote could not be recorded, so it is not missed.
-      await call('answerCallbackQuery', budget, () => api.answerCallbackQuery(ref.callbackQueryId, { text: reply.text.slice(0, 200), show_alert: !rated }));
+      await call('answerCallbackQuery', () => api.answerCallbackQuery(ref.callbackQueryId, { text: reply.text.slice(0, 200), show_alert: !rated }));
     } catch (err) {
       if (!isStaleCallback(err)) throw explain(err);
     }
     const markup = rated ? feedbackKeyboard(rated, ref.score) : undefined;
     if (!markup) return;
     try {
-      await call('editMessageReplyMarkup', budget, () => api.editMessageReplyMarkup(ref.chatId, ref.messageId, { reply_markup: markup }));
+      await call('editMessageReplyMarkup', () => api.editMessageReplyMarkup(ref.chatId, ref.messageId, { reply_markup: markup }));
     } catch (err) {
       if (!isStaleEdit(err)) throw explain(err);
     }
   }
 
-  async function reply(envelope: Envelope, reply: Reply, meta: { executionId: string }) {
+  /** Sends one part as a reply to the question (or, for a button press, answers the press once). */
+  async function send(envelope: Envelope, part: OutboundPart, meta: PartMeta) {
     const ref = envelope.replyRef as TelegramReplyRef | undefined;
-    if (ref?.kind === 'vote') return vote(ref, reply);
+    if (ref?.kind === 'vote') return part.index === 0 ? vote(ref, meta.reply) : undefined;
     if (ref?.kind !== 'message') {
       throw new Error(`Telegram envelope ${envelope.deliveryId} has no reply address (replyRef.kind is ${String((ref as { kind?: unknown } | undefined)?.kind)})`);
     }
-    await sendAll(meta.executionId, { chatId: ref.chatId, threadId: ref.threadId, replyTo: ref.messageId }, reply, meta.executionId);
+    await deliver({ chatId: ref.chatId, threadId: ref.threadId, replyTo: ref.messageId }, part, meta, previews.get(meta.executionId));
+    if (part.index === part.count - 1) previews.delete(meta.executionId);
   }
 
-  /** Posts to a chat (a routing rule's destination): `<chat id>`, `@channel`, or `<chat id>:<topic id>`. */
-  async function postTo(target: string, reply: Reply, meta: { executionId: string }) {
-    await sendAll(`post:${meta.executionId}:${target}`, parseTarget(target), reply, meta.executionId);
+  /** Posts one part to a chat (a routing rule's destination): `<chat id>`, `@channel`, or `<chat id>:<topic id>`. */
+  async function postTo(target: string, part: OutboundPart, meta: PartMeta) {
+    await deliver(parseTarget(target), part, meta);
   }
 
-  return { reply, postTo, update };
+  return { send, postTo, update };
 }

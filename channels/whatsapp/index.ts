@@ -2,21 +2,20 @@
 import type { Config } from '../../src/config.ts';
 import type { ChannelAdapter } from '../../src/ports.ts';
 import { normalizeWhatsApp, type WhatsAppReplyRef } from './normalize.ts';
-import { createTwilioClient, createWhatsAppSender, whatsappAddress } from './reply.ts';
+import { composeReply, createTwilioClient, createWhatsAppSender, replyAddress, WHATSAPP_LIMITS, whatsappAddress } from './reply.ts';
 import { verifyTwilio } from './verify.ts';
 
 export { bareNumber, conversationKey, normalizeWhatsApp } from './normalize.ts';
 export type { WhatsAppReplyRef } from './normalize.ts';
 export {
+  composeReply,
   createTwilioClient,
   createWhatsAppSender,
   FEEDBACK_HINT,
   MEDIA_NOTICE,
   MESSAGE_CHARS,
   RedirectingRequestClient,
-  replyBodies,
-  splitText,
-  TwilioRateLimitedError,
+  WHATSAPP_LIMITS,
   whatsappAddress,
 } from './reply.ts';
 export { formParams, signedUrl, verifyTwilio, WEBHOOK_PATH } from './verify.ts';
@@ -42,10 +41,9 @@ export function validateWhatsAppTarget(target: string): string | undefined {
 
 export type WhatsAppAdapterOptions = {
   now?: () => Date;
-  /** Seconds one reply may wait out 429s before the queue takes over (default 30). */
-  maxRateLimitWaitSeconds?: number;
-  sleep?(ms: number): Promise<void>;
 };
+
+const TRAITS = { throttled: true, sheddable: false, tenant: 'chat', operator: false } as const;
 
 export function createWhatsAppAdapter(config: Config['whatsapp'], publicUrl: string | undefined, opts: WhatsAppAdapterOptions = {}): ChannelAdapter {
   const now = opts.now ?? (() => new Date());
@@ -53,7 +51,7 @@ export function createWhatsAppAdapter(config: Config['whatsapp'], publicUrl: str
     const disabled = (): never => {
       throw new Error(`the whatsapp channel is disabled: set ${config.requiredEnv.join(', ')}`);
     };
-    return { channel: 'whatsapp', requiredEnv: config.requiredEnv, enabled: false, verify: disabled, normalize: disabled, reply: disabled, postTo: disabled };
+    return { channel: 'whatsapp', requiredEnv: config.requiredEnv, enabled: false, path: '/whatsapp/webhook', traits: TRAITS, verify: disabled, normalize: disabled, postTo: disabled };
   }
   // Settings Twilio would only refuse later, one message at a time: refuse them at start, saying which.
   if (!/^AC[0-9a-f]{32}$/i.test(config.accountSid!)) {
@@ -66,11 +64,15 @@ export function createWhatsAppAdapter(config: Config['whatsapp'], publicUrl: str
     throw new Error(`TWILIO_WHATSAPP_FROM: ${(err as Error).message}`);
   }
   const client = createTwilioClient(config);
-  const sender = createWhatsAppSender({ client, from, maxWaitSeconds: opts.maxRateLimitWaitSeconds, sleep: opts.sleep });
+  const sender = createWhatsAppSender({ client, from });
   return {
     channel: 'whatsapp',
     requiredEnv: config.requiredEnv,
     enabled: true,
+    path: '/whatsapp/webhook',
+    // Twilio posts form fields and reads the answer as TwiML (the ack).
+    accepts: ['application/x-www-form-urlencoded'],
+    traits: TRAITS,
     verify: (req) => verifyTwilio(req, { authToken: config.authToken, publicUrl }),
     normalize: (req) => normalizeWhatsApp(req, { now }),
     // Stored (or a duplicate): acknowledge at once; the answer goes out through messages.create when it is ready.
@@ -84,7 +86,10 @@ export function createWhatsAppAdapter(config: Config['whatsapp'], publicUrl: str
       await client.messages.create({ from, to, body: text });
       return undefined;
     },
-    reply: sender.reply,
+    limits: WHATSAPP_LIMITS,
+    // A message without text is answered with the text-only note first; a routed post has no such message.
+    compose: (reply, to) => composeReply(reply, { mediaOnly: 'envelope' in to && replyAddress(to.envelope).mediaOnly === true }),
+    send: sender.send,
     postTo: sender.postTo,
     validateTarget: validateWhatsAppTarget,
   };

@@ -1,8 +1,8 @@
-/** Replies on WhatsApp through the Twilio Messages API: 1,600-character messages, 429s waited out within a budget. */
+/** Replies on WhatsApp through the Twilio Messages API: 1,600-character messages, a 429 handed on as RetryLaterError. */
 import twilio from 'twilio';
 import type RequestClient from 'twilio/lib/base/RequestClient.js';
+import { RetryLaterError, type OutboundPart, type SendLimits } from '../../src/ports.ts';
 import { findingsText } from '../../src/review/index.ts';
-import { splitMessage } from '../../src/split.ts';
 import type { Envelope, Reply } from '../../src/types.ts';
 import { bareNumber, type WhatsAppReplyRef } from './normalize.ts';
 
@@ -14,20 +14,12 @@ export const MEDIA_NOTICE = 'Thanks! I can only read text messages for now, so I
 /** WhatsApp has no buttons for us: a rating is a reply. */
 export const FEEDBACK_HINT = 'Reply +1 or -1 to rate this answer.';
 
-/** Twilio answered 429 for longer than one reply may wait: the error carries Retry-After so the retry comes later. */
-export class TwilioRateLimitedError extends Error {
-  readonly code = 'twilio_rate_limited';
-  readonly retryAfterSeconds: number;
-  constructor(retryAfterSeconds: number, what = 'messages.create') {
-    super(`Twilio rate-limited ${what}: retry after ${retryAfterSeconds} s`);
-    this.name = 'TwilioRateLimitedError';
-    this.retryAfterSeconds = retryAfterSeconds;
-  }
-}
+/** Bodies of up to 1,600 UTF-16 units. */
+export const WHATSAPP_LIMITS: SendLimits = { maxLength: MESSAGE_CHARS };
 
 /**
  * The SDK's own HTTP client, sending what it would send to https://*.twilio.com to TWILIO_API_URL instead (tests'
- * fake, or a self-hosted proxy). A 429 becomes a TwilioRateLimitedError carrying Retry-After, which the SDK's
+ * fake, or a self-hosted proxy). A 429 becomes a RetryLaterError carrying Retry-After, which the SDK's
  * RestException would drop.
  */
 export class RedirectingRequestClient extends twilio.RequestClient {
@@ -49,7 +41,7 @@ export class RedirectingRequestClient extends twilio.RequestClient {
     const response = await super.request<T>({ ...opts, uri: this.redirect(opts.uri) });
     if (response.statusCode === 429) {
       const header = Number((response.headers as Record<string, string | undefined> | undefined)?.['retry-after']);
-      throw new TwilioRateLimitedError(Number.isFinite(header) && header > 0 ? header : 1);
+      throw new RetryLaterError((Number.isFinite(header) && header > 0 ? header : 1) * 1000, 'Twilio rate-limited messages.create');
     }
     return response;
   }
@@ -69,16 +61,11 @@ export function whatsappAddress(number: string): string {
   return `whatsapp:${bare}`;
 }
 
-/** Splits text into WhatsApp bodies of at most `limit` UTF-16 units, never inside a word that fits or an emoji. */
-export function splitText(text: string, limit = MESSAGE_CHARS): string[] {
-  return splitMessage(text, { limit });
-}
-
-/** A reply as WhatsApp bodies: Markdown **bold** as WhatsApp's *bold*, findings and the rating hint appended. */
-export function replyBodies(reply: Reply, opts: { mediaOnly?: boolean } = {}): string[] {
+/** A reply as WhatsApp text before it is split: Markdown **bold** as WhatsApp's *bold*, findings and the rating hint appended. */
+export function composeReply(reply: Reply, opts: { mediaOnly?: boolean } = {}): string {
   const text = reply.text.replace(/\*\*(?=\S)([^*\n]*?\S)\*\*/g, '*$1*');
   const blocks = [opts.mediaOnly ? MEDIA_NOTICE : '', text, findingsText(reply.findings), reply.feedback ? FEEDBACK_HINT : ''];
-  return splitText(blocks.filter((b) => b.trim()).join('\n\n') || '(no answer)');
+  return blocks.filter((b) => b.trim()).join('\n\n') || '(no answer)';
 }
 
 // Errors an operator can fix, by Twilio error code, and how.
@@ -92,7 +79,7 @@ const HINTS: Record<number, string> = {
 
 function explain(err: unknown): unknown {
   const e = err as { status?: number; code?: number; message?: string };
-  if (err instanceof TwilioRateLimitedError || typeof e?.status !== 'number') return err;
+  if (err instanceof RetryLaterError || typeof e?.status !== 'number') return err;
   const hint = e.code !== undefined ? HINTS[e.code] : undefined;
   return new Error(`Twilio messages.create failed (${e.status}${e.code ? `, error ${e.code}` : ''}): ${e.message}${hint ? `; ${hint}` : ''}`, { cause: err });
 }
@@ -101,52 +88,35 @@ export type SenderOptions = {
   client: Pick<twilio.Twilio, 'messages'>;
   /** TWILIO_WHATSAPP_FROM, with or without the `whatsapp:` prefix. */
   from: string;
-  /** Seconds one reply may spend waiting out 429s; past that the error carries Retry-After to the queue. */
-  maxWaitSeconds?: number;
-  sleep?(ms: number): Promise<void>;
 };
+
+/** Where a reply to `envelope` goes: the number that wrote. */
+export function replyAddress(envelope: Envelope): WhatsAppReplyRef {
+  const ref = envelope.replyRef as WhatsAppReplyRef | undefined;
+  if (ref?.kind !== 'message' || !ref.to) throw new Error(`WhatsApp envelope ${envelope.deliveryId} has no sender to answer`);
+  return ref;
+}
 
 export function createWhatsAppSender(opts: SenderOptions) {
   const from = whatsappAddress(opts.from);
-  const maxWait = opts.maxWaitSeconds ?? 30;
-  const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
-  // Bodies already sent per execution: a retried reply resumes after them instead of sending them again.
-  const progress = new Map<string, number>();
 
-  async function create(budget: { waited: number }, to: string, body: string) {
-    for (;;) {
-      try {
-        return await opts.client.messages.create({ from, to, body });
-      } catch (err) {
-        if (!(err instanceof TwilioRateLimitedError)) throw explain(err);
-        if (budget.waited + err.retryAfterSeconds > maxWait) throw err;
-        budget.waited += err.retryAfterSeconds;
-        await sleep(err.retryAfterSeconds * 1000);
-      }
+  async function create(to: string, body: string) {
+    try {
+      await opts.client.messages.create({ from, to, body });
+    } catch (err) {
+      throw explain(err);
     }
   }
 
-  async function sendAll(key: string, to: string, bodies: string[]) {
-    const budget = { waited: 0 };
-    for (let i = progress.get(key) ?? 0; i < bodies.length; i++) {
-      await create(budget, to, bodies[i]!);
-      progress.set(key, i + 1);
-      if (progress.size > 1000) progress.delete(progress.keys().next().value!);
-    }
-    progress.delete(key);
+  /** Sends one body to the number that wrote. */
+  async function send(envelope: Envelope, part: OutboundPart) {
+    await create(replyAddress(envelope).to, part.text);
   }
 
-  async function reply(envelope: Envelope, reply: Reply, meta: { executionId: string }) {
-    const ref = envelope.replyRef as WhatsAppReplyRef | undefined;
-    if (ref?.kind !== 'message' || !ref.to) throw new Error(`WhatsApp envelope ${envelope.deliveryId} has no sender to answer`);
-    await sendAll(meta.executionId, ref.to, replyBodies(reply, { mediaOnly: ref.mediaOnly }));
+  /** Sends one body to a number (a routing rule's destination). WhatsApp delivers it only within 24 h of their last message. */
+  async function postTo(target: string, part: OutboundPart) {
+    await create(whatsappAddress(target), part.text);
   }
 
-  /** Sends to a number (a routing rule's destination). WhatsApp delivers it only within 24 h of their last message. */
-  async function postTo(target: string, reply: Reply, meta: { executionId: string }) {
-    const to = whatsappAddress(target);
-    await sendAll(`post:${meta.executionId}:${to}`, to, replyBodies(reply));
-  }
-
-  return { reply, postTo };
+  return { send, postTo };
 }

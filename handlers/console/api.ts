@@ -6,7 +6,7 @@
 import { Hono } from 'hono';
 import type { Store } from '../../db/index.ts';
 import type { AdminTokenCheck } from '../../src/admin-token.ts';
-import type { Agent, ChannelAdapter, ProviderHealth } from '../../src/ports.ts';
+import type { Agent, ChannelReceiver, ProviderHealth } from '../../src/ports.ts';
 import { NotFoundError } from '../../src/errors.ts';
 import { adminAuth } from '../middleware.ts';
 
@@ -20,7 +20,7 @@ export type ConsoleApiDeps = {
   store: Store;
   checkAdminToken: AdminTokenCheck;
   agents: readonly Agent[];
-  channels: readonly ChannelAdapter[];
+  channels: readonly ChannelReceiver[];
   providers(): ProviderHealth[];
   queue(): Promise<{ depth: number; limit: number; degraded: boolean }>;
   now?(): Date;

@@ -43,7 +43,7 @@ function formatStatus(s: StatusSnapshot): string {
   return lines.join('\n');
 }
 
-/** The last outage and the deliveries refused meanwhile: GitHub's must be redelivered by hand. */
+/** The last outage and the deliveries refused meanwhile, with how to redeliver those no platform sends again. */
 function formatDatabase(d: NonNullable<StatusSnapshot['database']>): string {
   const parts = [`Database: ${d.up ? 'up' : 'UNREACHABLE'}`];
   if (d.outage) {
@@ -55,7 +55,7 @@ function formatDatabase(d: NonNullable<StatusSnapshot['database']>): string {
     parts.push(
       `${d.refused.count} deliver${d.refused.count === 1 ? 'y' : 'ies'} refused with 503 between ${d.refused.first.toISOString()} and ${d.refused.last.toISOString()} (${by})`,
     );
-    if (d.refused.byChannel.github) parts.push('GitHub does not redeliver by itself: redeliver those from the App\'s Advanced page or the webhook\'s Recent Deliveries');
+    parts.push(...(d.redeliver ?? []));
   }
   return parts.join('; ');
 }

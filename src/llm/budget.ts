@@ -27,7 +27,8 @@ export function startOfUtcDay(at: Date): Date {
   return new Date(Date.UTC(at.getUTCFullYear(), at.getUTCMonth(), at.getUTCDate()));
 }
 
-export function createBudget(opts: { limits: BudgetLimits; read: UsageReader; now?: () => Date }): Budget {
+/** `tenant`: what a tenant of a channel is called in a user's words (its `tenant` trait: "workspace", "repository"). */
+export function createBudget(opts: { limits: BudgetLimits; read: UsageReader; tenant(channel: string): string; now?: () => Date }): Budget {
   const { limits, read } = opts;
   const now = opts.now ?? (() => new Date());
   const enabled = Object.values(limits).some((v) => v > 0);
@@ -38,10 +39,10 @@ export function createBudget(opts: { limits: BudgetLimits; read: UsageReader; no
       const used = await read({ ...scope, since: startOfUtcDay(now()) });
       const over = (limit: number, value: number) => limit > 0 && value >= limit;
       if (over(limits.tenantTokens, used.tenant.tokens)) {
-        return `this ${describeTenant(scope)} has used ${tokens.format(used.tenant.tokens)} of its ${tokens.format(limits.tenantTokens)} daily AI tokens`;
+        return `this ${opts.tenant(scope.channel)} has used ${tokens.format(used.tenant.tokens)} of its ${tokens.format(limits.tenantTokens)} daily AI tokens`;
       }
       if (over(limits.tenantCostUsd, used.tenant.costUsd)) {
-        return `this ${describeTenant(scope)} has spent ${usd(used.tenant.costUsd)} of its ${usd(limits.tenantCostUsd)} daily AI budget`;
+        return `this ${opts.tenant(scope.channel)} has spent ${usd(used.tenant.costUsd)} of its ${usd(limits.tenantCostUsd)} daily AI budget`;
       }
       if (over(limits.userTokens, used.user.tokens)) {
         return `you have used ${tokens.format(used.user.tokens)} of your ${tokens.format(limits.userTokens)} daily AI tokens`;
@@ -52,17 +53,4 @@ export function createBudget(opts: { limits: BudgetLimits; read: UsageReader; no
       return undefined;
     },
   };
-}
-
-function describeTenant(scope: BudgetScope): string {
-  switch (scope.channel) {
-    case 'slack':
-      return 'workspace';
-    case 'github':
-      return 'repository';
-    case 'hooks':
-      return 'webhook source';
-    default:
-      return 'chat';
-  }
 }

@@ -1,20 +1,18 @@
 /**
  * Backpressure: when more executions wait than the limit, the hub is degraded. Chat platforms are
  * still acknowledged (a refused platform retries, which makes a backlog worse), but low-priority
- * sources — generic signed webhooks — are shed with 503 and Retry-After until the queue drains.
+ * sources (channels with the `sheddable` trait: generic signed webhooks) are shed with 503 and
+ * Retry-After until the queue drains.
  */
 import { AppError } from '../errors.ts';
-import type { Envelope } from '../types.ts';
 
 export type Backpressure = {
   /** Queue depth, read at most once per `ttlMs` so the ingest hot path does not count rows per request. */
   depth(): Promise<number>;
   state(): Promise<{ depth: number; limit: number; degraded: boolean }>;
-  /** Throws 503 for an envelope that should be shed now. */
-  admit(envelope: Envelope): Promise<void>;
+  /** Throws 503 while the queue is over its limit; ingest asks it for envelopes of sheddable channels only. */
+  admit(): Promise<void>;
 };
-
-const SHEDDABLE: ReadonlySet<Envelope['channel']> = new Set(['hooks']);
 
 export function createBackpressure(opts: { limit: number; readDepth(): Promise<number>; ttlMs?: number; now?: () => number }): Backpressure {
   const ttl = opts.ttlMs ?? 1000;
@@ -35,8 +33,7 @@ export function createBackpressure(opts: { limit: number; readDepth(): Promise<n
       const d = await depth();
       return { depth: d, limit: opts.limit, degraded: d > opts.limit };
     },
-    async admit(envelope) {
-      if (!SHEDDABLE.has(envelope.channel)) return;
+    async admit() {
       const d = await depth();
       if (d > opts.limit) {
         throw new AppError(503, 'overloaded', `${d} executions are waiting (limit ${opts.limit}); webhooks are paused until the queue drains, retry later`, {

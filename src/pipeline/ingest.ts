@@ -4,14 +4,13 @@ import { isRefusal, quotaAnswer, type AccessPolicy, type Refusal } from '../acce
 import { BadRequestError, RateLimitedError } from '../errors.ts';
 import type { RateLimiter } from '../ratelimit.ts';
 import { sanitizeEnvelope } from '../sanitize.ts';
+import type { IngressTraits } from '../ports.ts';
 import type { Backpressure } from './backpressure.ts';
 import { classify } from '../classify.ts';
 import type { Envelope, IntentName } from '../types.ts';
 
 /** One outcome per envelope, in order: stored (or a duplicate), or refused by the access policy with nothing stored. */
 export type Ingest = (envelopes: Envelope[]) => Promise<(IngestResult | Refusal)[]>;
-
-const UNTHROTTLED: ReadonlySet<Envelope['channel']> = new Set(['hooks', 'github']);
 
 /** The intent for `agent` (or, when none is named, the one the text asks for). */
 function assign(envelope: Envelope, agentNames: ReadonlySet<string>, agent = envelope.agent): Assignment {
@@ -32,6 +31,8 @@ export function createIngest(deps: {
   agentNames: ReadonlySet<string>;
   rateLimiter: RateLimiter;
   backpressure: Backpressure;
+  /** How a channel's events are treated on the way in (throttled per person, shed under load). */
+  traits(channel: string): IngressTraits;
   access: AccessPolicy;
   /** Told of every refusal (metrics, log). */
   onRefused?(envelope: Envelope, refusal: Refusal): void;
@@ -55,12 +56,12 @@ export function createIngest(deps: {
     const envelopes = input.map(sanitizeEnvelope);
     // Classify and rate-limit everything first: a rejected request stores nothing.
     const assigned = await Promise.all(envelopes.map(targets));
-    for (const e of envelopes) await deps.backpressure.admit(e);
+    for (const e of envelopes) if (deps.traits(e.channel).sheddable) await deps.backpressure.admit();
     for (const e of envelopes) {
       // The per-user limit protects chats from one noisy person. Signed system webhooks are not people and
-      // must not be throttled into retry storms, and GitHub never redelivers, so a 429 would lose the event
-      // (queue depth is watched instead).
-      if (UNTHROTTLED.has(e.channel)) continue;
+      // must not be throttled into retry storms, and a platform that never redelivers would lose the event to a
+      // 429 (queue depth is watched instead): their channels are not `throttled`.
+      if (!deps.traits(e.channel).throttled) continue;
       const verdict = deps.rateLimiter.take(`${e.channel}:${e.tenantId}:${e.userId}`);
       if (!verdict.ok) throw new RateLimitedError(verdict.retryAfterSeconds);
     }

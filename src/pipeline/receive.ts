@@ -4,7 +4,7 @@
  * first; the Slack socket and the Telegram poller hold a connection they opened with the platform's token.
  */
 import { isRefusal, type Refusal } from '../access/index.ts';
-import type { ChannelAdapter, Logger, RawRequest } from '../ports.ts';
+import type { ChannelReceiver, Logger, RawRequest } from '../ports.ts';
 import type { Envelope } from '../types.ts';
 import type { Ingest } from './ingest.ts';
 
@@ -21,7 +21,7 @@ export type AnswerHow = 'respond' | 'send';
  */
 export type Receive = (req: RawRequest, how: AnswerHow) => Promise<Response>;
 
-export function createReceive(adapter: ChannelAdapter, ingest: Ingest, logger?: Logger): Receive {
+export function createReceive(adapter: ChannelReceiver, ingest: Ingest, logger?: Logger): Receive {
   const tellLater = (envelope: Envelope, answer: string) =>
     void adapter.refuse?.(envelope, answer, 'send')?.catch((err: unknown) => {
       logger?.warn({ channel: adapter.channel, err: (err as Error).message }, `could not tell a refused ${adapter.channel} sender why`);
@@ -53,7 +53,7 @@ export function createReceive(adapter: ChannelAdapter, ingest: Ingest, logger?: 
  * so it does not retry).
  */
 async function answerRefusal(
-  adapter: ChannelAdapter,
+  adapter: ChannelReceiver,
   envelopes: Envelope[],
   outcomes: Awaited<ReturnType<Ingest>>,
   how: AnswerHow,

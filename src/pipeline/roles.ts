@@ -1,12 +1,13 @@
 /** Who may see and do what: the role an envelope's sender holds. */
+import type { IngressTraits } from '../ports.ts';
 import type { Envelope } from '../types.ts';
 
 /**
  * Whether the sender holds the `admin` role: the access policy stamps `access` at ingest, and a missing stamp
- * means `member` (least privilege). Transitional fallback: envelopes stored before the policy stamped them, from
- * the web channel (behind ADMIN_TOKEN) or a signed hook, count as admin, as those senders are the operator.
+ * means `member` (least privilege). Transitional fallback: envelopes stored before the policy stamped them count
+ * as admin when their channel's senders are the operator (the `operator` trait: web behind ADMIN_TOKEN, signed hooks).
  */
-export function isAdmin(envelope: Pick<Envelope, 'channel' | 'access'>): boolean {
+export function isAdmin(envelope: Pick<Envelope, 'channel' | 'access'>, traits: (channel: string) => IngressTraits): boolean {
   if (envelope.access) return envelope.access.role === 'admin';
-  return envelope.channel === 'web' || envelope.channel === 'hooks';
+  return traits(envelope.channel).operator;
 }

@@ -7,30 +7,20 @@ import { scopeChain, type Budget, type LiveReplies, type LiveStream } from '../l
 import type { Metrics } from '../metrics.ts';
 import type { Redactor } from '../redact.ts';
 import { planPullRequestReview } from '../review/index.ts';
-import type { Agent, AgentContext, AgentResult, Destination, LlmChain, Logger, Prepared, ReplySink, StatusSnapshot } from '../ports.ts';
+import type { Agent, AgentContext, AgentResult, Destination, IngressTraits, LlmChain, Logger, Prepared, StatusSnapshot } from '../ports.ts';
 import type { Envelope, Intent, IntentName, Reply } from '../types.ts';
+import { deferral, type Outbound } from './outbound.ts';
 import { isAdmin } from './roles.ts';
 import { recordVote } from './votes.ts';
-
-/** How often a platform rate limit may push one execution back before its attempt counts after all. */
-export const MAX_DEFERRALS = 20;
-/** The longest a single deferral waits, whatever the platform asks. */
-const MAX_DEFER_SECONDS = 3600;
-
-/**
- * How long to defer an execution that failed on a platform's "slow down" (Slack/Telegram/Twilio 429, GitHub secondary
- * limit: an error carrying `retryAfterSeconds`): whole seconds, at most MAX_DEFER_SECONDS; undefined for any other error.
- */
-export function deferralSecondsFor(err: unknown): number | undefined {
-  const seconds = (err as { retryAfterSeconds?: unknown } | null)?.retryAfterSeconds;
-  return typeof seconds === 'number' && Number.isFinite(seconds) && seconds >= 0 ? Math.min(Math.ceil(seconds), MAX_DEFER_SECONDS) : undefined;
-}
 
 export type WorkerDeps = {
   store: Store;
   agents: ReadonlyMap<string, Agent>;
   llm: LlmChain;
-  replies: ReplySink;
+  /** The outbound step: sends the stored reply part by part (src/pipeline/outbound.ts). */
+  outbound: Outbound;
+  /** The ingress traits of a channel (whose unstamped envelopes count as the operator's). */
+  traits(channel: string): IngressTraits;
   logger: Logger;
   /** Every failure passes through it before it is stored, logged or handed to the queue (which stores it too). */
   redactor: Redactor;
@@ -56,7 +46,7 @@ export function createWorker(deps: WorkerDeps) {
    * agents and provider health stay global.
    */
   async function status(execution: ExecutionRow, envelope: Envelope): Promise<StatusSnapshot> {
-    const scope = isAdmin(envelope) ? undefined : { channel: execution.channel, tenantId: execution.tenantId };
+    const scope = isAdmin(envelope, deps.traits) ? undefined : { channel: execution.channel, tenantId: execution.tenantId };
     const [queueDepth, executionsLastHour, failures, agents, healthChecks] = await Promise.all([
       store.queueDepth(),
       store.countsSince(new Date(deps.now().getTime() - 3_600_000), scope),
@@ -74,8 +64,15 @@ export function createWorker(deps: WorkerDeps) {
       uptimeSeconds: Math.round((deps.now().getTime() - deps.startedAt.getTime()) / 1000),
       healthChecks,
       // Outages and the deliveries refused meanwhile (by channel) are the operator's to act on, not a member's.
-      ...(scope ? {} : { database: store.health.snapshot() }),
+      ...(scope ? {} : { database: database() }),
     };
+  }
+
+  /** The database's health, with how to get back the refused deliveries that no platform will send again. */
+  function database(): NonNullable<StatusSnapshot['database']> {
+    const health = store.health.snapshot();
+    const redeliver = Object.keys(health.refused?.byChannel ?? {}).flatMap((channel) => deps.traits(channel).redeliver ?? []);
+    return redeliver.length ? { ...health, redeliver } : health;
   }
 
   async function answer(execution: ExecutionRow, prepared: Prepared | undefined, envelope: Envelope, live: LiveStream | undefined): Promise<AgentResult> {
@@ -108,7 +105,7 @@ export function createWorker(deps: WorkerDeps) {
           tenantId: execution.tenantId,
           conversationId: execution.conversationId,
           ...(envelope.address !== undefined ? { address: envelope.address } : {}),
-          admin: isAdmin(envelope),
+          admin: isAdmin(envelope, deps.traits),
         };
         const outcome = await recordVote(store, { ...(input.executionId !== undefined ? { executionId: input.executionId } : {}), score: input.score, voter });
         return outcome.recorded ? { executionId: outcome.executionId, score: outcome.score } : { error: outcome.reason };
@@ -165,9 +162,11 @@ export function createWorker(deps: WorkerDeps) {
         if (review) reply = { ...reply, review: review.plan };
         await store.recordResult(execution, reply, usage);
       }
-      if (execution.destination) await deps.replies.deliver(execution.destination as Destination, reply, { executionId });
-      else await deps.replies.reply(envelope, reply, { executionId });
-      await store.markSucceeded(executionId, Math.round(performance.now() - started));
+      const delivered = await deps.outbound(
+        { executionId, envelope, destination: execution.destination as Destination | null, delivered: execution.delivered },
+        reply,
+      );
+      await store.markSucceeded(executionId, Math.round(performance.now() - started), delivered);
       metrics.executions.inc({ agent: execution.agent, status: 'succeeded' });
       metrics.ingestToReply.observe({ channel: execution.channel }, (Date.now() - execution.receivedAt.getTime()) / 1000);
       deps.onFinished(executionId);
@@ -176,8 +175,8 @@ export function createWorker(deps: WorkerDeps) {
       // place every failure passes before executions.error, the queue's stored job output and the log see it.
       const err = deps.redactor.value(caught);
       const message = err instanceof Error ? err.message : String(err);
-      const retryAfter = deferralSecondsFor(err);
-      if (retryAfter !== undefined && deferrals < MAX_DEFERRALS) {
+      const retryAfter = deferral(err, deferrals);
+      if (retryAfter !== undefined) {
         await store.defer(executionId, `${message} (waiting ${retryAfter} s as the platform asked)`, retryAfter, deferrals + 1);
         log.warn({ err, retryAfterSeconds: retryAfter, deferrals: deferrals + 1 }, 'the platform rate-limited this execution; it runs again after the wait it asked for');
         return;

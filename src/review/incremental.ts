@@ -3,6 +3,7 @@
  * force-push or a `/review`), and one execution at a time posts under the pull request's review lease, so no finding
  * is made twice. The code host only answers questions (`PullRequest`) and posts what is decided here (`ReviewHost`).
  */
+import { RetryLaterError } from '../ports.ts';
 import type { Finding } from '../types.ts';
 import { fingerprintIn, indexDiff, placeable, planReview, type ChangedFile, type ReviewPlan } from './plan.ts';
 
@@ -53,11 +54,11 @@ export const REVIEW_LEASE_SECONDS = 60;
 const LEASE_RETRY_SECONDS = 5;
 
 /** Another execution is posting a review on the same pull request: this one runs again shortly (not counted as an attempt). */
-export class ReviewInProgressError extends Error {
-  readonly code = 'review_in_progress';
-  readonly retryAfterSeconds = LEASE_RETRY_SECONDS;
+export class ReviewInProgressError extends RetryLaterError {
+  override readonly code = 'review_in_progress';
   constructor(pr: string) {
-    super(`another execution is posting a review on ${pr}; this one runs again in ${LEASE_RETRY_SECONDS} s, once that review is recorded`);
+    super(LEASE_RETRY_SECONDS * 1000, `another execution is posting a review on ${pr}`);
+    this.message = `another execution is posting a review on ${pr}; this one runs again in ${LEASE_RETRY_SECONDS} s, once that review is recorded`;
     this.name = 'ReviewInProgressError';
   }
 }

@@ -32,8 +32,8 @@ export type FakeTelegram = {
   sent(chatId?: number | string): string[];
   /** Lets `after` calls of `method` through, then answers the next `times` with 429 and retry_after. */
   rateLimit(method: string, retryAfterSeconds: number, opts?: { times?: number; after?: number }): void;
-  /** Answers the next `times` calls of `method` with this error. */
-  fail(method: string, errorCode: number, description: string, times?: number): void;
+  /** Answers the next `times` calls of `method` with this error, after letting `after` calls through. */
+  fail(method: string, errorCode: number, description: string, times?: number, opts?: { after?: number }): void;
   /** The webhook as set by setWebhook. */
   webhook: { url: string; secret_token?: string; allowed_updates?: string[]; pending_update_count: number; last_error_message?: string };
   /** Queues updates for getUpdates (as Telegram keeps them until confirmed) and wakes a waiting long poll. */
@@ -95,7 +95,7 @@ async function readBody(req: IncomingMessage): Promise<Record<string, any>> {
 export async function startFakeTelegram(): Promise<FakeTelegram> {
   const calls: TelegramCall[] = [];
   const limits = new Map<string, { retryAfter: number; times: number; after: number }>();
-  const failures = new Map<string, { code: number; description: string; times: number }>();
+  const failures = new Map<string, { code: number; description: string; times: number; after: number }>();
   const webhook: FakeTelegram['webhook'] = { url: '', pending_update_count: 0 };
   let seq = 1000;
   // getUpdates: the updates Telegram holds for the bot, and the long poll waiting for one (Telegram allows one).
@@ -261,7 +261,8 @@ export async function startFakeTelegram(): Promise<FakeTelegram> {
       return record(429, { ok: false, error_code: 429, description: `Too Many Requests: retry after ${limit.retryAfter}`, parameters: { retry_after: limit.retryAfter } });
     }
     const failure = failures.get(method);
-    if (failure && failure.times > 0) {
+    if (failure && failure.after > 0) failure.after--;
+    else if (failure && failure.times > 0) {
       failure.times--;
       return record(failure.code, { ok: false, error_code: failure.code, description: failure.description });
     }
@@ -280,8 +281,8 @@ export async function startFakeTelegram(): Promise<FakeTelegram> {
     rateLimit(method, retryAfterSeconds, { times = 1, after = 0 } = {}) {
       limits.set(method, { retryAfter: retryAfterSeconds, times, after });
     },
-    fail(method, errorCode, description, times = 1) {
-      failures.set(method, { code: errorCode, description, times });
+    fail(method, errorCode, description, times = 1, { after = 0 } = {}) {
+      failures.set(method, { code: errorCode, description, times, after });
     },
     webhook,
     pushUpdate(...updates) {
