@@ -6,7 +6,9 @@
 import { defineConfig } from 'vitest/config';
 import base from './vitest.config.ts';
 
-const only = process.env.MUTATE_TESTS?.split(',').map((glob) => glob.trim()).filter(Boolean);
+const only = process.env.MUTATE_TESTS?.split(',')
+  .map((glob) => glob.trim())
+  .filter(Boolean);
 
 export default defineConfig({
   ...base,

@@ -19,7 +19,9 @@ let bundled;
 try {
   bundled = join(dirname(createRequire(import.meta.url).resolve('node/package.json')), 'bin', process.platform === 'win32' ? 'node.exe' : 'node');
 } catch {
-  console.error(`Switchboard needs Node ${REQUIRED_MAJOR}, and this is Node ${process.versions.node}. Run \`npm ci\` in the project to install its bundled Node ${REQUIRED_MAJOR}, or install Node ${REQUIRED_MAJOR}.`);
+  console.error(
+    `Switchboard needs Node ${REQUIRED_MAJOR}, and this is Node ${process.versions.node}. Run \`npm ci\` in the project to install its bundled Node ${REQUIRED_MAJOR}, or install Node ${REQUIRED_MAJOR}.`,
+  );
   process.exit(1);
 }
 const child = spawn(bundled, [fileURLToPath(import.meta.url), ...process.argv.slice(2)], { stdio: 'inherit' });

@@ -62,12 +62,7 @@ export async function conversationKeyOf(db: Db, channel: string, tenantId: strin
 export async function getConversation(db: Db, id: string, limit = 200) {
   const [conversation] = await db.select().from(conversations).where(eq(conversations.id, id)).limit(1);
   if (!conversation) return undefined;
-  const rows = await db
-    .select()
-    .from(messages)
-    .where(eq(messages.conversationId, id))
-    .orderBy(desc(messages.createdAt), desc(messages.id))
-    .limit(limit);
+  const rows = await db.select().from(messages).where(eq(messages.conversationId, id)).orderBy(desc(messages.createdAt), desc(messages.id)).limit(limit);
   return { ...conversation, messages: rows.reverse() };
 }
 
@@ -85,9 +80,7 @@ export async function historyFor(db: Db, conversationId: string, beforeMessageId
       and(
         eq(messages.conversationId, conversationId),
         sql`not exists (select 1 from ${executions} where ${executions.id} = ${messages.executionId} and ${executions.agent} = 'feedback')`,
-        beforeMessageId
-          ? sql`(${messages.createdAt}, ${messages.id}) < (select created_at, id from ${messages} where id = ${beforeMessageId})`
-          : undefined,
+        beforeMessageId ? sql`(${messages.createdAt}, ${messages.id}) < (select created_at, id from ${messages} where id = ${beforeMessageId})` : undefined,
       ),
     )
     .orderBy(desc(messages.createdAt), desc(messages.id))

@@ -124,7 +124,10 @@ export async function markLost(db: Db, id: string, error: string): Promise<strin
  * all; how far delivery got rides along where it is known.
  */
 export async function markSucceededMany(db: Db, done: { id: string; latencyMs: number; delivered?: Delivered }[]): Promise<void> {
-  const values = sql.join(done.map((d) => sql`(${d.id}::uuid, ${d.latencyMs}::int, ${d.delivered ? JSON.stringify(d.delivered) : null}::jsonb)`), sql`, `);
+  const values = sql.join(
+    done.map((d) => sql`(${d.id}::uuid, ${d.latencyMs}::int, ${d.delivered ? JSON.stringify(d.delivered) : null}::jsonb)`),
+    sql`, `,
+  );
   await db.execute(sql`
     update ${executions} set status = 'succeeded', replied_at = coalesce(${executions.repliedAt}, now()), finished_at = now(), latency_ms = done.latency_ms, error = null,
       delivered = coalesce(done.delivered, ${executions.delivered})
@@ -175,17 +178,14 @@ export async function createReplay(db: Db, queue: Queue, id: string): Promise<Ex
 
 /** Executions waiting to run: queued, or failed with a retry still to come. */
 export async function queueDepth(db: Db): Promise<number> {
-  const rows = rowsOf<{ n: number }>(
-    await db.execute(sql`select count(*)::int as n from ${executions} where ${executions.status} in ('queued', 'failed')`),
-  );
+  const rows = rowsOf<{ n: number }>(await db.execute(sql`select count(*)::int as n from ${executions} where ${executions.status} in ('queued', 'failed')`));
   return Number(rows[0]?.n ?? 0);
 }
 
 /** Whose executions a report covers: one tenant of one channel, or (undefined) every tenant. */
 export type TenantScope = { channel: string; tenantId: string };
 
-const inScope = (scope: TenantScope | undefined) =>
-  scope ? and(eq(executions.channel, scope.channel), eq(executions.tenantId, scope.tenantId)) : undefined;
+const inScope = (scope: TenantScope | undefined) => (scope ? and(eq(executions.channel, scope.channel), eq(executions.tenantId, scope.tenantId)) : undefined);
 
 export async function countsSince(db: Db, since: Date, scope?: TenantScope): Promise<Record<string, number>> {
   const rows = await db

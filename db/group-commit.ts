@@ -22,7 +22,7 @@ export function createGroupCommit<I, O>(opts: GroupCommitOptions<I, O>): (item: 
   async function settle(batch: Waiting<I, O>[]) {
     try {
       const outcomes = await opts.write(batch.map((w) => w.item));
-      batch.forEach((w, i) => w.resolve(outcomes[i]!));
+      for (const [i, w] of batch.entries()) w.resolve(outcomes[i]!);
     } catch (err) {
       if (batch.length === 1 || !opts.retrySingly(err)) {
         for (const w of batch) w.reject(err);

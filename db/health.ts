@@ -13,15 +13,32 @@ export type DatabaseFault = 'down' | 'busy';
 /** SQLSTATE classes and driver codes that mean "cannot reach the database", not "this query is wrong". */
 const DOWN_CODES = new Set([
   // node:net
-  'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
   // postgres.js
-  'CONNECT_TIMEOUT', 'CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED',
+  'CONNECT_TIMEOUT',
+  'CONNECTION_CLOSED',
+  'CONNECTION_ENDED',
+  'CONNECTION_DESTROYED',
   // PostgreSQL: admin_shutdown, crash_shutdown, cannot_connect_now
-  '57P01', '57P02', '57P03',
+  '57P01',
+  '57P02',
+  '57P03',
 ]);
 /** The database answers but cannot take this now: statement timeout (57014) and too_many_connections (53300). */
 const BUSY_CODES = new Set(['57014', '53300', '53400']);
-const DOWN_MESSAGES = [/connection terminated/i, /timeout exceeded when trying to connect/i, /connection (?:is )?(?:closed|ended)/i, /Client has encountered a connection error/i];
+const DOWN_MESSAGES = [
+  /connection terminated/i,
+  /timeout exceeded when trying to connect/i,
+  /connection (?:is )?(?:closed|ended)/i,
+  /Client has encountered a connection error/i,
+];
 
 /** What kind of database fault `err` (or anything in its `cause` chain) is, if any. */
 export function classifyDatabaseError(err: unknown): DatabaseFault | undefined {

@@ -73,9 +73,7 @@ export { USAGE_GROUPS } from './usage.ts';
 export type { ActivityBucket, AgentActivity } from './activity.ts';
 export type { UsageGroup, UsageRow } from './usage.ts';
 
-const EXPECTED_MIGRATIONS = (
-  JSON.parse(readFileSync(join(MIGRATIONS_FOLDER, 'meta', '_journal.json'), 'utf8')) as { entries: unknown[] }
-).entries.length;
+const EXPECTED_MIGRATIONS = (JSON.parse(readFileSync(join(MIGRATIONS_FOLDER, 'meta', '_journal.json'), 'utf8')) as { entries: unknown[] }).entries.length;
 
 export type Store = ReturnType<typeof createStore>;
 
@@ -245,9 +243,7 @@ export function createStore(handle: DatabaseHandle, queue: Queue, health: Databa
 
 /** The same functions, each run as one guarded unit of database work. */
 function guarded<T extends Record<string, (...args: never[]) => Promise<unknown>>>(calls: T, health: DatabaseHealth): T {
-  return Object.fromEntries(
-    Object.entries(calls).map(([name, fn]) => [name, (...args: never[]) => health.guard(() => fn(...args))]),
-  ) as T;
+  return Object.fromEntries(Object.entries(calls).map(([name, fn]) => [name, (...args: never[]) => health.guard(() => fn(...args))])) as T;
 }
 
 export type OpenedStore = { store: Store; handle: DatabaseHandle; close(graceful?: boolean): Promise<void> };

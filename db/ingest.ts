@@ -59,7 +59,9 @@ export async function ingestBatch(db: Db, queue: Queue, items: IngestItem[]): Pr
     const t = tx as unknown as Db;
     const keys = items.map((item) => keysOf(item.envelope));
     const claimedBy = new Map<string, number>();
-    items.forEach((item, i) => keys[i]!.forEach((k) => claimedBy.has(keyOf(item.envelope.channel, k)) || claimedBy.set(keyOf(item.envelope.channel, k), i)));
+    for (const [i, item] of items.entries()) {
+      for (const k of keys[i]!) if (!claimedBy.has(keyOf(item.envelope.channel, k))) claimedBy.set(keyOf(item.envelope.channel, k), i);
+    }
     const inserted = await t
       .insert(deliveries)
       // In key order: two batches that share keys then wait for each other in one order, never in a cycle.
@@ -88,7 +90,13 @@ export async function ingestBatch(db: Db, queue: Queue, items: IngestItem[]): Pr
       await t.delete(deliveries).where(inArray(deliveries.id, undo));
       // A key this batch gave up may be one another item of it wanted: only storing one by one settles who gets it.
       const released = new Set(inserted.filter((r) => undo.includes(r.id)).map((r) => keyOf(r.channel, r.deliveryId)));
-      if (items.some((item, i) => outcome[i] === 'duplicate' && keys[i]!.some((k) => released.has(keyOf(item.envelope.channel, k)) && claimedBy.get(keyOf(item.envelope.channel, k)) !== i))) {
+      if (
+        items.some(
+          (item, i) =>
+            outcome[i] === 'duplicate' &&
+            keys[i]!.some((k) => released.has(keyOf(item.envelope.channel, k)) && claimedBy.get(keyOf(item.envelope.channel, k)) !== i),
+        )
+      ) {
         throw new StoreSingly();
       }
     }
@@ -100,7 +108,10 @@ export async function ingestBatch(db: Db, queue: Queue, items: IngestItem[]): Pr
     });
     const results = new Map<number, IngestResult>();
     if (admitted.length) {
-      const conversationIds = await conversationsFor(t, admitted.map((a) => a.item.envelope));
+      const conversationIds = await conversationsFor(
+        t,
+        admitted.map((a) => a.item.envelope),
+      );
       const messageRows: (typeof messages.$inferInsert)[] = [];
       const executionRows: (typeof executions.$inferInsert)[] = [];
       for (const { i, item, deliveryRowId } of admitted) {
@@ -109,8 +120,16 @@ export async function ingestBatch(db: Db, queue: Queue, items: IngestItem[]): Pr
         // Ids are made here so the message can name its execution without a second write.
         const messageId = randomUUID();
         const ids = targets.map(() => randomUUID());
-        messageRows.push({ id: messageId, conversationId, role: 'user', userId: envelope.userId, userName: envelope.userName, text: envelope.text, executionId: ids[0] });
-        targets.forEach((assigned, n) =>
+        messageRows.push({
+          id: messageId,
+          conversationId,
+          role: 'user',
+          userId: envelope.userId,
+          userName: envelope.userName,
+          text: envelope.text,
+          executionId: ids[0],
+        });
+        for (const [n, assigned] of targets.entries()) {
           executionRows.push({
             id: ids[n],
             conversationId,
@@ -126,13 +145,16 @@ export async function ingestBatch(db: Db, queue: Queue, items: IngestItem[]): Pr
             destination: assigned.destination ?? null,
             routeId: assigned.ruleId ?? null,
             receivedAt: new Date(envelope.receivedAt),
-          }),
-        );
+          });
+        }
         results.set(i, { executionId: ids[0]!, executionIds: ids, conversationId, duplicate: false });
       }
       await t.insert(messages).values(messageRows);
       await t.insert(executions).values(executionRows);
-      await queue.enqueueMany(t, executionRows.map((row) => ({ executionId: row.id! })));
+      await queue.enqueueMany(
+        t,
+        executionRows.map((row) => ({ executionId: row.id! })),
+      );
     }
     return outcome.map((o, i) => (o === 'duplicate' ? o : 'overQuota' in o ? o : results.get(i)!));
   });
@@ -152,7 +174,9 @@ async function refuseOverQuota(db: Db, items: IngestItem[], outcome: Outcome[], 
   if (!counted.length) return;
   const persons = [...new Set(counted.map((c) => personOf(c.item.envelope)))].sort();
   // The aggregate takes the locks one after another in the sorted order of its input.
-  await db.execute(sql`select count(pg_advisory_xact_lock(hashtextextended(k, 0))) from (select k from unnest(${pgTextArray(persons)}) as k order by k) as sorted`);
+  await db.execute(
+    sql`select count(pg_advisory_xact_lock(hashtextextended(k, 0))) from (select k from unnest(${pgTextArray(persons)}) as k order by k) as sorted`,
+  );
   const since = new Date(Math.min(...counted.map((c) => c.quota.since.getTime())));
   const who = sql.join(
     [...new Map(counted.map((c) => [personOf(c.item.envelope), c.item.envelope])).values()].map((e) => sql`(${e.channel}, ${e.userId})`),
@@ -181,7 +205,10 @@ async function refuseOverQuota(db: Db, items: IngestItem[], outcome: Outcome[], 
 
 /** A text[] parameter, spelled so that every driver passes it as one value. */
 function pgTextArray(values: string[]): SQL {
-  return sql`array[${sql.join(values.map((v) => sql`${v}`), sql`, `)}]::text[]`;
+  return sql`array[${sql.join(
+    values.map((v) => sql`${v}`),
+    sql`, `,
+  )}]::text[]`;
 }
 
 type ConversationKey = Pick<Envelope, 'channel' | 'conversationKey' | 'tenantId'>;
@@ -193,8 +220,13 @@ type ConversationKey = Pick<Envelope, 'channel' | 'conversationKey' | 'tenantId'
  * reads the other's history.
  */
 async function conversationsFor(db: Db, envelopes: ConversationKey[]): Promise<string[]> {
-  const first = await conversationsAt(db, envelopes.map((e) => ({ channel: e.channel, key: e.conversationKey, tenantId: e.tenantId })));
-  const other = envelopes.map((e, i) => (first[i] === undefined ? { channel: e.channel, key: `${e.tenantId}/${e.conversationKey}`, tenantId: e.tenantId } : undefined));
+  const first = await conversationsAt(
+    db,
+    envelopes.map((e) => ({ channel: e.channel, key: e.conversationKey, tenantId: e.tenantId })),
+  );
+  const other = envelopes.map((e, i) =>
+    first[i] === undefined ? { channel: e.channel, key: `${e.tenantId}/${e.conversationKey}`, tenantId: e.tenantId } : undefined,
+  );
   const wanted = other.filter((o) => o !== undefined);
   const second = wanted.length ? await conversationsAt(db, wanted) : [];
   let n = 0;
@@ -217,7 +249,10 @@ async function conversationsAt(db: Db, wanted: ConversationAt[]): Promise<(strin
   // In key order, as the deliveries: concurrent batches creating the same conversations cannot deadlock.
   const unique = [...new Map(wanted.map((w) => [keyOf(w.channel, w.key), w])).values()].sort(byKey((w) => keyOf(w.channel, w.key)));
   const read = async (list: ConversationAt[]) => {
-    const pairs = sql.join(list.map((w) => sql`(${w.channel}, ${w.key})`), sql`, `);
+    const pairs = sql.join(
+      list.map((w) => sql`(${w.channel}, ${w.key})`),
+      sql`, `,
+    );
     const rows = await db
       .select({ id: conversations.id, channel: conversations.channel, key: conversations.conversationKey, tenantId: conversations.tenantId })
       .from(conversations)

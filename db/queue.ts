@@ -145,7 +145,11 @@ export async function startQueue(handle: DatabaseHandle, opts: QueueOptions): Pr
       await boss.send(EXECUTIONS_QUEUE, job, { db: fromDrizzle(tx as never, sql as never), ...(startAfterSeconds ? { startAfter: startAfterSeconds } : {}) });
     },
     async enqueueMany(tx, jobs) {
-      await boss.insert(EXECUTIONS_QUEUE, jobs.map((data) => ({ data })), { db: fromDrizzle(tx as never, sql as never) });
+      await boss.insert(
+        EXECUTIONS_QUEUE,
+        jobs.map((data) => ({ data })),
+        { db: fromDrizzle(tx as never, sql as never) },
+      );
     },
     async work(concurrency, handler, onLost) {
       // Other processes' commits wake this one's workers; polling every second remains the backstop.
@@ -197,7 +201,12 @@ export async function startQueue(handle: DatabaseHandle, opts: QueueOptions): Pr
     async claim(executionId) {
       const waiting = await boss.findJobs<ExecutionJob>(EXECUTIONS_QUEUE, { data: { executionId }, queued: true });
       if (!waiting.length) return false;
-      const done = (await boss.complete(EXECUTIONS_QUEUE, waiting.map((j) => j.id), null, { includeQueued: true })) as { affected?: number };
+      const done = (await boss.complete(
+        EXECUTIONS_QUEUE,
+        waiting.map((j) => j.id),
+        null,
+        { includeQueued: true },
+      )) as { affected?: number };
       return (done.affected ?? 0) > 0;
     },
     wake() {
@@ -241,4 +250,3 @@ function coalescedSignal(handle: DatabaseHandle, onError: (err: Error) => void):
     else send();
   };
 }
-

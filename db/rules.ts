@@ -11,7 +11,10 @@ export async function listRules(db: Db): Promise<RuleRow[]> {
 }
 
 export async function createRule(db: Db, rule: NewRule): Promise<RuleRow> {
-  const [row] = await db.insert(routes).values({ ...rule, event: rule.event ?? null }).returning();
+  const [row] = await db
+    .insert(routes)
+    .values({ ...rule, event: rule.event ?? null })
+    .returning();
   return row!;
 }
 

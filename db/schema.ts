@@ -1,20 +1,7 @@
 /** Drizzle schema: the tables of ARCHITECTURE §7. Migrations in drizzle/ are generated from this file. */
 import { sql } from 'drizzle-orm';
 import type { Delivered } from '../src/types.ts';
-import {
-  boolean,
-  check,
-  index,
-  integer,
-  jsonb,
-  numeric,
-  pgTable,
-  smallint,
-  text,
-  timestamp,
-  uniqueIndex,
-  uuid,
-} from 'drizzle-orm/pg-core';
+import { boolean, check, index, integer, jsonb, numeric, pgTable, smallint, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
 
 const createdAt = () => timestamp('created_at', { withTimezone: true }).notNull().defaultNow();
 
@@ -46,7 +33,9 @@ export const messages = pgTable(
   'messages',
   {
     id: uuid('id').primaryKey().defaultRandom(),
-    conversationId: uuid('conversation_id').notNull().references(() => conversations.id, { onDelete: 'cascade' }),
+    conversationId: uuid('conversation_id')
+      .notNull()
+      .references(() => conversations.id, { onDelete: 'cascade' }),
     role: text('role', { enum: ['user', 'assistant'] }).notNull(),
     userId: text('user_id'),
     userName: text('user_name'),
@@ -61,7 +50,9 @@ export const executions = pgTable(
   'executions',
   {
     id: uuid('id').primaryKey().defaultRandom(),
-    conversationId: uuid('conversation_id').notNull().references(() => conversations.id, { onDelete: 'cascade' }),
+    conversationId: uuid('conversation_id')
+      .notNull()
+      .references(() => conversations.id, { onDelete: 'cascade' }),
     messageId: uuid('message_id').references(() => messages.id, { onDelete: 'set null' }),
     deliveryId: uuid('delivery_id').references(() => deliveries.id, { onDelete: 'set null' }),
     replayOf: uuid('replay_of'),
@@ -72,7 +63,9 @@ export const executions = pgTable(
     intent: text('intent').notNull(),
     args: jsonb('args').$type<Record<string, unknown>>().notNull().default({}),
     envelope: jsonb('envelope').$type<Record<string, unknown>>().notNull(),
-    status: text('status', { enum: ['queued', 'running', 'succeeded', 'failed', 'dead'] }).notNull().default('queued'),
+    status: text('status', { enum: ['queued', 'running', 'succeeded', 'failed', 'dead'] })
+      .notNull()
+      .default('queued'),
     attempts: integer('attempts').notNull().default(0),
     provider: text('provider'),
     model: text('model'),
@@ -109,7 +102,9 @@ export const feedback = pgTable(
   'feedback',
   {
     id: uuid('id').primaryKey().defaultRandom(),
-    executionId: uuid('execution_id').notNull().references(() => executions.id, { onDelete: 'cascade' }),
+    executionId: uuid('execution_id')
+      .notNull()
+      .references(() => executions.id, { onDelete: 'cascade' }),
     userId: text('user_id').notNull(),
     channel: text('channel').notNull(),
     score: smallint('score').notNull(),
@@ -123,7 +118,9 @@ export const agents = pgTable('agents', {
   name: text('name').primaryKey(),
   enabled: boolean('enabled').notNull().default(true),
   /** The role a person needs to run the agent (`admin` or `member`); trusted systems hold `admin`. */
-  requiredRole: text('required_role', { enum: ['admin', 'member'] }).notNull().default('member'),
+  requiredRole: text('required_role', { enum: ['admin', 'member'] })
+    .notNull()
+    .default('member'),
   updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
 });
 

@@ -12,7 +12,11 @@ const LEGACY_ADMIN_TOKEN_SETTING = 'admin_token';
 export async function hashLegacyAdminToken(db: Db): Promise<void> {
   await db.transaction(async (tx) => {
     const [legacy] = await tx.delete(settings).where(eq(settings.key, LEGACY_ADMIN_TOKEN_SETTING)).returning();
-    if (legacy) await tx.insert(settings).values({ key: ADMIN_TOKEN_HASH_SETTING, value: hashToken(legacy.value) }).onConflictDoNothing();
+    if (legacy)
+      await tx
+        .insert(settings)
+        .values({ key: ADMIN_TOKEN_HASH_SETTING, value: hashToken(legacy.value) })
+        .onConflictDoNothing();
   });
 }
 

@@ -57,7 +57,17 @@ export function createApp(deps: AppDeps) {
   const sessions = createSessions({ keyMaterial: deps.checkAdminToken.currentHash, publicUrl: deps.publicUrl });
   app.route('/', consoleRoutes({ sessions, checkAdminToken: deps.checkAdminToken, publicUrl: deps.publicUrl }));
   app.use('/api/*', sessionAuth(sessions, deps.publicUrl));
-  app.route('/api', consoleApiRoutes({ store: deps.store, checkAdminToken: deps.checkAdminToken, agents: deps.agents, channels: deps.receivers, providers: deps.providers, queue: deps.queue }));
+  app.route(
+    '/api',
+    consoleApiRoutes({
+      store: deps.store,
+      checkAdminToken: deps.checkAdminToken,
+      agents: deps.agents,
+      channels: deps.receivers,
+      providers: deps.providers,
+      queue: deps.queue,
+    }),
+  );
 
   // One route shape for every platform webhook (handlers/channel.ts), at the path its receiver names.
   for (const receiver of deps.receivers) {

@@ -25,12 +25,7 @@ export async function rawRequest(c: Context): Promise<RawRequest> {
 const mediaType = (req: RawRequest) => (req.headers.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
 
 export function disabledChannel(c: Context, channel: string, requiredEnv: string[]) {
-  return jsonError(
-    c,
-    404,
-    'channel_disabled',
-    `The ${channel} channel is not enabled on this server: set ${requiredEnv.join(', ')} and restart.`,
-  );
+  return jsonError(c, 404, 'channel_disabled', `The ${channel} channel is not enabled on this server: set ${requiredEnv.join(', ')} and restart.`);
 }
 
 export function channelRoute(opts: ChannelRouteOptions): Handler {

@@ -22,7 +22,12 @@ export function createErrorHandler(logger: Logger) {
     // A database error that did not pass through the Store's guard (so is not typed yet) is still a 503, not a 500.
     const fault = classifyDatabaseError(err);
     if (fault) {
-      const unavailable = new DatabaseUnavailableError(fault, `The database is ${fault === 'down' ? 'unreachable' : 'busy'}; nothing was stored. Retry in 5 s`, 5, err);
+      const unavailable = new DatabaseUnavailableError(
+        fault,
+        `The database is ${fault === 'down' ? 'unreachable' : 'busy'}; nothing was stored. Retry in 5 s`,
+        5,
+        err,
+      );
       return jsonError(c, 503, unavailable.code, unavailable.message, unavailable.headers);
     }
     if (err instanceof VerificationError) return jsonError(c, 401, err.code, err.message);

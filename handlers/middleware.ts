@@ -74,7 +74,7 @@ export function refuseUnstorableInput(): MiddlewareHandler {
   return async function unstorableInput(c, next) {
     const where = findUnstorableText({ path: c.req.path, query: c.req.queries() });
     if (where) return jsonError(c, 400, 'invalid_text', `${where} holds a NUL character or a lone UTF-16 surrogate; send valid Unicode text`);
-    if (c.req.header('content-type')?.split(';')[0]!.trim().toLowerCase() === 'application/json') {
+    if ((c.req.header('content-type') ?? '').split(';')[0]!.trim().toLowerCase() === 'application/json') {
       const text = await c.req.text();
       const deep = tooDeep(c, text);
       if (deep) return deep;
@@ -100,9 +100,15 @@ export function adminAuth(check: (token: string) => Promise<boolean>): Middlewar
     if (!header && c.get('consoleSession')) return next();
     if (!match) return jsonError(c, 401, 'unauthorized', 'Missing bearer token: send Authorization: Bearer $ADMIN_TOKEN', { 'WWW-Authenticate': 'Bearer' });
     if (!(await check(match[1]!.trim()))) {
-      return jsonError(c, 401, 'unauthorized', 'Invalid bearer token: use ADMIN_TOKEN, or the token printed when it was generated (lost it? run `npx switchboard admin-token rotate`)', {
-        'WWW-Authenticate': 'Bearer error="invalid_token"',
-      });
+      return jsonError(
+        c,
+        401,
+        'unauthorized',
+        'Invalid bearer token: use ADMIN_TOKEN, or the token printed when it was generated (lost it? run `npx switchboard admin-token rotate`)',
+        {
+          'WWW-Authenticate': 'Bearer error="invalid_token"',
+        },
+      );
     }
     await next();
   };

@@ -41,7 +41,9 @@ function same(a: string, b: string): boolean {
 export function createSessions(opts: SessionOptions) {
   const now = opts.now ?? Date.now;
   const sign = async (payload: string) => {
-    const key = createHmac('sha256', await opts.keyMaterial()).update('switchboard console session').digest();
+    const key = createHmac('sha256', await opts.keyMaterial())
+      .update('switchboard console session')
+      .digest();
     return createHmac('sha256', key).update(payload).digest('base64url');
   };
   const secure = (c: Context) => new URL(opts.publicUrl ?? c.req.url).protocol === 'https:';
@@ -96,7 +98,8 @@ export function sessionAuth(sessions: Sessions, publicUrl?: string): MiddlewareH
     const session = await sessions.read(c);
     if (!session) return next(); // adminAuth answers 401
     if (!/^(GET|HEAD|OPTIONS)$/.test(c.req.method)) {
-      if (!sameOrigin(c, publicUrl)) return jsonError(c, 403, 'csrf', 'This request came from another origin; the console session cookie only works from its own pages');
+      if (!sameOrigin(c, publicUrl))
+        return jsonError(c, 403, 'csrf', 'This request came from another origin; the console session cookie only works from its own pages');
       if (!sessions.csrfMatches(session, c.req.header(CSRF_HEADER))) {
         return jsonError(c, 403, 'csrf', `A request made with the console session cookie must repeat its CSRF token in ${CSRF_HEADER}`);
       }

@@ -17,9 +17,12 @@ function missing(config: Config, verb: (typeof TELEGRAM_VERBS)[number]): string[
   if (!config.telegram.botToken) problems.push('TELEGRAM_BOT_TOKEN is not set: create a bot with @BotFather (/newbot) and set the token it gives you');
   if (verb === 'set-webhook') {
     if (config.telegram.mode === 'polling') {
-      problems.push('TELEGRAM_MODE=polling: the server fetches updates with getUpdates and removes any webhook when it starts; unset TELEGRAM_MODE to use a webhook');
+      problems.push(
+        'TELEGRAM_MODE=polling: the server fetches updates with getUpdates and removes any webhook when it starts; unset TELEGRAM_MODE to use a webhook',
+      );
     }
-    if (!config.publicUrl) problems.push('PUBLIC_URL is not set: set it to the public https:// address of this server; Telegram posts to PUBLIC_URL/telegram/webhook');
+    if (!config.publicUrl)
+      problems.push('PUBLIC_URL is not set: set it to the public https:// address of this server; Telegram posts to PUBLIC_URL/telegram/webhook');
     if (!config.telegram.webhookSecret) {
       problems.push('TELEGRAM_WEBHOOK_SECRET is not set: generate one with `openssl rand -hex 32`; Telegram sends it back with every update');
     } else if (!SECRET_TOKEN.test(config.telegram.webhookSecret)) {

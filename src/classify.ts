@@ -18,8 +18,14 @@ const COMMAND_WORDS = new Set<string>(COMMANDS.map((c) => c.word));
 // Skin-tone modifiers and variation selectors ride along with thumbs emoji on most keyboards.
 const EMOJI_NOISE = /[\u{1F3FB}-\u{1F3FF}\u{FE0E}\u{FE0F}]/gu;
 const FEEDBACK: Record<string, 1 | -1> = {
-  '+1': 1, '👍': 1, ':+1:': 1, ':thumbsup:': 1,
-  '-1': -1, '👎': -1, ':-1:': -1, ':thumbsdown:': -1,
+  '+1': 1,
+  '👍': 1,
+  ':+1:': 1,
+  ':thumbsup:': 1,
+  '-1': -1,
+  '👎': -1,
+  ':-1:': -1,
+  ':thumbsdown:': -1,
 };
 
 // Slack puts `<@U123>` in front of app mentions; Telegram appends `@botname` to commands in groups.
@@ -44,7 +50,13 @@ export function looksLikeDiff(text: string): boolean {
 export function classify(text: string): Intent {
   const trimmed = text.replace(LEADING_MENTION, '').trim();
 
-  const score = FEEDBACK[trimmed.replace(EMOJI_NOISE, '').replace(/[.!]+$/, '').toLowerCase()];
+  const score =
+    FEEDBACK[
+      trimmed
+        .replace(EMOJI_NOISE, '')
+        .replace(/[.!]+$/, '')
+        .toLowerCase()
+    ];
   if (score !== undefined) return { name: 'feedback', args: { score } };
 
   const match = COMMAND.exec(trimmed);

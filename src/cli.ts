@@ -145,7 +145,9 @@ const verbs: Record<string, (config: Config, args: string[], io: Output) => Prom
         io.out(`migrations applied (${sb.opened.store.kind}): up to date`);
         return 0;
       }
-      io.err(`migrations are INCOMPLETE (${sb.opened.store.kind})${ready.error ? `: ${ready.error}` : ''}; check the database user may create tables, then run \`switchboard migrate\` again`);
+      io.err(
+        `migrations are INCOMPLETE (${sb.opened.store.kind})${ready.error ? `: ${ready.error}` : ''}; check the database user may create tables, then run \`switchboard migrate\` again`,
+      );
       return 1;
     });
   },
@@ -214,7 +216,19 @@ const verbs: Record<string, (config: Config, args: string[], io: Output) => Prom
       }
       for (const e of json.executions) {
         const cost = e.cost_usd === null ? '' : `$${e.cost_usd.toFixed(4)}`;
-        io.out([e.id, e.status.padEnd(9), e.channel.padEnd(8), e.agent.padEnd(9), `${e.attempts}x`, e.provider ?? '-', `${e.latency_ms ?? '-'}ms`, cost, e.error ?? ''].join('  '));
+        io.out(
+          [
+            e.id,
+            e.status.padEnd(9),
+            e.channel.padEnd(8),
+            e.agent.padEnd(9),
+            `${e.attempts}x`,
+            e.provider ?? '-',
+            `${e.latency_ms ?? '-'}ms`,
+            cost,
+            e.error ?? '',
+          ].join('  '),
+        );
       }
       if (!json.executions.length) io.out('no executions match');
       return 0;
@@ -226,7 +240,8 @@ const verbs: Record<string, (config: Config, args: string[], io: Output) => Prom
     return withSwitchboard(config, 'web', io, async (sb) => {
       if (action === 'list') {
         const { json } = await call(sb, 'GET', '/api/routes');
-        for (const r of json.routes) io.out(`${r.id}  ${r.source}${r.event ? ` [${r.event}]` : ''} → ${r.agent} → ${r.destination.channel}:${r.destination.target}`);
+        for (const r of json.routes)
+          io.out(`${r.id}  ${r.source}${r.event ? ` [${r.event}]` : ''} → ${r.agent} → ${r.destination.channel}:${r.destination.target}`);
         if (!json.routes.length) io.out('no routes: events on /hooks/<source> run their agent and keep the result in the execution log');
         return 0;
       }
@@ -265,7 +280,12 @@ const verbs: Record<string, (config: Config, args: string[], io: Output) => Prom
       io.out(`Model usage since ${json.since.slice(0, 10)} (UTC, ${json.days} day${json.days === 1 ? '' : 's'})`);
       io.out(columns('', '', 'runs', 'input', 'output', 'cost'));
       io.out(line('total', '', json.totals));
-      for (const [what, rows] of [['day', json.by_day], ['agent', json.by_agent], ['provider', json.by_provider], ['tenant', json.by_tenant]] as const) {
+      for (const [what, rows] of [
+        ['day', json.by_day],
+        ['agent', json.by_agent],
+        ['provider', json.by_provider],
+        ['tenant', json.by_tenant],
+      ] as const) {
         for (const r of rows) io.out(line(what, r[what] ?? '', r));
       }
       for (const r of json.rows ?? []) io.out(line('group', json.group.map((g: string) => r[g]).join(' / '), r));
@@ -355,7 +375,8 @@ export async function main(argv: string[], io: CliIo = CONSOLE_OUTPUT): Promise<
   } catch (err) {
     if (err instanceof ConfigError || err instanceof DataDirInUseError || err instanceof DataDirUnsafeError) io.err(err.message);
     else if (err instanceof UsageError) io.err(`${err.message}\n\n${USAGE}`);
-    else io.err(createRedactor(config ? configuredSecrets(config) : {}).text(`switchboard ${verb} failed: ${err instanceof Error ? err.message : String(err)}`));
+    else
+      io.err(createRedactor(config ? configuredSecrets(config) : {}).text(`switchboard ${verb} failed: ${err instanceof Error ? err.message : String(err)}`));
     return err instanceof UsageError ? 2 : 1;
   }
 }

@@ -76,7 +76,8 @@ const int = (def: number, min: number, max: number) =>
   z.coerce.number({ message: 'must be a whole number' }).int('must be a whole number').min(min).max(max).default(def);
 // Cost budgets in US dollars: 0 (the default) means no limit.
 const usdBudget = z.coerce.number({ message: 'must be a number of US dollars; 0 means no limit' }).min(0, 'must be 0 (no limit) or more').default(0);
-const PRICES_HINT = 'must be JSON like {"claude-sonnet-4-6":{"input":3,"output":15}}: US dollars per million input/output tokens, keyed by model (or model prefix) or provider';
+const PRICES_HINT =
+  'must be JSON like {"claude-sonnet-4-6":{"input":3,"output":15}}: US dollars per million input/output tokens, keyed by model (or model prefix) or provider';
 const prices = z
   .string()
   .transform((s, ctx) => {
@@ -106,7 +107,10 @@ const schema = z.object({
   SLACK_APP_TOKEN: z
     .string()
     .trim()
-    .regex(/^xapp-/, 'must be an app-level token (xapp-…): api.slack.com/apps → your app → Basic Information → App-Level Tokens, with the connections:write scope')
+    .regex(
+      /^xapp-/,
+      'must be an app-level token (xapp-…): api.slack.com/apps → your app → Basic Information → App-Level Tokens, with the connections:write scope',
+    )
     .optional(),
   SLACK_API_URL: z.url().default('https://slack.com/api/'),
   TELEGRAM_MODE: z.enum(['webhook', 'polling']).default('webhook'),
@@ -126,7 +130,12 @@ const schema = z.object({
 
   LLM_PROVIDERS: z
     .string()
-    .transform((s) => s.split(',').map((p) => p.trim()).filter(Boolean))
+    .transform((s) =>
+      s
+        .split(',')
+        .map((p) => p.trim())
+        .filter(Boolean),
+    )
     .pipe(z.array(z.enum(PROVIDERS, { message: `each provider must be one of ${PROVIDERS.join(', ')}` })).min(1))
     .optional(),
   ANTHROPIC_API_KEY: optionalString,
@@ -255,10 +264,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   // Settings that only make sense together are checked on the raw values, so one run reports every problem.
   const has = (key: string) => present[key] !== undefined;
   if (has('GITHUB_APP_ID') && !has('GITHUB_PRIVATE_KEY')) problems.push('GITHUB_PRIVATE_KEY: is required with GITHUB_APP_ID; paste the App private key (PEM)');
-  if (has('GITHUB_PRIVATE_KEY') && !has('GITHUB_APP_ID')) problems.push('GITHUB_APP_ID: is required with GITHUB_PRIVATE_KEY; it is on the GitHub App settings page');
+  if (has('GITHUB_PRIVATE_KEY') && !has('GITHUB_APP_ID'))
+    problems.push('GITHUB_APP_ID: is required with GITHUB_PRIVATE_KEY; it is on the GitHub App settings page');
   const listed = present.LLM_PROVIDERS?.split(',').map((p) => p.trim().toLowerCase()) ?? [];
-  if (listed.includes('anthropic') && !has('ANTHROPIC_API_KEY')) problems.push('ANTHROPIC_API_KEY: LLM_PROVIDERS lists anthropic but no key is set; set the key or remove anthropic from LLM_PROVIDERS');
-  if (listed.includes('openai') && !has('OPENAI_API_KEY')) problems.push('OPENAI_API_KEY: LLM_PROVIDERS lists openai but no key is set; set the key or remove openai from LLM_PROVIDERS');
+  if (listed.includes('anthropic') && !has('ANTHROPIC_API_KEY'))
+    problems.push('ANTHROPIC_API_KEY: LLM_PROVIDERS lists anthropic but no key is set; set the key or remove anthropic from LLM_PROVIDERS');
+  if (listed.includes('openai') && !has('OPENAI_API_KEY'))
+    problems.push('OPENAI_API_KEY: LLM_PROVIDERS lists openai but no key is set; set the key or remove openai from LLM_PROVIDERS');
   const access = {} as Record<AccessChannel, ChannelAccess>;
   for (const channel of Object.keys(ACCESS_MODES) as AccessChannel[]) {
     const prefix = channel.toUpperCase();
@@ -295,8 +307,14 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       // Socket Mode: events come over a connection opened with the app token, so no request is signed.
       ...channel(
         e.SLACK_APP_TOKEN
-          ? [['SLACK_BOT_TOKEN', e.SLACK_BOT_TOKEN], ['SLACK_APP_TOKEN', e.SLACK_APP_TOKEN]]
-          : [['SLACK_SIGNING_SECRET', e.SLACK_SIGNING_SECRET], ['SLACK_BOT_TOKEN', e.SLACK_BOT_TOKEN]],
+          ? [
+              ['SLACK_BOT_TOKEN', e.SLACK_BOT_TOKEN],
+              ['SLACK_APP_TOKEN', e.SLACK_APP_TOKEN],
+            ]
+          : [
+              ['SLACK_SIGNING_SECRET', e.SLACK_SIGNING_SECRET],
+              ['SLACK_BOT_TOKEN', e.SLACK_BOT_TOKEN],
+            ],
       ),
     },
     telegram: {
@@ -308,7 +326,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       ...channel(
         e.TELEGRAM_MODE === 'polling'
           ? [['TELEGRAM_BOT_TOKEN', e.TELEGRAM_BOT_TOKEN]]
-          : [['TELEGRAM_BOT_TOKEN', e.TELEGRAM_BOT_TOKEN], ['TELEGRAM_WEBHOOK_SECRET', e.TELEGRAM_WEBHOOK_SECRET]],
+          : [
+              ['TELEGRAM_BOT_TOKEN', e.TELEGRAM_BOT_TOKEN],
+              ['TELEGRAM_WEBHOOK_SECRET', e.TELEGRAM_WEBHOOK_SECRET],
+            ],
       ),
     },
     whatsapp: {

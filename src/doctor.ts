@@ -68,7 +68,13 @@ export async function runDoctor(config: Config, io: Output = CONSOLE_OUTPUT): Pr
   for (const f of results.flat()) print(f);
 
   const hooks = Object.keys(config.hookSecrets);
-  print(info(hooks.length ? `hooks: ${hooks.map((k) => `/hooks/${k.slice(12).toLowerCase()}`).join(', ')}` : 'hooks: none; set HOOK_SECRET_<SOURCE> to accept signed webhooks at /hooks/<source>'));
+  print(
+    info(
+      hooks.length
+        ? `hooks: ${hooks.map((k) => `/hooks/${k.slice(12).toLowerCase()}`).join(', ')}`
+        : 'hooks: none; set HOOK_SECRET_<SOURCE> to accept signed webhooks at /hooks/<source>',
+    ),
+  );
   const chain = providerChain(config.llm);
   print(info(`LLM providers: ${chain.join(' → ')}`));
   for (const f of providerResults.flat()) print(f);
@@ -113,13 +119,24 @@ async function runCheck(check: Check): Promise<Finding[]> {
     if (outcome === 'timeout') return [fix(`${check.name}: ${check.url} did not answer within ${CHECK_TIMEOUT_MS / 1000} s — check outbound HTTPS/proxy`)];
     return outcome;
   } catch (err) {
-    if (controller.signal.aborted || isTimeout(err)) return [fix(`${check.name}: ${check.url} did not answer within ${CHECK_TIMEOUT_MS / 1000} s — check outbound HTTPS/proxy`)];
+    if (controller.signal.aborted || isTimeout(err))
+      return [fix(`${check.name}: ${check.url} did not answer within ${CHECK_TIMEOUT_MS / 1000} s — check outbound HTTPS/proxy`)];
     const code = networkCode(err);
-    if (code) return [fix(`${check.name}: cannot reach ${check.url}: ${code} — check outbound HTTPS/proxy${isDefaultUrl(check.url) ? '' : ' and the *_API_URL/*_BASE_URL setting'}`)];
+    if (code)
+      return [
+        fix(
+          `${check.name}: cannot reach ${check.url}: ${code} — check outbound HTTPS/proxy${isDefaultUrl(check.url) ? '' : ' and the *_API_URL/*_BASE_URL setting'}`,
+        ),
+      ];
     const refused = check.refused(err);
     if (refused) return [fix(`${check.name}: ${refused}`)];
     const status = httpStatus(err);
-    if (status) return [fix(`${check.name}: ${check.url} answered HTTP ${status}, not like the platform's API: check the *_API_URL/*_BASE_URL setting and any proxy in between`)];
+    if (status)
+      return [
+        fix(
+          `${check.name}: ${check.url} answered HTTP ${status}, not like the platform's API: check the *_API_URL/*_BASE_URL setting and any proxy in between`,
+        ),
+      ];
     return [fix(`${check.name}: ${firstLine(err)}`)];
   } finally {
     clearTimeout(timer);
@@ -138,7 +155,8 @@ function* causes(err: unknown, depth = 0): Generator<Record<string, unknown>> {
   if (Array.isArray(e.errors)) for (const inner of e.errors) yield* causes(inner, depth + 1);
 }
 
-const NETWORK_CODE = /\b(ECONNREFUSED|ECONNRESET|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH|EPIPE|ETIMEDOUT|ECONNABORTED|UND_ERR_[A-Z_]+|CERT_[A-Z_]+|UNABLE_TO_[A-Z_]+|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|ERR_TLS_[A-Z_]+)\b/;
+const NETWORK_CODE =
+  /\b(ECONNREFUSED|ECONNRESET|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH|EPIPE|ETIMEDOUT|ECONNABORTED|UND_ERR_[A-Z_]+|CERT_[A-Z_]+|UNABLE_TO_[A-Z_]+|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|ERR_TLS_[A-Z_]+)\b/;
 
 /** The system error code of a failed connection (ECONNREFUSED, ENOTFOUND, a TLS failure …), if that is what this is. */
 function networkCode(err: unknown): string | undefined {
@@ -179,7 +197,13 @@ const statusOf = (err: unknown): number | undefined => {
 
 function slackCheck(slack: Config['slack']): Check {
   const client = (token: string) =>
-    new WebClient(token, { slackApiUrl: slack.apiUrl, timeout: CHECK_TIMEOUT_MS, retryConfig: { retries: 0 }, rejectRateLimitedCalls: true, logLevel: LogLevel.ERROR });
+    new WebClient(token, {
+      slackApiUrl: slack.apiUrl,
+      timeout: CHECK_TIMEOUT_MS,
+      retryConfig: { retries: 0 },
+      rejectRateLimitedCalls: true,
+      logLevel: LogLevel.ERROR,
+    });
   return {
     name: 'slack',
     url: slack.apiUrl,
@@ -195,7 +219,9 @@ function slackCheck(slack: Config['slack']): Check {
           const code = slackError(err);
           if (!code) throw err;
           found.push(
-            fix(`slack: SLACK_APP_TOKEN was refused by apps.connections.open (${code}): set it to an app-level token (xapp-…) with the connections:write scope, from api.slack.com/apps → Basic Information → App-Level Tokens, and turn Socket Mode on`),
+            fix(
+              `slack: SLACK_APP_TOKEN was refused by apps.connections.open (${code}): set it to an app-level token (xapp-…) with the connections:write scope, from api.slack.com/apps → Basic Information → App-Level Tokens, and turn Socket Mode on`,
+            ),
           );
         }
       }
@@ -228,16 +254,30 @@ function telegramCheck(telegram: Config['telegram'], publicUrl: string | undefin
       const expected = publicUrl ? `${publicUrl}/telegram/webhook` : undefined;
       if (telegram.mode === 'polling') {
         if (hook.url) {
-          found.push(warn(`telegram: a webhook is set (${hook.url}) although TELEGRAM_MODE=polling: the poller deletes it when it starts, so that server stops getting updates. If you meant webhooks, unset TELEGRAM_MODE`));
+          found.push(
+            warn(
+              `telegram: a webhook is set (${hook.url}) although TELEGRAM_MODE=polling: the poller deletes it when it starts, so that server stops getting updates. If you meant webhooks, unset TELEGRAM_MODE`,
+            ),
+          );
         } else found.push(ok('telegram: no webhook is set, as polling needs'));
       } else if (!expected) {
-        found.push(fix('telegram: PUBLIC_URL is not set, so Telegram cannot be told where to post updates: set PUBLIC_URL (or TELEGRAM_MODE=polling without a public URL), then run `npx switchboard telegram set-webhook`'));
+        found.push(
+          fix(
+            'telegram: PUBLIC_URL is not set, so Telegram cannot be told where to post updates: set PUBLIC_URL (or TELEGRAM_MODE=polling without a public URL), then run `npx switchboard telegram set-webhook`',
+          ),
+        );
       } else if (hook.url !== expected) {
-        found.push(fix(`telegram: the webhook Telegram has is ${hook.url ? `"${hook.url}"` : 'not set'}, not ${expected}: run \`npx switchboard telegram set-webhook\``));
+        found.push(
+          fix(`telegram: the webhook Telegram has is ${hook.url ? `"${hook.url}"` : 'not set'}, not ${expected}: run \`npx switchboard telegram set-webhook\``),
+        );
       } else {
         found.push(ok(`telegram: getWebhookInfo shows the webhook at ${expected}`));
         if (hook.last_error_message) {
-          found.push(warn(`telegram: Telegram's last delivery failed: "${hook.last_error_message}" (${hook.pending_update_count} update(s) pending); see docs/telegram.md, troubleshooting`));
+          found.push(
+            warn(
+              `telegram: Telegram's last delivery failed: "${hook.last_error_message}" (${hook.pending_update_count} update(s) pending); see docs/telegram.md, troubleshooting`,
+            ),
+          );
         }
       }
       return found;
@@ -257,10 +297,14 @@ function twilioCheck(whatsapp: Config['whatsapp']): Check {
     name: 'whatsapp',
     url: whatsapp.apiUrl,
     async run() {
-      const client = twilio(whatsapp.accountSid, whatsapp.authToken, { httpClient: new RedirectingRequestClient(whatsapp.apiUrl, { timeoutMs: CHECK_TIMEOUT_MS }), autoRetry: false });
+      const client = twilio(whatsapp.accountSid, whatsapp.authToken, {
+        httpClient: new RedirectingRequestClient(whatsapp.apiUrl, { timeoutMs: CHECK_TIMEOUT_MS }),
+        autoRetry: false,
+      });
       const account = await client.api.v2010.accounts(whatsapp.accountSid!).fetch();
       const found = [ok(`whatsapp: Twilio accepts TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN (account "${account.friendlyName}", ${account.status})`)];
-      if (account.status && account.status !== 'active') found.push(fix(`whatsapp: the Twilio account is ${account.status}: reactivate it in the Twilio console`));
+      if (account.status && account.status !== 'active')
+        found.push(fix(`whatsapp: the Twilio account is ${account.status}: reactivate it in the Twilio console`));
       return found;
     },
     refused(err) {
@@ -286,19 +330,38 @@ function githubCheck(github: Config['github']): Check {
         const user = await octokit.request('GET /user');
         const scopes = user.headers['x-oauth-scopes'];
         const found = [ok(`github: GET /user accepts GITHUB_TOKEN (${user.data.login})`)];
-        if (scopes === undefined) found.push(info('github: the token reports no scopes (fine-grained or installation token): it needs Pull requests and Issues read/write on the repositories'));
+        if (scopes === undefined)
+          found.push(
+            info('github: the token reports no scopes (fine-grained or installation token): it needs Pull requests and Issues read/write on the repositories'),
+          );
         else {
-          const list = scopes.split(',').map((s) => s.trim()).filter(Boolean);
+          const list = scopes
+            .split(',')
+            .map((s) => s.trim())
+            .filter(Boolean);
           if (list.includes('repo') || list.includes('public_repo')) found.push(ok(`github: token scopes: ${list.join(', ')}`));
-          else found.push(fix(`github: GITHUB_TOKEN has scopes "${list.join(', ')}" but commenting on pull requests needs repo (or public_repo): create a token with that scope`));
+          else
+            found.push(
+              fix(
+                `github: GITHUB_TOKEN has scopes "${list.join(', ')}" but commenting on pull requests needs repo (or public_repo): create a token with that scope`,
+              ),
+            );
         }
         return found;
       }
-      const octokit = new Octokit({ baseUrl, authStrategy: createAppAuth, auth: { appId: github.appId!, privateKey: github.privateKey! }, userAgent: 'switchboard', log: quiet, request: { signal } });
+      const octokit = new Octokit({
+        baseUrl,
+        authStrategy: createAppAuth,
+        auth: { appId: github.appId!, privateKey: github.privateKey! },
+        userAgent: 'switchboard',
+        log: quiet,
+        request: { signal },
+      });
       const app = await octokit.request('GET /app');
       const installations = await octokit.request('GET /app/installations', { per_page: 100 });
       const found = [ok(`github: GET /app accepts GITHUB_APP_ID ${github.appId} and GITHUB_PRIVATE_KEY (App "${app.data?.name ?? app.data?.slug}")`)];
-      if (!installations.data.length) found.push(fix(`github: the App has no installations: install it on your repositories (https://github.com/apps/${app.data?.slug}/installations/new)`));
+      if (!installations.data.length)
+        found.push(fix(`github: the App has no installations: install it on your repositories (https://github.com/apps/${app.data?.slug}/installations/new)`));
       else found.push(ok(`github: installed on ${installations.data.map((i) => (i.account && 'login' in i.account ? i.account.login : i.id)).join(', ')}`));
       return found;
     },
@@ -306,7 +369,8 @@ function githubCheck(github: Config['github']): Check {
       const status = statusOf(err);
       if (github.token) {
         if (status === 401) return 'GET /user refused GITHUB_TOKEN (401 Bad credentials): create a new token (github.com/settings/tokens) and set GITHUB_TOKEN';
-        if (status === 403) return `GET /user answered 403: the token cannot read its own user; use a personal access token for GITHUB_TOKEN, or an App (GITHUB_APP_ID + GITHUB_PRIVATE_KEY)`;
+        if (status === 403)
+          return `GET /user answered 403: the token cannot read its own user; use a personal access token for GITHUB_TOKEN, or an App (GITHUB_APP_ID + GITHUB_PRIVATE_KEY)`;
         return undefined;
       }
       if (status === 401 || status === 403 || status === 404) {

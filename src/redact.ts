@@ -19,7 +19,8 @@ export type Redactor = {
 const MIN_SECRET_LENGTH = 8;
 const MAX_DEPTH = 10;
 /** Keys whose string values are credentials whatever they contain. */
-const SECRET_KEY = /^(authorization|proxy-authorization|x-twilio-signature|x-hub-signature(-256)?|x-slack-signature|x-telegram-bot-api-secret-token|webhook-signature|cookie|set-cookie|password|passwd|secret|token|api[-_]?key|access[-_]?token|auth[-_]?token|private[-_]?key|client[-_]?secret)$/i;
+const SECRET_KEY =
+  /^(authorization|proxy-authorization|x-twilio-signature|x-hub-signature(-256)?|x-slack-signature|x-telegram-bot-api-secret-token|webhook-signature|cookie|set-cookie|password|passwd|secret|token|api[-_]?key|access[-_]?token|auth[-_]?token|private[-_]?key|client[-_]?secret)$/i;
 
 // The second net: shapes of credentials, whatever their value.
 const GENERIC: [RegExp, string][] = [
@@ -78,7 +79,7 @@ function formsOf(value: string): string[] {
   return [...forms].filter((f) => f.length >= MIN_SECRET_LENGTH);
 }
 
-const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /** Builds the redactor once: all secret forms compiled into one alternation, longest first. */
 export function createRedactor(secrets: Record<string, string | undefined> = {}): Redactor {
@@ -86,7 +87,7 @@ export function createRedactor(secrets: Record<string, string | undefined> = {})
   let pattern: RegExp | undefined;
   const compile = () => {
     const forms = [...names.keys()].sort((a, b) => b.length - a.length);
-    pattern = forms.length ? new RegExp(forms.map(escape).join('|'), 'g') : undefined;
+    pattern = forms.length ? new RegExp(forms.map(escapeRegExp).join('|'), 'g') : undefined;
   };
   const add = (name: string, value: string | undefined) => {
     if (!value) return;
@@ -119,7 +120,8 @@ export function createRedactor(secrets: Record<string, string | undefined> = {})
     }
     const out: Record<string, unknown> = {};
     seen.set(v, out);
-    for (const [key, item] of Object.entries(v)) out[key] = SECRET_KEY.test(key) && typeof item === 'string' && item ? '[redacted]' : walk(item, depth + 1, seen);
+    for (const [key, item] of Object.entries(v))
+      out[key] = SECRET_KEY.test(key) && typeof item === 'string' && item ? '[redacted]' : walk(item, depth + 1, seen);
     return out;
   }
 
@@ -127,7 +129,8 @@ export function createRedactor(secrets: Record<string, string | undefined> = {})
   function redactError(err: Error, depth: number, seen: WeakMap<object, unknown>): Error {
     const copy = Object.create(Object.getPrototypeOf(err) as object) as Error & Record<string, unknown>;
     seen.set(err, copy);
-    const define = (key: string, value: unknown) => Object.defineProperty(copy, key, { value, enumerable: key !== 'message' && key !== 'stack', writable: true, configurable: true });
+    const define = (key: string, value: unknown) =>
+      Object.defineProperty(copy, key, { value, enumerable: key !== 'message' && key !== 'stack', writable: true, configurable: true });
     define('message', text(err.message));
     define('stack', err.stack === undefined ? undefined : text(err.stack));
     if (err.name !== copy.name) define('name', err.name);

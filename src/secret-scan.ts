@@ -8,7 +8,8 @@ const TOKEN_SECRETS: { what: string; pattern: RegExp }[] = [
   { what: 'an API secret key', pattern: /\b(sk-(?=[\w-]*\d)(?=[\w-]*[A-Z])[A-Za-z0-9_-]{20,}|[sr]k_live_[A-Za-z0-9]{20,})/ },
 ];
 const PASSWORD = /(?<![\w-])([\w-]*(?:password|passwd|pwd)|(?:[\w-]*[_-])?pass)["']?\s*[:=]\s*(["'`])([^"'`\n]*)\2/i;
-const SECRET_NAME = /(?<![\w-])([\w-]*(?:secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|signing[_-]?key|credentials?))["']?\s*[:=]\s*(["'`])([^"'`\s]{16,})\2/i;
+const SECRET_NAME =
+  /(?<![\w-])([\w-]*(?:secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|signing[_-]?key|credentials?))["']?\s*[:=]\s*(["'`])([^"'`\s]{16,})\2/i;
 const PLACEHOLDER = /^$|^(\$\{.*\}|\{\{.*\}\}|<.*>|%s|\*+|x+|\.+|password|process\.env\..*)$/i;
 
 /**

@@ -109,8 +109,13 @@ export async function startSwitchboard(config: Config, opts: StartOptions = {}):
     redactor.add('ADMIN_TOKEN', createdAdminToken);
     adminToken = createdAdminToken ?? processToken;
     const fingerprint = tokenFingerprint(stored.hash);
-    if (createdAdminToken) logger.warn({ fingerprint }, 'ADMIN_TOKEN is not set: generated an admin token for this database; it is printed once, now, and only its hash is stored');
-    else logger.info({ fingerprint }, 'ADMIN_TOKEN is not set: using the admin token generated earlier for this database (only its hash is stored); lost it? run `npx switchboard admin-token rotate`');
+    if (createdAdminToken)
+      logger.warn({ fingerprint }, 'ADMIN_TOKEN is not set: generated an admin token for this database; it is printed once, now, and only its hash is stored');
+    else
+      logger.info(
+        { fingerprint },
+        'ADMIN_TOKEN is not set: using the admin token generated earlier for this database (only its hash is stored); lost it? run `npx switchboard admin-token rotate`',
+      );
   }
   const checkAdminToken = createAdminTokenCheck({ fixed: config.adminToken, processToken, initialHash: storedHash, readHash: () => store.adminTokenHash() });
 
@@ -136,7 +141,9 @@ export async function startSwitchboard(config: Config, opts: StartOptions = {}):
       // Stored by `telegram set-webhook` (or by the first lookup): so no process asks getMe at start or after.
       botInfo: config.telegram.enabled ? parseBotInfo(await store.setting(BOT_INFO_SETTING), config.telegram.botToken) : undefined,
       onBotInfo: (info) =>
-        store.putSetting(BOT_INFO_SETTING, JSON.stringify(info)).catch((err: unknown) => logger.warn({ err }, 'could not store the Telegram bot info; the next start asks getMe once')),
+        store
+          .putSetting(BOT_INFO_SETTING, JSON.stringify(info))
+          .catch((err: unknown) => logger.warn({ err }, 'could not store the Telegram bot info; the next start asks getMe once')),
     }),
     createWhatsAppAdapter(config.whatsapp, config.publicUrl),
   ]);
@@ -185,7 +192,10 @@ export async function startSwitchboard(config: Config, opts: StartOptions = {}):
     access: createAccessPolicy({ channels: config.access, quotaPerHour: config.quotaPerHour, store: store.access, now: () => new Date() }),
     onRefused(envelope, refusal) {
       metrics.accessDenied.inc({ channel: envelope.channel, reason: refusal.refused });
-      logger.info({ channel: envelope.channel, tenantId: envelope.tenantId, userId: envelope.userId, reason: refusal.refused }, 'the access policy refused a message; nothing was stored');
+      logger.info(
+        { channel: envelope.channel, tenantId: envelope.tenantId, userId: envelope.userId, reason: refusal.refused },
+        'the access policy refused a message; nothing was stored',
+      );
     },
     agentNames: new Set(agents.keys()),
     rateLimiter: createRateLimiter(config.rateLimit),
@@ -217,13 +227,16 @@ export async function startSwitchboard(config: Config, opts: StartOptions = {}):
   let url: string | undefined;
   if (opts.listen !== false) {
     // A worker serves only its probes and /metrics, so its executions and latencies can be scraped.
-    const fetch = role === 'worker' ? createProbeApp({ store, metrics, logger, providers: () => llm.health(), queue: () => backpressure.state() }).fetch : app.fetch;
+    const fetch =
+      role === 'worker' ? createProbeApp({ store, metrics, logger, providers: () => llm.health(), queue: () => backpressure.state() }).fetch : app.fetch;
     server = await new Promise<ServerType>((resolve, reject) => {
       const s = serve({ fetch, port: config.port, hostname: config.host }, () => resolve(s));
       s.once('error', (err: NodeJS.ErrnoException) =>
         reject(
           err.code === 'EADDRINUSE'
-            ? new Error(`${config.host}:${config.port} is already in use; give this ${role} process its own PORT (a worker serves /healthz, /readyz and /metrics there too)`)
+            ? new Error(
+                `${config.host}:${config.port} is already in use; give this ${role} process its own PORT (a worker serves /healthz, /readyz and /metrics there too)`,
+              )
             : err,
         ),
       );

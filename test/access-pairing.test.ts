@@ -6,7 +6,17 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { accessCommand } from '../src/access/index.ts';
 import { ACCOUNT_SID, AUTH_TOKEN, inboundFields, PUBLIC_URL, startFakeTwilio, WHATSAPP_FROM, whatsappRequest, type FakeTwilio } from './fakes/twilio-api.ts';
-import { BOB, BOT_TOKEN, BOT_USERNAME, messageUpdate, startFakeTelegram, telegramRequest, WEBHOOK_SECRET, type FakeTelegram, type Person } from './fakes/telegram-api.ts';
+import {
+  BOB,
+  BOT_TOKEN,
+  BOT_USERNAME,
+  messageUpdate,
+  startFakeTelegram,
+  telegramRequest,
+  WEBHOOK_SECRET,
+  type FakeTelegram,
+  type Person,
+} from './fakes/telegram-api.ts';
 import { databaseKinds } from './support/databases.ts';
 import { startTestSwitchboard, tableCounts, type TestSwitchboard } from './support/switchboard.ts';
 import { pipelineIdle, waitFor } from './support/wait.ts';
@@ -35,11 +45,15 @@ describe.each(databaseKinds)('pairing on %s', (kind) => {
   /** The CLI verb, run against this server's API. */
   const cli = async (...args: string[]) => {
     const out: string[] = [];
-    const code = await accessCommand(async (method, path, body) => {
-      const res = await sb.api(method, path, body);
-      if (res.status >= 400) throw new Error(`${res.body.error.code}: ${res.body.error.message}`);
-      return { status: res.status, json: res.body };
-    }, args, (line) => out.push(line));
+    const code = await accessCommand(
+      async (method, path, body) => {
+        const res = await sb.api(method, path, body);
+        if (res.status >= 400) throw new Error(`${res.body.error.code}: ${res.body.error.message}`);
+        return { status: res.status, json: res.body };
+      },
+      args,
+      (line) => out.push(line),
+    );
     return { code, output: out.join('\n') };
   };
 
@@ -101,7 +115,10 @@ describe.each(databaseKinds)('pairing on %s', (kind) => {
     const answered = await tg(messageUpdate('help', { from: BOB }));
     expect(answered.status).toBe(200);
     expect(answered.body).toMatchObject({ ok: true });
-    const sent = await waitFor(() => telegram.sent(BOB.id), (s) => s.length > 0);
+    const sent = await waitFor(
+      () => telegram.sent(BOB.id),
+      (s) => s.length > 0,
+    );
     expect(sent.join('\n')).toMatch(/summarize/);
     expect((await tableCounts(sb)).executions).toBe(before.executions + 1);
 
@@ -127,7 +144,10 @@ describe.each(databaseKinds)('pairing on %s', (kind) => {
     expect(approved.body).toMatchObject({ channel: 'telegram', kind: 'allow', subject: String(group.id) });
 
     await tg(messageUpdate(`@${BOT_USERNAME} help`, { from: DAVE, chat: group }));
-    const sent = await waitFor(() => telegram.sent(group.id), (s) => s.length > 0);
+    const sent = await waitFor(
+      () => telegram.sent(group.id),
+      (s) => s.length > 0,
+    );
     expect(sent.join('\n')).toMatch(/summarize/);
   });
 
@@ -150,7 +170,10 @@ describe.each(databaseKinds)('pairing on %s', (kind) => {
     expect((await cli('approve', code!)).code).toBe(0);
 
     await wa(STRANGER, 'help');
-    const sent = await waitFor(() => twilio.sent(STRANGER), (s) => s.length > 0);
+    const sent = await waitFor(
+      () => twilio.sent(STRANGER),
+      (s) => s.length > 0,
+    );
     expect(sent.join('\n')).toMatch(/summarize/);
   });
 

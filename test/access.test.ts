@@ -85,7 +85,10 @@ describe.each(databaseKinds)('access on Slack and GitHub on %s', (kind) => {
 
   it('Slack allowlist: in an allowed channel anyone is answered, but `status` needs an admin', async () => {
     await slackSend(eventRequest(mention('C0ALLOW01', 'U0ALICE01', 'help'), 'EvAccess2'));
-    await waitFor(() => slack.ok('chat.postMessage').filter((c) => c.args.channel === 'C0ALLOW01'), (c) => c.length > 0);
+    await waitFor(
+      () => slack.ok('chat.postMessage').filter((c) => c.args.channel === 'C0ALLOW01'),
+      (c) => c.length > 0,
+    );
     // The answer is stored once delivered: wait for that before counting rows.
     await waitFor(
       async () => (await sb.api('GET', '/api/executions?channel=slack&limit=1')).body.executions[0],
@@ -117,7 +120,12 @@ describe.each(databaseKinds)('access on Slack and GitHub on %s', (kind) => {
       event: { type: 'app_mention', user: 'U0GUEST01', user_team: 'T0ELSEWHERE', text: 'hi', ts: ts(), channel: 'C0SHARED1' },
       authorizations: [{ team_id: TEAM, user_id: BOT_USER, is_bot: true }],
     });
-    const req: RawRequest = { body: new TextEncoder().encode(body), headers: new Headers({ 'content-type': 'application/json' }), url: '/slack/events', params: {} };
+    const req: RawRequest = {
+      body: new TextEncoder().encode(body),
+      headers: new Headers({ 'content-type': 'application/json' }),
+      url: '/slack/events',
+      params: {},
+    };
     const [envelope] = (await normalizeSlack(req, { now: () => new Date(), identity: async () => ({}) })) as any[];
     expect(envelope.facts).toEqual({ person: 'U0GUEST01', places: [TEAM, 'C0SHARED1'], external: true });
   });

@@ -22,8 +22,14 @@ const SNAPSHOT: StatusSnapshot = {
   queueDepth: 3,
   executionsLastHour: { succeeded: 12, failed: 1, running: 0 },
   recentFailures: [{ id: 'exec-9', agent: 'ask', error: 'provider timeout', at: '2025-01-01T10:00:00.000Z' }],
-  agents: [{ name: 'ask', enabled: true }, { name: 'review', enabled: false }],
-  providers: [{ name: 'anthropic', state: 'closed', lastError: '401 invalid x-api-key' }, { name: 'offline', state: 'closed' }],
+  agents: [
+    { name: 'ask', enabled: true },
+    { name: 'review', enabled: false },
+  ],
+  providers: [
+    { name: 'anthropic', state: 'closed', lastError: '401 invalid x-api-key' },
+    { name: 'offline', state: 'closed' },
+  ],
   uptimeSeconds: 3725,
 };
 
@@ -35,7 +41,15 @@ function context(setup: Setup) {
   const intent = classify(setup.text);
   if (setup.executionId) intent.args.executionId = setup.executionId;
   const ctx: AgentContext = {
-    envelope: { channel: 'web', deliveryId: 'd1', tenantId: 'web', conversationKey: 'c1', userId: 'alice', text: setup.text, receivedAt: '2025-01-01T12:00:00.000Z' },
+    envelope: {
+      channel: 'web',
+      deliveryId: 'd1',
+      tenantId: 'web',
+      conversationKey: 'c1',
+      userId: 'alice',
+      text: setup.text,
+      receivedAt: '2025-01-01T12:00:00.000Z',
+    },
     intent,
     executionId: 'exec-1',
     conversationId: 'conv-1',
@@ -67,12 +81,15 @@ function recordingChain(requests: LlmRequest[]): LlmChain {
 }
 
 const msg = (userId: string | null, text: string, role: HistoryMessage['role'] = 'user', minute = 0): HistoryMessage => ({
-  role, text, userId, at: `2025-01-01T10:${String(minute).padStart(2, '0')}:00.000Z`,
+  role,
+  text,
+  userId,
+  at: `2025-01-01T10:${String(minute).padStart(2, '0')}:00.000Z`,
 });
 
 const INCIDENT: HistoryMessage[] = [
   msg('alice', 'The deploy of billing failed because the database migration timed out.', 'user', 1),
-  msg('bob', 'I rolled back billing to yesterday\'s release.', 'user', 2),
+  msg('bob', "I rolled back billing to yesterday's release.", 'user', 2),
   msg(null, 'Thanks — recorded 👍 for that answer.', 'assistant', 3),
   msg('carol', 'The migration locks the invoices table, so it needs a maintenance window.', 'user', 4),
   msg('bob', '+1', 'user', 5),
@@ -193,7 +210,10 @@ diff --git a/yarn.lock b/yarn.lock
 describe('review', () => {
   it('reviews a pasted diff: a summary in the text, the findings beside it (never listed in it)', async () => {
     const reply = await run({ text: DIFF });
-    expect(reply.findings?.map((f) => [f.path, f.line, f.severity, f.rule])).toEqual([['src/app.ts', 2, 'medium', 'debug-leftover'], ['src/app.ts', 3, 'low', 'todo']]);
+    expect(reply.findings?.map((f) => [f.path, f.line, f.severity, f.rule])).toEqual([
+      ['src/app.ts', 2, 'medium', 'debug-leftover'],
+      ['src/app.ts', 3, 'low', 'todo'],
+    ]);
     expect(reply.text).toContain('risk: medium');
     expect(reply.text).toContain('Skipped (1): yarn.lock (lockfile).');
     expect(reply.text).toContain('debug-leftover ×1');
@@ -254,8 +274,18 @@ describe('feedback', () => {
 });
 
 describe('the LLM chain', () => {
-  const failing: LlmProvider = { name: 'anthropic', complete: async () => { throw new Error('529 overloaded'); } };
-  const request: LlmRequest = { agent: 'ask', system: 's', messages: [{ role: 'user', content: 'hi' }], offline: { question: 'hi', history: [], commands: [] } };
+  const failing: LlmProvider = {
+    name: 'anthropic',
+    complete: async () => {
+      throw new Error('529 overloaded');
+    },
+  };
+  const request: LlmRequest = {
+    agent: 'ask',
+    system: 's',
+    messages: [{ role: 'user', content: 'hi' }],
+    offline: { question: 'hi', history: [], commands: [] },
+  };
 
   it('falls back to the next provider on error, logs it, and reports the failure in health', async () => {
     const logged: Logged[] = [];
@@ -263,7 +293,10 @@ describe('the LLM chain', () => {
     const result = await chain.complete(request);
     expect(result.usage).toMatchObject({ provider: 'offline', model: 'offline-1' });
     expect(logged).toEqual([expect.objectContaining({ level: 'warn', obj: expect.objectContaining({ provider: 'anthropic', err: '529 overloaded' }) })]);
-    expect(chain.health()).toEqual([{ name: 'anthropic', state: 'closed', lastError: '529 overloaded' }, { name: 'offline', state: 'closed' }]);
+    expect(chain.health()).toEqual([
+      { name: 'anthropic', state: 'closed', lastError: '529 overloaded' },
+      { name: 'offline', state: 'closed' },
+    ]);
   });
 
   it('prices usage from the table by model, and the prompt hash depends only on the prompt', async () => {

@@ -5,7 +5,6 @@ import { BOT_TOKEN, BOT_USER, SIGNING_SECRET, eventRequest } from './fakes/slack
 import { signedHook, startTestSwitchboard, tableCounts, type TestSwitchboard } from './support/switchboard.ts';
 import { waitFor } from './support/wait.ts';
 
-
 describe('backpressure', () => {
   it('reads the queue depth at most once per interval', async () => {
     let reads = 0;
@@ -20,7 +19,11 @@ describe('backpressure', () => {
   });
 
   it('refuses with 503 and Retry-After while over the limit, and admits within it', async () => {
-    await expect(createBackpressure({ limit: 1, readDepth: async () => 2 }).admit()).rejects.toMatchObject({ status: 503, code: 'overloaded', headers: { 'Retry-After': '30' } });
+    await expect(createBackpressure({ limit: 1, readDepth: async () => 2 }).admit()).rejects.toMatchObject({
+      status: 503,
+      code: 'overloaded',
+      headers: { 'Retry-After': '30' },
+    });
     await expect(createBackpressure({ limit: 2, readDepth: async () => 2 }).admit()).resolves.toBeUndefined();
   });
 });

@@ -52,16 +52,29 @@ describe('config', () => {
   });
 
   it('enables Slack over Socket Mode with the bot and app tokens alone: no request is signed, so no signing secret', () => {
-    expect(loadConfig({ SLACK_BOT_TOKEN: 'xoxb-1', SLACK_APP_TOKEN: 'xapp-1-A1-2' }).slack).toMatchObject({ enabled: true, requiredEnv: ['SLACK_BOT_TOKEN', 'SLACK_APP_TOKEN'] });
+    expect(loadConfig({ SLACK_BOT_TOKEN: 'xoxb-1', SLACK_APP_TOKEN: 'xapp-1-A1-2' }).slack).toMatchObject({
+      enabled: true,
+      requiredEnv: ['SLACK_BOT_TOKEN', 'SLACK_APP_TOKEN'],
+    });
     expect(loadConfig({ SLACK_APP_TOKEN: 'xapp-1-A1-2' }).slack).toMatchObject({ enabled: false, requiredEnv: ['SLACK_BOT_TOKEN', 'SLACK_APP_TOKEN'] });
     // The bot token pasted into the app token's place: said at start, with where the right one is.
-    expect(() => loadConfig({ SLACK_BOT_TOKEN: 'xoxb-1', SLACK_APP_TOKEN: 'xoxb-1' })).toThrow(/SLACK_APP_TOKEN: must be an app-level token \(xapp-…\): api\.slack\.com\/apps → your app → Basic Information → App-Level Tokens/);
+    expect(() => loadConfig({ SLACK_BOT_TOKEN: 'xoxb-1', SLACK_APP_TOKEN: 'xoxb-1' })).toThrow(
+      /SLACK_APP_TOKEN: must be an app-level token \(xapp-…\): api\.slack\.com\/apps → your app → Basic Information → App-Level Tokens/,
+    );
   });
 
   it('enables Telegram with token and webhook secret, or in polling mode with the token alone', () => {
-    expect(loadConfig({ TELEGRAM_BOT_TOKEN: '1:a' }).telegram).toMatchObject({ mode: 'webhook', enabled: false, requiredEnv: ['TELEGRAM_BOT_TOKEN', 'TELEGRAM_WEBHOOK_SECRET'] });
+    expect(loadConfig({ TELEGRAM_BOT_TOKEN: '1:a' }).telegram).toMatchObject({
+      mode: 'webhook',
+      enabled: false,
+      requiredEnv: ['TELEGRAM_BOT_TOKEN', 'TELEGRAM_WEBHOOK_SECRET'],
+    });
     expect(loadConfig({ TELEGRAM_BOT_TOKEN: '1:a', TELEGRAM_WEBHOOK_SECRET: 's' }).telegram.enabled).toBe(true);
-    expect(loadConfig({ TELEGRAM_MODE: 'polling', TELEGRAM_BOT_TOKEN: '1:a' }).telegram).toMatchObject({ mode: 'polling', enabled: true, requiredEnv: ['TELEGRAM_BOT_TOKEN'] });
+    expect(loadConfig({ TELEGRAM_MODE: 'polling', TELEGRAM_BOT_TOKEN: '1:a' }).telegram).toMatchObject({
+      mode: 'polling',
+      enabled: true,
+      requiredEnv: ['TELEGRAM_BOT_TOKEN'],
+    });
     expect(loadConfig({ TELEGRAM_MODE: 'polling' }).telegram).toMatchObject({ enabled: false, requiredEnv: ['TELEGRAM_BOT_TOKEN'] });
     expect(() => loadConfig({ TELEGRAM_MODE: 'poll' })).toThrow(/TELEGRAM_MODE/);
   });

@@ -30,7 +30,9 @@ describe.each(databaseKinds)('admin API paging, conversations and round trips on
 
   it('pages executions with a cursor: no duplicate, no gap, newest first, null at the end', async () => {
     // Sent together, so some rows share a millisecond: the cursor must still tell them apart.
-    const posted = await Promise.all(Array.from({ length: 12 }, (_, i) => sb.api('POST', '/api/messages', { text: `paging message ${i}`, user_id: `pager-${i}`, conversation_id: 'paging' })));
+    const posted = await Promise.all(
+      Array.from({ length: 12 }, (_, i) => sb.api('POST', '/api/messages', { text: `paging message ${i}`, user_id: `pager-${i}`, conversation_id: 'paging' })),
+    );
     const ids = posted.map((p) => p.body.execution_id as string);
 
     const pages = await walk('/api/executions?q=paging%20message', 'executions', 5);
@@ -50,7 +52,13 @@ describe.each(databaseKinds)('admin API paging, conversations and round trips on
     const posted = await Promise.all(Array.from({ length: 5 }, (_, i) => sb.api('POST', '/api/messages', { text: `micro ${i}`, user_id: `micro-${i}` })));
     const ids = posted.map((p) => p.body.execution_id as string);
     // Three share a millisecond; two of those share the microsecond too, so only the id orders them.
-    const times = ['2020-01-01 00:00:00.123001+00', '2020-01-01 00:00:00.123002+00', '2020-01-01 00:00:00.123002+00', '2020-01-01 00:00:00.124+00', '2020-01-01 00:00:00.122999+00'];
+    const times = [
+      '2020-01-01 00:00:00.123001+00',
+      '2020-01-01 00:00:00.123002+00',
+      '2020-01-01 00:00:00.123002+00',
+      '2020-01-01 00:00:00.124+00',
+      '2020-01-01 00:00:00.122999+00',
+    ];
     for (const [i, id] of ids.entries()) {
       await sb.opened.handle.db.execute(sql`update executions set created_at = ${times[i]}::timestamptz where id = ${id}`);
     }
@@ -148,9 +156,17 @@ describe.each(databaseKinds)('admin API paging, conversations and round trips on
   });
 
   it("keeps a client's own key working, interchangeably with the returned id", async () => {
-    const first = await sb.api('POST', '/api/messages?wait=1', { text: 'The cache warmer crashed at noon.', user_id: 'keyed', conversation_id: 'client-key-7' });
+    const first = await sb.api('POST', '/api/messages?wait=1', {
+      text: 'The cache warmer crashed at noon.',
+      user_id: 'keyed',
+      conversation_id: 'client-key-7',
+    });
     const byKey = await sb.api('POST', '/api/messages?wait=1', { text: 'It restarted by itself.', user_id: 'keyed', conversation_id: 'client-key-7' });
-    const byId = await sb.api('POST', '/api/messages?wait=1', { text: 'summarize', user_id: 'keyed', conversation_id: first.body.conversation_id.toUpperCase() });
+    const byId = await sb.api('POST', '/api/messages?wait=1', {
+      text: 'summarize',
+      user_id: 'keyed',
+      conversation_id: first.body.conversation_id.toUpperCase(),
+    });
     expect(new Set([first, byKey, byId].map((r) => r.body.conversation_id)).size).toBe(1);
     expect(byId.body.reply.text).toMatch(/cache warmer/i);
     const conversation = await sb.api('GET', `/api/conversations/${first.body.conversation_id}`);

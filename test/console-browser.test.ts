@@ -31,7 +31,15 @@ describe.skipIf('skip' in chromium).each(databaseKinds)('the console in Chromium
     anthropic = await startFakeAnthropic();
     sb = await startTestSwitchboard(
       kind,
-      { PORT: '0', HOST: '127.0.0.1', ANTHROPIC_API_KEY: 'k', ANTHROPIC_BASE_URL: anthropic.url, ANTHROPIC_MODEL: 'claude-test-1', LLM_PRICES: PRICES, RATE_LIMIT_BURST: '1000' },
+      {
+        PORT: '0',
+        HOST: '127.0.0.1',
+        ANTHROPIC_API_KEY: 'k',
+        ANTHROPIC_BASE_URL: anthropic.url,
+        ANTHROPIC_MODEL: 'claude-test-1',
+        LLM_PRICES: PRICES,
+        RATE_LIMIT_BURST: '1000',
+      },
       { listen: true },
     );
     base = sb.url!;
@@ -133,7 +141,8 @@ describe.skipIf('skip' in chromium).each(databaseKinds)('the console in Chromium
     const detail = page.locator('#execution');
     await expect.poll(() => detail.textContent()).toContain('how do we deploy billing?');
     const text = (await detail.textContent())!;
-    for (const field of ['Provider', 'anthropic', 'Model', 'claude-test-1', 'Tokens', 'Cost', 'Latency', 'Attempts', 'Conversation']) expect(text).toContain(field);
+    for (const field of ['Provider', 'anthropic', 'Model', 'claude-test-1', 'Tokens', 'Cost', 'Latency', 'Attempts', 'Conversation'])
+      expect(text).toContain(field);
     const original = page.url().split('/').pop()!;
     await shot('execution');
 

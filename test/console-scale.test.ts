@@ -23,13 +23,24 @@ describe.each(databaseKinds)('the console with 10,000 executions on %s', (kind) 
         case when n % 5 >= 3 then 'provider error ' || n end, jsonb_build_object('text', 'answer number ' || n),
         now() - n * interval '2 minutes', now() - n * interval '2 minutes'
       from generate_series(1, ${ROWS}) as n, executions e where e.id = ${seed.body.execution_id}`);
-    const res = await sb.app.request('/console/session', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token: ADMIN_TOKEN }) });
+    const res = await sb.app.request('/console/session', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ token: ADMIN_TOKEN }),
+    });
     cookie = res.headers.get('set-cookie')!.split(';')[0]!;
   }, 120_000);
   afterAll(async () => sb?.close());
 
   it('serves every page', async () => {
-    for (const path of ['/', '/console/agents', '/console/executions?status=failed&q=question', '/console/conversations', '/console/access', '/console/playground']) {
+    for (const path of [
+      '/',
+      '/console/agents',
+      '/console/executions?status=failed&q=question',
+      '/console/conversations',
+      '/console/access',
+      '/console/playground',
+    ]) {
       const res = await sb.app.request(path, { headers: { cookie } });
       expect(res.status, path).toBe(200);
       expect(await res.text()).toContain('<nav aria-label="Console">');

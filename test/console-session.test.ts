@@ -46,7 +46,11 @@ describe.each(databaseKinds)('console sign-in, session cookie and CSRF on %s', (
     expect((await sb.app.request('/api/conversations/00000000-0000-0000-0000-000000000000/feedback')).status).toBe(401);
 
     const post = (headers: Record<string, string>) =>
-      sb.app.request('/api/messages', { method: 'POST', headers: { cookie, 'content-type': 'application/json', ...headers }, body: JSON.stringify({ text: 'help', user_id: 'csrf-test' }) });
+      sb.app.request('/api/messages', {
+        method: 'POST',
+        headers: { cookie, 'content-type': 'application/json', ...headers },
+        body: JSON.stringify({ text: 'help', user_id: 'csrf-test' }),
+      });
     const without = await post({});
     expect(without.status).toBe(403);
     expect(((await without.json()) as any).error.code).toBe('csrf');

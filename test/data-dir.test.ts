@@ -31,7 +31,9 @@ describe('DATA_DIR permissions', () => {
     dirs.push(dir);
     return dir;
   };
-  afterEach(() => dirs.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true })));
+  afterEach(() => {
+    for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+  });
 
   it('an existing world-writable DATA_DIR is fixed with an info line, and everything PGlite writes is owner-only', { timeout: 90_000 }, async () => {
     const dir = fresh();
@@ -44,7 +46,10 @@ describe('DATA_DIR permissions', () => {
 
     const lines: string[] = [];
     const destination = new Writable({ write: (chunk, _enc, done) => (lines.push(String(chunk)), done()) });
-    const sb = await startSwitchboard(loadConfig({ DATA_DIR: dir, ADMIN_TOKEN, LOG_LEVEL: 'info' }), { listen: false, logger: createLogger('info', {}, { destination }) });
+    const sb = await startSwitchboard(loadConfig({ DATA_DIR: dir, ADMIN_TOKEN, LOG_LEVEL: 'info' }), {
+      listen: false,
+      logger: createLogger('info', {}, { destination }),
+    });
     try {
       // a write after start, so files PGlite creates while it runs are covered too
       const res = await sb.app.request('/api/messages?wait=1', {

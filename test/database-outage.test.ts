@@ -80,10 +80,15 @@ describe.runIf(realServer)('database outage on postgres', () => {
   };
   // A hooks delivery is kept under `<source>:<webhook-id>`.
   const stored = async (ids: string[]) =>
-    (await direct<{ id: string }[]>`select delivery_id as id from deliveries where channel = 'hooks' and delivery_id in ${direct(ids.map((id) => `ci:${id}`))}`).map((r) =>
-      r.id.slice('ci:'.length),
+    (
+      await direct<{ id: string }[]>`select delivery_id as id from deliveries where channel = 'hooks' and delivery_id in ${direct(ids.map((id) => `ci:${id}`))}`
+    ).map((r) => r.id.slice('ci:'.length));
+  const ready = () =>
+    waitFor(
+      () => request('/readyz'),
+      (r) => r.status === 200,
+      30_000,
     );
-  const ready = () => waitFor(() => request('/readyz'), (r) => r.status === 200, 30_000);
   const metric = async (name: string) => {
     const text = await (await sb.app.request('/metrics')).text();
     return text.split('\n').filter((l) => l.startsWith(name));
@@ -137,7 +142,11 @@ describe.runIf(realServer)('database outage on postgres', () => {
     expect((await request('/healthz')).status).toBe(200);
     const notReady = await request('/readyz');
     expect(notReady.status).toBe(503);
-    expect(notReady.body).toMatchObject({ status: 'not_ready', failing: ['database'], checks: { database: { ok: false, refused: { byChannel: { hooks: 7 } } } } });
+    expect(notReady.body).toMatchObject({
+      status: 'not_ready',
+      failing: ['database'],
+      checks: { database: { ok: false, refused: { byChannel: { hooks: 7 } } } },
+    });
     expect(notReady.body.checks.database.outage.start).toBeTruthy();
     expect(await metric('switchboard_database_up ')).toEqual(['switchboard_database_up 0']);
 
@@ -170,7 +179,11 @@ describe.runIf(realServer)('database outage on postgres', () => {
     expect(finished.map((r) => [r.delivery_id, r.status, r.n]).sort()).toEqual(all.map((id) => [id, 'succeeded', 1]).sort());
 
     // `status` tells the operator what was refused and when.
-    const status = await request('/api/messages?wait=1', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ text: 'status', user_id: 'ops' }) });
+    const status = await request('/api/messages?wait=1', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ text: 'status', user_id: 'ops' }),
+    });
     expect(status.status).toBe(200);
     expect(status.body.reply.text).toMatch(/Database: up; last outage from .+; 7 deliveries refused with 503 between .+ \(hooks 7\)/);
 
@@ -187,7 +200,11 @@ describe.runIf(realServer)('database outage on postgres', () => {
     await gated.started;
     await proxy.cut();
     gated.release(); // its answer cannot be stored now
-    await waitFor(() => request('/readyz'), (r) => r.status === 503, 10_000);
+    await waitFor(
+      () => request('/readyz'),
+      (r) => r.status === 503,
+      10_000,
+    );
     await new Promise((r) => setTimeout(r, 1500));
     await proxy.restore();
     await ready();
@@ -214,7 +231,9 @@ describe.runIf(realServer)('database outage on postgres', () => {
     try {
       const holding = Array.from({ length: 4 }, (_, i) => hook(`busy-${i}`));
       await waitFor(
-        async () => (await direct<{ n: number }[]>`select count(*)::int as n from pg_stat_activity where wait_event_type = 'Lock' and datname = current_database()`)[0]!.n,
+        async () =>
+          (await direct<{ n: number }[]>`select count(*)::int as n from pg_stat_activity where wait_event_type = 'Lock' and datname = current_database()`)[0]!
+            .n,
         (n) => n >= 4,
         10_000,
       );

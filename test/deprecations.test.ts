@@ -25,7 +25,10 @@ function openaiSdkTable(): Record<string, string> {
   const text = readFileSync(join(sdkRoot('openai'), 'resources', 'shared.d.ts'), 'utf8');
   const comment = text.slice(text.indexOf('Deprecated values:'), text.indexOf('export type ChatModel'));
   const table: Record<string, string> = {};
-  for (const item of comment.replace(/\n \*\s*/g, ' ').split(' - ').slice(1)) {
+  for (const item of comment
+    .replace(/\n \*\s*/g, ' ')
+    .split(' - ')
+    .slice(1)) {
     const date = /shutdown date: (\d{4}-\d\d-\d\d)/.exec(item)?.[1];
     if (!date) continue; // "Not a supported model ID": nothing to migrate off
     for (const [, model] of item.split(':')[0]!.matchAll(/"([^"]+)"/g)) table[model!] = date;
@@ -34,7 +37,7 @@ function openaiSdkTable(): Record<string, string> {
 }
 
 describe('deprecated models', () => {
-  it('our tables are the SDKs\' tables, so an SDK upgrade that deprecates a model fails here first', () => {
+  it("our tables are the SDKs' tables, so an SDK upgrade that deprecates a model fails here first", () => {
     expect(DEPRECATED_MODELS.anthropic).toEqual(anthropicSdkTable());
     expect(DEPRECATED_MODELS.openai).toEqual(openaiSdkTable());
   });
@@ -50,7 +53,12 @@ describe('deprecated models', () => {
   });
 
   it('names the end of life and what to set instead', () => {
-    expect(deprecationOf('anthropic', 'claude-sonnet-4-5')).toEqual({ provider: 'anthropic', model: 'claude-sonnet-4-5', endOfLife: 'November 30th, 2026', instead: DEFAULT_MODELS.anthropic });
+    expect(deprecationOf('anthropic', 'claude-sonnet-4-5')).toEqual({
+      provider: 'anthropic',
+      model: 'claude-sonnet-4-5',
+      endOfLife: 'November 30th, 2026',
+      instead: DEFAULT_MODELS.anthropic,
+    });
     expect(deprecationOf('openai', 'gpt-4o-mini')).toMatchObject({ endOfLife: '2027-01-14', instead: DEFAULT_MODELS.openai });
     expect(deprecationOf('anthropic', DEFAULT_MODELS.anthropic)).toBeUndefined();
     expect(deprecationOf('offline', 'offline')).toBeUndefined();
@@ -75,7 +83,10 @@ describe('doctor on LLM providers', { timeout: 120_000 }, () => {
     const lines: string[] = [];
     const log = vi.spyOn(console, 'log').mockImplementation((line: string) => void lines.push(line));
     try {
-      return { code: await runDoctor(loadConfig({ DATA_DIR: dir, ANTHROPIC_BASE_URL: fakes!.anthropic.url, OPENAI_BASE_URL: fakes!.openai.url, ...env })), lines };
+      return {
+        code: await runDoctor(loadConfig({ DATA_DIR: dir, ANTHROPIC_BASE_URL: fakes!.anthropic.url, OPENAI_BASE_URL: fakes!.openai.url, ...env })),
+        lines,
+      };
     } finally {
       log.mockRestore();
     }
@@ -89,13 +100,17 @@ describe('doctor on LLM providers', { timeout: 120_000 }, () => {
 
   it('warns about a deprecated model and says what to set instead, without failing the check', async () => {
     const { code, lines } = await doctor({ ANTHROPIC_API_KEY: 'k', ANTHROPIC_MODEL: 'claude-sonnet-4-5', OPENAI_API_KEY: 'k', OPENAI_MODEL: 'gpt-4o-mini' });
-    expect(lines).toContain(`WARN  ANTHROPIC_MODEL=claude-sonnet-4-5 is deprecated by anthropic (end of life November 30th, 2026); set ANTHROPIC_MODEL=${DEFAULT_MODELS.anthropic} or unset it for that default`);
-    expect(lines.filter((l) => l.startsWith('WARN')).join('\n')).toContain(`OPENAI_MODEL=gpt-4o-mini is deprecated by openai (end of life 2027-01-14); set OPENAI_MODEL=${DEFAULT_MODELS.openai}`);
+    expect(lines).toContain(
+      `WARN  ANTHROPIC_MODEL=claude-sonnet-4-5 is deprecated by anthropic (end of life November 30th, 2026); set ANTHROPIC_MODEL=${DEFAULT_MODELS.anthropic} or unset it for that default`,
+    );
+    expect(lines.filter((l) => l.startsWith('WARN')).join('\n')).toContain(
+      `OPENAI_MODEL=gpt-4o-mini is deprecated by openai (end of life 2027-01-14); set OPENAI_MODEL=${DEFAULT_MODELS.openai}`,
+    );
     expect(code).toBe(0);
   });
 });
 
-describe('the Anthropic SDK\'s deprecation warning', () => {
+describe("the Anthropic SDK's deprecation warning", () => {
   let anthropic: FakeLlm;
   beforeAll(async () => {
     anthropic = await startFakeAnthropic();
@@ -108,7 +123,13 @@ describe('the Anthropic SDK\'s deprecation warning', () => {
     const consoleWarn = vi.spyOn(console, 'warn');
     try {
       const llm = loadConfig({ ANTHROPIC_API_KEY: 'k', ANTHROPIC_BASE_URL: anthropic.url, ANTHROPIC_MODEL: 'claude-sonnet-4-5-20250929' }).llm;
-      const request = { agent: 'ask' as const, system: 's', promptVersion: 'v', messages: [{ role: 'user' as const, content: 'hi' }], offline: { question: 'hi', history: [], commands: [] } };
+      const request = {
+        agent: 'ask' as const,
+        system: 's',
+        promptVersion: 'v',
+        messages: [{ role: 'user' as const, content: 'hi' }],
+        offline: { question: 'hi', history: [], commands: [] },
+      };
       // Two chains, as a server and a CLI verb in one process would build: still one line.
       for (const [provider] of [createProviders(llm, logger), createProviders(llm, logger)]) {
         await provider!.complete(request);

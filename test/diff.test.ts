@@ -109,12 +109,19 @@ describe('parseDiff', () => {
   it('chat prose and code fences around a diff are ignored, and trimmed blank context lines still count', () => {
     const text = 'please look:\n```diff\n--- a/a.ts\n+++ b/a.ts\n@@ -1,3 +1,4 @@\n one\n\n+two\n three\n```\nthanks!';
     const [file] = parseDiff(text);
-    expect(file.hunks[0].lines.map((l) => [l.kind, l.newLine])).toEqual([['context', 1], ['context', 2], ['add', 3], ['context', 4]]);
+    expect(file.hunks[0].lines.map((l) => [l.kind, l.newLine])).toEqual([
+      ['context', 1],
+      ['context', 2],
+      ['add', 3],
+      ['context', 4],
+    ]);
     expect(parseDiff(text)).toHaveLength(1);
   });
 
   it('git-quoted paths with unusual characters are unquoted', () => {
-    const [file] = parseDiff('diff --git "a/caf\\303\\251.txt" "b/caf\\303\\251.txt"\nnew file mode 100644\n--- /dev/null\n+++ "b/caf\\303\\251.txt"\n@@ -0,0 +1 @@\n+hi');
+    const [file] = parseDiff(
+      'diff --git "a/caf\\303\\251.txt" "b/caf\\303\\251.txt"\nnew file mode 100644\n--- /dev/null\n+++ "b/caf\\303\\251.txt"\n@@ -0,0 +1 @@\n+hi',
+    );
     expect(file).toMatchObject({ path: 'café.txt', status: 'added' });
   });
 

@@ -134,10 +134,16 @@ describe('doctor against the platforms', { timeout: 120_000 }, () => {
       ANTHROPIC_API_KEY: 'sk-ant-wrong-key-0123456789abcdef',
       OPENAI_API_KEY: 'sk-wrong-openai-key-0123456789abcdef',
     });
-    expect(lines).toContain('FIX   slack: SLACK_BOT_TOKEN was refused by auth.test (invalid_auth): set it to the Bot User OAuth Token (xoxb-…) from api.slack.com/apps → OAuth & Permissions, reinstalling the app if it was revoked');
-    expect(lines).toContain('FIX   telegram: TELEGRAM_BOT_TOKEN was refused by getMe (401 Unauthorized): set it to the token @BotFather gave (/mybots → API Token)');
+    expect(lines).toContain(
+      'FIX   slack: SLACK_BOT_TOKEN was refused by auth.test (invalid_auth): set it to the Bot User OAuth Token (xoxb-…) from api.slack.com/apps → OAuth & Permissions, reinstalling the app if it was revoked',
+    );
+    expect(lines).toContain(
+      'FIX   telegram: TELEGRAM_BOT_TOKEN was refused by getMe (401 Unauthorized): set it to the token @BotFather gave (/mybots → API Token)',
+    );
     expect(text).toMatch(/^FIX {3}whatsapp: Twilio refused TWILIO_ACCOUNT_SID\/TWILIO_AUTH_TOKEN \(401, error 20003\): set both/m);
-    expect(lines).toContain('FIX   github: GET /user refused GITHUB_TOKEN (401 Bad credentials): create a new token (github.com/settings/tokens) and set GITHUB_TOKEN');
+    expect(lines).toContain(
+      'FIX   github: GET /user refused GITHUB_TOKEN (401 Bad credentials): create a new token (github.com/settings/tokens) and set GITHUB_TOKEN',
+    );
     expect(lines).toContain('FIX   anthropic: ANTHROPIC_API_KEY was refused (401): set a valid key from console.anthropic.com → API Keys');
     expect(lines).toContain('FIX   openai: OPENAI_API_KEY was refused (401): set a valid key from platform.openai.com → API keys');
     expect(text).toContain('6 problem(s) to fix');
@@ -154,7 +160,9 @@ describe('doctor against the platforms', { timeout: 120_000 }, () => {
   it('reports the app token apart from the bot token', async () => {
     const { code, lines } = await doctor({ ...healthy(), SLACK_APP_TOKEN: 'xapp-1-wrong-app-token-0000' });
     expect(lines).toContain('ok    slack: auth.test accepts SLACK_BOT_TOKEN (bot @switchboard in Test Team)');
-    expect(lines.find((l) => l.startsWith('FIX   slack:'))).toMatch(/^FIX {3}slack: SLACK_APP_TOKEN was refused by apps\.connections\.open \(invalid_auth\): set it to an app-level token \(xapp-…\)/);
+    expect(lines.find((l) => l.startsWith('FIX   slack:'))).toMatch(
+      /^FIX {3}slack: SLACK_APP_TOKEN was refused by apps\.connections\.open \(invalid_auth\): set it to an app-level token \(xapp-…\)/,
+    );
     expect(code).toBe(1);
   });
 
@@ -208,11 +216,15 @@ describe('doctor against the platforms', { timeout: 120_000 }, () => {
     telegram.webhook.url = 'https://old-host.example.org/telegram/webhook';
     try {
       const webhook = await doctor(healthy());
-      expect(webhook.lines).toContain(`FIX   telegram: the webhook Telegram has is "https://old-host.example.org/telegram/webhook", not ${PUBLIC_URL}/telegram/webhook: run \`npx switchboard telegram set-webhook\``);
+      expect(webhook.lines).toContain(
+        `FIX   telegram: the webhook Telegram has is "https://old-host.example.org/telegram/webhook", not ${PUBLIC_URL}/telegram/webhook: run \`npx switchboard telegram set-webhook\``,
+      );
       expect(webhook.code).toBe(1);
 
       const polling = await doctor({ ...healthy(), TELEGRAM_MODE: 'polling' });
-      expect(polling.lines.find((l) => l.startsWith('WARN  telegram:'))).toContain('a webhook is set (https://old-host.example.org/telegram/webhook) although TELEGRAM_MODE=polling');
+      expect(polling.lines.find((l) => l.startsWith('WARN  telegram:'))).toContain(
+        'a webhook is set (https://old-host.example.org/telegram/webhook) although TELEGRAM_MODE=polling',
+      );
       expect(polling.code).toBe(0);
 
       telegram.webhook.url = '';
@@ -237,12 +249,16 @@ describe('doctor against the platforms', { timeout: 120_000 }, () => {
 
       appFake.enableApp('4242', publicKey.export({ type: 'spki', format: 'pem' }).toString(), { installations: {} });
       const none = await doctor(env);
-      expect(none.lines).toContain('FIX   github: the App has no installations: install it on your repositories (https://github.com/apps/switchboard/installations/new)');
+      expect(none.lines).toContain(
+        'FIX   github: the App has no installations: install it on your repositories (https://github.com/apps/switchboard/installations/new)',
+      );
       expect(none.code).toBe(1);
 
       const other = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
       const wrongKey = await doctor({ ...env, GITHUB_PRIVATE_KEY: other });
-      expect(wrongKey.lines).toContain("FIX   github: GET /app refused the App's JWT (401): check GITHUB_APP_ID is the App ID (a number) and GITHUB_PRIVATE_KEY the .pem generated for that App");
+      expect(wrongKey.lines).toContain(
+        "FIX   github: GET /app refused the App's JWT (401): check GITHUB_APP_ID is the App ID (a number) and GITHUB_PRIVATE_KEY the .pem generated for that App",
+      );
       expect(wrongKey.code).toBe(1);
     } finally {
       await appFake.close();
@@ -251,7 +267,9 @@ describe('doctor against the platforms', { timeout: 120_000 }, () => {
     github.scopes = 'read:user';
     try {
       const { lines, code } = await doctor(healthy());
-      expect(lines).toContain('FIX   github: GITHUB_TOKEN has scopes "read:user" but commenting on pull requests needs repo (or public_repo): create a token with that scope');
+      expect(lines).toContain(
+        'FIX   github: GITHUB_TOKEN has scopes "read:user" but commenting on pull requests needs repo (or public_repo): create a token with that scope',
+      );
       expect(code).toBe(1);
     } finally {
       github.scopes = 'repo, read:org';

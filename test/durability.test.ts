@@ -46,7 +46,11 @@ async function start(role: 'web' | 'worker' | 'all', env: Record<string, string>
 }
 
 const post = (base: string, path: string, body: unknown) =>
-  fetch(`${base}${path}`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  fetch(`${base}${path}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
 
 async function executions(base: string) {
   const res = await fetch(`${base}/api/executions?limit=500`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
@@ -65,7 +69,9 @@ async function eventually<T>(read: () => Promise<T>, ok: (v: T) => boolean, time
 /** The exit code, or 'still running' when the process has not exited within `timeoutMs`. */
 function exitWithin(p: Spawned, timeoutMs: number): Promise<number | null | 'still running'> {
   let timer: NodeJS.Timeout | undefined;
-  return Promise.race([p.exited, new Promise<'still running'>((r) => (timer = setTimeout(() => r('still running'), timeoutMs)))]).finally(() => clearTimeout(timer));
+  return Promise.race([p.exited, new Promise<'still running'>((r) => (timer = setTimeout(() => r('still running'), timeoutMs)))]).finally(() =>
+    clearTimeout(timer),
+  );
 }
 
 describe.each(databaseKinds)('durability on %s', (kind) => {
@@ -78,7 +84,10 @@ describe.each(databaseKinds)('durability on %s', (kind) => {
     await web.exited;
     // On PGlite the dead process's lock on DATA_DIR is taken over; on PostgreSQL any process may continue.
     const next = await start('all', db.env);
-    const done = await eventually(() => executions(next.base), (rows) => rows.length === 5 && rows.every((r) => r.status === 'succeeded'));
+    const done = await eventually(
+      () => executions(next.base),
+      (rows) => rows.length === 5 && rows.every((r) => r.status === 'succeeded'),
+    );
     expect(done.map((r) => r.status)).toEqual(Array(5).fill('succeeded'));
   });
 });
@@ -130,7 +139,10 @@ describe.skipIf(!server)(title, () => {
   /** A mention of the bot in CHANNEL, as Slack sends it; `text` after the mention decides the agent. */
   function mention(text: string, eventId = `EvDurable${++seq}`, headers: Record<string, string> = {}) {
     const ts = `1700003000.${String(seq).padStart(6, '0')}`;
-    return { ts, request: eventRequest({ type: 'app_mention', user: 'U0ALICE01', text: `<@${BOT_USER}> ${text}`, ts, channel: CHANNEL }, eventId, { headers }) };
+    return {
+      ts,
+      request: eventRequest({ type: 'app_mention', user: 'U0ALICE01', text: `<@${BOT_USER}> ${text}`, ts, channel: CHANNEL }, eventId, { headers }),
+    };
   }
 
   /** What a user sees in CHANNEL: each posted message with the text of its last edit. */
@@ -144,7 +156,8 @@ describe.skipIf(!server)(title, () => {
       });
   }
 
-  const onlyExecution = async () => (await sql!`select id, status, attempts, agent from executions`) as unknown as { id: string; status: string; attempts: number; agent: string }[];
+  const onlyExecution = async () =>
+    (await sql!`select id, status, attempts, agent from executions`) as unknown as { id: string; status: string; attempts: number; agent: string }[];
 
   /** A fresh worker takes the abandoned job over: a second attempt, and exactly one message in the thread, the answer. */
   async function anotherWorkerAnswersOnce(threadTs: string) {
@@ -182,7 +195,10 @@ describe.skipIf(!server)(title, () => {
     const first = await start('worker', env);
     const event = mention('how do we deploy?');
     expect((await fetch(`${web.base}/slack/events`, event.request)).status).toBe(200);
-    await eventually(async () => anthropic.requests.length, (n) => n === 1);
+    await eventually(
+      async () => anthropic.requests.length,
+      (n) => n === 1,
+    );
     expect(anthropic.requests).toHaveLength(1);
     expect(await onlyExecution()).toMatchObject([{ status: 'running', attempts: 1, agent: 'ask' }]);
 
@@ -199,16 +215,28 @@ describe.skipIf(!server)(title, () => {
     await start('worker', env);
     const pending = post(web.base, '/api/messages?wait=1', { text: 'what is in flight?', user_id: 'graceful' });
     pending.catch(() => {}); // awaited below; a failure must fail the test, not surface as unhandled
-    await eventually(async () => anthropic.requests.length, (n) => n === 1);
+    await eventually(
+      async () => anthropic.requests.length,
+      (n) => n === 1,
+    );
     expect(anthropic.requests).toHaveLength(1);
     web.child.kill('SIGTERM');
     const listener = await eventually(
-      () => fetch(`${web.base}/healthz`).then(() => 'open', () => 'refused'),
+      () =>
+        fetch(`${web.base}/healthz`).then(
+          () => 'open',
+          () => 'refused',
+        ),
       (s) => s === 'refused',
       10_000,
     );
     expect(listener).toBe('refused');
-    expect(await post(web.base, '/api/messages', { text: 'help', user_id: 'late' }).then(() => 'accepted', () => 'refused')).toBe('refused');
+    expect(
+      await post(web.base, '/api/messages', { text: 'help', user_id: 'late' }).then(
+        () => 'accepted',
+        () => 'refused',
+      ),
+    ).toBe('refused');
     release();
     const res = await pending;
     expect(res.status).toBe(200);
@@ -224,11 +252,18 @@ describe.skipIf(!server)(title, () => {
     const worker = await start('worker', { ...env, LOG_LEVEL: 'info' });
     const event = mention('what changed today?');
     expect((await fetch(`${web.base}/slack/events`, event.request)).status).toBe(200);
-    await eventually(async () => anthropic.requests.length, (n) => n === 1);
+    await eventually(
+      async () => anthropic.requests.length,
+      (n) => n === 1,
+    );
     expect(await onlyExecution()).toMatchObject([{ status: 'running', attempts: 1 }]);
 
     worker.child.kill('SIGTERM');
-    await eventually(async () => worker.output(), (out) => out.includes('shutting down'), 10_000);
+    await eventually(
+      async () => worker.output(),
+      (out) => out.includes('shutting down'),
+      10_000,
+    );
     expect(worker.output()).toContain('shutting down');
     expect(worker.child.exitCode).toBeNull(); // still finishing the answer
     release();
@@ -244,7 +279,10 @@ describe.skipIf(!server)(title, () => {
     const stuck = await start('worker', env);
     const event = mention('why is the build red?');
     expect((await fetch(`${web.base}/slack/events`, event.request)).status).toBe(200);
-    await eventually(async () => anthropic.requests.length, (n) => n === 1);
+    await eventually(
+      async () => anthropic.requests.length,
+      (n) => n === 1,
+    );
     expect(anthropic.requests).toHaveLength(1);
 
     stuck.child.kill('SIGTERM');

@@ -32,7 +32,7 @@ describe('the entry point', { timeout: 120_000 }, () => {
     expect(unknown.status).toBe(2);
   });
 
-  it.skipIf(!OLD_NODE)('through npx on an older global Node prints no npm warning before Switchboard\'s own output', () => {
+  it.skipIf(!OLD_NODE)("through npx on an older global Node prints no npm warning before Switchboard's own output", () => {
     const npx = join(OLD_NODE!, '..', 'npx');
     if (!existsSync(npx)) return;
     const run = spawnSync(npx, ['--no-install', 'switchboard', '--help'], {

@@ -34,13 +34,19 @@ function memory(): ReviewMemory {
 
 function reviewEnvelope(number: number, installationId?: number): Envelope {
   return {
-    channel: 'github', deliveryId: `d-${number}-${Math.random()}`, tenantId: REPO.full_name, conversationKey: `${REPO.full_name}#${number}`,
-    userId: 'octocat', text: 'Review', receivedAt: new Date().toISOString(), agent: 'review',
+    channel: 'github',
+    deliveryId: `d-${number}-${Math.random()}`,
+    tenantId: REPO.full_name,
+    conversationKey: `${REPO.full_name}#${number}`,
+    userId: 'octocat',
+    text: 'Review',
+    receivedAt: new Date().toISOString(),
+    agent: 'review',
     replyRef: { kind: 'pull_request', owner: REPO.owner, repo: REPO.name, number, action: 'opened', ...(installationId ? { installationId } : {}) },
   };
 }
 
-const PAY = addedPatch(["export function pay(amount: number) {", "  console.debug('paying', amount);", '  return amount;', '}']);
+const PAY = addedPatch(['export function pay(amount: number) {', "  console.debug('paying', amount);", '  return amount;', '}']);
 
 describe('GitHub rate limits', () => {
   let fake: FakeGithub;
@@ -56,7 +62,10 @@ describe('GitHub rate limits', () => {
     fake.setDiff(REPO.full_name, 'b30...h30', [{ filename: 'src/pay.ts', status: 'added', patch: PAY }]);
 
     fake.rateLimit(/\/pulls\/30$/, 60);
-    const failed = await adapter.prepare!(reviewEnvelope(30), { executionId: 'e1', agent: 'review' }).then(() => undefined, (err) => err);
+    const failed = await adapter.prepare!(reviewEnvelope(30), { executionId: 'e1', agent: 'review' }).then(
+      () => undefined,
+      (err) => err,
+    );
     expect(failed).toBeInstanceOf(RetryLaterError);
     expect(failed).toMatchObject({ retryAfterMs: 60_000 });
     expect(failed.message).toMatch(/retry after 60 s/); // the worker runs it again after 60 s
@@ -122,7 +131,9 @@ describe('GitHub routed replies with App authentication', () => {
       expect(comment).toMatchObject({ repo: 'acme/shop', pr: 5, kind: 'issue' });
       expect(comment!.body).toMatch(/^Nightly build failed on main\.\n<!-- switchboard:execution=0b7c5a39-1111-4a4a-9c9c-123456789abc -->$/);
       expect(fake.requests.find((r) => r.path === '/repos/acme/shop/issues/5/comments')?.authorization).toBe('token ghs_installation_99_1');
-      await expect(adapter.postTo('acme/other#1', { text: 'x' }, { executionId: 'e' })).rejects.toThrow(/App 6060 is not installed on acme\/other: install it there/);
+      await expect(adapter.postTo('acme/other#1', { text: 'x' }, { executionId: 'e' })).rejects.toThrow(
+        /App 6060 is not installed on acme\/other: install it there/,
+      );
       await expect(adapter.postTo('acme/shop', { text: 'x' }, { executionId: 'e' })).rejects.toThrow(/not owner\/repo#number/);
     } finally {
       await fake.close();
@@ -141,8 +152,21 @@ describe('GitHub routing targets', () => {
 
 describe('GitHub review bodies', () => {
   const plan = (over: Partial<ReviewPlan>): ReviewPlan => ({
-    owner: 'acme', repo: 'shop', number: 1, headSha: 'h', baseSha: 'b', mode: 'full', reviewed: [], partial: [], skipped: [],
-    addedTotal: 0, removedTotal: 0, addedReviewed: 0, truncatedList: false, requested: false, ...over,
+    owner: 'acme',
+    repo: 'shop',
+    number: 1,
+    headSha: 'h',
+    baseSha: 'b',
+    mode: 'full',
+    reviewed: [],
+    partial: [],
+    skipped: [],
+    addedTotal: 0,
+    removedTotal: 0,
+    addedReviewed: 0,
+    truncatedList: false,
+    requested: false,
+    ...over,
   });
 
   it('stay within 65,536 characters for a huge pull request, listing the first entries and how many more', () => {
@@ -151,10 +175,25 @@ describe('GitHub review bodies', () => {
       reviewed: paths(3000, 'src'),
       partial: paths(2000, 'lib').map((path) => ({ path, hunksLeft: 3 })),
       skipped: paths(5000, 'dist').map((path) => ({ path, reason: 'generated' })),
-      addedTotal: 90_000, addedReviewed: 40_000,
+      addedTotal: 90_000,
+      addedReviewed: 40_000,
     });
-    const outside: Finding[] = Array.from({ length: 4000 }, (_, i) => ({ path: `src/f${i}.ts`, line: i + 1, severity: 'medium', body: `Debug leftover\n\n${'advice '.repeat(200)}` }));
-    const summary = { filesReviewed: huge.reviewed, skipped: [], findingsByRule: { 'debug-leftover': 4000, 'missing-tests': 1 }, general: [{ rule: 'missing-tests', body: `Source changed without any test change (${huge.reviewed.join(', ')}).` }], suppressed: 0, risk: 'medium', linesAdded: 1, linesRemoved: 0 };
+    const outside: Finding[] = Array.from({ length: 4000 }, (_, i) => ({
+      path: `src/f${i}.ts`,
+      line: i + 1,
+      severity: 'medium',
+      body: `Debug leftover\n\n${'advice '.repeat(200)}`,
+    }));
+    const summary = {
+      filesReviewed: huge.reviewed,
+      skipped: [],
+      findingsByRule: { 'debug-leftover': 4000, 'missing-tests': 1 },
+      general: [{ rule: 'missing-tests', body: `Source changed without any test change (${huge.reviewed.join(', ')}).` }],
+      suppressed: 0,
+      risk: 'medium',
+      linesAdded: 1,
+      linesRemoved: 0,
+    };
     const reply = { text: 'x'.repeat(200_000), findings: outside, data: { summary } };
     for (const note of [undefined, '**GitHub did not accept these as inline comments (Line could not be resolved), so here they are (4000):**']) {
       const body = reviewBody(huge, reply, { repeated: 3, outside, note }, '0b7c5a39-1111-4a4a-9c9c-123456789abc');
@@ -172,7 +211,9 @@ describe('GitHub review bodies', () => {
 
   it('plans no more diff than the review agent passes to the model, so the stated coverage is what was read', () => {
     const files = Array.from({ length: 40 }, (_, i) => ({
-      filename: `src/mod${i}.ts`, status: 'added', additions: 60,
+      filename: `src/mod${i}.ts`,
+      status: 'added',
+      additions: 60,
       patch: addedPatch(Array.from({ length: 60 }, (_, j) => `export const value${j} = ${j}; // a line long enough to count`)),
     }));
     const planned = planReview(files);

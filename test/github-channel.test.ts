@@ -33,7 +33,11 @@ describe('GitHub webhook verification', () => {
   it('accepts the exact signed bytes and refuses anything else', async () => {
     const req = await raw(pullRequestEvent('opened', { number: 1, base: 'b', head: 'h' }));
     await expect(verifyGithub(req, WEBHOOK_SECRET)).resolves.toBeUndefined();
-    const code = (p: Promise<unknown>) => p.then(() => 'ok', (e) => (e instanceof VerificationError ? e.code : String(e)));
+    const code = (p: Promise<unknown>) =>
+      p.then(
+        () => 'ok',
+        (e) => (e instanceof VerificationError ? e.code : String(e)),
+      );
     expect(await code(verifyGithub(req, 'other-secret'))).toBe('bad_signature');
     expect(await code(verifyGithub({ ...req, body: new Uint8Array([...req.body, 32]) }, WEBHOOK_SECRET))).toBe('bad_signature');
     expect(await code(verifyGithub({ ...req, body: new Uint8Array([0xff, 0xfe]) }, WEBHOOK_SECRET))).toBe('bad_signature');

@@ -63,7 +63,10 @@ describe.each(databaseKinds)('GitHub review flows on %s', (kind) => {
   const reviewsOn = (pr: number) => fake.reviews.filter((r) => r.repo === REPO.full_name && r.pr === pr);
 
   it('reviews a reopened pull request and one marked ready for review, in full, on their head commits', async () => {
-    for (const [pr, action] of [[40, 'reopened'], [41, 'ready_for_review']] as const) {
+    for (const [pr, action] of [
+      [40, 'reopened'],
+      [41, 'ready_for_review'],
+    ] as const) {
       fake.setPull(REPO.full_name, { number: pr, base: `b${pr}`, head: `h${pr}` });
       fake.setDiff(REPO.full_name, `b${pr}...h${pr}`, pay());
       const [execution] = await handled(pullRequestEvent(action, { number: pr, base: `b${pr}`, head: `h${pr}` }));
@@ -101,8 +104,18 @@ describe.each(databaseKinds)('GitHub review flows on %s', (kind) => {
   });
 
   it('answers /ask and /summarize with the pull request itself as context: title, description, changed files', async () => {
-    fake.setPull(REPO.full_name, { number: 43, base: 'b43', head: 'h43', title: 'Add invoice export', body: 'Exports invoices as CSV for the accounting team.', author: 'grace' });
-    fake.setDiff(REPO.full_name, 'b43...h43', [...pay(), { filename: 'src/invoices/export.ts', status: 'added', patch: addedPatch(['export const csv = 1;']) }]);
+    fake.setPull(REPO.full_name, {
+      number: 43,
+      base: 'b43',
+      head: 'h43',
+      title: 'Add invoice export',
+      body: 'Exports invoices as CSV for the accounting team.',
+      author: 'grace',
+    });
+    fake.setDiff(REPO.full_name, 'b43...h43', [
+      ...pay(),
+      { filename: 'src/invoices/export.ts', status: 'added', patch: addedPatch(['export const csv = 1;']) },
+    ]);
     fake.addComment({ repo: REPO.full_name, pr: 43, kind: 'issue', body: 'Does the CSV export quote commas in invoice names?', login: 'heidi' });
 
     await handled(issueCommentEvent({ number: 43, body: '/ask what does the invoice export do?' }));
@@ -126,7 +139,10 @@ describe.each(databaseKinds)('GitHub review flows on %s', (kind) => {
     try {
       const res = await sb.app.request('/hooks/ci', signedHook({ type: 'build.failed', text: 'nightly failed' }));
       expect(res.status).toBeLessThan(300);
-      const [comment] = await until(() => fake.comments.filter((c) => c.pr === 44 && c.kind === 'issue'), (c) => c.length > 0);
+      const [comment] = await until(
+        () => fake.comments.filter((c) => c.pr === 44 && c.kind === 'issue'),
+        (c) => c.length > 0,
+      );
       expect(comment!.body).toMatch(/queue/i);
       expect(comment!.body).toMatch(UUID);
     } finally {
@@ -153,7 +169,8 @@ describe.each(databaseKinds)('GitHub review flows on %s', (kind) => {
   it('keeps the review and the 422 fallback within 65,536 characters on a huge pull request', async () => {
     const files: FakeFile[] = [
       ...Array.from({ length: 250 }, (_, i) => ({
-        filename: `src/feature/module-${String(i).padStart(3, '0')}.ts`, status: 'added' as const,
+        filename: `src/feature/module-${String(i).padStart(3, '0')}.ts`,
+        status: 'added' as const,
         patch: addedPatch([`console.log('module ${i} ${'loaded '.repeat(20)}');`, `// TODO: finish module ${i}`]),
       })),
       ...Array.from({ length: 200 }, (_, i) => ({ filename: `dist/chunk-${i}.js`, status: 'modified' as const, patch: '@@ -1 +1 @@\n-a\n+b' })),
@@ -183,7 +200,10 @@ describe.each(databaseKinds)('GitHub review flows on %s', (kind) => {
     fake.rateLimit(/\/pulls\/47$/, 60);
     const sent = await send(pullRequestEvent('opened', { number: 47, base: 'b47', head: 'h47' }));
     const id = sent.body.executions[0].id;
-    const row = await until(() => sb.api('GET', `/api/executions/${id}`), (r) => /retry after 60 s/.test(JSON.stringify(r.body)));
+    const row = await until(
+      () => sb.api('GET', `/api/executions/${id}`),
+      (r) => /retry after 60 s/.test(JSON.stringify(r.body)),
+    );
     expect(JSON.stringify(row.body)).not.toMatch(/"status":"dead"/);
     expect(reviewsOn(47)).toHaveLength(0); // not yet: GitHub asked for a minute
   });
@@ -234,10 +254,10 @@ describe.each(databaseKinds)('GitHub review memory across a restart on %s', (kin
       expect(fake.reviews[0]!.comments).toHaveLength(2);
       await first.stop();
 
-      second = await startSwitchboard(
-        loadConfig({ ADMIN_TOKEN, RETRY_DELAY_SECONDS: '1', LOG_LEVEL: 'silent', ...first.database.env, ...env(fake) }),
-        { listen: false, logger: createLogger('silent') },
-      );
+      second = await startSwitchboard(loadConfig({ ADMIN_TOKEN, RETRY_DELAY_SECONDS: '1', LOG_LEVEL: 'silent', ...first.database.env, ...env(fake) }), {
+        listen: false,
+        logger: createLogger('silent'),
+      });
       // A force-push: the whole pull request is read again, with one new finding.
       const pushed: FakeFile[] = [{ filename: 'src/pay.ts', status: 'added', patch: addedPatch([...PAY_LINES, '// FIXME: rounding']) }];
       fake.setPull(REPO.full_name, { number: 70, base: 'b70', head: 'h70b' });

@@ -32,7 +32,7 @@ const FIRST_PUSH: FakeFile[] = [
   { filename: 'src/legacy.ts', status: 'removed', patch: '@@ -1,2 +0,0 @@\n-export const legacy = 1;\n-export const older = 2;' },
 ];
 
-const PAY_LINES = ["export function pay(amount: number) {", "  console.debug('paying', amount);", '  return amount;', '}'];
+const PAY_LINES = ['export function pay(amount: number) {', "  console.debug('paying', amount);", '  return amount;', '}'];
 
 function startEnv(fake: FakeGithub, extra: Record<string, string> = {}) {
   return { GITHUB_WEBHOOK_SECRET: WEBHOOK_SECRET, GITHUB_TOKEN: 'ghp_test_token', GITHUB_API_URL: fake.apiUrl, RATE_LIMIT_BURST: '1000', ...extra };
@@ -127,7 +127,10 @@ describe.each(databaseKinds)('GitHub channel on %s', (kind) => {
 
     // Push 3 rewrites history (force-push): the whole PR is read again, with cart.ts shifted by a new first line.
     // The old findings moved to other lines but are the same findings on the same code: not repeated.
-    const shifted = CART_PATCH.replace('@@ -1,6 +1,9 @@', '@@ -1,6 +1,10 @@').replace(" import { price } from './price.ts';", "+import { log } from './log.ts';\n import { price } from './price.ts';");
+    const shifted = CART_PATCH.replace('@@ -1,6 +1,9 @@', '@@ -1,6 +1,10 @@').replace(
+      " import { price } from './price.ts';",
+      "+import { log } from './log.ts';\n import { price } from './price.ts';",
+    );
     const push3: FakeFile[] = [
       ...FIRST_PUSH.filter((f) => f.filename !== 'src/cart.ts'),
       { filename: 'src/cart.ts', status: 'modified', patch: shifted },
@@ -269,11 +272,19 @@ describe.each(databaseKinds)('GitHub large pull requests on %s', (kind) => {
     const modules: FakeFile[] = Array.from({ length: 40 }, (_, i) => ({
       filename: `src/mod${String(i).padStart(2, '0')}.ts`,
       status: 'added',
-      patch: addedPatch([`console.log('module ${i}');`, ...Array.from({ length: 60 }, (_, j) => `export const value${j} = ${j}; // a line long enough to count`)]),
+      patch: addedPatch([
+        `console.log('module ${i}');`,
+        ...Array.from({ length: 60 }, (_, j) => `export const value${j} = ${j}; // a line long enough to count`),
+      ]),
     }));
     const files: FakeFile[] = [
       { filename: 'dist/bundle.js', status: 'modified', patch: '@@ -1 +1 @@\n-var a=1\n+var a=2' },
-      { filename: 'src/api.ts', status: 'modified', patch: '@@ -1,3 +1,2 @@\n export const a = 1;\n-export const b = 2;\n export const c = 3;\n@@ -20,2 +19,3 @@\n export const x = 1;\n+export const y = 2;\n export const z = 3;' },
+      {
+        filename: 'src/api.ts',
+        status: 'modified',
+        patch:
+          '@@ -1,3 +1,2 @@\n export const a = 1;\n-export const b = 2;\n export const c = 3;\n@@ -20,2 +19,3 @@\n export const x = 1;\n+export const y = 2;\n export const z = 3;',
+      },
       ...modules,
       { filename: 'yarn.lock', status: 'modified', patch: '@@ -1 +1 @@\n-a@1\n+a@2' },
     ];
@@ -312,10 +323,16 @@ describe.each(databaseKinds)('GitHub App authentication on %s', (kind) => {
       GITHUB_API_URL: fake.apiUrl,
     });
     try {
-      for (const [pr, head] of [[11, 'app1'], [12, 'app2']] as const) {
+      for (const [pr, head] of [
+        [11, 'app1'],
+        [12, 'app2'],
+      ] as const) {
         fake.setPull(REPO.full_name, { number: pr, base: `base-${head}`, head });
         fake.setDiff(REPO.full_name, `base-${head}...${head}`, [{ filename: 'src/pay.ts', status: 'added', patch: addedPatch(PAY_LINES) }]);
-        const res = await sb.app.request('/github/webhook', await delivery(pullRequestEvent('opened', { number: pr, base: `base-${head}`, head, installationId: 77 })));
+        const res = await sb.app.request(
+          '/github/webhook',
+          await delivery(pullRequestEvent('opened', { number: pr, base: `base-${head}`, head, installationId: 77 })),
+        );
         const id = ((await res.json()) as any).executions[0].id;
         expect(await sb.waiter.wait(id, 30_000)).toMatchObject({ status: 'succeeded' });
       }

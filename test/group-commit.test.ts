@@ -62,18 +62,29 @@ describe.each(databaseKinds)('group commit of ingests on %s', (kind) => {
 
   const help = [{ agent: 'help', intent: { name: 'help' as const, args: {} } }];
   const envelope = (deliveryId: string, extra: Partial<Envelope> = {}): Envelope =>
-    ({ channel: 'hooks', deliveryId, tenantId: 'hook:batch', conversationKey: 'batch', userId: 'u', text: 'help', receivedAt: new Date().toISOString(), ...extra }) as Envelope;
+    ({
+      channel: 'hooks',
+      deliveryId,
+      tenantId: 'hook:batch',
+      conversationKey: 'batch',
+      userId: 'u',
+      text: 'help',
+      receivedAt: new Date().toISOString(),
+      ...extra,
+    }) as Envelope;
   const stored = (r: IngestResult | OverQuota) => r as IngestResult;
 
   it('duplicates inside one batch and across batches store one execution each', async () => {
-    const inOne = (await Promise.all([
-      sb.opened.store.ingest(envelope(`dup-${kind}`), help),
-      sb.opened.store.ingest(envelope(`dup-${kind}`), help),
-      sb.opened.store.ingest(envelope(`other-${kind}`), help),
-      // The same content under a new delivery id is a duplicate too.
-      sb.opened.store.ingest(envelope(`c1-${kind}`, { contentKey: `content-${kind}` }), help),
-      sb.opened.store.ingest(envelope(`c2-${kind}`, { contentKey: `content-${kind}` }), help),
-    ])).map(stored);
+    const inOne = (
+      await Promise.all([
+        sb.opened.store.ingest(envelope(`dup-${kind}`), help),
+        sb.opened.store.ingest(envelope(`dup-${kind}`), help),
+        sb.opened.store.ingest(envelope(`other-${kind}`), help),
+        // The same content under a new delivery id is a duplicate too.
+        sb.opened.store.ingest(envelope(`c1-${kind}`, { contentKey: `content-${kind}` }), help),
+        sb.opened.store.ingest(envelope(`c2-${kind}`, { contentKey: `content-${kind}` }), help),
+      ])
+    ).map(stored);
     expect(inOne.map((r) => r.duplicate)).toEqual([false, true, false, false, true]);
     expect(inOne[1]!.executionId).toBe(inOne[0]!.executionId);
     expect(inOne[4]!.executionId).toBe(inOne[3]!.executionId);

@@ -239,7 +239,17 @@ describe('hooks: normalizing events', () => {
   });
 
   it('renders empty containers, nulls, numbers, deep values as JSON, and cuts a long value at 200 characters', () => {
-    const body = { type: 'x', empty: {}, list: [], gone: null, count: 42, note: 'a \n\n b', a: { b: { c: { d: { e: { f: { g: 1 } } } } } }, fit: 'y'.repeat(200), long: 'z'.repeat(201) };
+    const body = {
+      type: 'x',
+      empty: {},
+      list: [],
+      gone: null,
+      count: 42,
+      note: 'a \n\n b',
+      a: { b: { c: { d: { e: { f: { g: 1 } } } } } },
+      fit: 'y'.repeat(200),
+      long: 'z'.repeat(201),
+    };
     const envelope = only(normalizeHook(signed(JSON.stringify(body)), 'ci', clock));
     expect(envelope.text.split('\n')).toEqual([
       'x event from ci',

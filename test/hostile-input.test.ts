@@ -12,7 +12,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rowsOf } from '../db/rows.ts';
 import { boundedKey, findUnstorableText, jsonDepthExceeds, sanitizeText, sanitizeValue } from '../src/sanitize.ts';
 import { BOT_USER, commandRequest, eventBody, slackRequest, startFakeSlack, type FakeSlack } from './fakes/slack-api.ts';
-import { ALICE, BOT_TOKEN as TELEGRAM_TOKEN, messageUpdate, startFakeTelegram, telegramRequest, WEBHOOK_SECRET as TELEGRAM_SECRET, type FakeTelegram } from './fakes/telegram-api.ts';
+import {
+  ALICE,
+  BOT_TOKEN as TELEGRAM_TOKEN,
+  messageUpdate,
+  startFakeTelegram,
+  telegramRequest,
+  WEBHOOK_SECRET as TELEGRAM_SECRET,
+  type FakeTelegram,
+} from './fakes/telegram-api.ts';
 import { ACCOUNT_SID, AUTH_TOKEN, inboundFields, PUBLIC_URL, startFakeTwilio, WHATSAPP_FROM, whatsappRequest, type FakeTwilio } from './fakes/twilio-api.ts';
 import { startFakeGithub, type FakeGithub } from './fakes/github-api.ts';
 import { BOT_TOKEN as SLACK_TOKEN, SIGNING_SECRET } from './fakes/slack-api.ts';
@@ -63,7 +71,13 @@ function apiRequest(body: string, type = 'application/json', headers: Record<str
 function slackEvent(o: MessageOptions) {
   const id = uniq();
   return eventBody(
-    { type: 'app_mention', user: o.long ? `U${LONG}` : 'U0ALICE01', text: `<@${BOT_USER}> ${o.text}`, ts: `1700003000.${String(++seq).padStart(6, '0')}`, channel: o.long ? `C${LONG}` : 'C0HOSTILE' },
+    {
+      type: 'app_mention',
+      user: o.long ? `U${LONG}` : 'U0ALICE01',
+      text: `<@${BOT_USER}> ${o.text}`,
+      ts: `1700003000.${String(++seq).padStart(6, '0')}`,
+      channel: o.long ? `C${LONG}` : 'C0HOSTILE',
+    },
     o.long ? `Ev${LONG}${id}` : `Ev${id}`,
   );
 }
@@ -148,7 +162,11 @@ function routes(slack: () => FakeSlack): Route[] {
       deep: () => githubRequest('issue_comment', withDeep(JSON.stringify(issueCommentEvent({ number: 7, body: '/ask deep' }).payload))),
       malformed: () => githubRequest('issue_comment', '{"action":'),
       // The header says issue_comment; the signed body is a pull_request event.
-      mismatched: () => githubRequest('issue_comment', JSON.stringify({ ...pullRequestEvent('opened', { number: 7, head: 'a'.repeat(40), base: 'b'.repeat(40) }).payload, action: 'created' })),
+      mismatched: () =>
+        githubRequest(
+          'issue_comment',
+          JSON.stringify({ ...pullRequestEvent('opened', { number: 7, head: 'a'.repeat(40), base: 'b'.repeat(40) }).payload, action: 'created' }),
+        ),
       withBody: async (body, type) => {
         const init = await githubRequest('issue_comment', body);
         return { ...init, headers: { ...(init.headers as Record<string, string>), 'content-type': type } };
@@ -172,7 +190,11 @@ function routes(slack: () => FakeSlack): Route[] {
       path: '/api/messages',
       platform: false,
       message: (o) =>
-        apiRequest(JSON.stringify({ text: o.text, user_id: o.long ? LONG : 'web-user', ...(o.long ? { conversation_id: LONG } : {}) }), 'application/json', o.long ? { 'idempotency-key': LONG } : {}),
+        apiRequest(
+          JSON.stringify({ text: o.text, user_id: o.long ? LONG : 'web-user', ...(o.long ? { conversation_id: LONG } : {}) }),
+          'application/json',
+          o.long ? { 'idempotency-key': LONG } : {},
+        ),
       deep: () => apiRequest(withDeep(JSON.stringify({ text: 'deep', user_id: 'web-user' }))),
       malformed: () => apiRequest('{"text":'),
       mismatched: () => apiRequest(JSON.stringify({ text: 42, user_id: ['web-user'] })),
@@ -195,7 +217,10 @@ type BadInput = {
 /** The newest message, and the longest value in any indexed or grouped id column of the pipeline's tables. */
 type StoredRow = { text: string; longest: number };
 
-const refusedByApi = (code: string) => (route: Route): Outcome => (route.platform ? 'stored' : { status: 400, code });
+const refusedByApi =
+  (code: string) =>
+  (route: Route): Outcome =>
+    route.platform ? 'stored' : { status: 400, code };
 
 const BAD_INPUTS: BadInput[] = [
   {
@@ -421,7 +446,12 @@ describe.each(databaseKinds)('GitHub deliveries deduplicated on the signed body 
   let github: FakeGithub;
   beforeAll(async () => {
     github = await startFakeGithub();
-    sb = await startTestSwitchboard(kind, { GITHUB_WEBHOOK_SECRET: GITHUB_SECRET, GITHUB_TOKEN: 'ghp_test_token', GITHUB_API_URL: github.apiUrl, RATE_LIMIT_BURST: '1000' });
+    sb = await startTestSwitchboard(kind, {
+      GITHUB_WEBHOOK_SECRET: GITHUB_SECRET,
+      GITHUB_TOKEN: 'ghp_test_token',
+      GITHUB_API_URL: github.apiUrl,
+      RATE_LIMIT_BURST: '1000',
+    });
   });
   afterAll(async () => {
     await sb?.close();
@@ -449,7 +479,10 @@ describe.each(databaseKinds)('GitHub deliveries deduplicated on the signed body 
 
   it('a different body under a new delivery id runs', async () => {
     const before = (await tableCounts(sb)).executions;
-    const res = await sb.app.request('/github/webhook', await delivery(issueCommentEvent({ number: 7, body: '/ask something else' }), { id: 'delivery-other' }));
+    const res = await sb.app.request(
+      '/github/webhook',
+      await delivery(issueCommentEvent({ number: 7, body: '/ask something else' }), { id: 'delivery-other' }),
+    );
     expect(res.status).toBe(202);
     expect((await tableCounts(sb)).executions).toBe(before + 1);
   });
@@ -472,7 +505,11 @@ describe.each(databaseKinds)('413 over a real keep-alive socket on %s', (kind) =
   });
 
   /** POSTs `size` bytes through `agent`; resolves with what the client saw (a status, or the socket error). */
-  function post(agent: http.Agent, size: number, chunked: boolean): Promise<{ status?: number; connection?: string; body?: string; error?: string; socket?: unknown }> {
+  function post(
+    agent: http.Agent,
+    size: number,
+    chunked: boolean,
+  ): Promise<{ status?: number; connection?: string; body?: string; error?: string; socket?: unknown }> {
     return new Promise((resolve) => {
       const headers: Record<string, string | number> = { 'content-type': 'application/json', ...(chunked ? {} : { 'content-length': size }) };
       const req = http.request({ host: '127.0.0.1', port, path: '/hooks/ci', method: 'POST', agent, headers }, (res) => {

@@ -42,7 +42,11 @@ async function readSse(res: Response, onEvent: (e: SseEvent) => void = () => {})
       const frame = buffer.slice(0, end);
       buffer = buffer.slice(end + 2);
       const event = /^event: (.*)$/m.exec(frame)?.[1] ?? 'message';
-      const data = frame.split('\n').filter((l) => l.startsWith('data: ')).map((l) => l.slice(6)).join('\n');
+      const data = frame
+        .split('\n')
+        .filter((l) => l.startsWith('data: '))
+        .map((l) => l.slice(6))
+        .join('\n');
       const e = { event, data: JSON.parse(data) };
       events.push(e);
       onEvent(e);
@@ -74,7 +78,12 @@ describe.each(databaseKinds)('AI providers through the pipeline on %s', (kind) =
     const [answered] = anthropic.answers;
     expect(res.body.reply.text).toBe(answered!.text);
     const execution = (await sb.api('GET', `/api/executions/${res.body.execution_id}`)).body;
-    expect(execution).toMatchObject({ provider: 'anthropic', model: 'claude-test-1', input_tokens: answered!.inputTokens, output_tokens: answered!.outputTokens });
+    expect(execution).toMatchObject({
+      provider: 'anthropic',
+      model: 'claude-test-1',
+      input_tokens: answered!.inputTokens,
+      output_tokens: answered!.outputTokens,
+    });
     expect(execution.cost_usd).toBeCloseTo((answered!.inputTokens * 3 + answered!.outputTokens * 15) / 1_000_000, 6);
     expect(execution.cost_usd).toBeGreaterThan(0);
     expect(execution.prompt_hash).toMatch(/^[0-9a-f]{64}$/);
@@ -84,7 +93,11 @@ describe.each(databaseKinds)('AI providers through the pipeline on %s', (kind) =
   });
 
   it('sends the earlier turns of the conversation to the model, delimited as untrusted', async () => {
-    await sb.api('POST', '/api/messages?wait=1', { text: 'The billing deploy failed because the migration timed out.', user_id: 'alice', conversation_id: 'hist-1' });
+    await sb.api('POST', '/api/messages?wait=1', {
+      text: 'The billing deploy failed because the migration timed out.',
+      user_id: 'alice',
+      conversation_id: 'hist-1',
+    });
     await sb.api('POST', '/api/messages?wait=1', { text: 'We rolled back and will retry tonight.', user_id: 'bob', conversation_id: 'hist-1' });
     await sb.api('POST', '/api/messages?wait=1', { text: 'what did we decide about billing?', user_id: 'carol', conversation_id: 'hist-1' });
     expect(anthropic.requests).toHaveLength(3);
@@ -130,8 +143,12 @@ describe.each(databaseKinds)('AI providers through the pipeline on %s', (kind) =
 
   it('the stream of a finished execution is just its final reply; an unknown one is 404', async () => {
     const res = await sb.api('POST', '/api/messages?wait=1', { text: 'help', user_id: 'acct-4' });
-    const events = await readSse(await sb.app.request(`/api/executions/${res.body.execution_id}/stream`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } }));
-    expect(events).toEqual([{ event: 'done', data: expect.objectContaining({ status: 'succeeded', reply: expect.objectContaining({ text: expect.stringMatching(/summarize/) }) }) }]);
+    const events = await readSse(
+      await sb.app.request(`/api/executions/${res.body.execution_id}/stream`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } }),
+    );
+    expect(events).toEqual([
+      { event: 'done', data: expect.objectContaining({ status: 'succeeded', reply: expect.objectContaining({ text: expect.stringMatching(/summarize/) }) }) },
+    ]);
     expect((await sb.api('GET', '/api/executions/00000000-0000-0000-0000-000000000000/stream')).status).toBe(404);
   });
 
@@ -158,9 +175,12 @@ describe.each(databaseKinds)('AI providers through the pipeline on %s', (kind) =
     expect(anthropic.requests).toHaveLength(4); // two requests, each tried twice, then the breaker opens
     const third = await sb.api('POST', '/api/messages?wait=1', { text: 'third question', user_id: 'acct-5' });
     expect(anthropic.requests).toHaveLength(4);
-    expect(third.body.reply.data.llm).toMatchObject({ provider: 'openai', fallbacks: [{ provider: 'anthropic', error: expect.stringMatching(/^skipped: circuit open/) }] });
+    expect(third.body.reply.data.llm).toMatchObject({
+      provider: 'openai',
+      fallbacks: [{ provider: 'anthropic', error: expect.stringMatching(/^skipped: circuit open/) }],
+    });
 
-    const ready = await (await sb.app.request('/readyz')).json() as any;
+    const ready = (await (await sb.app.request('/readyz')).json()) as any;
     expect(ready.checks.providers).toEqual([
       { name: 'anthropic', state: 'open', lastError: '500 api_error: fake anthropic error 500' },
       { name: 'openai', state: 'closed' },
@@ -201,7 +221,9 @@ describe.each(databaseKinds)('daily budgets on %s', (kind) => {
 
     const second = await sb.api('POST', '/api/messages?wait=1', { text: 'and what about the billing rollback?', user_id: 'spender', conversation_id: 'b1' });
     expect(anthropic.requests.length + openai.requests.length).toBe(calls);
-    expect(second.body.reply.text).toMatch(/Note: you have used [\d,]+ of your 100 daily AI tokens, so this answer comes from Switchboard's built-in offline mode and no AI provider was called/);
+    expect(second.body.reply.text).toMatch(
+      /Note: you have used [\d,]+ of your 100 daily AI tokens, so this answer comes from Switchboard's built-in offline mode and no AI provider was called/,
+    );
     expect(second.body.reply.text).toContain('why did the billing deploy fail?'); // offline still answers from the history
     const execution = (await sb.api('GET', `/api/executions/${second.body.execution_id}`)).body;
     expect(execution).toMatchObject({ status: 'succeeded', provider: 'offline', cost_usd: 0 });

@@ -292,7 +292,12 @@ describe('accounting', () => {
     const c = createLlmChain(config.llm, { logger: silent });
     const result = await c.complete(request);
     const [answered] = anthropic.answers;
-    expect(result.usage).toMatchObject({ provider: 'anthropic', model: 'claude-priced-1', inputTokens: answered!.inputTokens, outputTokens: answered!.outputTokens });
+    expect(result.usage).toMatchObject({
+      provider: 'anthropic',
+      model: 'claude-priced-1',
+      inputTokens: answered!.inputTokens,
+      outputTokens: answered!.outputTokens,
+    });
     expect(result.usage.costUsd).toBeCloseTo((answered!.inputTokens * 3 + answered!.outputTokens * 15) / 1_000_000, 9);
     expect(result.usage.promptHash).toMatch(/^[0-9a-f]{64}$/);
   });
@@ -336,7 +341,13 @@ describe('budgets', () => {
   });
 
   it('with no limits set reads nothing', async () => {
-    const budget = createBudget({ limits: { tenantTokens: 0, userTokens: 0, tenantCostUsd: 0, userCostUsd: 0 }, read: async () => { throw new Error('read'); }, tenant: () => 'chat' });
+    const budget = createBudget({
+      limits: { tenantTokens: 0, userTokens: 0, tenantCostUsd: 0, userCostUsd: 0 },
+      read: async () => {
+        throw new Error('read');
+      },
+      tenant: () => 'chat',
+    });
     expect(budget.enabled).toBe(false);
     expect(await budget.check(scope)).toBeUndefined();
   });
@@ -392,7 +403,12 @@ describe('live replies', () => {
 });
 
 describe('history for the prompt', () => {
-  const msg = (i: number, text: string): HistoryMessage => ({ role: 'user', text, userId: `u${i % 3}`, at: `2025-01-01T10:${String(i % 60).padStart(2, '0')}:00.000Z` });
+  const msg = (i: number, text: string): HistoryMessage => ({
+    role: 'user',
+    text,
+    userId: `u${i % 3}`,
+    at: `2025-01-01T10:${String(i % 60).padStart(2, '0')}:00.000Z`,
+  });
   const line = (m: HistoryMessage) => `${m.userId}: ${m.text}`;
 
   it('keeps everything when it fits', () => {

@@ -12,7 +12,9 @@ describe('the DATA_DIR lock', () => {
     dirs.push(dir);
     return dir;
   };
-  afterEach(() => dirs.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true })));
+  afterEach(() => {
+    for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+  });
 
   it('holds the PID from the moment it exists, refuses a second holder by PID, and frees on release', () => {
     const dir = fresh();

@@ -10,12 +10,17 @@ function logLines(body: string): Record<string, any>[] {
   const script = `import { createLogger } from ${JSON.stringify(LOGGER)};\nconst logger = createLogger('info');\n${body}`;
   const run = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000 });
   expect(run.status, run.stderr).toBe(0);
-  return run.stdout.trim().split('\n').map((line) => JSON.parse(line));
+  return run.stdout
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line));
 }
 
 describe('the logger', () => {
   it('redacts tokens, secrets and authorization headers nested one level down, keeping the rest of the line', () => {
-    const [line] = logLines(`logger.warn({ slack: { token: 'xoxb-123-abc', team: 'T1' }, hook: { secret: 'whsec_abc' }, headers: { authorization: 'Bearer admin-xyz' } }, 'platform refused');`);
+    const [line] = logLines(
+      `logger.warn({ slack: { token: 'xoxb-123-abc', team: 'T1' }, hook: { secret: 'whsec_abc' }, headers: { authorization: 'Bearer admin-xyz' } }, 'platform refused');`,
+    );
     const text = JSON.stringify(line);
     for (const secret of ['xoxb-123-abc', 'whsec_abc', 'admin-xyz']) expect(text).not.toContain(secret);
     expect(line).toMatchObject({

@@ -17,7 +17,15 @@ import { RELAXED_ACCESS_ENV } from './support/process.ts';
 import { ADMIN_TOKEN, startTestSwitchboard } from './support/switchboard.ts';
 import { waitFor } from './support/wait.ts';
 
-const ENVELOPE = { channel: 'web', deliveryId: 'd', tenantId: 't', conversationKey: 'c', userId: 'u', text: 'q', receivedAt: '2025-01-01T00:00:00Z' } as Envelope;
+const ENVELOPE = {
+  channel: 'web',
+  deliveryId: 'd',
+  tenantId: 't',
+  conversationKey: 'c',
+  userId: 'u',
+  text: 'q',
+  receivedAt: '2025-01-01T00:00:00Z',
+} as Envelope;
 
 /** A sender of ten-character parts that records what it sent and fails where told. */
 function recordingSender(fail: (index: number, attempt: number) => Error | undefined = () => undefined) {
@@ -53,7 +61,12 @@ describe('sendParts', () => {
   it('records progress between the parts of a longer reply, and hands later parts the first part’s anchor', async () => {
     const { sender, sent } = recordingSender();
     const progress: Delivered[] = [];
-    const delivered = await sendParts(sender, { envelope: ENVELOPE }, { text: THREE_PARTS }, { executionId: 'e2', progress: async (d) => void progress.push(d) });
+    const delivered = await sendParts(
+      sender,
+      { envelope: ENVELOPE },
+      { text: THREE_PARTS },
+      { executionId: 'e2', progress: async (d) => void progress.push(d) },
+    );
     expect(sent).toEqual([{ text: 'aaaaaaaaa' }, { text: 'bbbbbbbbb', anchor: 'message-0' }, { text: 'ccccccccc', anchor: 'message-0' }]);
     expect(progress).toEqual([
       { parts: 1, anchor: 'message-0' },
@@ -64,14 +77,24 @@ describe('sendParts', () => {
 
   it('continues after the parts an earlier attempt delivered', async () => {
     const { sender, sent } = recordingSender();
-    await sendParts(sender, { envelope: ENVELOPE }, { text: THREE_PARTS }, { executionId: 'e3', delivered: { parts: 2, anchor: 'm0' }, progress: async () => {} });
+    await sendParts(
+      sender,
+      { envelope: ENVELOPE },
+      { text: THREE_PARTS },
+      { executionId: 'e3', delivered: { parts: 2, anchor: 'm0' }, progress: async () => {} },
+    );
     expect(sent).toEqual([{ text: 'ccccccccc', anchor: 'm0' }]);
   });
 
   it('waits out a short RetryLaterError in place and sends the part once', async () => {
     const { sender, sent } = recordingSender((index, attempt) => (index === 1 && attempt === 1 ? new RetryLaterError(2000, 'busy') : undefined));
     const slept: number[] = [];
-    await sendParts(sender, { envelope: ENVELOPE }, { text: THREE_PARTS }, { executionId: 'e4', progress: async () => {}, sleep: async (ms) => void slept.push(ms) });
+    await sendParts(
+      sender,
+      { envelope: ENVELOPE },
+      { text: THREE_PARTS },
+      { executionId: 'e4', progress: async () => {}, sleep: async (ms) => void slept.push(ms) },
+    );
     expect(slept).toEqual([2000]);
     expect(sent.map((s) => s.text)).toEqual(['aaaaaaaaa', 'bbbbbbbbb', 'ccccccccc']);
   });
@@ -80,11 +103,16 @@ describe('sendParts', () => {
     const { sender, sent } = recordingSender((index) => (index === 2 ? new RetryLaterError(60_000, 'busy') : undefined));
     const progress: Delivered[] = [];
     const slept: number[] = [];
-    const failed = await sendParts(sender, { envelope: ENVELOPE }, { text: THREE_PARTS }, {
-      executionId: 'e5',
-      progress: async (d) => void progress.push(d),
-      sleep: async (ms) => void slept.push(ms),
-    }).catch((e: unknown) => e);
+    const failed = await sendParts(
+      sender,
+      { envelope: ENVELOPE },
+      { text: THREE_PARTS },
+      {
+        executionId: 'e5',
+        progress: async (d) => void progress.push(d),
+        sleep: async (ms) => void slept.push(ms),
+      },
+    ).catch((e: unknown) => e);
     expect(failed).toBeInstanceOf(RetryLaterError);
     expect(slept).toEqual([]);
     expect(sent).toHaveLength(2);
@@ -148,7 +176,11 @@ describe.each(databaseKinds)('a long reply delivered to Telegram on %s', (kind) 
         agents: agents(),
       });
       const store = second.opened.store;
-      const done = await waitFor(() => store.getExecution(failed.id), (e) => e?.status === 'succeeded' || e?.status === 'dead', 30_000);
+      const done = await waitFor(
+        () => store.getExecution(failed.id),
+        (e) => e?.status === 'succeeded' || e?.status === 'dead',
+        30_000,
+      );
       expect(done).toMatchObject({ status: 'succeeded', attempts: 2, delivered: { parts: 3 } });
       const resent = sendsTo(to.id, before);
       expect(resent.map((c) => c.status)).toEqual([200]);

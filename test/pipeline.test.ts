@@ -32,7 +32,11 @@ describe.each(databaseKinds)('pipeline on %s', (kind) => {
   });
 
   it('each intent runs the agent of the same name', async () => {
-    for (const [text, agent] of [['summarize', 'summarize'], ['+1', 'feedback'], ['what changed?', 'ask']] as const) {
+    for (const [text, agent] of [
+      ['summarize', 'summarize'],
+      ['+1', 'feedback'],
+      ['what changed?', 'ask'],
+    ] as const) {
       const res = await sb.api('POST', '/api/messages', { text, user_id: 'u-intent', conversation_id: `intent-${agent}` });
       const execution = await sb.api('GET', `/api/executions/${res.body.execution_id}`);
       expect(execution.body).toMatchObject({ agent, intent: agent });
@@ -46,8 +50,16 @@ describe.each(databaseKinds)('pipeline on %s', (kind) => {
   });
 
   it('keeps a conversation and feeds its history to the agents', async () => {
-    await sb.api('POST', '/api/messages?wait=1', { text: 'The deploy of billing failed because the migration timed out.', user_id: 'u3', conversation_id: 'inc-42' });
-    await sb.api('POST', '/api/messages?wait=1', { text: 'We rolled back billing and the migration will run tonight.', user_id: 'u4', conversation_id: 'inc-42' });
+    await sb.api('POST', '/api/messages?wait=1', {
+      text: 'The deploy of billing failed because the migration timed out.',
+      user_id: 'u3',
+      conversation_id: 'inc-42',
+    });
+    await sb.api('POST', '/api/messages?wait=1', {
+      text: 'We rolled back billing and the migration will run tonight.',
+      user_id: 'u4',
+      conversation_id: 'inc-42',
+    });
     const res = await sb.api('POST', '/api/messages?wait=1', { text: 'summarize', user_id: 'u3', conversation_id: 'inc-42' });
     expect(res.body.reply.text).toMatch(/migration/i);
     const conversation = await sb.api('GET', `/api/conversations/${res.body.conversation_id}`);
@@ -74,8 +86,8 @@ describe.each(databaseKinds)('pipeline on %s', (kind) => {
   });
 
   it('a signed hook runs the ask agent, or the agent its payload names', async () => {
-    const asked = await (await sb.app.request('/hooks/ci', signedHook({ type: 'build.failed', text: 'why did the build fail?' }))).json() as any;
-    const named = await (await sb.app.request('/hooks/ci', signedHook({ agent: 'status', text: 'nightly check' }))).json() as any;
+    const asked = (await (await sb.app.request('/hooks/ci', signedHook({ type: 'build.failed', text: 'why did the build fail?' }))).json()) as any;
+    const named = (await (await sb.app.request('/hooks/ci', signedHook({ agent: 'status', text: 'nightly check' }))).json()) as any;
     const [a, n] = await Promise.all([sb.waiter.wait(asked.executions[0].id, 10_000), sb.waiter.wait(named.executions[0].id, 10_000)]);
     expect(a).toMatchObject({ agent: 'ask', status: 'succeeded', channel: 'hooks', tenantId: 'hook:ci' });
     expect(a!.result).toHaveProperty('text');
@@ -91,11 +103,23 @@ describe.each(databaseKinds)('pipeline on %s', (kind) => {
       [signedHook({ text: 'x' }, { at: new Date(Date.now() + 305_000) }), 401, 'stale_timestamp'],
       [signedHook(null, { body: '{"text": nope' }), 400, 'malformed_json'],
       [signedHook({ agent: 'nobody', text: 'x' }), 400, 'unknown_agent'],
-      [{ ...signedHook({ text: 'x' }), headers: { ...(signedHook({ text: 'x' }).headers as any), 'content-type': 'text/plain' } }, 415, 'unsupported_media_type'],
+      [
+        { ...signedHook({ text: 'x' }), headers: { ...(signedHook({ text: 'x' }).headers as any), 'content-type': 'text/plain' } },
+        415,
+        'unsupported_media_type',
+      ],
       [signedHook(null, { body: JSON.stringify({ text: 'x'.repeat(1024 * 1024 + 1) }) }), 413, 'payload_too_large'],
       [{ ...signedHook({ text: 'x' }), path: '/hooks/unknown-source' }, 404, 'channel_disabled'],
       // A source nobody configured says what enables it before anything about the request itself.
-      [{ ...signedHook({ text: 'x' }), headers: { ...(signedHook({ text: 'x' }).headers as any), 'content-type': 'text/plain' }, path: '/hooks/unknown-source' }, 404, 'channel_disabled'],
+      [
+        {
+          ...signedHook({ text: 'x' }),
+          headers: { ...(signedHook({ text: 'x' }).headers as any), 'content-type': 'text/plain' },
+          path: '/hooks/unknown-source',
+        },
+        404,
+        'channel_disabled',
+      ],
     ];
     for (const [init, status, code] of cases) {
       const res = await sb.app.request(init.path ?? '/hooks/ci', init);
@@ -103,7 +127,7 @@ describe.each(databaseKinds)('pipeline on %s', (kind) => {
       expect({ status: res.status, code: body.error?.code }).toEqual({ status, code });
       expect(typeof body.error.message).toBe('string');
     }
-    const disabled = await (await sb.app.request('/hooks/unknown-source', signedHook({ text: 'x' }))).json() as any;
+    const disabled = (await (await sb.app.request('/hooks/unknown-source', signedHook({ text: 'x' }))).json()) as any;
     expect(disabled.error.message).toContain('HOOK_SECRET_UNKNOWN_SOURCE');
     expect((await sb.api('POST', '/api/messages', '{"text":')).status).toBe(400);
     expect((await sb.api('POST', '/api/messages', { text: '', user_id: 'u' })).body.error.code).toBe('invalid_request');
@@ -136,10 +160,17 @@ describe.each(databaseKinds)('pipeline on %s', (kind) => {
     expect(row.body).toMatchObject({ replay_of: original.body.execution_id, status: 'succeeded', agent: 'help' });
     expect((await sb.api('POST', '/api/executions/00000000-0000-0000-0000-000000000000/replay')).status).toBe(404);
     // A bare POST (no body, no content type) is what `curl -X POST` sends.
-    const bare = await sb.app.request(`/api/executions/${original.body.execution_id}/replay`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+    const bare = await sb.app.request(`/api/executions/${original.body.execution_id}/replay`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+    });
     expect(bare.status).toBe(202);
     // A body still has to be JSON.
-    const text = await sb.app.request('/api/messages', { method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'text/plain' }, body: 'help' });
+    const text = await sb.app.request('/api/messages', {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'text/plain' },
+      body: 'help',
+    });
     expect(text.status).toBe(415);
   });
 

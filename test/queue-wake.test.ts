@@ -31,7 +31,13 @@ describe.runIf(process.env.DATABASE_URL)('waking workers across processes on pos
   it('a web process signals after commit, and the job itself carries no transactional NOTIFY', async () => {
     const res = await web.api('POST', '/api/messages', { text: 'help', user_id: 'waker' });
     expect(res.status).toBe(202);
-    expect(await waitFor(() => signals.length, (n) => n > 0, 5_000)).toBeGreaterThanOrEqual(1);
+    expect(
+      await waitFor(
+        () => signals.length,
+        (n) => n > 0,
+        5_000,
+      ),
+    ).toBeGreaterThanOrEqual(1);
     // A transactional pg_notify per job would serialize every ingest commit on PostgreSQL's notify lock.
     const [queue] = await listener`select notify from pgboss.queue where name = 'executions'`;
     expect(queue!.notify).toBe(false);

@@ -74,7 +74,13 @@ function runSpec(options: string): RunSpec {
   return spec;
 }
 
-const documents = [join(ROOT, 'README.md'), ...readdirSync(join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).sort().map((f) => join(ROOT, 'docs', f))];
+const documents = [
+  join(ROOT, 'README.md'),
+  ...readdirSync(join(ROOT, 'docs'))
+    .filter((f) => f.endsWith('.md'))
+    .sort()
+    .map((f) => join(ROOT, 'docs', f)),
+];
 const blocks = documents.flatMap(shellBlocks);
 const runnable = blocks.filter((b) => b.marker?.action === 'run');
 
@@ -89,7 +95,24 @@ describe('README and docs shell examples', () => {
     const dir = mkdtempSync(join(tmpdir(), 'switchboard-readme-md-'));
     try {
       const file = join(dir, 'x.md');
-      writeFileSync(file, ['```sh', 'echo bare', '```', '', '1. step', '   <!-- readme-test: run; expect: "a; b"; exit: 2 -->', '', '   ```bash', '   echo hi', '   ```', '```json', '{}', '```'].join('\n'));
+      writeFileSync(
+        file,
+        [
+          '```sh',
+          'echo bare',
+          '```',
+          '',
+          '1. step',
+          '   <!-- readme-test: run; expect: "a; b"; exit: 2 -->',
+          '',
+          '   ```bash',
+          '   echo hi',
+          '   ```',
+          '```json',
+          '{}',
+          '```',
+        ].join('\n'),
+      );
       const [bare, listed, ...rest] = shellBlocks(file);
       expect(bare).toMatchObject({ where: expect.stringMatching(/x\.md:1$/), code: 'echo bare', marker: undefined });
       expect(listed).toMatchObject({ code: 'echo hi', marker: { action: 'run' } });
@@ -158,7 +181,11 @@ describe('README and docs shell examples, run as written', { timeout: 120_000 },
     const prelude = `set -eo pipefail\nnpx() { if [ "$1" = switchboard ]; then shift; node ${JSON.stringify(CLI)} "$@"; else command npx "$@"; fi; }\n`;
     const script = prelude + code.replace(/\b(localhost|127\.0\.0\.1):3000\b/g, `127.0.0.1:${port}`);
     return new Promise((resolve) => {
-      const child = spawn('bash', ['-c', script], { cwd: work, env: { HOME: process.env.HOME ?? '/tmp', LOG_LEVEL: 'warn', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn('bash', ['-c', script], {
+        cwd: work,
+        env: { HOME: process.env.HOME ?? '/tmp', LOG_LEVEL: 'warn', ...env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       let output = '';
       child.stdout.on('data', (d) => (output += d));
       child.stderr.on('data', (d) => (output += d));

@@ -65,7 +65,12 @@ describe('the redactor', () => {
   });
 
   it('redacts each line of a PEM private key on its own', () => {
-    const pem = ['-----BEGIN RSA PRIVATE KEY-----', 'MIIEowIBAAKCAQEAx1y2z3abcdefghijklmnop', 'qrstuvwxyz0123456789ABCDEFGHIJKLMNOPQR', '-----END RSA PRIVATE KEY-----'].join('\n');
+    const pem = [
+      '-----BEGIN RSA PRIVATE KEY-----',
+      'MIIEowIBAAKCAQEAx1y2z3abcdefghijklmnop',
+      'qrstuvwxyz0123456789ABCDEFGHIJKLMNOPQR',
+      '-----END RSA PRIVATE KEY-----',
+    ].join('\n');
     const r = createRedactor({ GITHUB_PRIVATE_KEY: pem });
     expect(r.text('fragment: qrstuvwxyz0123456789ABCDEFGHIJKLMNOPQR')).toBe('fragment: [redacted:GITHUB_PRIVATE_KEY]');
   });
@@ -89,7 +94,7 @@ describe('the logger', () => {
 });
 
 describe.each(databaseKinds)('stored failures on %s', (kind) => {
-  const SECRET = 'whsec_' + Buffer.from('a hook secret that leaks on fail').toString('base64');
+  const SECRET = `whsec_${Buffer.from('a hook secret that leaks on fail').toString('base64')}`;
   const leaky: Agent = {
     name: 'leaky',
     description: 'fails quoting a secret',
@@ -100,7 +105,11 @@ describe.each(databaseKinds)('stored failures on %s', (kind) => {
   };
   let sb: TestSwitchboard;
   beforeAll(async () => {
-    sb = await startTestSwitchboard(kind, { MAX_ATTEMPTS: '2', TELEGRAM_BOT_TOKEN: BOT_TOKEN, HOOK_SECRET_LEAK: SECRET }, { agents: [...createAgents(), leaky] });
+    sb = await startTestSwitchboard(
+      kind,
+      { MAX_ATTEMPTS: '2', TELEGRAM_BOT_TOKEN: BOT_TOKEN, HOOK_SECRET_LEAK: SECRET },
+      { agents: [...createAgents(), leaky] },
+    );
   });
   afterAll(async () => sb?.close());
 

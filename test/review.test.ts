@@ -135,7 +135,9 @@ describe('reviewDiff on a realistic pull request', () => {
 
 describe('reviewDiff rules', () => {
   it('a changed test file satisfies the missing-tests rule', () => {
-    const { summary } = review(added('src/sum.ts', ['export const sum = (a: number, b: number) => a + b;']) + added('src/sum.test.ts', ["it('adds', () => {});"]));
+    const { summary } = review(
+      added('src/sum.ts', ['export const sum = (a: number, b: number) => a + b;']) + added('src/sum.test.ts', ["it('adds', () => {});"]),
+    );
     expect(summary.general).toEqual([]);
     expect(summary.risk).toBe('none');
   });
@@ -149,7 +151,12 @@ describe('reviewDiff rules', () => {
   });
 
   it('caps repeated comments per file and rule, but counts them all', () => {
-    const { findings, summary } = review(added('src/noisy.ts', Array.from({ length: 7 }, (_, i) => `console.log(${i});`)));
+    const { findings, summary } = review(
+      added(
+        'src/noisy.ts',
+        Array.from({ length: 7 }, (_, i) => `console.log(${i});`),
+      ),
+    );
     expect(findings.map((c) => c.line)).toEqual([1, 2, 3, 4, 5]);
     expect(summary.findingsByRule['debug-leftover']).toBe(7);
     expect(summary.suppressed).toBe(2);
@@ -172,6 +179,7 @@ describe('reviewDiff rules', () => {
     expect(secret('src/a.ts', '-----BEGIN RSA PRIVATE KEY-----')).toBe(true);
     expect(secret('src/a.ts', 'const webhookSecret = "9f8e7d6c5b4a3f2e1d0cAbQz";')).toBe(true);
     expect(secret('src/a.ts', 'const pageToken = "aaaaaaaaaaaaaaaa1";')).toBe(false);
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: the placeholder is the input under test
     expect(secret('src/a.ts', 'const password = "${DB_PASSWORD}";')).toBe(false);
     expect(secret('src/a.ts', 'const bypass = "not-a-password";')).toBe(false);
     expect(secret('src/a.ts', 'const tokenUrl = "https://example.com/oauth/token9";')).toBe(false);

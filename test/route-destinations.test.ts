@@ -76,7 +76,10 @@ describe.each(databaseKinds)('routing rule destinations through the API on %s', 
     try {
       const res = await bare.api('POST', '/api/routes', { source: 'ci', agent: 'summarize', destination: { channel: 'telegram', target: 'not-a-chat' } });
       expect(res.status).toBe(400);
-      expect(res.body.error).toEqual({ code: 'invalid_destination', message: expect.stringMatching(/^The telegram channel is disabled: set TELEGRAM_BOT_TOKEN/) });
+      expect(res.body.error).toEqual({
+        code: 'invalid_destination',
+        message: expect.stringMatching(/^The telegram channel is disabled: set TELEGRAM_BOT_TOKEN/),
+      });
     } finally {
       await bare.close();
     }
@@ -89,7 +92,12 @@ describe.each(databaseKinds)('routing rule destinations through the API on %s', 
       expect(res.body.destination).toEqual({ channel, target });
     }
     const stored = (await sb.api('GET', '/api/routes')).body.routes;
-    expect(stored.filter((r: any) => r.destination.channel === channel).map((r: any) => r.destination.target).sort()).toEqual([...TARGETS[channel].good].sort());
+    expect(
+      stored
+        .filter((r: any) => r.destination.channel === channel)
+        .map((r: any) => r.destination.target)
+        .sort(),
+    ).toEqual([...TARGETS[channel].good].sort());
   });
 });
 

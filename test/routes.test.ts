@@ -45,7 +45,6 @@ describe.each(databaseKinds)('routing rules API on %s', (kind) => {
   });
 });
 
-
 describe.each(databaseKinds)('routing webhook events to Slack on %s', (kind) => {
   let sb: TestSwitchboard;
   let fake: FakeSlack;
@@ -60,7 +59,11 @@ describe.each(databaseKinds)('routing webhook events to Slack on %s', (kind) => 
     expect(res.status).toBeLessThan(300);
     return ((await res.json()) as { executions: { id: string }[] }).executions.map((e) => e.id);
   };
-  const finished = (id: string) => waitFor(() => sb.api('GET', `/api/executions/${id}`).then((r) => r.body), (e) => ['succeeded', 'dead'].includes(e?.status));
+  const finished = (id: string) =>
+    waitFor(
+      () => sb.api('GET', `/api/executions/${id}`).then((r) => r.body),
+      (e) => ['succeeded', 'dead'].includes(e?.status),
+    );
 
   beforeAll(async () => {
     fake = await startFakeSlack();
@@ -77,7 +80,13 @@ describe.each(databaseKinds)('routing webhook events to Slack on %s', (kind) => 
   it('creates, lists and deletes a rule through /api/routes', async () => {
     const rule = { source: 'CI', event: 'build.*', agent: 'summarize', destination: { channel: 'slack', target: 'C0LIFE001' } };
     const created = await addRoute(rule);
-    expect(created).toMatchObject({ id: expect.any(String), source: 'ci', event: 'build.*', agent: 'summarize', destination: { channel: 'slack', target: 'C0LIFE001' } });
+    expect(created).toMatchObject({
+      id: expect.any(String),
+      source: 'ci',
+      event: 'build.*',
+      agent: 'summarize',
+      destination: { channel: 'slack', target: 'C0LIFE001' },
+    });
     expect((await sb.api('GET', '/api/routes')).body.routes).toEqual([expect.objectContaining({ id: created.id, source: 'ci', event: 'build.*' })]);
     expect((await sb.api('DELETE', `/api/routes/${created.id}`)).status).toBe(204);
     expect((await sb.api('GET', '/api/routes')).body.routes).toEqual([]);
@@ -113,7 +122,10 @@ describe.each(databaseKinds)('routing webhook events to Slack on %s', (kind) => 
     expect((await sb.api('GET', `/api/executions/${ids[1]}`)).body.message_id).toBe(message_id);
     expect(new Set(ids).size).toBe(2);
     const executions = await Promise.all(ids.map(finished));
-    expect(executions.map((e) => [e.agent, e.status]).sort()).toEqual([['help', 'succeeded'], ['status', 'succeeded']]);
+    expect(executions.map((e) => [e.agent, e.status]).sort()).toEqual([
+      ['help', 'succeeded'],
+      ['status', 'succeeded'],
+    ]);
     expect(postsTo('C0FANOUT1')).toHaveLength(1);
     expect(postsTo('C0FANOUT2')).toHaveLength(1);
     expect(postsTo('C0FANOUT2')[0]!.args.text).toMatch(/summarize/); // help's answer went to help's rule

@@ -58,7 +58,8 @@ async function dumpTables(db: TestDatabase, dataDir: string): Promise<string> {
     const pg = await PGlite.create(join(dataDir, 'pgdata'));
     try {
       const tables = (await pg.query<{ table_schema: string; table_name: string }>(listing)).rows;
-      for (const t of tables) parts.push(`${t.table_schema}.${t.table_name} ${JSON.stringify((await pg.query(`select * from "${t.table_schema}"."${t.table_name}"`)).rows)}`);
+      for (const t of tables)
+        parts.push(`${t.table_schema}.${t.table_name} ${JSON.stringify((await pg.query(`select * from "${t.table_schema}"."${t.table_name}"`)).rows)}`);
     } finally {
       await pg.close();
     }
@@ -66,7 +67,8 @@ async function dumpTables(db: TestDatabase, dataDir: string): Promise<string> {
     const sql = postgres(db.env.DATABASE_URL!, { max: 1, onnotice: () => {} });
     try {
       const tables = await sql.unsafe<{ table_schema: string; table_name: string }[]>(listing);
-      for (const t of tables) parts.push(`${t.table_schema}.${t.table_name} ${JSON.stringify(await sql.unsafe(`select * from "${t.table_schema}"."${t.table_name}"`))}`);
+      for (const t of tables)
+        parts.push(`${t.table_schema}.${t.table_name} ${JSON.stringify(await sql.unsafe(`select * from "${t.table_schema}"."${t.table_name}"`))}`);
     } finally {
       await sql.end();
     }
@@ -123,13 +125,31 @@ describe.each(databaseKinds)('the secret search on %s', (kind) => {
   it('finds no secret in the debug log or in any table after every channel failed at the network', { timeout: 120_000 }, async () => {
     const post = (path: string, init: RequestInit) => fetch(`${base}${path}`, init);
     const sent = [
-      await post('/slack/events', eventRequest({ type: 'app_mention', user: 'U0ALICE01', text: '<@U0BOT0001> hello there', ts: '1700009000.000100', channel: 'C0LEAK' }, 'EvLEAK1', { secret: SECRETS.SLACK_SIGNING_SECRET })),
+      await post(
+        '/slack/events',
+        eventRequest({ type: 'app_mention', user: 'U0ALICE01', text: '<@U0BOT0001> hello there', ts: '1700009000.000100', channel: 'C0LEAK' }, 'EvLEAK1', {
+          secret: SECRETS.SLACK_SIGNING_SECRET,
+        }),
+      ),
       await post('/telegram/webhook', telegramRequest(messageUpdate('hello there'), { secret: SECRETS.TELEGRAM_WEBHOOK_SECRET })),
-      await post('/whatsapp/webhook', whatsappRequest(inboundFields('hello there', { AccountSid: ACCOUNT_SID }), { authToken: SECRETS.TWILIO_AUTH_TOKEN, url: `${PUBLIC_URL}/whatsapp/webhook` })),
+      await post(
+        '/whatsapp/webhook',
+        whatsappRequest(inboundFields('hello there', { AccountSid: ACCOUNT_SID }), {
+          authToken: SECRETS.TWILIO_AUTH_TOKEN,
+          url: `${PUBLIC_URL}/whatsapp/webhook`,
+        }),
+      ),
       await post('/github/webhook', await delivery(issueCommentEvent({ number: 8, body: '/ask hello there' }), { secret: SECRETS.GITHUB_WEBHOOK_SECRET })),
-      await post('/github/webhook', await delivery(pullRequestEvent('opened', { number: 9, base: 'b0', head: 'h0' }), { secret: SECRETS.GITHUB_WEBHOOK_SECRET })),
+      await post(
+        '/github/webhook',
+        await delivery(pullRequestEvent('opened', { number: 9, base: 'b0', head: 'h0' }), { secret: SECRETS.GITHUB_WEBHOOK_SECRET }),
+      ),
       await post('/hooks/ci', signedHook({ type: 'deploy.failed', agent: 'ask', text: 'hello there', user_id: 'ci' }, { secret: SECRETS.HOOK_SECRET_CI })),
-      await post('/api/messages', { method: 'POST', headers: { authorization: `Bearer ${SECRETS.ADMIN_TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify({ text: 'hello there', user_id: 'web' }) }),
+      await post('/api/messages', {
+        method: 'POST',
+        headers: { authorization: `Bearer ${SECRETS.ADMIN_TOKEN}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ text: 'hello there', user_id: 'web' }),
+      }),
     ];
     expect(sent.map((r) => r.status).filter((s) => s >= 300)).toEqual([]);
 

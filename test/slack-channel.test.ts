@@ -1,6 +1,15 @@
 /** The Slack adapter on its own: signatures, the request shapes it reads, and how it writes within Slack's limits. */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createSlackAdapter, normalizeSlack, renderPart, signSlack, SLACK_LIMITS, verifySlack, SLACK_TOLERANCE_SECONDS, type NormalizeOptions } from '../channels/slack/index.ts';
+import { describe, expect, it } from 'vitest';
+import {
+  createSlackAdapter,
+  normalizeSlack,
+  renderPart,
+  signSlack,
+  SLACK_LIMITS,
+  verifySlack,
+  SLACK_TOLERANCE_SECONDS,
+  type NormalizeOptions,
+} from '../channels/slack/index.ts';
 import { loadConfig } from '../src/config.ts';
 import { partsOf } from '../src/pipeline/outbound.ts';
 import { splitMessage } from '../src/split.ts';
@@ -95,7 +104,9 @@ describe('Slack requests → envelopes', () => {
   });
 
   it('a mention inside a thread joins that thread, and other people mentioned stay in the text', async () => {
-    const envelope = await only(eventRequest({ ...mention, text: `<@${BOT_USER}> what did <@U0BOB0001> say?`, ts: '1700000009.000100', thread_ts: '1700000001.000100' }, 'Ev002'));
+    const envelope = await only(
+      eventRequest({ ...mention, text: `<@${BOT_USER}> what did <@U0BOB0001> say?`, ts: '1700000009.000100', thread_ts: '1700000001.000100' }, 'Ev002'),
+    );
     expect(envelope.conversationKey).toBe(`${TEAM}:C0CHAN001:1700000001.000100`);
     expect(envelope.replyRef).toMatchObject({ threadTs: '1700000001.000100' });
     expect(envelope.text).toBe('what did <@U0BOB0001> say?');
@@ -108,7 +119,11 @@ describe('Slack requests → envelopes', () => {
   it('a direct message is answered in its thread', async () => {
     const dm = { type: 'message', channel_type: 'im', user: 'U0ALICE01', text: 'status', ts: '1700000002.000200', channel: 'D0DM00001' };
     const envelope = await only(eventRequest(dm, 'Ev004'));
-    expect(envelope).toMatchObject({ text: 'status', conversationKey: `${TEAM}:D0DM00001:1700000002.000200`, replyRef: { kind: 'thread', channel: 'D0DM00001' } });
+    expect(envelope).toMatchObject({
+      text: 'status',
+      conversationKey: `${TEAM}:D0DM00001:1700000002.000200`,
+      replyRef: { kind: 'thread', channel: 'D0DM00001' },
+    });
   });
 
   it.each([
@@ -116,7 +131,10 @@ describe('Slack requests → envelopes', () => {
     ['a bot_message', { type: 'message', channel_type: 'im', subtype: 'bot_message', bot_id: 'B0OTHER01', text: 'hi', ts: '1.1', channel: 'D1' }],
     ['an edit', { type: 'message', channel_type: 'im', subtype: 'message_changed', message: { text: 'x' }, ts: '1.1', channel: 'D1' }],
     ['our own message', { type: 'message', channel_type: 'im', user: BOT_USER, text: 'an answer', ts: '1.1', channel: 'D1' }],
-    ['a channel message (mentions arrive as app_mention)', { type: 'message', channel_type: 'channel', user: 'U0ALICE01', text: 'hi', ts: '1.1', channel: 'C1' }],
+    [
+      'a channel message (mentions arrive as app_mention)',
+      { type: 'message', channel_type: 'channel', user: 'U0ALICE01', text: 'hi', ts: '1.1', channel: 'C1' },
+    ],
     ['app_home_opened', { type: 'app_home_opened', user: 'U0ALICE01', channel: 'D1', tab: 'home' }],
     ['reaction_added', { type: 'reaction_added', user: 'U0ALICE01', reaction: 'thumbsup', item: { type: 'message', channel: 'C1', ts: '1.1' } }],
   ])('ignores %s', async (_, event) => {
@@ -125,12 +143,16 @@ describe('Slack requests → envelopes', () => {
   });
 
   it('recognizes its own messages through auth.test when the event carries no authorizations', async () => {
-    const own = eventRequest({ type: 'message', channel_type: 'im', user: BOT_USER, text: 'x', ts: '1.1', channel: 'D1' }, 'Ev005', { extra: { authorizations: undefined } });
+    const own = eventRequest({ type: 'message', channel_type: 'im', user: BOT_USER, text: 'x', ts: '1.1', channel: 'D1' }, 'Ev005', {
+      extra: { authorizations: undefined },
+    });
     expect(await normalize(own, { userId: BOT_USER })).toEqual({ ignore: 'message from this app itself' });
   });
 
   it('a slash command is routed by the text after the command, whatever the command is called', async () => {
-    const envelope = await only(commandRequest({ command: '/switchboard', text: ' ask why is CI red? ', trigger_id: 'tr.1', response_url: 'https://hooks.slack.com/commands/T/1/x' }));
+    const envelope = await only(
+      commandRequest({ command: '/switchboard', text: ' ask why is CI red? ', trigger_id: 'tr.1', response_url: 'https://hooks.slack.com/commands/T/1/x' }),
+    );
     expect(envelope).toMatchObject({
       deliveryId: 'command:tr.1',
       text: 'ask why is CI red?',
@@ -142,7 +164,14 @@ describe('Slack requests → envelopes', () => {
   });
 
   it('a 👎 click becomes a feedback envelope naming the rated execution', async () => {
-    const payload = clickPayload({ executionId: 'exec-1', score: -1, ts: '1700000003.000300', threadTs: '1700000001.000100', triggerId: 'tr.2', responseUrl: 'https://x.test/r' });
+    const payload = clickPayload({
+      executionId: 'exec-1',
+      score: -1,
+      ts: '1700000003.000300',
+      threadTs: '1700000001.000100',
+      triggerId: 'tr.2',
+      responseUrl: 'https://x.test/r',
+    });
     const envelope = await only(clickRequest(payload));
     expect(envelope).toMatchObject({
       deliveryId: 'action:tr.2',
@@ -219,7 +248,10 @@ describe('writing within Slack limits', () => {
     const actions = messages.map((m) => m.blocks.filter((b) => b.type === 'actions'));
     expect(actions.slice(0, -1).flat()).toEqual([]);
     const buttons = (actions.at(-1)![0] as any).elements;
-    expect(buttons.map((b: any) => JSON.parse(b.value))).toEqual([{ executionId: 'exec-9', score: 1 }, { executionId: 'exec-9', score: -1 }]);
+    expect(buttons.map((b: any) => JSON.parse(b.value))).toEqual([
+      { executionId: 'exec-9', score: 1 },
+      { executionId: 'exec-9', score: -1 },
+    ]);
     expect(messages.at(-1)!.text).toContain('src/a.ts:3 — debug leftover');
     expect(rendered({ text: 'hi', feedback: false })[0]!.blocks.some((b) => b.type === 'actions')).toBe(false);
   });

@@ -30,7 +30,17 @@ beforeEach(() => {
 });
 
 function envelope(replyRef: SlackReplyRef, extra: Partial<Envelope> = {}): Envelope {
-  return { channel: 'slack', deliveryId: 'Ev1', tenantId: 'T', conversationKey: 'k', userId: 'U1', text: 'q', receivedAt: new Date().toISOString(), replyRef, ...extra };
+  return {
+    channel: 'slack',
+    deliveryId: 'Ev1',
+    tenantId: 'T',
+    conversationKey: 'k',
+    userId: 'U1',
+    text: 'q',
+    receivedAt: new Date().toISOString(),
+    replyRef,
+    ...extra,
+  };
 }
 /** A mention at `messageTs` in the thread `threadTs`, as normalize makes it. */
 function threadEnvelope(channel: string, threadTs: string, messageTs: string): Envelope {
@@ -147,7 +157,12 @@ describe('Slack replies', () => {
 });
 
 describe('Slack thread history and placeholders (prepare)', () => {
-  const human = (ts: string, user: string, text: string, threadTs = '1700002000.000001') => ({ ts, user, text, ...(ts === threadTs ? {} : { thread_ts: threadTs }) });
+  const human = (ts: string, user: string, text: string, threadTs = '1700002000.000001') => ({
+    ts,
+    user,
+    text,
+    ...(ts === threadTs ? {} : { thread_ts: threadTs }),
+  });
 
   it("reads the thread's earlier messages from Slack: people who never mentioned the bot, and the bot's own answers", async () => {
     const root = '1700002000.000001';
@@ -217,7 +232,10 @@ describe('Slack thread history and placeholders (prepare)', () => {
     expect(top.history).toEqual([]);
     expect(fake.calls.map((c) => c.method)).toEqual(['conversations.replies', 'chat.postMessage']);
     fake.calls.length = 0;
-    const command = await adapter.prepare!(envelope({ kind: 'command', channel: 'C0CMD0001', responseUrl: fake.responseUrl('p') }), { executionId: 'exec-h5', agent: 'ask' });
+    const command = await adapter.prepare!(envelope({ kind: 'command', channel: 'C0CMD0001', responseUrl: fake.responseUrl('p') }), {
+      executionId: 'exec-h5',
+      agent: 'ask',
+    });
     const vote = await adapter.prepare!(thread, { executionId: 'exec-h6', agent: 'feedback' });
     expect([command.history, command.context, vote.history, vote.context]).toEqual([undefined, undefined, undefined, undefined]);
     expect(fake.calls).toEqual([]);
@@ -225,9 +243,20 @@ describe('Slack thread history and placeholders (prepare)', () => {
 });
 
 describe('Slack votes', () => {
-  const answer = [{ type: 'section', text: { type: 'mrkdwn', text: 'pong' } }, { type: 'actions', block_id: 'sb_feedback', elements: [] }];
+  const answer = [
+    { type: 'section', text: { type: 'mrkdwn', text: 'pong' } },
+    { type: 'actions', block_id: 'sb_feedback', elements: [] },
+  ];
   const vote = (via?: 'response_url', blocks: unknown[] = answer): SlackReplyRef => ({
-    kind: 'vote', channel: 'C0VOTES01', ts: '1700006000.000001', userId: 'U0ALICE01', score: 1, responseUrl: fake.responseUrl('vote'), text: 'pong', blocks, ...(via ? { via } : {}),
+    kind: 'vote',
+    channel: 'C0VOTES01',
+    ts: '1700006000.000001',
+    userId: 'U0ALICE01',
+    score: 1,
+    responseUrl: fake.responseUrl('vote'),
+    text: 'pong',
+    blocks,
+    ...(via ? { via } : {}),
   });
 
   it('marks a vote on a slash-command answer through the response_url, replacing the original', async () => {
@@ -254,7 +283,11 @@ describe('Slack votes', () => {
   });
 
   it('slash-command answers carry buttons that say the vote goes back through response_url', async () => {
-    await out.reply(envelope({ kind: 'command', channel: 'C0CMD0001', responseUrl: fake.responseUrl('cmd-v') }), { text: 'pong', feedback: true }, { executionId: 'exec-v5' });
+    await out.reply(
+      envelope({ kind: 'command', channel: 'C0CMD0001', responseUrl: fake.responseUrl('cmd-v') }),
+      { text: 'pong', feedback: true },
+      { executionId: 'exec-v5' },
+    );
     const buttons = fake.responses[0]!.body.blocks.at(-1).elements;
     expect(JSON.parse(buttons[0].value)).toEqual({ executionId: 'exec-v5', score: 1, via: 'response_url' });
   });

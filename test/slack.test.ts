@@ -11,7 +11,18 @@ import { statusAgent } from '../src/agents/status.ts';
 import type { Agent } from '../src/ports.ts';
 import { databaseKinds } from './support/databases.ts';
 import { signedHook, startTestSwitchboard, tableCounts, type TestSwitchboard } from './support/switchboard.ts';
-import { BOT_TOKEN, BOT_USER, clickPayload, clickRequest, commandRequest, eventRequest, SIGNING_SECRET, slackRequest, startFakeSlack, type FakeSlack } from './fakes/slack-api.ts';
+import {
+  BOT_TOKEN,
+  BOT_USER,
+  clickPayload,
+  clickRequest,
+  commandRequest,
+  eventRequest,
+  SIGNING_SECRET,
+  slackRequest,
+  startFakeSlack,
+  type FakeSlack,
+} from './fakes/slack-api.ts';
 import { createGate, pipelineIdle, waitFor } from './support/wait.ts';
 
 const LONG = Array.from({ length: 12 }, (_, i) => `Step ${i}: ${'carefully '.repeat(120).trim()}.`).join('\n\n');
@@ -29,16 +40,25 @@ const agents: Agent[] = createAgents().map((agent) => {
     };
   }
   if (agent.name === 'status') {
-    return { ...statusAgent, run: async (ctx) => ((ctx.envelope.replyRef as { channel?: string })?.channel === 'C0SLOW001' && (await gate.pass()), statusAgent.run(ctx)) };
+    return {
+      ...statusAgent,
+      run: async (ctx) => ((ctx.envelope.replyRef as { channel?: string })?.channel === 'C0SLOW001' && (await gate.pass()), statusAgent.run(ctx)),
+    };
   }
   return agent;
 });
 
-
 let seq = 0;
 const ts = () => `1700001000.${String(++seq).padStart(6, '0')}`;
-const mention = (channel: string, text: string, extra: Record<string, unknown> = {}) => ({ type: 'app_mention', user: 'U0ALICE01', text: `<@${BOT_USER}> ${text}`, ts: ts(), channel, ...extra });
-const found = <T,>(v: T | undefined): T => (expect(v).toBeDefined(), v!);
+const mention = (channel: string, text: string, extra: Record<string, unknown> = {}) => ({
+  type: 'app_mention',
+  user: 'U0ALICE01',
+  text: `<@${BOT_USER}> ${text}`,
+  ts: ts(),
+  channel,
+  ...extra,
+});
+const found = <T>(v: T | undefined): T => (expect(v).toBeDefined(), v!);
 
 describe.each(databaseKinds)('Slack channel on %s', (kind) => {
   let sb: TestSwitchboard;
@@ -49,11 +69,17 @@ describe.each(databaseKinds)('Slack channel on %s', (kind) => {
   /** What Slack shows in a channel once the bot is done: its posts as last edited. */
   const shown = (channel: string) => fake.messages(channel).filter((m) => m.bot_id);
   /** A message someone writes in a channel: Slack keeps it, and sends the app an event only when it mentions the bot. */
-  const say = <E extends { channel: string; ts: string; text: string; user: string; thread_ts?: string }>(event: E) => (fake.addMessage(event.channel, event), event);
+  const say = <E extends { channel: string; ts: string; text: string; user: string; thread_ts?: string }>(event: E) => (
+    fake.addMessage(event.channel, event), event
+  );
 
   beforeAll(async () => {
     fake = await startFakeSlack();
-    sb = await startTestSwitchboard(kind, { SLACK_SIGNING_SECRET: SIGNING_SECRET, SLACK_BOT_TOKEN: BOT_TOKEN, SLACK_API_URL: fake.apiUrl, RATE_LIMIT_BURST: '1000' }, { agents });
+    sb = await startTestSwitchboard(
+      kind,
+      { SLACK_SIGNING_SECRET: SIGNING_SECRET, SLACK_BOT_TOKEN: BOT_TOKEN, SLACK_API_URL: fake.apiUrl, RATE_LIMIT_BURST: '1000' },
+      { agents },
+    );
   });
   afterAll(async () => {
     await sb?.close();
@@ -101,27 +127,49 @@ describe.each(databaseKinds)('Slack channel on %s', (kind) => {
     await waitFor(() => gate.waiting, Boolean);
     expect(fake.responses.filter((r) => r.id === 'slow')).toEqual([]);
     gate.open();
-    const answers = await waitFor(() => fake.responses.filter((r) => r.id === 'slow'), (a) => a.length > 0);
+    const answers = await waitFor(
+      () => fake.responses.filter((r) => r.id === 'slow'),
+      (a) => a.length > 0,
+    );
     expect(answers).toHaveLength(1);
     expect(answers[0]!.body).toMatchObject({ response_type: 'in_channel', text: expect.stringMatching(/queue/i) });
   });
 
   it('routes the text after any command name: help lists commands, ask carries the question', async () => {
     await send(commandRequest({ command: '/switchboard', text: 'help', response_url: fake.responseUrl('help') }));
-    const [help] = await waitFor(() => fake.responses.filter((r) => r.id === 'help'), (a) => a.length > 0);
+    const [help] = await waitFor(
+      () => fake.responses.filter((r) => r.id === 'help'),
+      (a) => a.length > 0,
+    );
     expect(help!.body.text).toMatch(/summarize/);
     await send(commandRequest({ text: 'ask how do we deploy?', response_url: fake.responseUrl('ask') }));
-    await waitFor(() => fake.responses.filter((r) => r.id === 'ask'), (a) => a.length > 0);
+    await waitFor(
+      () => fake.responses.filter((r) => r.id === 'ask'),
+      (a) => a.length > 0,
+    );
     // The answer is delivered just before the execution is marked succeeded.
     const latest = () => sb.api('GET', '/api/executions?channel=slack&agent=ask&limit=1').then((r) => r.body.executions[0]);
-    expect(await waitFor(latest, (e) => e?.status === 'succeeded')).toMatchObject({ intent: 'ask', args: { question: 'how do we deploy?' }, status: 'succeeded' });
+    expect(await waitFor(latest, (e) => e?.status === 'succeeded')).toMatchObject({
+      intent: 'ask',
+      args: { question: 'how do we deploy?' },
+      status: 'succeeded',
+    });
   });
 
   it("answers a mention in its thread, reading the thread's earlier messages from Slack, also those never sent to the bot", async () => {
-    const root = say({ type: 'message', user: 'U0BOB0001', text: 'The billing deploy failed because the database migration timed out.', ts: ts(), channel: 'C0THREAD1' });
+    const root = say({
+      type: 'message',
+      user: 'U0BOB0001',
+      text: 'The billing deploy failed because the database migration timed out.',
+      ts: ts(),
+      channel: 'C0THREAD1',
+    });
     say({ type: 'message', user: 'U0CAROL01', text: 'It was the invoices table lock again.', ts: ts(), channel: 'C0THREAD1', thread_ts: root.ts });
     await send(eventRequest(say(mention('C0THREAD1', 'summarize', { thread_ts: root.ts })), 'EvThread2'));
-    const [answer] = await waitFor(() => updatesIn('C0THREAD1'), (u) => u.length > 0);
+    const [answer] = await waitFor(
+      () => updatesIn('C0THREAD1'),
+      (u) => u.length > 0,
+    );
     const [placeholder] = postsTo('C0THREAD1');
     expect(placeholder!.args).toMatchObject({ thread_ts: root.ts, text: 'Working on it…' });
     expect(answer!.args.ts).toBe(placeholder!.result!.ts);
@@ -136,12 +184,18 @@ describe.each(databaseKinds)('Slack channel on %s', (kind) => {
 
   it('shows "Working on it…" in the thread while the agent is still working', async () => {
     await send(eventRequest(say(mention('C0WAIT001', 'SLOW what changed?')), 'EvWait1'));
-    const [placeholder] = await waitFor(() => postsTo('C0WAIT001'), (p) => p.length > 0);
+    const [placeholder] = await waitFor(
+      () => postsTo('C0WAIT001'),
+      (p) => p.length > 0,
+    );
     expect(placeholder!.args.text).toBe('Working on it…');
     await waitFor(() => gate.waiting, Boolean);
     expect(updatesIn('C0WAIT001')).toEqual([]); // the agent is blocked: only the placeholder shows
     gate.open();
-    const [answer] = await waitFor(() => updatesIn('C0WAIT001'), (u) => u.length > 0);
+    const [answer] = await waitFor(
+      () => updatesIn('C0WAIT001'),
+      (u) => u.length > 0,
+    );
     expect(answer!.args.ts).toBe(placeholder!.result!.ts);
     expect(answer!.at).toBeGreaterThanOrEqual(placeholder!.at);
     expect(postsTo('C0WAIT001')).toHaveLength(1);
@@ -152,9 +206,15 @@ describe.each(databaseKinds)('Slack channel on %s', (kind) => {
     try {
       const root = mention('G0PRIV001', 'The staging cluster ran out of disk on node seven.');
       await send(eventRequest(root, 'EvScope1'));
-      await waitFor(() => updatesIn('G0PRIV001'), (u) => u.length > 0);
+      await waitFor(
+        () => updatesIn('G0PRIV001'),
+        (u) => u.length > 0,
+      );
       await send(eventRequest(mention('G0PRIV001', 'summarize', { thread_ts: root.ts }), 'EvScope2'));
-      const updates = await waitFor(() => updatesIn('G0PRIV001'), (u) => u.length > 1);
+      const updates = await waitFor(
+        () => updatesIn('G0PRIV001'),
+        (u) => u.length > 1,
+      );
       expect(updates[1]!.args.text).toMatch(/disk/i);
       expect(fake.calls.some((c) => c.method === 'conversations.replies' && c.args.channel === 'G0PRIV001')).toBe(true);
     } finally {
@@ -165,7 +225,10 @@ describe.each(databaseKinds)('Slack channel on %s', (kind) => {
   it('answers a direct message in its thread', async () => {
     const dm = { type: 'message', channel_type: 'im', user: 'U0BOB0001', text: 'help', ts: ts(), channel: 'D0DIRECT1' };
     expect((await send(eventRequest(dm, 'EvDm1'))).status).toBe(200);
-    await waitFor(() => updatesIn('D0DIRECT1'), (u) => u.length > 0);
+    await waitFor(
+      () => updatesIn('D0DIRECT1'),
+      (u) => u.length > 0,
+    );
     expect(shown('D0DIRECT1')).toEqual([expect.objectContaining({ thread_ts: dm.ts, text: expect.stringMatching(/summarize/) })]);
   });
 
@@ -174,17 +237,22 @@ describe.each(databaseKinds)('Slack channel on %s', (kind) => {
     const event = mention('C0RETRY01', 'status');
     const first = await send(eventRequest(event, 'EvRetry1'));
     const again = await Promise.all(
-      [1, 2, 3, 1, 2, 3].map((n) => send(eventRequest(event, 'EvRetry1', { headers: { 'x-slack-retry-num': String(n), 'x-slack-retry-reason': 'http_timeout' } }))),
+      [1, 2, 3, 1, 2, 3].map((n) =>
+        send(eventRequest(event, 'EvRetry1', { headers: { 'x-slack-retry-num': String(n), 'x-slack-retry-reason': 'http_timeout' } })),
+      ),
     );
     expect([first, ...again].every((r) => r.status === 200)).toBe(true);
-    await waitFor(() => updatesIn('C0RETRY01'), (u) => u.length > 0);
+    await waitFor(
+      () => updatesIn('C0RETRY01'),
+      (u) => u.length > 0,
+    );
     await pipelineIdle(sb);
     expect(postsTo('C0RETRY01')).toHaveLength(1);
     expect(updatesIn('C0RETRY01')).toHaveLength(1);
     expect((await tableCounts(sb)).executions).toBe(before.executions + 1);
   });
 
-  it("never answers bots, its own messages or edits, and ignores app_home_opened and reactions without an execution", async () => {
+  it('never answers bots, its own messages or edits, and ignores app_home_opened and reactions without an execution', async () => {
     const before = await tableCounts(sb);
     const events = [
       { type: 'message', channel_type: 'im', bot_id: 'B0OTHER01', user: 'U0OTHER01', text: 'beep', ts: ts(), channel: 'D0BOTS001' },
@@ -207,20 +275,39 @@ describe.each(databaseKinds)('Slack channel on %s', (kind) => {
 
   it('a 👍 click is stored on the execution, the message shows the vote, and a retried click is stored once', async () => {
     await send(eventRequest(mention('C0VOTE001', 'what is our deploy process?'), 'EvVote1'));
-    await waitFor(() => updatesIn('C0VOTE001'), (u) => u.length > 0);
+    await waitFor(
+      () => updatesIn('C0VOTE001'),
+      (u) => u.length > 0,
+    );
     const answer = shown('C0VOTE001')[0]!;
     const buttons = (answer.blocks as any[]).find((b: any) => b.type === 'actions').elements;
     const { executionId } = JSON.parse(buttons[0].value);
     const before = await tableCounts(sb);
-    const click = clickRequest(clickPayload({ executionId, score: 1, ts: answer.ts, channel: 'C0VOTE001', threadTs: answer.thread_ts, triggerId: 'tr.vote.1', responseUrl: fake.responseUrl('vote'), blocks: answer.blocks }));
+    const click = clickRequest(
+      clickPayload({
+        executionId,
+        score: 1,
+        ts: answer.ts,
+        channel: 'C0VOTE001',
+        threadTs: answer.thread_ts,
+        triggerId: 'tr.vote.1',
+        responseUrl: fake.responseUrl('vote'),
+        blocks: answer.blocks,
+      }),
+    );
     const res = await send(click);
     expect(res.status).toBe(200);
     expect(await res.text()).toBe('');
-    const [update] = await waitFor(() => fake.ok('chat.update').filter((c) => c.args.ts === answer.ts && JSON.stringify(c.args.blocks).includes('recorded')), (u) => u.length > 0);
+    const [update] = await waitFor(
+      () => fake.ok('chat.update').filter((c) => c.args.ts === answer.ts && JSON.stringify(c.args.blocks).includes('recorded')),
+      (u) => u.length > 0,
+    );
     expect(update!.args.blocks.some((b: any) => b.type === 'actions')).toBe(false);
     expect(JSON.stringify(update!.args.blocks)).toContain('👍 recorded by <@U0ALICE01>');
     expect((await tableCounts(sb)).feedback).toBe(before.feedback + 1);
-    const votes = rowsOf(await sb.opened.handle.db.execute(sql`select execution_id, user_id, score, channel from feedback where execution_id = ${executionId}`));
+    const votes = rowsOf(
+      await sb.opened.handle.db.execute(sql`select execution_id, user_id, score, channel from feedback where execution_id = ${executionId}`),
+    );
     expect(votes).toEqual([{ execution_id: executionId, user_id: 'U0ALICE01', score: 1, channel: 'slack' }]);
 
     const counts = await tableCounts(sb);
@@ -241,14 +328,27 @@ describe.each(databaseKinds)('Slack channel on %s', (kind) => {
 
   it('a 👎 on a slash-command answer is marked through its response_url, which chat.update cannot edit', async () => {
     await send(commandRequest({ channel_id: 'C0CMDV001', text: 'ask how do we roll back?', response_url: fake.responseUrl('cmdvote') }));
-    const [answer] = await waitFor(() => fake.responses.filter((r) => r.id === 'cmdvote'), (a) => a.length > 0);
+    const [answer] = await waitFor(
+      () => fake.responses.filter((r) => r.id === 'cmdvote'),
+      (a) => a.length > 0,
+    );
     const down = answer!.body.blocks.at(-1).elements[1];
     const { executionId } = JSON.parse(down.value);
-    const click = clickPayload({ executionId, score: -1, ts: '1700009999.000001', channel: 'C0CMDV001', responseUrl: fake.responseUrl('cmdvote-click'), blocks: answer!.body.blocks });
+    const click = clickPayload({
+      executionId,
+      score: -1,
+      ts: '1700009999.000001',
+      channel: 'C0CMDV001',
+      responseUrl: fake.responseUrl('cmdvote-click'),
+      blocks: answer!.body.blocks,
+    });
     // Slack sends back the clicked button's own value.
     const payload = { ...click, actions: [{ ...click.actions[0]!, value: down.value }] };
     expect((await send(clickRequest(payload))).status).toBe(200);
-    const [marked] = await waitFor(() => fake.responses.filter((r) => r.id === 'cmdvote-click'), (a) => a.length > 0);
+    const [marked] = await waitFor(
+      () => fake.responses.filter((r) => r.id === 'cmdvote-click'),
+      (a) => a.length > 0,
+    );
     expect(marked!.body).toMatchObject({ replace_original: true });
     expect(JSON.stringify(marked!.body.blocks)).toContain('👎 recorded by <@U0ALICE01>');
     expect(marked!.body.blocks.some((b: any) => b.type === 'actions')).toBe(false);
@@ -259,8 +359,14 @@ describe.each(databaseKinds)('Slack channel on %s', (kind) => {
 
   it('splits a long answer into several messages, placeholder first, nothing cut', async () => {
     await send(eventRequest(mention('C0LONG001', 'LONG please'), 'EvLong1'));
-    const updates = await waitFor(() => updatesIn('C0LONG001'), (u) => u.length > 0);
-    const posts = await waitFor(() => postsTo('C0LONG001'), (p) => p.length > 1);
+    const updates = await waitFor(
+      () => updatesIn('C0LONG001'),
+      (u) => u.length > 0,
+    );
+    const posts = await waitFor(
+      () => postsTo('C0LONG001'),
+      (p) => p.length > 1,
+    );
     expect(posts[0]!.args.text).toBe('Working on it…');
     const parts = [updates[0]!, ...posts.slice(1)];
     const sections = parts.flatMap((c) => c.args.blocks.filter((b: any) => b.type === 'section').map((b: any) => b.text.text));
@@ -271,10 +377,16 @@ describe.each(databaseKinds)('Slack channel on %s', (kind) => {
   it('honours a 429 Retry-After from Slack: the retry later succeeds with one message', async () => {
     fake.rateLimit('chat.postMessage', 1);
     await send(eventRequest(mention('C0LIMIT01', 'help'), 'EvLimit1'));
-    const [posted] = await waitFor(() => postsTo('C0LIMIT01'), (p) => p.length > 0);
+    const [posted] = await waitFor(
+      () => postsTo('C0LIMIT01'),
+      (p) => p.length > 0,
+    );
     const limited = found(fake.calls.find((c) => c.status === 429 && c.args.channel === 'C0LIMIT01'));
     expect(posted!.at - limited.at).toBeGreaterThanOrEqual(950);
-    await waitFor(() => updatesIn('C0LIMIT01'), (u) => u.length > 0);
+    await waitFor(
+      () => updatesIn('C0LIMIT01'),
+      (u) => u.length > 0,
+    );
     await pipelineIdle(sb);
     expect(postsTo('C0LIMIT01')).toHaveLength(1);
     expect(shown('C0LIMIT01')[0]!.text).toMatch(/summarize/);
@@ -285,7 +397,10 @@ describe.each(databaseKinds)('Slack channel on %s', (kind) => {
     expect(route.status).toBe(201);
     const res = await sb.app.request('/hooks/ci', signedHook({ type: 'build.failed', text: 'nightly failed' }));
     expect(res.status).toBeLessThan(300);
-    const [post] = await waitFor(() => postsTo('C0ROUTE01'), (p) => p.length > 0);
+    const [post] = await waitFor(
+      () => postsTo('C0ROUTE01'),
+      (p) => p.length > 0,
+    );
     expect(post!.args.text).toMatch(/queue/i);
     await sb.api('DELETE', `/api/routes/${route.body.id}`);
   });

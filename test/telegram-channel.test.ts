@@ -119,7 +119,10 @@ describe('Telegram updates → envelopes', () => {
 
   it('in a group, takes a reply to one of our messages without looking up our name', async () => {
     const { opts, lookups } = options();
-    const reply = messageUpdate('and the database?', { chat: supergroup, replyTo: { message_id: 5, from: { id: BOT_ID, is_bot: true, first_name: 'Switchboard' }, chat: supergroup, date: 0 } });
+    const reply = messageUpdate('and the database?', {
+      chat: supergroup,
+      replyTo: { message_id: 5, from: { id: BOT_ID, is_bot: true, first_name: 'Switchboard' }, chat: supergroup, date: 0 },
+    });
     expect((await only(reply, opts)).text).toBe('and the database?');
     expect(lookups.count).toBe(0);
   });
@@ -130,7 +133,13 @@ describe('Telegram updates → envelopes', () => {
     ['a command that is not ours', messageUpdate('/weather', { chat: supergroup })],
     ['a mention of someone else', messageUpdate('ask @someone_else', { chat: supergroup })],
     ['a message from a bot', messageUpdate('help', { from: { id: 999, first_name: 'Bot' }, extra: { from: { id: 999, is_bot: true, first_name: 'Bot' } } })],
-    ['a sticker', { update_id: 1, message: { message_id: 1, date: 0, chat: { id: 5, type: 'private' }, from: { id: 5, is_bot: false, first_name: 'A' }, sticker: { file_id: 'x' } } }],
+    [
+      'a sticker',
+      {
+        update_id: 1,
+        message: { message_id: 1, date: 0, chat: { id: 5, type: 'private' }, from: { id: 5, is_bot: false, first_name: 'A' }, sticker: { file_id: 'x' } },
+      },
+    ],
     ['an edited message', { update_id: 2, edited_message: { message_id: 1, date: 0, edit_date: 1, chat: { id: 5, type: 'private' }, text: 'help' } }],
     ['a channel post', { update_id: 3, channel_post: { message_id: 1, date: 0, chat: { id: -100, type: 'channel' }, text: 'help' } }],
     ['a button that is not a vote', callbackUpdate('something-else', { message_id: 1, chat: { id: 5, type: 'private' } })],
@@ -166,7 +175,10 @@ describe('Telegram updates → envelopes', () => {
   });
 
   it('refuses a body that is not a Telegram update with 400', async () => {
-    await expect(normalizeTelegram(raw(telegramRequest(undefined, { body: '{"update_id":' })), options().opts)).rejects.toMatchObject({ code: 'malformed_json', status: 400 });
+    await expect(normalizeTelegram(raw(telegramRequest(undefined, { body: '{"update_id":' })), options().opts)).rejects.toMatchObject({
+      code: 'malformed_json',
+      status: 400,
+    });
     await expect(normalize({ message: { text: 'hi' } })).rejects.toBeInstanceOf(NormalizeError);
   });
 });
@@ -224,7 +236,7 @@ describe('feedback buttons', () => {
 
 /** A deterministic pseudo-random generator, so a failing case can be reproduced. */
 function random(seed: number) {
-  return () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  return () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
 }
 
 describe('writing within Telegram limits', () => {
@@ -312,7 +324,13 @@ describe('the Telegram sender, through the real grammY client', () => {
     await fake?.close();
   });
   // The sender behind the outbound step, as the worker runs it.
-  const sender = () => outbound({ channel: 'telegram', limits: TELEGRAM_LIMITS, compose: composeReply, ...createTelegramSender({ api: new Api(BOT_TOKEN, { apiRoot: fake.apiRoot }) }) });
+  const sender = () =>
+    outbound({
+      channel: 'telegram',
+      limits: TELEGRAM_LIMITS,
+      compose: composeReply,
+      ...createTelegramSender({ api: new Api(BOT_TOKEN, { apiRoot: fake.apiRoot }) }),
+    });
   const envelope = (chatId: number): Envelope => ({
     channel: 'telegram',
     deliveryId: '1',

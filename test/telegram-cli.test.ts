@@ -21,7 +21,13 @@ describe('switchboard telegram', { timeout: 180_000 }, () => {
   beforeAll(async () => {
     fake = await startFakeTelegram();
     dataDir = mkdtempSync(join(tmpdir(), 'switchboard-telegram-cli-'));
-    env = { TELEGRAM_BOT_TOKEN: BOT_TOKEN, TELEGRAM_WEBHOOK_SECRET: WEBHOOK_SECRET, TELEGRAM_API_ROOT: fake.apiRoot, PUBLIC_URL: 'https://sb.example.com/', DATA_DIR: dataDir };
+    env = {
+      TELEGRAM_BOT_TOKEN: BOT_TOKEN,
+      TELEGRAM_WEBHOOK_SECRET: WEBHOOK_SECRET,
+      TELEGRAM_API_ROOT: fake.apiRoot,
+      PUBLIC_URL: 'https://sb.example.com/',
+      DATA_DIR: dataDir,
+    };
   });
   afterAll(async () => {
     await fake?.close();
@@ -32,7 +38,11 @@ describe('switchboard telegram', { timeout: 180_000 }, () => {
     const { code, output } = await runCli(['telegram', 'set-webhook'], env);
     expect(code).toBe(0);
     const [call] = fake.ok('setWebhook');
-    expect(call!.args).toEqual({ url: 'https://sb.example.com/telegram/webhook', secret_token: WEBHOOK_SECRET, allowed_updates: ['message', 'callback_query'] });
+    expect(call!.args).toEqual({
+      url: 'https://sb.example.com/telegram/webhook',
+      secret_token: WEBHOOK_SECRET,
+      allowed_updates: ['message', 'callback_query'],
+    });
     expect(output).toContain('https://sb.example.com/telegram/webhook');
     expect(fake.ok('setMyCommands')[0]!.args.commands.map((c: any) => c.command)).toEqual(['help', 'ask', 'summarize', 'status']);
   });
@@ -46,12 +56,18 @@ describe('switchboard telegram', { timeout: 180_000 }, () => {
     expect(stored).toMatchObject({ id: BOT_ID, username: BOT_USERNAME, is_bot: true });
 
     const calls = fake.calls.length;
-    const sb = await startSwitchboard(loadConfig({ ...RELAXED_ACCESS_ENV, ...env, ADMIN_TOKEN, LOG_LEVEL: 'silent' }), { listen: false, logger: createLogger('silent') });
+    const sb = await startSwitchboard(loadConfig({ ...RELAXED_ACCESS_ENV, ...env, ADMIN_TOKEN, LOG_LEVEL: 'silent' }), {
+      listen: false,
+      logger: createLogger('silent'),
+    });
     try {
       const chat = { id: -100_123_456_789, type: 'supergroup' as const, title: 'Ops' };
       const res = await sb.app.request('/telegram/webhook', telegramRequest(messageUpdate(`@${BOT_USERNAME} what is our deploy process?`, { chat })));
       expect(res.status).toBe(200);
-      const answers = await waitFor(() => fake.ok('sendMessage').filter((c) => c.args.chat_id === chat.id), (sent) => sent.length > 0);
+      const answers = await waitFor(
+        () => fake.ok('sendMessage').filter((c) => c.args.chat_id === chat.id),
+        (sent) => sent.length > 0,
+      );
       // Answered, so the mention was matched to this bot's username: from the database, not from getMe.
       expect(answers).toHaveLength(1);
       expect(fake.calls.slice(calls).filter((c) => c.method === 'getMe')).toEqual([]);

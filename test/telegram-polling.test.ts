@@ -16,7 +16,6 @@ import { ADMIN_TOKEN, RELAXED_ACCESS_ENV, startTestSwitchboard, tableCounts, typ
 import { ALICE, BOB, BOT_TOKEN, messageUpdate, startFakeTelegram, telegramRequest, type FakeTelegram } from './fakes/telegram-api.ts';
 import { pipelineIdle, waitFor } from './support/wait.ts';
 
-
 let chatSeq = 0;
 const privateChat = (person = ALICE) => ({ id: person.id + ++chatSeq * 1000, type: 'private' as const, first_name: person.first_name });
 
@@ -30,7 +29,12 @@ describe.each(databaseKinds)('Telegram polling on %s', (kind) => {
   const stored = async (s: Switchboard, updateId: number) =>
     rowsOf(await s.opened.handle.db.execute(sql`select 1 from deliveries where channel = 'telegram' and delivery_id = ${String(updateId)}`)).length === 1;
   /** A second Switchboard on the same database, as another `start --role web` process would be. */
-  const another = () => startSwitchboard(loadConfig({ ADMIN_TOKEN, LOG_LEVEL: 'silent', ...RELAXED_ACCESS_ENV, ...sb.database.env, ...env }), { listen: false, poll: true, logger: createLogger('silent') });
+  const another = () =>
+    startSwitchboard(loadConfig({ ADMIN_TOKEN, LOG_LEVEL: 'silent', ...RELAXED_ACCESS_ENV, ...sb.database.env, ...env }), {
+      listen: false,
+      poll: true,
+      logger: createLogger('silent'),
+    });
 
   beforeAll(async () => {
     fake = await startFakeTelegram();
@@ -50,7 +54,10 @@ describe.each(databaseKinds)('Telegram polling on %s', (kind) => {
   it('removes the webhook, then long-polls with the updates set-webhook would allow, and answers what arrives', async () => {
     const chat = privateChat();
     fake.pushUpdate(messageUpdate('what is our deploy process?', { chat, messageId: 42 }));
-    const [answer] = await waitFor(() => sentTo(chat.id), (s) => s.length > 0);
+    const [answer] = await waitFor(
+      () => sentTo(chat.id),
+      (s) => s.length > 0,
+    );
     expect(answer!.args.reply_parameters).toEqual({ message_id: 42, allow_sending_without_reply: true });
     expect(answer!.args.reply_markup.inline_keyboard[0].map((b: any) => b.text)).toEqual(['👍', '👎']);
     // Calls are recorded when answered: the long poll that carried the update came after deleteWebhook.
@@ -82,8 +89,14 @@ describe.each(databaseKinds)('Telegram polling on %s', (kind) => {
     const second = messageUpdate('second question', { chat, from: BOB });
     // Both in one batch: the rate limit refuses the second at first, so it must stay unconfirmed and come back.
     fake.pushUpdate(first, second);
-    const answers = await waitFor(() => sentTo(chat.id), (s) => s.length >= 2);
-    await waitFor(() => fake.unconfirmed(), (u) => !u.includes(second.update_id));
+    const answers = await waitFor(
+      () => sentTo(chat.id),
+      (s) => s.length >= 2,
+    );
+    await waitFor(
+      () => fake.unconfirmed(),
+      (u) => !u.includes(second.update_id),
+    );
     fake.onGetUpdates = undefined;
     expect(answers).toHaveLength(2);
     expect(offsets.length).toBeGreaterThan(0);
@@ -104,18 +117,26 @@ describe.each(databaseKinds)('Telegram polling on %s', (kind) => {
     };
     fake.pushUpdate(update);
     await waitFor(() => stored(running, update.update_id), Boolean);
-    await waitFor(() => sentTo(chat.id), (s) => s.length > 0);
+    await waitFor(
+      () => sentTo(chat.id),
+      (s) => s.length > 0,
+    );
     await running.stop();
     fake.onGetUpdates = undefined;
     release();
     expect(fake.unconfirmed()).toContain(update.update_id);
 
     running = await another();
-    await waitFor(() => fake.unconfirmed().includes(update.update_id), (still) => !still);
+    await waitFor(
+      () => fake.unconfirmed().includes(update.update_id),
+      (still) => !still,
+    );
     await pipelineIdle(running);
     expect(fake.unconfirmed()).not.toContain(update.update_id);
     expect(sentTo(chat.id)).toHaveLength(1);
-    const rows = rowsOf<{ n: number }>(await running.opened.handle.db.execute(sql`select count(*)::int as n from deliveries where delivery_id = ${String(update.update_id)}`));
+    const rows = rowsOf<{ n: number }>(
+      await running.opened.handle.db.execute(sql`select count(*)::int as n from deliveries where delivery_id = ${String(update.update_id)}`),
+    );
     expect(Number(rows[0]!.n)).toBe(1);
   });
 
@@ -128,7 +149,10 @@ describe.each(databaseKinds)('Telegram polling on %s', (kind) => {
     {
       const chat = privateChat();
       fake.pushUpdate(messageUpdate('one of us answers', { chat }));
-      await waitFor(() => sentTo(chat.id), (s) => s.length > 0);
+      await waitFor(
+        () => sentTo(chat.id),
+        (s) => s.length > 0,
+      );
       await pipelineIdle(running);
       // A second long poll would have ended the first with 409 (Telegram allows one).
       expect(fake.calls.filter((c) => c.method === 'getUpdates' && c.status === 409)).toEqual([]);
@@ -139,7 +163,10 @@ describe.each(databaseKinds)('Telegram polling on %s', (kind) => {
       running = standby;
       const later = privateChat();
       fake.pushUpdate(messageUpdate('are you there?', { chat: later }));
-      const answered = await waitFor(() => sentTo(later.id), (s) => s.length > 0);
+      const answered = await waitFor(
+        () => sentTo(later.id),
+        (s) => s.length > 0,
+      );
       expect(answered).toHaveLength(1);
     }
   });
@@ -173,13 +200,22 @@ describe('the Telegram poller on its own', () => {
     let second = first;
     const p = poller(async (u) => void received.push(u.update_id));
     try {
-      await waitFor(() => fake.ok('deleteWebhook').length, (n) => n === 1);
+      await waitFor(
+        () => fake.ok('deleteWebhook').length,
+        (n) => n === 1,
+      );
       // Someone runs set-webhook meanwhile: getUpdates answers 409 until the poller removes it again.
       fake.webhook.url = 'https://elsewhere.example.com/telegram/webhook';
       first = messageUpdate('after the webhook came back');
       fake.pushUpdate(first);
-      await waitFor(() => received, (r) => r.includes(first.update_id));
-      await waitFor(() => fake.ok('deleteWebhook').length, (n) => n === 2);
+      await waitFor(
+        () => received,
+        (r) => r.includes(first.update_id),
+      );
+      await waitFor(
+        () => fake.ok('deleteWebhook').length,
+        (n) => n === 2,
+      );
       expect(fake.ok('deleteWebhook')).toHaveLength(2);
       expect(fake.webhook.url).toBe('');
       expect(p.logs.some((l) => l.level === 'warn' && /a webhook was set while polling/.test(l.msg))).toBe(true);
@@ -188,7 +224,10 @@ describe('the Telegram poller on its own', () => {
       fake.fail('getUpdates', 409, 'Conflict: terminated by other getUpdates request; make sure that only one bot instance is running', 1);
       second = messageUpdate('after the conflict');
       fake.pushUpdate(second);
-      await waitFor(() => received, (r) => r.includes(second.update_id));
+      await waitFor(
+        () => received,
+        (r) => r.includes(second.update_id),
+      );
       // The long poll in flight may carry the update first; the 409 then answers the next one.
       const conflict = await waitFor(() => p.logs.find((l) => /Another client polls this bot/.test(l.msg)), Boolean);
       expect(conflict?.msg).toMatch(/TELEGRAM_BOT_TOKEN|bot token/);
@@ -213,7 +252,10 @@ describe('the Telegram poller on its own', () => {
       fake.fail('getUpdates', 401, 'Unauthorized', 1);
       const update = messageUpdate('still here?');
       fake.pushUpdate(update);
-      await waitFor(() => received, (r) => r.includes(update.update_id));
+      await waitFor(
+        () => received,
+        (r) => r.includes(update.update_id),
+      );
       expect(received).toEqual([...leftover, update.update_id]);
       const warnings = p.logs.filter((l) => l.level === 'warn').map((l) => l.msg);
       expect(warnings.some((m) => /refused the token .*check TELEGRAM_BOT_TOKEN/.test(m))).toBe(true);
@@ -225,7 +267,10 @@ describe('the Telegram poller on its own', () => {
 
   it('stops promptly when asked, even in the middle of a long poll', async () => {
     const p = poller(async () => {});
-    await waitFor(() => fake.calls.length, (n) => n > 0);
+    await waitFor(
+      () => fake.calls.length,
+      (n) => n > 0,
+    );
     await new Promise((r) => setTimeout(r, 100));
     await expect(p.stop()).resolves.toBeUndefined();
   });

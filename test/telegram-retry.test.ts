@@ -8,7 +8,16 @@ import { createAgents } from '../src/agents/index.ts';
 import type { Agent } from '../src/ports.ts';
 import { databaseKinds } from './support/databases.ts';
 import { startTestSwitchboard, type TestSwitchboard } from './support/switchboard.ts';
-import { ALICE, BOT_TOKEN, messageUpdate, parseTelegramHtml, startFakeTelegram, telegramRequest, WEBHOOK_SECRET, type FakeTelegram } from './fakes/telegram-api.ts';
+import {
+  ALICE,
+  BOT_TOKEN,
+  messageUpdate,
+  parseTelegramHtml,
+  startFakeTelegram,
+  telegramRequest,
+  WEBHOOK_SECRET,
+  type FakeTelegram,
+} from './fakes/telegram-api.ts';
 import { waitFor } from './support/wait.ts';
 
 // Code with no line break or space to cut at, longer than two messages.
@@ -76,7 +85,7 @@ describe.each(databaseKinds)('Telegram deliveries that fail on %s', (kind) => {
   it('fenced code with no line break arrives whole, every piece within 4,096 characters even when sent as plain text', async () => {
     const chat = privateChat();
     // Refusing the first piece's HTML makes the sender fall back to the plain text, where the fence markers count too.
-    fake.fail('sendMessage', 400, "Bad Request: can't parse entities: Unsupported start tag \"x\" at byte offset 3", 1);
+    fake.fail('sendMessage', 400, 'Bad Request: can\'t parse entities: Unsupported start tag "x" at byte offset 3', 1);
     await send(messageUpdate('UNBROKEN code please', { chat }));
     const done = await waitFor(execution, (e) => e?.args?.question?.startsWith('UNBROKEN') && (e.status === 'succeeded' || e.status === 'dead'), 30_000);
     expect(done.status).toBe('succeeded');

@@ -9,7 +9,6 @@ import { startFakeAnthropic, type FakeLlm } from './fakes/anthropic-api.ts';
 import { BOT_TOKEN, messageUpdate, startFakeTelegram, telegramRequest, WEBHOOK_SECRET, type FakeTelegram } from './fakes/telegram-api.ts';
 import { waitFor } from './support/wait.ts';
 
-
 describe.each(databaseKinds)('a streamed answer on Telegram on %s', (kind) => {
   let sb: TestSwitchboard;
   let telegram: FakeTelegram;
@@ -34,7 +33,10 @@ describe.each(databaseKinds)('a streamed answer on Telegram on %s', (kind) => {
     const chat = { id: 333_000_333, type: 'private' as const, first_name: 'Carol' };
     const release = anthropic.hold(); // the model sends one piece, then waits
     await sb.app.request('/telegram/webhook', telegramRequest(messageUpdate('tell me about the release train', { chat, messageId: 12 })));
-    const [preview] = await waitFor(() => telegram.ok('sendMessage').filter((c) => c.args.chat_id === chat.id), (s) => s.length > 0);
+    const [preview] = await waitFor(
+      () => telegram.ok('sendMessage').filter((c) => c.args.chat_id === chat.id),
+      (s) => s.length > 0,
+    );
     expect(preview!.args.reply_parameters).toEqual({ message_id: 12, allow_sending_without_reply: true });
     expect(preview!.args.reply_markup).toBeUndefined();
     release();

@@ -52,11 +52,13 @@ const agents: Agent[] = createAgents().map((agent) => {
     };
   }
   if (agent.name === 'status') {
-    return { ...statusAgent, run: async (ctx) => ((ctx.envelope.replyRef as { chatId?: number })?.chatId === GATE_CHAT && (await gate.pass()), statusAgent.run(ctx)) };
+    return {
+      ...statusAgent,
+      run: async (ctx) => ((ctx.envelope.replyRef as { chatId?: number })?.chatId === GATE_CHAT && (await gate.pass()), statusAgent.run(ctx)),
+    };
   }
   return agent;
 });
-
 
 let chatSeq = 0;
 /** A fresh private chat with `person`, so each test reads only its own messages. */
@@ -70,7 +72,11 @@ describe.each(databaseKinds)('Telegram channel on %s', (kind) => {
   const sentTo = (chatId: number) => fake.ok('sendMessage').filter((c) => c.args.chat_id === chatId);
   const execution = async (where: string) => (await sb.api('GET', `/api/executions?channel=telegram&${where}&limit=1`)).body.executions[0];
   /** The latest execution matching `where`, once it has finished (the reply is sent just before it is marked so). */
-  const finished = (where: string) => waitFor(() => execution(where), (e) => e?.status === 'succeeded' || e?.status === 'dead');
+  const finished = (where: string) =>
+    waitFor(
+      () => execution(where),
+      (e) => e?.status === 'succeeded' || e?.status === 'dead',
+    );
 
   beforeAll(async () => {
     fake = await startFakeTelegram();
@@ -104,7 +110,10 @@ describe.each(databaseKinds)('Telegram channel on %s', (kind) => {
     const update = messageUpdate('what is our deploy process?', { chat, messageId: 42 });
     const res = await send(update);
     expect(res.status).toBe(200);
-    const [answer] = await waitFor(() => sentTo(chat.id), (s) => s.length > 0);
+    const [answer] = await waitFor(
+      () => sentTo(chat.id),
+      (s) => s.length > 0,
+    );
     expect(answer!.args.reply_parameters).toEqual({ message_id: 42, allow_sending_without_reply: true });
     const buttons = answer!.args.reply_markup.inline_keyboard[0];
     const ask = await finished('agent=ask');
@@ -124,7 +133,10 @@ describe.each(databaseKinds)('Telegram channel on %s', (kind) => {
     await waitFor(() => gate.waiting, Boolean);
     expect(sentTo(GATE_CHAT)).toEqual([]);
     gate.open();
-    const [answer] = await waitFor(() => sentTo(GATE_CHAT), (s) => s.length > 0);
+    const [answer] = await waitFor(
+      () => sentTo(GATE_CHAT),
+      (s) => s.length > 0,
+    );
     expect(answer!.visible).toMatch(/queue/i);
   });
 
@@ -134,7 +146,10 @@ describe.each(databaseKinds)('Telegram channel on %s', (kind) => {
     const update = messageUpdate('status', { chat, from: BOB });
     const responses = await Promise.all(Array.from({ length: 6 }, () => send(update)));
     expect(responses.map((r) => r.status)).toEqual([200, 200, 200, 200, 200, 200]);
-    await waitFor(() => sentTo(chat.id), (s) => s.length > 0);
+    await waitFor(
+      () => sentTo(chat.id),
+      (s) => s.length > 0,
+    );
     const again = await send(update);
     expect(await again.json()).toMatchObject({ ok: true, duplicate: true });
     await pipelineIdle(sb);
@@ -164,10 +179,16 @@ describe.each(databaseKinds)('Telegram channel on %s', (kind) => {
     await send(messageUpdate(`@${BOT_USERNAME} how do we roll back a deploy?`, { chat }));
     await send(messageUpdate(`/status@${BOT_USERNAME}`, { chat }));
     await send(messageUpdate('/help', { chat }));
-    const replies = await waitFor(() => sentTo(chat.id), (s) => s.length >= 3);
+    const replies = await waitFor(
+      () => sentTo(chat.id),
+      (s) => s.length >= 3,
+    );
     const [answer] = replies;
     await send(messageUpdate('and what about the database?', { chat, replyTo: answer!.result as Record<string, unknown> }));
-    await waitFor(() => sentTo(chat.id), (s) => s.length >= 4);
+    await waitFor(
+      () => sentTo(chat.id),
+      (s) => s.length >= 4,
+    );
     await pipelineIdle(sb);
     expect(sentTo(chat.id)).toHaveLength(4);
     expect((await tableCounts(sb)).executions).toBe(before.executions + 4);
@@ -186,16 +207,25 @@ describe.each(databaseKinds)('Telegram channel on %s', (kind) => {
   it('routes the commands: /help lists them, /ask carries the question, /summarize reads the chat history', async () => {
     const chat = privateChat();
     await send(messageUpdate('/help', { chat }));
-    const [help] = await waitFor(() => sentTo(chat.id), (s) => s.length > 0);
+    const [help] = await waitFor(
+      () => sentTo(chat.id),
+      (s) => s.length > 0,
+    );
     expect(help!.visible).toMatch(/summarize/);
     expect(help!.args.reply_markup).toBeUndefined(); // help is not rated
 
     await send(messageUpdate(`/ask@${BOT_USERNAME} The billing deploy failed because the migration timed out. Why?`, { chat }));
-    await waitFor(() => sentTo(chat.id), (s) => s.length > 1);
+    await waitFor(
+      () => sentTo(chat.id),
+      (s) => s.length > 1,
+    );
     expect((await execution('agent=ask')).args).toEqual({ question: 'The billing deploy failed because the migration timed out. Why?' });
 
     await send(messageUpdate('/summarize', { chat }));
-    const replies = await waitFor(() => sentTo(chat.id), (s) => s.length > 2);
+    const replies = await waitFor(
+      () => sentTo(chat.id),
+      (s) => s.length > 2,
+    );
     expect(replies[2]!.visible).toMatch(/migration/i);
     expect((await finished('agent=summarize')).status).toBe('succeeded');
   });
@@ -204,10 +234,15 @@ describe.each(databaseKinds)('Telegram channel on %s', (kind) => {
     const chat = { id: -100_888_000_001, type: 'supergroup' as const, title: 'Forum', is_forum: true };
     await send(messageUpdate('/ask what is in topic seven?', { chat, threadId: 7 }));
     await send(messageUpdate('/ask what is in topic nine?', { chat, threadId: 9 }));
-    const replies = await waitFor(() => sentTo(chat.id), (s) => s.length > 1);
+    const replies = await waitFor(
+      () => sentTo(chat.id),
+      (s) => s.length > 1,
+    );
     expect(replies.map((r) => r.args.message_thread_id).sort()).toEqual([7, 9]);
     const rows = rowsOf<{ conversation_key: string }>(
-      await sb.opened.handle.db.execute(sql`select conversation_key from conversations where channel = 'telegram' and conversation_key like ${`${chat.id}:%`} order by 1`),
+      await sb.opened.handle.db.execute(
+        sql`select conversation_key from conversations where channel = 'telegram' and conversation_key like ${`${chat.id}:%`} order by 1`,
+      ),
     );
     expect(rows.map((r) => r.conversation_key)).toEqual([`${chat.id}:7`, `${chat.id}:9`]);
   });
@@ -215,16 +250,25 @@ describe.each(databaseKinds)('Telegram channel on %s', (kind) => {
   it('a 👍 press stores feedback on that execution, answers the callback and marks the vote; a redelivered press is stored once', async () => {
     const chat = privateChat();
     await send(messageUpdate('how do I restart the worker?', { chat }));
-    const [answer] = await waitFor(() => sentTo(chat.id), (s) => s.length > 0);
+    const [answer] = await waitFor(
+      () => sentTo(chat.id),
+      (s) => s.length > 0,
+    );
     const [up] = answer!.args.reply_markup.inline_keyboard[0];
     const executionId = /^fb:(.+):\+1$/.exec(up.callback_data)![1]!;
     const before = await tableCounts(sb);
 
     const press = callbackUpdate(up.callback_data, answer!.result as any);
     expect((await send(press)).status).toBe(200);
-    const [answered] = await waitFor(() => fake.ok('answerCallbackQuery').filter((c) => c.args.callback_query_id === press.callback_query.id), (a) => a.length > 0);
+    const [answered] = await waitFor(
+      () => fake.ok('answerCallbackQuery').filter((c) => c.args.callback_query_id === press.callback_query.id),
+      (a) => a.length > 0,
+    );
     expect(answered!.args.text).toMatch(/recorded 👍/);
-    const [edit] = await waitFor(() => fake.ok('editMessageReplyMarkup').filter((c) => c.args.chat_id === chat.id), (e) => e.length > 0);
+    const [edit] = await waitFor(
+      () => fake.ok('editMessageReplyMarkup').filter((c) => c.args.chat_id === chat.id),
+      (e) => e.length > 0,
+    );
     expect(edit!.args.message_id).toBe((answer!.result as any).message_id);
     expect(edit!.args.reply_markup.inline_keyboard[0].map((b: any) => b.text)).toEqual(['👍 ✓', '👎']);
     const votes = rowsOf(await sb.opened.handle.db.execute(sql`select user_id, score, channel from feedback where execution_id = ${executionId}`));
@@ -241,15 +285,24 @@ describe.each(databaseKinds)('Telegram channel on %s', (kind) => {
   it('a typed "-1" rates the latest answer in the chat; a vote with nothing to rate gets an alert', async () => {
     const chat = privateChat(BOB);
     await send(messageUpdate('-1', { chat, from: BOB }));
-    const [nothing] = await waitFor(() => sentTo(chat.id), (s) => s.length > 0);
+    const [nothing] = await waitFor(
+      () => sentTo(chat.id),
+      (s) => s.length > 0,
+    );
     expect(nothing!.visible).toMatch(/no earlier answer/i);
 
     await send(messageUpdate('where are the deploy logs?', { chat, from: BOB }));
-    await waitFor(() => sentTo(chat.id), (s) => s.length > 1);
+    await waitFor(
+      () => sentTo(chat.id),
+      (s) => s.length > 1,
+    );
     // Rating needs the answer to have finished, as it has by the time a person reads it and reacts.
     const ask = await finished('agent=ask');
     await send(messageUpdate('👎', { chat, from: BOB }));
-    const replies = await waitFor(() => sentTo(chat.id), (s) => s.length > 2);
+    const replies = await waitFor(
+      () => sentTo(chat.id),
+      (s) => s.length > 2,
+    );
     expect(replies[2]!.visible).toMatch(/recorded 👎/);
     const votes = rowsOf(await sb.opened.handle.db.execute(sql`select user_id, score from feedback where execution_id = ${ask.id}`));
     expect(votes).toEqual([{ user_id: String(BOB.id), score: -1 }]);
@@ -257,14 +310,20 @@ describe.each(databaseKinds)('Telegram channel on %s', (kind) => {
     // A button naming an execution that does not exist: nothing recorded, the presser is told.
     const ghost = callbackUpdate('fb:00000000-0000-4000-8000-000000000000:+1', replies[1]!.result as any, BOB);
     await send(ghost);
-    const [alert] = await waitFor(() => fake.ok('answerCallbackQuery').filter((c) => c.args.callback_query_id === ghost.callback_query.id), (a) => a.length > 0);
+    const [alert] = await waitFor(
+      () => fake.ok('answerCallbackQuery').filter((c) => c.args.callback_query_id === ghost.callback_query.id),
+      (a) => a.length > 0,
+    );
     expect(alert!.args).toMatchObject({ show_alert: true, text: expect.stringMatching(/no earlier answer/i) });
   });
 
   it('splits a long answer at paragraph boundaries into messages under 4,096 characters, never inside a word', async () => {
     const chat = privateChat();
     await send(messageUpdate('LONG answer please', { chat, messageId: 77 }));
-    await waitFor(() => sentTo(chat.id), (s) => s.at(-1)?.args.reply_markup !== undefined);
+    await waitFor(
+      () => sentTo(chat.id),
+      (s) => s.at(-1)?.args.reply_markup !== undefined,
+    );
     const parts = sentTo(chat.id);
     expect(parts.length).toBeGreaterThan(2);
     for (const part of parts) {
@@ -280,7 +339,10 @@ describe.each(databaseKinds)('Telegram channel on %s', (kind) => {
   it('sends text full of <, &, stray Markdown and code as valid HTML that shows exactly what the agent wrote', async () => {
     const chat = privateChat();
     await send(messageUpdate('NASTY text please', { chat }));
-    const [answer] = await waitFor(() => sentTo(chat.id), (s) => s.length > 0);
+    const [answer] = await waitFor(
+      () => sentTo(chat.id),
+      (s) => s.length > 0,
+    );
     expect(answer!.args.parse_mode).toBe('HTML');
     expect(answer!.visible).toContain('Compare a < b && c > d, then <script>alert(1)</script> & done.');
     expect(answer!.visible).toContain('Half-open **bold and a lone * star, an _underscore and a [link](');
@@ -292,9 +354,12 @@ describe.each(databaseKinds)('Telegram channel on %s', (kind) => {
 
   it('falls back to plain text when Telegram cannot parse the entities, so the answer still arrives once', async () => {
     const chat = privateChat();
-    fake.fail('sendMessage', 400, "Bad Request: can't parse entities: Unsupported start tag \"x\" at byte offset 3");
+    fake.fail('sendMessage', 400, 'Bad Request: can\'t parse entities: Unsupported start tag "x" at byte offset 3');
     await send(messageUpdate('NASTY again', { chat }));
-    const [answer] = await waitFor(() => sentTo(chat.id), (s) => s.length > 0);
+    const [answer] = await waitFor(
+      () => sentTo(chat.id),
+      (s) => s.length > 0,
+    );
     expect(answer!.args.parse_mode).toBeUndefined();
     expect(answer!.visible).toBe(NASTY);
     await pipelineIdle(sb);
@@ -306,7 +371,10 @@ describe.each(databaseKinds)('Telegram channel on %s', (kind) => {
     const chat = privateChat();
     fake.rateLimit('sendMessage', 1);
     await send(messageUpdate('help', { chat }));
-    const [sent] = await waitFor(() => sentTo(chat.id), (s) => s.length > 0);
+    const [sent] = await waitFor(
+      () => sentTo(chat.id),
+      (s) => s.length > 0,
+    );
     const limited = fake.calls.find((c) => c.status === 429 && c.args.chat_id === chat.id)!;
     expect(limited).toBeDefined();
     expect(sent!.at - limited.at).toBeGreaterThanOrEqual(950);
@@ -322,7 +390,10 @@ describe.each(databaseKinds)('Telegram channel on %s', (kind) => {
     try {
       const res = await sb.app.request('/hooks/ci', signedHook({ type: 'build.failed', text: 'nightly failed' }));
       expect(res.status).toBeLessThan(300);
-      const [post] = await waitFor(() => sentTo(target), (p) => p.length > 0);
+      const [post] = await waitFor(
+        () => sentTo(target),
+        (p) => p.length > 0,
+      );
       expect(post!.visible).toMatch(/queue/i);
       expect(post!.args.reply_parameters).toBeUndefined();
     } finally {
@@ -332,7 +403,11 @@ describe.each(databaseKinds)('Telegram channel on %s', (kind) => {
 
   it('refuses other content types with 415 and a body that is not an update with 400, storing nothing', async () => {
     const before = await tableCounts(sb);
-    const typed = await sb.app.request('/telegram/webhook', { method: 'POST', body: 'hi', headers: { 'content-type': 'text/plain', 'x-telegram-bot-api-secret-token': WEBHOOK_SECRET } });
+    const typed = await sb.app.request('/telegram/webhook', {
+      method: 'POST',
+      body: 'hi',
+      headers: { 'content-type': 'text/plain', 'x-telegram-bot-api-secret-token': WEBHOOK_SECRET },
+    });
     expect(typed.status).toBe(415);
     const broken = await send(undefined, { body: '{"update_id":' });
     expect(broken.status).toBe(400);

@@ -12,7 +12,17 @@ import { createAgents } from '../src/agents/index.ts';
 import type { Agent } from '../src/ports.ts';
 import type { Envelope } from '../src/types.ts';
 import { startFakeGithub, SELF, type FakeGithub } from './fakes/github-api.ts';
-import { BOT_TOKEN as SLACK_BOT_TOKEN, BOT_USER, clickPayload, clickRequest, eventRequest, SIGNING_SECRET, startFakeSlack, TEAM, type FakeSlack } from './fakes/slack-api.ts';
+import {
+  BOT_TOKEN as SLACK_BOT_TOKEN,
+  BOT_USER,
+  clickPayload,
+  clickRequest,
+  eventRequest,
+  SIGNING_SECRET,
+  startFakeSlack,
+  TEAM,
+  type FakeSlack,
+} from './fakes/slack-api.ts';
 import {
   ALICE,
   BOB,
@@ -57,9 +67,15 @@ describe.each(databaseKinds)('tenant isolation on %s', (kind) => {
   const tg = (update: unknown) => sb.app.request('/telegram/webhook', telegramRequest(update));
   const sentTo = (chatId: number) => telegram.ok('sendMessage').filter((c) => c.args.chat_id === chatId);
   const latest = async (where: string) => (await sb.api('GET', `/api/executions?${where}&limit=1`)).body.executions[0];
-  const finished = (where: string) => waitFor(() => latest(where), (e) => e?.status === 'succeeded' || e?.status === 'dead');
+  const finished = (where: string) =>
+    waitFor(
+      () => latest(where),
+      (e) => e?.status === 'succeeded' || e?.status === 'dead',
+    );
   const votesOn = async (executionId: string) =>
-    rowsOf<{ user_id: string; score: number }>(await sb.opened.handle.db.execute(sql`select user_id, score from feedback where execution_id = ${executionId} order by user_id`));
+    rowsOf<{ user_id: string; score: number }>(
+      await sb.opened.handle.db.execute(sql`select user_id, score from feedback where execution_id = ${executionId} order by user_id`),
+    );
 
   let failedInA: { id: string };
   let answeredInA: { id: string };
@@ -96,7 +112,10 @@ describe.each(databaseKinds)('tenant isolation on %s', (kind) => {
 
   it("a member's status in tenant B shows none of tenant A's failures, ids or error text", async () => {
     await tg(messageUpdate('/status', { chat: chatB, from: BOB }));
-    const [reply] = await waitFor(() => sentTo(chatB.id), (s) => s.length > 0);
+    const [reply] = await waitFor(
+      () => sentTo(chatB.id),
+      (s) => s.length > 0,
+    );
     const text = reply!.visible!;
     expect(text).toContain(`Recent failures in ${chatB.id}: none`);
     expect(text).toMatch(new RegExp(`Executions in the last hour in ${chatB.id}: `));
@@ -107,7 +126,10 @@ describe.each(databaseKinds)('tenant isolation on %s', (kind) => {
 
   it('a member sees their own failures, with the error text cut short', async () => {
     await tg(messageUpdate('/status', { chat: chatA, from: ALICE }));
-    const reply = await waitFor(() => sentTo(chatA.id).find((m) => m.visible?.startsWith('Switchboard status')), (m) => m !== undefined);
+    const reply = await waitFor(
+      () => sentTo(chatA.id).find((m) => m.visible?.startsWith('Switchboard status')),
+      (m) => m !== undefined,
+    );
     const text = reply!.visible!;
     expect(text).toContain(`Recent failures in ${chatA.id}:`);
     expect(text).toContain(failedInA.id);
@@ -136,7 +158,10 @@ describe.each(databaseKinds)('tenant isolation on %s', (kind) => {
     const { executionId } = stored(await sb.opened.store.ingest(envelope, [{ agent: 'status', intent: { name: 'status', args: {} } }]));
     sb.opened.store.queue.wake();
     await sb.waiter.wait(executionId, 30_000);
-    const text = sentTo(chatB.id).slice(before).map((m) => m.visible).join('\n');
+    const text = sentTo(chatB.id)
+      .slice(before)
+      .map((m) => m.visible)
+      .join('\n');
     expect(text).toContain(failedInA.id);
   });
 
@@ -144,7 +169,10 @@ describe.each(databaseKinds)('tenant isolation on %s', (kind) => {
     const [own] = sentTo(chatB.id);
     const forged = callbackUpdate(`fb:${answeredInA.id}:+1`, own!.result as any, BOB);
     expect((await tg(forged)).status).toBe(200);
-    const [alert] = await waitFor(() => telegram.ok('answerCallbackQuery').filter((c) => c.args.callback_query_id === forged.callback_query.id), (a) => a.length > 0);
+    const [alert] = await waitFor(
+      () => telegram.ok('answerCallbackQuery').filter((c) => c.args.callback_query_id === forged.callback_query.id),
+      (a) => a.length > 0,
+    );
     expect(alert!.args).toMatchObject({ show_alert: true, text: expect.stringMatching(/not from this conversation/) });
     expect(await votesOn(answeredInA.id)).toEqual([]);
 
@@ -152,7 +180,10 @@ describe.each(databaseKinds)('tenant isolation on %s', (kind) => {
     const [answer] = sentTo(chatA.id);
     const real = callbackUpdate(`fb:${answeredInA.id}:+1`, answer!.result as any, ALICE);
     await tg(real);
-    await waitFor(() => votesOn(answeredInA.id), (v) => v.length > 0);
+    await waitFor(
+      () => votesOn(answeredInA.id),
+      (v) => v.length > 0,
+    );
     expect(await votesOn(answeredInA.id)).toEqual([{ user_id: String(ALICE.id), score: 1 }]);
   });
 
@@ -161,7 +192,10 @@ describe.each(databaseKinds)('tenant isolation on %s', (kind) => {
     const route = await sb.api('POST', '/api/routes', { source: 'ci', agent: 'ask', destination: { channel: 'telegram', target: String(chatC.id) } });
     expect(route.status).toBe(201);
     expect((await sb.app.request('/hooks/ci', signedHook({ type: 'build.failed', text: 'why did the build fail?' }))).status).toBeLessThan(300);
-    const [posted] = await waitFor(() => sentTo(chatC.id).filter((m) => m.args.reply_markup), (s) => s.length > 0);
+    const [posted] = await waitFor(
+      () => sentTo(chatC.id).filter((m) => m.args.reply_markup),
+      (s) => s.length > 0,
+    );
     const [up] = posted!.args.reply_markup.inline_keyboard[0];
     const routedId = /^fb:(.+):\+1$/.exec(up.callback_data)![1]!;
     await sb.api('DELETE', `/api/routes/${route.body.id}`);
@@ -169,11 +203,17 @@ describe.each(databaseKinds)('tenant isolation on %s', (kind) => {
     const [own] = sentTo(chatB.id);
     const forged = callbackUpdate(up.callback_data, own!.result as any, BOB);
     await tg(forged);
-    await waitFor(() => telegram.ok('answerCallbackQuery').filter((c) => c.args.callback_query_id === forged.callback_query.id), (a) => a.length > 0);
+    await waitFor(
+      () => telegram.ok('answerCallbackQuery').filter((c) => c.args.callback_query_id === forged.callback_query.id),
+      (a) => a.length > 0,
+    );
     expect(await votesOn(routedId)).toEqual([]);
 
     await tg(callbackUpdate(up.callback_data, posted!.result as any, BOB));
-    await waitFor(() => votesOn(routedId), (v) => v.length > 0);
+    await waitFor(
+      () => votesOn(routedId),
+      (v) => v.length > 0,
+    );
     expect(await votesOn(routedId)).toEqual([{ user_id: String(BOB.id), score: 1 }]);
   });
 
@@ -183,21 +223,48 @@ describe.each(databaseKinds)('tenant isolation on %s', (kind) => {
     const answer = await finished('channel=slack&agent=ask');
     expect(answer.status).toBe('succeeded');
 
-    const forged = clickPayload({ executionId: answer.id, score: 1, ts: ts(), channel: 'C0TENB001', user: 'U0MALLORY', responseUrl: slack.responseUrl('forged-team') });
+    const forged = clickPayload({
+      executionId: answer.id,
+      score: 1,
+      ts: ts(),
+      channel: 'C0TENB001',
+      user: 'U0MALLORY',
+      responseUrl: slack.responseUrl('forged-team'),
+    });
     forged.team = { id: OTHER_TEAM, domain: 'other' };
     forged.user.team_id = OTHER_TEAM;
     await sb.app.request('/slack/events', clickRequest(forged));
-    const elsewhere = clickPayload({ executionId: answer.id, score: -1, ts: ts(), channel: 'C0OTHER01', user: 'U0CAROL01', responseUrl: slack.responseUrl('forged-channel') });
+    const elsewhere = clickPayload({
+      executionId: answer.id,
+      score: -1,
+      ts: ts(),
+      channel: 'C0OTHER01',
+      user: 'U0CAROL01',
+      responseUrl: slack.responseUrl('forged-channel'),
+    });
     await sb.app.request('/slack/events', clickRequest(elsewhere));
     for (const id of ['forged-team', 'forged-channel']) {
-      const response = await waitFor(() => slack.responses.find((r) => r.id === id), (r) => r !== undefined);
+      const response = await waitFor(
+        () => slack.responses.find((r) => r.id === id),
+        (r) => r !== undefined,
+      );
       expect(response!.body).toMatchObject({ response_type: 'ephemeral', text: expect.stringMatching(/not from this conversation/) });
     }
     expect(await votesOn(answer.id)).toEqual([]);
 
-    const here = clickPayload({ executionId: answer.id, score: 1, ts: ts(), channel: 'C0TENA001', threadTs: mention.ts, responseUrl: slack.responseUrl('here') });
+    const here = clickPayload({
+      executionId: answer.id,
+      score: 1,
+      ts: ts(),
+      channel: 'C0TENA001',
+      threadTs: mention.ts,
+      responseUrl: slack.responseUrl('here'),
+    });
     await sb.app.request('/slack/events', clickRequest(here));
-    await waitFor(() => votesOn(answer.id), (v) => v.length > 0);
+    await waitFor(
+      () => votesOn(answer.id),
+      (v) => v.length > 0,
+    );
     expect(await votesOn(answer.id)).toEqual([{ user_id: 'U0ALICE01', score: 1 }]);
     expect(TEAM).not.toBe(OTHER_TEAM);
   });
@@ -215,7 +282,13 @@ describe.each(databaseKinds)('tenant isolation on %s', (kind) => {
     const ours = github.comments.filter((c) => c.pr === 1 && c.kind === 'issue' && c.login === SELF);
     const rated = ours.find((c) => c.body.includes(first.id))!;
     // Mallory copies the marker of the app's second answer into a comment of her own and gets it 👍'd.
-    const copy = github.addComment({ repo: REPO.full_name, pr: 1, kind: 'issue', login: 'mallory', body: `great answer!\n<!-- switchboard:execution=${second.id} -->` });
+    const copy = github.addComment({
+      repo: REPO.full_name,
+      pr: 1,
+      kind: 'issue',
+      login: 'mallory',
+      body: `great answer!\n<!-- switchboard:execution=${second.id} -->`,
+    });
     github.react('issue_comment', copy.id, '+1', 'dave');
     github.react('issue_comment', rated.id, '+1', 'carol');
     // GitHub sends no event for reactions: they are collected the next time the pull request is worked on.
@@ -235,7 +308,7 @@ describe.each(databaseKinds)('tenant isolation on %s', (kind) => {
     expect(missing.status).toBe(404);
   });
 
-  it('two tenants whose conversation keys meet get separate conversations, so neither reads the other\'s history', async () => {
+  it("two tenants whose conversation keys meet get separate conversations, so neither reads the other's history", async () => {
     const base = { channel: 'hooks' as const, conversationKey: `shared-key-${kind}`, userId: 'u', text: 'help', receivedAt: new Date().toISOString() };
     const help = [{ agent: 'help', intent: { name: 'help' as const, args: {} } }];
     const a = stored(await sb.opened.store.ingest({ ...base, deliveryId: `a-${kind}`, tenantId: 'hook:a' }, help));

@@ -186,7 +186,9 @@ describe('channel registry', () => {
 
   it('the outbound step fails clearly for a channel with no adapter, or a destination that cannot take one', async () => {
     const deliver = deliverThrough(createChannelRegistry([recording('web')]));
-    await expect(deliver({ executionId: 'e9', envelope: envelope('slack') }, { text: 'x' })).rejects.toThrow(/no adapter for channel "slack"; cannot deliver the reply to execution e9/);
+    await expect(deliver({ executionId: 'e9', envelope: envelope('slack') }, { text: 'x' })).rejects.toThrow(
+      /no adapter for channel "slack"; cannot deliver the reply to execution e9/,
+    );
     await expect(deliver({ executionId: 'e9', envelope: envelope('web'), destination: { channel: 'web', target: 'x' } }, { text: 'x' })).rejects.toThrow(
       /channel "web" cannot be a routing destination/,
     );
@@ -226,14 +228,25 @@ describe('channel registry', () => {
 });
 
 describe('web channel: a pasted diff', () => {
-  const diff = ['diff --git a/src/app.ts b/src/app.ts', '--- a/src/app.ts', '+++ b/src/app.ts', '@@ -1,1 +1,3 @@', ' const a = 1;', '+console.log(a);', '+// TODO tidy'].join('\n');
+  const diff = [
+    'diff --git a/src/app.ts b/src/app.ts',
+    '--- a/src/app.ts',
+    '+++ b/src/app.ts',
+    '@@ -1,1 +1,3 @@',
+    ' const a = 1;',
+    '+console.log(a);',
+    '+// TODO tidy',
+  ].join('\n');
   const findings = ['src/app.ts:2 — Debug leftover', 'src/app.ts:3 — TODO added'];
 
   it('answers with the findings as JSON beside the text, not written into it', async () => {
     const sb = await startTestSwitchboard('pglite');
     try {
       const { body } = await sb.api('POST', '/api/messages?wait=1', { text: diff, user_id: 'dev' });
-      expect(body.reply.findings.map((f: { line: number; severity: string }) => [f.line, f.severity])).toEqual([[2, 'medium'], [3, 'low']]);
+      expect(body.reply.findings.map((f: { line: number; severity: string }) => [f.line, f.severity])).toEqual([
+        [2, 'medium'],
+        [3, 'low'],
+      ]);
       expect(body.reply.text).not.toMatch(/src\/app\.ts:\d/);
     } finally {
       await sb.close();

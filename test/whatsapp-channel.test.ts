@@ -20,7 +20,17 @@ import { loadConfig } from '../src/config.ts';
 import { NormalizeError, RetryLaterError, VerificationError, type RawRequest } from '../src/ports.ts';
 import { splitMessage } from '../src/split.ts';
 import type { Envelope } from '../src/types.ts';
-import { ACCOUNT_SID, AUTH_TOKEN, CUSTOMER, inboundFields, PUBLIC_URL, startFakeTwilio, WHATSAPP_FROM, whatsappRequest, type FakeTwilio } from './fakes/twilio-api.ts';
+import {
+  ACCOUNT_SID,
+  AUTH_TOKEN,
+  CUSTOMER,
+  inboundFields,
+  PUBLIC_URL,
+  startFakeTwilio,
+  WHATSAPP_FROM,
+  whatsappRequest,
+  type FakeTwilio,
+} from './fakes/twilio-api.ts';
 import { outbound } from './support/outbound.ts';
 
 const NOW = new Date('2025-06-01T12:00:00Z');
@@ -88,7 +98,9 @@ describe('the WhatsApp adapter', () => {
   });
 
   it('refuses to start with a sender that is not a phone number, or an account SID that is not one, naming the variable', () => {
-    expect(() => createWhatsAppAdapter(whatsapp({ ...full, TWILIO_WHATSAPP_FROM: 'my-number' }), PUBLIC_URL)).toThrow(/TWILIO_WHATSAPP_FROM.*international format/);
+    expect(() => createWhatsAppAdapter(whatsapp({ ...full, TWILIO_WHATSAPP_FROM: 'my-number' }), PUBLIC_URL)).toThrow(
+      /TWILIO_WHATSAPP_FROM.*international format/,
+    );
     expect(() => createWhatsAppAdapter(whatsapp({ ...full, TWILIO_ACCOUNT_SID: 'SK0123' }), PUBLIC_URL)).toThrow(/TWILIO_ACCOUNT_SID/);
   });
 });
@@ -135,9 +147,12 @@ describe('writing within WhatsApp limits', () => {
 
   it('never cuts inside a word and keeps every body within 1,600 characters', () => {
     let seed = 3;
-    const next = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const next = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
     for (let round = 0; round < 30; round++) {
-      const text = Array.from({ length: 200 + Math.floor(next() * 800) }, () => `${'y'.repeat(1 + Math.floor(next() * 12))}${next() < 0.1 ? '\n\n' : ' '}`).join('');
+      const text = Array.from(
+        { length: 200 + Math.floor(next() * 800) },
+        () => `${'y'.repeat(1 + Math.floor(next() * 12))}${next() < 0.1 ? '\n\n' : ' '}`,
+      ).join('');
       const parts = splitText(text);
       for (const part of parts) expect(part.length).toBeLessThanOrEqual(1600);
       expect(words(parts.join(' '))).toEqual(words(text));
@@ -158,7 +173,9 @@ describe('writing within WhatsApp limits', () => {
 
   it('redirects the SDK to TWILIO_API_URL, and only Twilio hosts', () => {
     const client = new RedirectingRequestClient('http://127.0.0.1:9/twilio/');
-    expect(client.redirect('https://api.twilio.com/2010-04-01/Accounts/AC1/Messages.json')).toBe('http://127.0.0.1:9/twilio/2010-04-01/Accounts/AC1/Messages.json');
+    expect(client.redirect('https://api.twilio.com/2010-04-01/Accounts/AC1/Messages.json')).toBe(
+      'http://127.0.0.1:9/twilio/2010-04-01/Accounts/AC1/Messages.json',
+    );
     expect(client.redirect('https://api.dublin.ie1.twilio.com/2010-04-01/x?y=1')).toBe('http://127.0.0.1:9/twilio/2010-04-01/x?y=1');
     expect(client.redirect('https://example.com/a')).toBe('https://example.com/a');
     expect(new RedirectingRequestClient('https://api.twilio.com').redirect('https://api.twilio.com/a')).toBe('https://api.twilio.com/a');
@@ -214,7 +231,9 @@ describe('the WhatsApp sender, through the real twilio client', () => {
   });
 
   it('says what to fix when Twilio refuses: a wrong sender, bad credentials', async () => {
-    await expect(sender('whatsapp:+10000000000').reply(envelope(CUSTOMER), { text: 'hi' }, { executionId: 'e4' })).rejects.toThrow(/63007.*TWILIO_WHATSAPP_FROM/);
+    await expect(sender('whatsapp:+10000000000').reply(envelope(CUSTOMER), { text: 'hi' }, { executionId: 'e4' })).rejects.toThrow(
+      /63007.*TWILIO_WHATSAPP_FROM/,
+    );
     await expect(sender(WHATSAPP_FROM, 'nope').reply(envelope(CUSTOMER), { text: 'hi' }, { executionId: 'e5' })).rejects.toThrow(/20003.*TWILIO_AUTH_TOKEN/);
   });
 });

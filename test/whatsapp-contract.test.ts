@@ -7,7 +7,13 @@ let fake: FakeTwilio | undefined;
 channelContract({
   name: 'WhatsApp',
   route: '/whatsapp/webhook',
-  env: (fakeUrl) => ({ TWILIO_ACCOUNT_SID: ACCOUNT_SID, TWILIO_AUTH_TOKEN: AUTH_TOKEN, TWILIO_WHATSAPP_FROM: WHATSAPP_FROM, TWILIO_API_URL: fakeUrl, PUBLIC_URL }),
+  env: (fakeUrl) => ({
+    TWILIO_ACCOUNT_SID: ACCOUNT_SID,
+    TWILIO_AUTH_TOKEN: AUTH_TOKEN,
+    TWILIO_WHATSAPP_FROM: WHATSAPP_FROM,
+    TWILIO_API_URL: fakeUrl,
+    PUBLIC_URL,
+  }),
   requiredEnv: ['TWILIO_ACCOUNT_SID', 'TWILIO_AUTH_TOKEN', 'TWILIO_WHATSAPP_FROM', 'PUBLIC_URL'],
   async startFake() {
     const started = await startFakeTwilio();

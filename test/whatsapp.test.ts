@@ -35,10 +35,10 @@ const agents: Agent[] = createAgents().map((agent) => {
   if (agent.name === 'ask') {
     return { ...askAgent, run: async (ctx) => (ctx.envelope.text.startsWith('LONG') ? { text: LONG, feedback: true } : askAgent.run(ctx)) };
   }
-  if (agent.name === 'status') return { ...statusAgent, run: async (ctx) => (ctx.envelope.userId === GATE_NUMBER && (await gate.pass()), statusAgent.run(ctx)) };
+  if (agent.name === 'status')
+    return { ...statusAgent, run: async (ctx) => (ctx.envelope.userId === GATE_NUMBER && (await gate.pass()), statusAgent.run(ctx)) };
   return agent;
 });
-
 
 let numberSeq = 0;
 /** A fresh customer number, so each test reads only its own chat. */
@@ -50,7 +50,11 @@ describe.each(databaseKinds)('WhatsApp channel on %s', (kind) => {
   const send = (init: RequestInit, path = '/whatsapp/webhook') => sb.app.request(path, init);
   const say = (from: string, body: string, extra: Record<string, string> = {}) => send(whatsappRequest(inboundFields(body, { From: from, ...extra })));
   const execution = async (where: string) => (await sb.api('GET', `/api/executions?channel=whatsapp&${where}&limit=1`)).body.executions[0];
-  const finished = (where: string) => waitFor(() => execution(where), (e) => e?.status === 'succeeded' || e?.status === 'dead');
+  const finished = (where: string) =>
+    waitFor(
+      () => execution(where),
+      (e) => e?.status === 'succeeded' || e?.status === 'dead',
+    );
 
   beforeAll(async () => {
     fake = await startFakeTwilio();
@@ -99,7 +103,10 @@ describe.each(databaseKinds)('WhatsApp channel on %s', (kind) => {
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/^text\/xml/);
     expect(await res.text()).toBe('<?xml version="1.0" encoding="UTF-8"?><Response/>');
-    const [answer] = await waitFor(() => fake.messages.filter((m) => m.to === from), (m) => m.length > 0);
+    const [answer] = await waitFor(
+      () => fake.messages.filter((m) => m.to === from),
+      (m) => m.length > 0,
+    );
     expect(answer).toMatchObject({ from: WHATSAPP_FROM, status: 201 });
     // No buttons on WhatsApp: a rated answer says how to rate it.
     expect(answer!.body.endsWith(FEEDBACK_HINT)).toBe(true);
@@ -142,7 +149,10 @@ describe.each(databaseKinds)('WhatsApp channel on %s', (kind) => {
     const fields = inboundFields('help', { From: from });
     const res = await send(whatsappRequest(fields, { url: `${WEBHOOK_URL}?tenant=acme` }), '/whatsapp/webhook?tenant=acme');
     expect(res.status).toBe(200);
-    await waitFor(() => fake.sent(from), (m) => m.length > 0);
+    await waitFor(
+      () => fake.sent(from),
+      (m) => m.length > 0,
+    );
     expect(fake.sent(from)[0]).toMatch(/summarize/);
   });
 
@@ -152,7 +162,10 @@ describe.each(databaseKinds)('WhatsApp channel on %s', (kind) => {
     await waitFor(() => gate.waiting, Boolean);
     expect(fake.sent(GATE_NUMBER)).toEqual([]);
     gate.open();
-    const [answer] = await waitFor(() => fake.sent(GATE_NUMBER), (m) => m.length > 0);
+    const [answer] = await waitFor(
+      () => fake.sent(GATE_NUMBER),
+      (m) => m.length > 0,
+    );
     expect(answer).toMatch(/queue/i);
   });
 
@@ -162,7 +175,10 @@ describe.each(databaseKinds)('WhatsApp channel on %s', (kind) => {
     const init = whatsappRequest(inboundFields('status', { From: from }));
     const responses = await Promise.all(Array.from({ length: 6 }, () => send(init)));
     expect(responses.map((r) => r.status)).toEqual([200, 200, 200, 200, 200, 200]);
-    await waitFor(() => fake.sent(from), (m) => m.length > 0);
+    await waitFor(
+      () => fake.sent(from),
+      (m) => m.length > 0,
+    );
     expect(await (await send(init)).text()).toContain('<Response/>');
     await pipelineIdle(sb);
     expect(fake.sent(from)).toHaveLength(1);
@@ -172,22 +188,37 @@ describe.each(databaseKinds)('WhatsApp channel on %s', (kind) => {
   it('feeds the chat history to the agents: summarize recalls what was said', async () => {
     const from = customer();
     await say(from, 'The payments deploy failed because the queue consumer ran out of memory.');
-    await waitFor(() => fake.sent(from), (m) => m.length > 0);
+    await waitFor(
+      () => fake.sent(from),
+      (m) => m.length > 0,
+    );
     await say(from, 'summarize');
-    const replies = await waitFor(() => fake.sent(from), (m) => m.length > 1);
+    const replies = await waitFor(
+      () => fake.sent(from),
+      (m) => m.length > 1,
+    );
     expect(replies[1]).toMatch(/memory/i);
   });
 
   it('"+1" and 👎 rate the previous answer in the chat, one vote per person', async () => {
     const from = customer();
     await say(from, 'where are the deploy logs?');
-    await waitFor(() => fake.sent(from), (m) => m.length > 0);
+    await waitFor(
+      () => fake.sent(from),
+      (m) => m.length > 0,
+    );
     const ask = await finished('agent=ask');
     await say(from, '+1');
-    await waitFor(() => fake.sent(from), (m) => m.length > 1);
+    await waitFor(
+      () => fake.sent(from),
+      (m) => m.length > 1,
+    );
     expect(fake.sent(from)[1]).toMatch(/recorded 👍/);
     await say(from, '👎');
-    await waitFor(() => fake.sent(from), (m) => m.length > 2);
+    await waitFor(
+      () => fake.sent(from),
+      (m) => m.length > 2,
+    );
     expect(fake.sent(from)[2]).toMatch(/recorded 👎/);
     const votes = rowsOf(await sb.opened.handle.db.execute(sql`select user_id, score, channel from feedback where execution_id = ${ask.id}`));
     expect(votes).toEqual([{ user_id: from, score: -1, channel: 'whatsapp' }]);
@@ -196,7 +227,10 @@ describe.each(databaseKinds)('WhatsApp channel on %s', (kind) => {
   it('splits a long answer into messages of at most 1,600 characters, at paragraph breaks, never inside a word', async () => {
     const from = customer();
     await say(from, 'LONG answer please');
-    await waitFor(() => fake.sent(from), (m) => m.at(-1)?.endsWith(FEEDBACK_HINT) ?? false);
+    await waitFor(
+      () => fake.sent(from),
+      (m) => m.at(-1)?.endsWith(FEEDBACK_HINT) ?? false,
+    );
     const bodies = fake.sent(from);
     expect(bodies.length).toBeGreaterThan(3);
     for (const body of bodies) {
@@ -211,7 +245,10 @@ describe.each(databaseKinds)('WhatsApp channel on %s', (kind) => {
     const from = customer();
     const res = await say(from, '', { NumMedia: '1', MediaUrl0: 'https://api.twilio.com/media/ME1', MediaContentType0: 'image/jpeg', MessageType: 'image' });
     expect(res.status).toBe(200);
-    const [reply] = await waitFor(() => fake.sent(from), (m) => m.length > 0);
+    const [reply] = await waitFor(
+      () => fake.sent(from),
+      (m) => m.length > 0,
+    );
     expect(reply!.startsWith(MEDIA_NOTICE)).toBe(true);
     const done = await finished('agent=ask');
     expect(done).toMatchObject({ status: 'succeeded', args: { media: 1 } });
@@ -222,7 +259,10 @@ describe.each(databaseKinds)('WhatsApp channel on %s', (kind) => {
     const from = customer();
     fake.rateLimit(1, 1);
     await say(from, 'help');
-    const [delivered] = await waitFor(() => fake.messages.filter((m) => m.to === from && m.status === 201), (m) => m.length > 0);
+    const [delivered] = await waitFor(
+      () => fake.messages.filter((m) => m.to === from && m.status === 201),
+      (m) => m.length > 0,
+    );
     const limited = fake.messages.find((m) => m.to === from && m.status === 429)!;
     expect(limited).toBeDefined();
     expect(delivered!.at - limited.at).toBeGreaterThanOrEqual(950);
@@ -236,7 +276,10 @@ describe.each(databaseKinds)('WhatsApp channel on %s', (kind) => {
     try {
       const res = await sb.app.request('/hooks/ci', signedHook({ type: 'build.failed', text: 'nightly failed' }));
       expect(res.status).toBeLessThan(300);
-      const [body] = await waitFor(() => fake.sent('whatsapp:+31699999999'), (m) => m.length > 0);
+      const [body] = await waitFor(
+        () => fake.sent('whatsapp:+31699999999'),
+        (m) => m.length > 0,
+      );
       expect(body).toMatch(/queue/i);
     } finally {
       await sb.api('DELETE', `/api/routes/${route.body.id}`);

@@ -93,7 +93,9 @@ function createClients(config: Config['github'], opts: GithubAdapterOptions) {
     if (token) return token;
     const installationId = ref.installationId;
     if (!installationId) {
-      throw new Error('the event carries no App installation: with GITHUB_APP_ID, receive events through the App webhook, or set GITHUB_TOKEN for a repository webhook');
+      throw new Error(
+        'the event carries no App installation: with GITHUB_APP_ID, receive events through the App webhook, or set GITHUB_TOKEN for a repository webhook',
+      );
     }
     let client = installations.get(installationId);
     if (!client) {

@@ -178,11 +178,24 @@ function reviewComment(ids: Ids, p: ReviewCommentEvent, opts: NormalizeOptions):
 // The fields each handled event must carry, with their types: a body that lacks them is not the event the
 // X-GitHub-Event header names (a mismatched or forged header), and is refused before anything reads it.
 const SHAPES: Record<string, Record<string, 'string' | 'number' | 'object'>> = {
-  pull_request: { action: 'string', 'pull_request': 'object', 'pull_request.number': 'number', 'pull_request.state': 'string', 'pull_request.title': 'string' },
+  pull_request: { action: 'string', pull_request: 'object', 'pull_request.number': 'number', 'pull_request.state': 'string', 'pull_request.title': 'string' },
   issue_comment: { action: 'string', issue: 'object', 'issue.number': 'number', comment: 'object', 'comment.id': 'number', 'comment.body': 'string' },
-  pull_request_review_comment: { action: 'string', 'pull_request': 'object', 'pull_request.number': 'number', comment: 'object', 'comment.id': 'number', 'comment.body': 'string' },
+  pull_request_review_comment: {
+    action: 'string',
+    pull_request: 'object',
+    'pull_request.number': 'number',
+    comment: 'object',
+    'comment.id': 'number',
+    'comment.body': 'string',
+  },
 };
-const COMMON: Record<string, 'string' | 'object'> = { 'repository.full_name': 'string', 'repository.name': 'string', 'repository.owner.login': 'string', 'sender.login': 'string', 'sender.type': 'string' };
+const COMMON: Record<string, 'string' | 'object'> = {
+  'repository.full_name': 'string',
+  'repository.name': 'string',
+  'repository.owner.login': 'string',
+  'sender.login': 'string',
+  'sender.type': 'string',
+};
 
 /** The first field of `shape` that `payload` lacks or holds with another type, as `path (type)`. */
 function missingField(payload: Record<string, any>, shape: Record<string, string>): string | undefined {

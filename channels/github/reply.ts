@@ -6,7 +6,16 @@
  */
 import type { Octokit } from '@octokit/rest';
 import { RetryLaterError, type Logger, type Prepared } from '../../src/ports.ts';
-import { deliverReview, type ChangedFile, type Comparison, type PullRequest, type ReviewDecision, type ReviewMemory, type ReviewPlan, type ReviewSummary } from '../../src/review/index.ts';
+import {
+  deliverReview,
+  type ChangedFile,
+  type Comparison,
+  type PullRequest,
+  type ReviewDecision,
+  type ReviewMemory,
+  type ReviewPlan,
+  type ReviewSummary,
+} from '../../src/review/index.ts';
 import type { Envelope, Finding, HistoryMessage, Reply } from '../../src/types.ts';
 import { executionMarker, markedExecution, type GithubReplyRef } from './normalize.ts';
 
@@ -54,7 +63,9 @@ function coverage(plan: ReviewPlan, summary: ReviewSummary | undefined, readBy: 
     const found = Object.values(summary.findingsByRule).reduce((a, b) => a + (b ?? 0), 0);
     lines.push(`**Risk:** ${summary.risk} (${plural(found, 'finding')}).`);
   }
-  lines.push(`**Changed${plan.mode === 'incremental' ? ' since the last review' : ''}:** ${plural(considered, 'file')}, +${plan.addedTotal} −${plan.removedTotal} lines.`);
+  lines.push(
+    `**Changed${plan.mode === 'incremental' ? ' since the last review' : ''}:** ${plural(considered, 'file')}, +${plan.addedTotal} −${plan.removedTotal} lines.`,
+  );
   lines.push(
     `**Coverage:** ${plan.reviewed.length} of ${considered} changed file${considered === 1 ? '' : 's'} reviewed` +
       `${plan.partial.length ? ` (${plan.partial.length} partially)` : ''}, ${plan.addedReviewed} of ${plan.addedTotal} added lines, read by ${readBy}.` +
@@ -88,7 +99,11 @@ export function reviewBody(plan: ReviewPlan, reply: Reply, parts: { repeated: nu
   const summary = reply.data?.summary as ReviewSummary | undefined;
   const said = summary ? reply.text : 'No reviewable changes: every changed file was skipped (see below).';
   const tail = coverage(plan, summary, readers(reply));
-  if (parts.repeated) tail.push('', `${parts.repeated} finding${parts.repeated === 1 ? ' was' : 's were'} already raised on an earlier push and ${parts.repeated === 1 ? 'is' : 'are'} not repeated.`);
+  if (parts.repeated)
+    tail.push(
+      '',
+      `${parts.repeated} finding${parts.repeated === 1 ? ' was' : 's were'} already raised on an earlier push and ${parts.repeated === 1 ? 'is' : 'are'} not repeated.`,
+    );
   if (parts.outside.length) {
     tail.push('', parts.note ?? `**Comments on lines outside the diff (${parts.outside.length}):**`);
     tail.push(...capped(parts.outside, (c) => `- ${location(c)} — ${oneLine(c.body)}`));
@@ -111,7 +126,14 @@ export type ReplierOptions = {
   logger?: Logger;
 };
 
-type PrComment = { id: number; body?: string | null; created_at?: string; user?: { login: string; type?: string } | null; in_reply_to_id?: number; reactions?: { '+1'?: number; '-1'?: number } };
+type PrComment = {
+  id: number;
+  body?: string | null;
+  created_at?: string;
+  user?: { login: string; type?: string } | null;
+  in_reply_to_id?: number;
+  reactions?: { '+1'?: number; '-1'?: number };
+};
 
 /** Whether `login` (the hub's own) wrote the comment; never when the hub's login is unknown. */
 const writtenBy = (c: PrComment, login: string | undefined) => login !== undefined && c.user?.login?.toLowerCase() === login.toLowerCase();
@@ -130,7 +152,8 @@ export function createGithubReplier(opts: ReplierOptions) {
     const { owner, repo } = ref;
     try {
       if (ref.kind === 'issue_comment' && ref.commentId) await gh.reactions.createForIssueComment({ owner, repo, comment_id: ref.commentId, content });
-      else if (ref.kind === 'review_comment' && ref.commentId) await gh.reactions.createForPullRequestReviewComment({ owner, repo, comment_id: ref.commentId, content });
+      else if (ref.kind === 'review_comment' && ref.commentId)
+        await gh.reactions.createForPullRequestReviewComment({ owner, repo, comment_id: ref.commentId, content });
       else await gh.reactions.createForIssue({ owner, repo, issue_number: ref.number, content });
     } catch (err) {
       opts.logger?.warn({ err, pr: `${owner}/${repo}#${ref.number}` }, 'could not add the 👀 reaction');
@@ -157,7 +180,11 @@ export function createGithubReplier(opts: ReplierOptions) {
    * GitHub sends no event for reactions, so 👍/👎 on the hub's comments are collected whenever the pull request
    * is worked on, as votes on the execution each comment names. Votes are upserts, so counting again is harmless.
    */
-  async function reactionVotes(gh: Octokit, ref: GithubReplyRef, comments: { issue: PrComment[]; review: PrComment[] }): Promise<NonNullable<Prepared['votes']>> {
+  async function reactionVotes(
+    gh: Octokit,
+    ref: GithubReplyRef,
+    comments: { issue: PrComment[]; review: PrComment[] },
+  ): Promise<NonNullable<Prepared['votes']>> {
     const { owner, repo, number } = ref;
     const votes: NonNullable<Prepared['votes']> = [];
     try {
@@ -186,7 +213,11 @@ export function createGithubReplier(opts: ReplierOptions) {
   async function pullRequest(gh: Octokit, ref: GithubReplyRef): Promise<PullRequest> {
     const { data: pr } = await gh.pulls.get({ owner: ref.owner, repo: ref.repo, pull_number: ref.number });
     return {
-      owner: ref.owner, repo: ref.repo, number: ref.number, headSha: pr.head.sha, baseSha: pr.base.sha,
+      owner: ref.owner,
+      repo: ref.repo,
+      number: ref.number,
+      headSha: pr.head.sha,
+      baseSha: pr.base.sha,
       // A `/review` comment is a person asking; a pull-request event is not.
       requested: ref.kind !== 'pull_request',
       async compare(base, head) {
@@ -204,7 +235,11 @@ export function createGithubReplier(opts: ReplierOptions) {
    * The pull request as a conversation, for `/ask` and `/summarize`: its title, description and changed files first,
    * then its comments (the hub's own as its answers), oldest first, without the comment being answered.
    */
-  async function pullRequestHistory(gh: Octokit, ref: GithubReplyRef, comments: { issue: PrComment[]; review: PrComment[] } | undefined): Promise<HistoryMessage[]> {
+  async function pullRequestHistory(
+    gh: Octokit,
+    ref: GithubReplyRef,
+    comments: { issue: PrComment[]; review: PrComment[] } | undefined,
+  ): Promise<HistoryMessage[]> {
     const { owner, repo, number } = ref;
     const { data: pr } = await gh.pulls.get({ owner, repo, pull_number: number });
     // The first page names enough files to say what the change touches; the pull request counts them all.
@@ -226,7 +261,10 @@ export function createGithubReplier(opts: ReplierOptions) {
     for (const c of said) {
       // The marker alone does not make a comment ours: anyone can copy it into theirs.
       const ours = markedExecution(c.body) !== undefined && writtenBy(c, self);
-      const text = c.body!.replace(/<!-- switchboard:execution=[0-9a-f-]{36} -->/g, '').replace(FEEDBACK_HINT, '').trim();
+      const text = c
+        .body!.replace(/<!-- switchboard:execution=[0-9a-f-]{36} -->/g, '')
+        .replace(FEEDBACK_HINT, '')
+        .trim();
       history.push({ role: ours ? 'assistant' : 'user', text, userId: ours ? null : (c.user?.login ?? null), at: c.created_at ?? pr.created_at });
     }
     return history;

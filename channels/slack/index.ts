@@ -12,7 +12,19 @@ import { verifySlack } from './verify.ts';
 
 export { FEEDBACK_ACTIONS, FEEDBACK_BLOCK_ID, normalizeSlack, urlVerificationChallenge } from './normalize.ts';
 export type { BotIdentity, NormalizeOptions, SlackReplyRef, SlackThreadRef } from './normalize.ts';
-export { compareTs, composeReply, createSlackSender, escapeMrkdwn, feedbackBlock, fitting, HISTORY_LIMIT, renderPart, SLACK_LIMITS, voteBlocks, WORKING_ON_IT } from './reply.ts';
+export {
+  compareTs,
+  composeReply,
+  createSlackSender,
+  escapeMrkdwn,
+  feedbackBlock,
+  fitting,
+  HISTORY_LIMIT,
+  renderPart,
+  SLACK_LIMITS,
+  voteBlocks,
+  WORKING_ON_IT,
+} from './reply.ts';
 export type { SlackMessage } from './reply.ts';
 export { SLACK_TOLERANCE_SECONDS, signSlack, verifySlack } from './verify.ts';
 

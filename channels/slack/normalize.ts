@@ -93,7 +93,8 @@ async function fromEvent(body: SlackEventBody, opts: NormalizeOptions): Promise<
   if (type !== 'app_mention' && type !== 'message') return { ignore: `event ${type} is not handled` };
   const event = body.event as unknown as MessageLike;
   // With message.channels subscribed too, a mention would arrive twice; mentions come as app_mention, DMs as message.im.
-  if (event.type === 'message' && event.channel_type !== 'im') return { ignore: `message in a ${String(event.channel_type)} (only DMs and mentions are answered)` };
+  if (event.type === 'message' && event.channel_type !== 'im')
+    return { ignore: `message in a ${String(event.channel_type)} (only DMs and mentions are answered)` };
   if (event.subtype && !USER_SUBTYPES.has(event.subtype)) return { ignore: `message subtype ${event.subtype}` };
   if (event.bot_id) return { ignore: 'message from a bot' };
   if (!event.user) return { ignore: 'message without a user' };

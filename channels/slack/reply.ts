@@ -104,7 +104,14 @@ export const HISTORY_LIMIT = 50;
 const HISTORY_PAGE_SIZE = 200;
 const HISTORY_PAGES = 5;
 
-type ThreadMessage = { ts?: string; text?: string; user?: string; bot_id?: string; subtype?: string; metadata?: { event_type?: string; event_payload?: { execution_id?: unknown } } };
+type ThreadMessage = {
+  ts?: string;
+  text?: string;
+  user?: string;
+  bot_id?: string;
+  subtype?: string;
+  metadata?: { event_type?: string; event_payload?: { execution_id?: unknown } };
+};
 /** Message metadata marking a "Working on it…" note, with the execution it stands for. */
 const PLACEHOLDER_EVENT = 'switchboard_working';
 
@@ -112,7 +119,9 @@ const PLACEHOLDER_EVENT = 'switchboard_working';
 export function compareTs(a: string, b: string): number {
   const [as = '', am = ''] = a.split('.');
   const [bs = '', bm = ''] = b.split('.');
-  return as.length - bs.length || (as < bs ? -1 : as > bs ? 1 : 0) || (am.padEnd(6, '0') < bm.padEnd(6, '0') ? -1 : am.padEnd(6, '0') > bm.padEnd(6, '0') ? 1 : 0);
+  return (
+    as.length - bs.length || (as < bs ? -1 : as > bs ? 1 : 0) || (am.padEnd(6, '0') < bm.padEnd(6, '0') ? -1 : am.padEnd(6, '0') > bm.padEnd(6, '0') ? 1 : 0)
+  );
 }
 
 const unescapeMrkdwn = (text: string) => text.replaceAll('&lt;', '<').replaceAll('&gt;', '>').replaceAll('&amp;', '&');
@@ -166,8 +175,10 @@ export function createSlackSender(opts: SenderOptions) {
     }
   }
 
-  const post = (args: ChatPostMessageArguments) => call('chat.postMessage', () => client.chat.postMessage({ unfurl_links: false, unfurl_media: false, ...args }));
-  const edit = (channel: string, ts: string, message: { text: string; blocks?: Block[] }) => call('chat.update', () => client.chat.update({ channel, ts, ...message }));
+  const post = (args: ChatPostMessageArguments) =>
+    call('chat.postMessage', () => client.chat.postMessage({ unfurl_links: false, unfurl_media: false, ...args }));
+  const edit = (channel: string, ts: string, message: { text: string; blocks?: Block[] }) =>
+    call('chat.update', () => client.chat.update({ channel, ts, ...message }));
 
   async function respond(url: string, body: Record<string, unknown>) {
     const res = await fetchFn(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
@@ -275,7 +286,11 @@ export function createSlackSender(opts: SenderOptions) {
    * The thread before the message being answered, oldest first, and this execution's "Working on it…" if an earlier
    * attempt posted one; undefined (stored history stands) when Slack refuses.
    */
-  async function readThread(envelope: Envelope, ref: Extract<SlackReplyRef, { kind: 'thread' }>, executionId: string): Promise<{ history: HistoryMessage[]; placeholderTs?: string } | undefined> {
+  async function readThread(
+    envelope: Envelope,
+    ref: Extract<SlackReplyRef, { kind: 'thread' }>,
+    executionId: string,
+  ): Promise<{ history: HistoryMessage[]; placeholderTs?: string } | undefined> {
     const messageTs = (envelope.threadRef as SlackThreadRef | undefined)?.messageTs ?? (envelope.raw as { event?: { ts?: string } } | undefined)?.event?.ts;
     if (!messageTs) return undefined;
     const earlier: ThreadMessage[] = [];
@@ -283,7 +298,13 @@ export function createSlackSender(opts: SenderOptions) {
     try {
       let cursor: string | undefined;
       for (let page = 0; page < HISTORY_PAGES; page++) {
-        const res = await client.conversations.replies({ channel: ref.channel, ts: ref.threadTs, limit: HISTORY_PAGE_SIZE, include_all_metadata: true, ...(cursor ? { cursor } : {}) });
+        const res = await client.conversations.replies({
+          channel: ref.channel,
+          ts: ref.threadTs,
+          limit: HISTORY_PAGE_SIZE,
+          include_all_metadata: true,
+          ...(cursor ? { cursor } : {}),
+        });
         const messages = (res.messages ?? []) as ThreadMessage[];
         earlier.push(...messages.filter((m) => typeof m.ts === 'string' && compareTs(m.ts, messageTs) < 0));
         placeholderTs ??= messages.find((m) => m.metadata?.event_type === PLACEHOLDER_EVENT && m.metadata.event_payload?.execution_id === executionId)?.ts;

@@ -78,12 +78,18 @@ export function socketMode(opts: SocketModeOptions) {
         // A type we do not take is acknowledged all the same, so Slack does not send it again.
         answer = req && (await receive(req, 'respond'));
       } catch (err) {
-        logger.warn({ ...context, err: (err as Error).message }, 'a Slack Socket Mode envelope could not be stored; it stays unacknowledged, so Slack sends it again');
+        logger.warn(
+          { ...context, err: (err as Error).message },
+          'a Slack Socket Mode envelope could not be stored; it stays unacknowledged, so Slack sends it again',
+        );
         return;
       }
       const payload = envelope.accepts_response_payload ? await payloadOf(answer) : undefined;
       await envelope.ack(payload).catch((err: unknown) => {
-        logger.warn({ ...context, err: (err as Error).message }, 'could not acknowledge a stored Slack envelope (the connection closed); Slack sends it again and it is recognized as a duplicate');
+        logger.warn(
+          { ...context, err: (err as Error).message },
+          'could not acknowledge a stored Slack envelope (the connection closed); Slack sends it again and it is recognized as a duplicate',
+        );
       });
     }
 

@@ -75,7 +75,16 @@ export function createTelegramAdapter(config: Config['telegram'], opts: Telegram
   const botId = config.botToken ? botIdFromToken(config.botToken) : undefined;
   if (!config.enabled || botId === undefined) {
     if (config.enabled) throw new Error('TELEGRAM_BOT_TOKEN does not look like a bot token (<digits>:<secret>); copy it again from @BotFather');
-    return { channel: 'telegram', requiredEnv: config.requiredEnv, enabled: false, path: '/telegram/webhook', traits: TRAITS, verify: disabled, normalize: disabled, postTo: disabled };
+    return {
+      channel: 'telegram',
+      requiredEnv: config.requiredEnv,
+      enabled: false,
+      path: '/telegram/webhook',
+      traits: TRAITS,
+      verify: disabled,
+      normalize: disabled,
+      postTo: disabled,
+    };
   }
 
   // botInfo comes from the database (stored by set-webhook), not from getMe at each start; without it the username
@@ -151,7 +160,10 @@ export function createTelegramAdapter(config: Config['telegram'], opts: Telegram
     },
     update: sender.update,
     ...(config.mode === 'polling'
-      ? { poll: (receive: (req: RawRequest) => Promise<unknown>, o: { signal: AbortSignal; logger: Logger }) => pollUpdates(bot, receive, { ...o, timeoutSeconds: opts.pollTimeoutSeconds ?? 25 }) }
+      ? {
+          poll: (receive: (req: RawRequest) => Promise<unknown>, o: { signal: AbortSignal; logger: Logger }) =>
+            pollUpdates(bot, receive, { ...o, timeoutSeconds: opts.pollTimeoutSeconds ?? 25 }),
+        }
       : {}),
   };
 }
@@ -167,8 +179,10 @@ const waitTelegramAskedFor = (err: unknown): number | undefined => {
 
 /** What an operator should make of a failed Bot API call while polling. */
 function pollProblem(err: unknown): { message: string; webhookSet?: boolean } {
-  if (!(err instanceof GrammyError)) return { message: `cannot reach the Telegram Bot API (${(err as Error).message}); check the network and TELEGRAM_API_ROOT` };
-  if (err.error_code === 409 && /webhook/i.test(err.description)) return { message: 'a webhook was set while polling (telegram set-webhook?); removing it again', webhookSet: true };
+  if (!(err instanceof GrammyError))
+    return { message: `cannot reach the Telegram Bot API (${(err as Error).message}); check the network and TELEGRAM_API_ROOT` };
+  if (err.error_code === 409 && /webhook/i.test(err.description))
+    return { message: 'a webhook was set while polling (telegram set-webhook?); removing it again', webhookSet: true };
   if (err.error_code === 409) {
     return {
       message:
@@ -176,7 +190,8 @@ function pollProblem(err: unknown): { message: string; webhookSet?: boolean } {
         'stop it (another Switchboard with a different DATABASE_URL, a local copy) or give it its own bot token',
     };
   }
-  if (err.error_code === 401 || err.error_code === 404) return { message: `Telegram ${err.method} refused the token (${err.description}); check TELEGRAM_BOT_TOKEN (BotFather → /mybots → API Token)` };
+  if (err.error_code === 401 || err.error_code === 404)
+    return { message: `Telegram ${err.method} refused the token (${err.description}); check TELEGRAM_BOT_TOKEN (BotFather → /mybots → API Token)` };
   if (err.error_code === 429) return { message: `Telegram ${err.method} is rate-limited (${err.description})` };
   return { message: `Telegram ${err.method} failed: ${err.description}` };
 }
@@ -229,7 +244,10 @@ async function pollUpdates(
         await receive(updateRequest(update));
       } catch (err) {
         // Not stored: the offset stays, so the next getUpdates hands this update (and the rest) over again.
-        await backOff(err, `Telegram update ${update.update_id} could not be stored; it stays unconfirmed`, { channel: 'telegram', updateId: update.update_id });
+        await backOff(err, `Telegram update ${update.update_id} could not be stored; it stays unconfirmed`, {
+          channel: 'telegram',
+          updateId: update.update_id,
+        });
         stored = false;
         break;
       }
@@ -241,5 +259,10 @@ async function pollUpdates(
 
 /** An update as the webhook route would have received it: the same bytes go through the same normalize. */
 function updateRequest(update: Update): RawRequest {
-  return { body: new TextEncoder().encode(JSON.stringify(update)), headers: new Headers({ 'content-type': 'application/json' }), url: 'telegram:getUpdates', params: {} };
+  return {
+    body: new TextEncoder().encode(JSON.stringify(update)),
+    headers: new Headers({ 'content-type': 'application/json' }),
+    url: 'telegram:getUpdates',
+    params: {},
+  };
 }

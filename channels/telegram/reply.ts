@@ -68,18 +68,23 @@ export function composeReply(reply: Reply): string {
 const isEntityError = (err: unknown) => err instanceof GrammyError && err.error_code === 400 && /entit|tag/i.test(err.description);
 // Nothing to retry: the press is too old to answer, or the keyboard already shows this vote / the message is gone.
 const isStaleCallback = (err: unknown) => err instanceof GrammyError && err.error_code === 400 && /query is too old|query id is invalid/i.test(err.description);
-const isStaleEdit = (err: unknown) => err instanceof GrammyError && err.error_code === 400 && /not modified|message to edit not found|can't be edited/i.test(err.description);
+const isStaleEdit = (err: unknown) =>
+  err instanceof GrammyError && err.error_code === 400 && /not modified|message to edit not found|can't be edited/i.test(err.description);
 
 // Platform errors an operator can fix, and how.
 function explain(err: unknown): unknown {
   if (!(err instanceof GrammyError)) return err;
   const d = err.description;
   const hint =
-    err.error_code === 401 ? 'check TELEGRAM_BOT_TOKEN (BotFather → /mybots → API Token)'
-    : /blocked by the user/i.test(d) ? 'the user blocked the bot; it can answer again once they unblock it'
-    : /chat not found/i.test(d) ? 'check the chat id, and that the bot was added to the group or the user has started the bot'
-    : /not enough rights|have no rights/i.test(d) ? 'give the bot permission to send messages in this chat'
-    : undefined;
+    err.error_code === 401
+      ? 'check TELEGRAM_BOT_TOKEN (BotFather → /mybots → API Token)'
+      : /blocked by the user/i.test(d)
+        ? 'the user blocked the bot; it can answer again once they unblock it'
+        : /chat not found/i.test(d)
+          ? 'check the chat id, and that the bot was added to the group or the user has started the bot'
+          : /not enough rights|have no rights/i.test(d)
+            ? 'give the bot permission to send messages in this chat'
+            : undefined;
   return new Error(`Telegram ${err.method} failed: ${d}${hint ? `; ${hint}` : ''}`, { cause: err });
 }
 
@@ -98,7 +103,8 @@ async function call<T>(what: string, fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (err) {
-    if (err instanceof GrammyError && err.error_code === 429) throw new RetryLaterError((err.parameters.retry_after ?? 1) * 1000, `Telegram rate-limited ${what}`, { cause: err });
+    if (err instanceof GrammyError && err.error_code === 429)
+      throw new RetryLaterError((err.parameters.retry_after ?? 1) * 1000, `Telegram rate-limited ${what}`, { cause: err });
     throw err;
   }
 }
@@ -194,7 +200,9 @@ export function createTelegramSender(opts: { api: Api }) {
     const ref = envelope.replyRef as TelegramReplyRef | undefined;
     if (ref?.kind === 'vote') return part.index === 0 ? vote(ref, meta.reply) : undefined;
     if (ref?.kind !== 'message') {
-      throw new Error(`Telegram envelope ${envelope.deliveryId} has no reply address (replyRef.kind is ${String((ref as { kind?: unknown } | undefined)?.kind)})`);
+      throw new Error(
+        `Telegram envelope ${envelope.deliveryId} has no reply address (replyRef.kind is ${String((ref as { kind?: unknown } | undefined)?.kind)})`,
+      );
     }
     await deliver({ chatId: ref.chatId, threadId: ref.threadId, replyTo: ref.messageId }, part, meta, previews.get(meta.executionId));
     if (part.index === part.count - 1) previews.delete(meta.executionId);

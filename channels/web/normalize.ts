@@ -9,22 +9,25 @@ const MAX_ID_CHARS = 256;
 
 const utf8Length = (text: string): number => new TextEncoder().encode(text).length;
 
-export const webMessageSchema = z.object({
-  text: z
-    .string({ error: 'is required and must be a string' })
-    .refine((text) => text.trim() !== '', 'must not be empty')
-    .refine((text) => utf8Length(text) <= MAX_TEXT_BYTES, `must be at most ${MAX_TEXT_BYTES} bytes (32 KiB) of UTF-8`),
-  user_id: z
-    .string({ error: 'is required and must be a string' })
-    .min(1, 'must not be empty')
-    .max(MAX_ID_CHARS, `must be at most ${MAX_ID_CHARS} characters`),
-  conversation_id: z
-    .string({ error: 'must be a string' })
-    .max(MAX_ID_CHARS, `must be at most ${MAX_ID_CHARS} characters`)
-    .regex(/^[A-Za-z0-9_:.-]+$/, 'must be non-empty and use only letters, digits, "-", "_", ":" and "."')
-    // Clients often send null for "none"; it means the same as leaving the field out.
-    .nullish(),
-}, { error: 'must be a JSON object' });
+export const webMessageSchema = z.object(
+  {
+    text: z
+      .string({ error: 'is required and must be a string' })
+      .refine((text) => text.trim() !== '', 'must not be empty')
+      .refine((text) => utf8Length(text) <= MAX_TEXT_BYTES, `must be at most ${MAX_TEXT_BYTES} bytes (32 KiB) of UTF-8`),
+    user_id: z
+      .string({ error: 'is required and must be a string' })
+      .min(1, 'must not be empty')
+      .max(MAX_ID_CHARS, `must be at most ${MAX_ID_CHARS} characters`),
+    conversation_id: z
+      .string({ error: 'must be a string' })
+      .max(MAX_ID_CHARS, `must be at most ${MAX_ID_CHARS} characters`)
+      .regex(/^[A-Za-z0-9_:.-]+$/, 'must be non-empty and use only letters, digits, "-", "_", ":" and "."')
+      // Clients often send null for "none"; it means the same as leaving the field out.
+      .nullish(),
+  },
+  { error: 'must be a JSON object' },
+);
 
 export type WebMessage = z.infer<typeof webMessageSchema>;
 

@@ -23,7 +23,8 @@ export { formParams, signedUrl, verifyTwilio, WEBHOOK_PATH } from './verify.ts';
 /** Twilio reads the webhook's answer as TwiML: an empty Response sends nothing, the reply follows through the API. */
 export const EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>';
 
-const twiml = (body: string) => new Response(`<?xml version="1.0" encoding="UTF-8"?>${body}`, { status: 200, headers: { 'content-type': 'text/xml; charset=utf-8' } });
+const twiml = (body: string) =>
+  new Response(`<?xml version="1.0" encoding="UTF-8"?>${body}`, { status: 200, headers: { 'content-type': 'text/xml; charset=utf-8' } });
 /** Anything but TwiML (JSON included) is logged by Twilio as error 12300, so every answer is this one. */
 const emptyTwiml = () => twiml('<Response/>');
 
@@ -51,7 +52,16 @@ export function createWhatsAppAdapter(config: Config['whatsapp'], publicUrl: str
     const disabled = (): never => {
       throw new Error(`the whatsapp channel is disabled: set ${config.requiredEnv.join(', ')}`);
     };
-    return { channel: 'whatsapp', requiredEnv: config.requiredEnv, enabled: false, path: '/whatsapp/webhook', traits: TRAITS, verify: disabled, normalize: disabled, postTo: disabled };
+    return {
+      channel: 'whatsapp',
+      requiredEnv: config.requiredEnv,
+      enabled: false,
+      path: '/whatsapp/webhook',
+      traits: TRAITS,
+      verify: disabled,
+      normalize: disabled,
+      postTo: disabled,
+    };
   }
   // Settings Twilio would only refuse later, one message at a time: refuse them at start, saying which.
   if (!/^AC[0-9a-f]{32}$/i.test(config.accountSid!)) {

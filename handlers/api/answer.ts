@@ -17,7 +17,14 @@ export function executionAnswers({ store, waiter, replyWaitSeconds }: Pick<ApiDe
       const wait = ['1', 'true'].includes(c.req.query('wait') ?? '');
       const row = wait ? await waiter.wait(id, replyWaitSeconds * 1000) : await store.getExecution(id);
       const final = row && (row.status === 'succeeded' || row.status === 'dead');
-      const body = { ...extra, execution_id: id, conversation_id: row?.conversationId, status: row?.status, reply: final ? row.result : null, error: row?.error ?? null };
+      const body = {
+        ...extra,
+        execution_id: id,
+        conversation_id: row?.conversationId,
+        status: row?.status,
+        reply: final ? row.result : null,
+        error: row?.error ?? null,
+      };
       return c.json(body, wait && final ? 200 : 202);
     },
   };

@@ -42,7 +42,14 @@ export function conversationRoutes({ store }: Pick<ApiDeps, 'store'>) {
       conversation_key: conversation.conversationKey,
       tenant_id: conversation.tenantId,
       created_at: conversation.createdAt,
-      messages: conversation.messages.map((m) => ({ id: m.id, role: m.role, user_id: m.userId, text: m.text, execution_id: m.executionId, created_at: m.createdAt })),
+      messages: conversation.messages.map((m) => ({
+        id: m.id,
+        role: m.role,
+        user_id: m.userId,
+        text: m.text,
+        execution_id: m.executionId,
+        created_at: m.createdAt,
+      })),
     });
   });
 

@@ -11,7 +11,14 @@ import { cursor, pageLimit, parse, querySchema, search } from './input.ts';
 const isoTime = z
   .string()
   .transform((text) => text.replace(/ (\d{2}:?\d{2})$/, '+$1'))
-  .pipe(z.string().regex(/^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2}))?$/, 'must be an ISO 8601 time with its zone, such as 2026-01-31T09:00:00Z'))
+  .pipe(
+    z
+      .string()
+      .regex(
+        /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2}))?$/,
+        'must be an ISO 8601 time with its zone, such as 2026-01-31T09:00:00Z',
+      ),
+  )
   .transform((text, ctx) => {
     const at = new Date(text);
     // Date rolls 2026-02-31 over into March; a day past the month's end is a mistake to report.

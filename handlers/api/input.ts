@@ -39,4 +39,9 @@ export const cursor = z
 export const search = z.string().max(200, 'must be at most 200 characters');
 export const pageLimit = z.coerce.number().int().min(1).max(500).default(50);
 // Who made a change, for the audit trail: the CLI says `cli:<user>`; anything else through the API is `api`.
-export const actor = z.string().min(1).max(100).regex(/^[\w.:@-]+$/, 'letters, digits and . : @ - _').optional();
+export const actor = z
+  .string()
+  .min(1)
+  .max(100)
+  .regex(/^[\w.:@-]+$/, 'letters, digits and . : @ - _')
+  .optional();

@@ -21,11 +21,13 @@ export function messageRoutes(deps: Pick<ApiDeps, 'store' | 'ingest' | 'waiter' 
     // conversation (only one of the web channel's own), while any other value stays the client's own key.
     for (const envelope of envelopes) {
       if (!UUID.test(envelope.conversationKey)) continue;
-      envelope.conversationKey = (await store.conversationKeyOf(envelope.channel, envelope.tenantId, envelope.conversationKey.toLowerCase())) ?? envelope.conversationKey;
+      envelope.conversationKey =
+        (await store.conversationKeyOf(envelope.channel, envelope.tenantId, envelope.conversationKey.toLowerCase())) ?? envelope.conversationKey;
     }
     const [result] = await deps.ingest(envelopes);
     // The web channel is a trusted system (admin-token holders); a refusal here is a quota or a policy the operator set.
-    if (!result || isRefusal(result)) throw new AppError(403, `access_${result?.refused ?? 'refused'}`, result?.answer ?? 'The access policy refused this message');
+    if (!result || isRefusal(result))
+      throw new AppError(403, `access_${result?.refused ?? 'refused'}`, result?.answer ?? 'The access policy refused this message');
     return answers.respond(c, result.executionId, { duplicate: result.duplicate });
   });
 

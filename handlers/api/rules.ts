@@ -39,7 +39,12 @@ export function ruleRoutes({ store, agents, destinations }: Pick<ApiDeps, 'store
     }
     const invalid = destination.validateTarget?.(body.destination.target);
     if (invalid) throw new BadRequestError('invalid_destination', invalid);
-    const row = await store.createRule({ source: canonicalHookSource(body.source), event: body.event ?? null, agent: body.agent, destination: body.destination });
+    const row = await store.createRule({
+      source: canonicalHookSource(body.source),
+      event: body.event ?? null,
+      agent: body.agent,
+      destination: body.destination,
+    });
     return c.json(presentRule(row), 201);
   });
   api.delete('/routes/:id', async (c) => {

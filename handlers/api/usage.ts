@@ -10,7 +10,12 @@ const usageQuery = querySchema({
   days: z.coerce.number().int().min(1).max(366).default(7),
   group: z
     .string()
-    .transform((s) => s.split(',').map((g) => g.trim()).filter(Boolean))
+    .transform((s) =>
+      s
+        .split(',')
+        .map((g) => g.trim())
+        .filter(Boolean),
+    )
     .pipe(z.array(z.enum(USAGE_GROUPS, { message: `each group must be one of ${USAGE_GROUPS.join(', ')}` })).max(USAGE_GROUPS.length))
     .optional(),
 });

@@ -88,13 +88,37 @@ export function consoleRoutes(deps: ConsoleDeps) {
     };
   const id = (c: Context) => ({ id: c.req.param('id') ?? '' });
 
-  app.get('/', page('overview', 'Overview', 'overview', () => overviewBody()));
-  app.get('/console/agents', page('agents', 'Agents', 'agents', () => agentsBody(AGENT_DAYS)));
-  app.get('/console/executions', page('executions', 'Executions', 'lists', (c) => executionsBody(c.req.query())));
-  app.get('/console/executions/:id', page('executions', 'Execution', 'detail', () => executionBody(), id));
-  app.get('/console/conversations', page('conversations', 'Conversations', 'lists', (c) => conversationsBody(c.req.query())));
-  app.get('/console/conversations/:id', page('conversations', 'Conversation', 'detail', () => conversationBody(), id));
-  app.get('/console/access', page('access', 'Access', 'access', () => accessBody()));
-  app.get('/console/playground', page('playground', 'Playground', 'playground', () => playgroundBody()));
+  app.get(
+    '/',
+    page('overview', 'Overview', 'overview', () => overviewBody()),
+  );
+  app.get(
+    '/console/agents',
+    page('agents', 'Agents', 'agents', () => agentsBody(AGENT_DAYS)),
+  );
+  app.get(
+    '/console/executions',
+    page('executions', 'Executions', 'lists', (c) => executionsBody(c.req.query())),
+  );
+  app.get(
+    '/console/executions/:id',
+    page('executions', 'Execution', 'detail', () => executionBody(), id),
+  );
+  app.get(
+    '/console/conversations',
+    page('conversations', 'Conversations', 'lists', (c) => conversationsBody(c.req.query())),
+  );
+  app.get(
+    '/console/conversations/:id',
+    page('conversations', 'Conversation', 'detail', () => conversationBody(), id),
+  );
+  app.get(
+    '/console/access',
+    page('access', 'Access', 'access', () => accessBody()),
+  );
+  app.get(
+    '/console/playground',
+    page('playground', 'Playground', 'playground', () => playgroundBody()),
+  );
   return app;
 }

@@ -26,7 +26,15 @@ async function startServer(dataDir: string) {
   const started = performance.now();
   const child = spawn(process.execPath, [join(ROOT, 'src', 'cli.ts'), 'start'], {
     cwd: ROOT,
-    env: { PATH: process.env.PATH, DATA_DIR: dataDir, PORT: String(port), ADMIN_TOKEN: TOKEN, LOG_LEVEL: 'error', RATE_LIMIT_BURST: '100000', RATE_LIMIT_PER_MINUTE: '100000' },
+    env: {
+      PATH: process.env.PATH,
+      DATA_DIR: dataDir,
+      PORT: String(port),
+      ADMIN_TOKEN: TOKEN,
+      LOG_LEVEL: 'error',
+      RATE_LIMIT_BURST: '100000',
+      RATE_LIMIT_PER_MINUTE: '100000',
+    },
     stdio: 'ignore',
   });
   const base = `http://127.0.0.1:${port}`;

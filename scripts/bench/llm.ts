@@ -70,8 +70,14 @@ export async function run() {
       data,
       rows: [
         ...Object.entries(stats).map(([name, s]) => ({ metric: `${name} (n=${s.n})`, value: `p50 ${s.p50} ms, p99 ${s.p99} ms` })),
-        { metric: 'chain overhead, complete', value: `p50 ${signed(data.overhead.complete.p50Ms)} ms (×${data.overhead.complete.ratioP50}), p99 ${signed(data.overhead.complete.p99Ms)} ms` },
-        { metric: 'chain overhead, stream', value: `p50 ${signed(data.overhead.stream.p50Ms)} ms (×${data.overhead.stream.ratioP50}), p99 ${signed(data.overhead.stream.p99Ms)} ms` },
+        {
+          metric: 'chain overhead, complete',
+          value: `p50 ${signed(data.overhead.complete.p50Ms)} ms (×${data.overhead.complete.ratioP50}), p99 ${signed(data.overhead.complete.p99Ms)} ms`,
+        },
+        {
+          metric: 'chain overhead, stream',
+          value: `p50 ${signed(data.overhead.stream.p50Ms)} ms (×${data.overhead.stream.ratioP50}), p99 ${signed(data.overhead.stream.p99Ms)} ms`,
+        },
       ],
     };
   } finally {

@@ -76,7 +76,13 @@ async function onDatabase(kind: 'pglite' | 'postgres', peers: { hooks: number; s
   const dataDir = mkdtempSync(join(tmpdir(), 'switchboard-scale-'));
   let dbName: string | undefined;
   let admin: postgres.Sql | undefined;
-  const env: Record<string, string> = { DATA_DIR: dataDir, HOOK_SECRET_BENCH: SECRET, SLACK_SIGNING_SECRET: SIGNING_SECRET, SLACK_BOT_TOKEN: BOT_TOKEN, SLACK_API_URL: slackApi.apiUrl };
+  const env: Record<string, string> = {
+    DATA_DIR: dataDir,
+    HOOK_SECRET_BENCH: SECRET,
+    SLACK_SIGNING_SECRET: SIGNING_SECRET,
+    SLACK_BOT_TOKEN: BOT_TOKEN,
+    SLACK_API_URL: slackApi.apiUrl,
+  };
   if (kind === 'postgres') {
     admin = postgres(PG_ADMIN, { max: 1, onnotice: () => {} });
     dbName = `sb_bench_${Date.now()}`;
@@ -95,7 +101,7 @@ async function onDatabase(kind: 'pglite' | 'postgres', peers: { hooks: number; s
     const ingest = await hammerHooks(web.base!, { ...load, secret: SECRET });
     const slack = await hammerSlack(web.base!, { ...load, secret: SIGNING_SECRET, responseUrl: slackApi.responseUrl });
     const stored = ingest.ok + slack.ok;
-    const cpuMsPerEvent = ((await cpuSeconds(web.base!)) - cpuBefore) * 1000 / stored;
+    const cpuMsPerEvent = (((await cpuSeconds(web.base!)) - cpuBefore) * 1000) / stored;
     const webRss = rssMb(web.child.pid);
     await web.stop();
 
@@ -115,7 +121,7 @@ async function onDatabase(kind: 'pglite' | 'postgres', peers: { hooks: number; s
       await Promise.all(workers.map((w) => w.stop()));
       await db.end();
       await sleep(1000);
-      commitsPerExecution = Math.round(((await commits()) - commitsBefore) / stored * 100) / 100;
+      commitsPerExecution = Math.round((((await commits()) - commitsBefore) / stored) * 100) / 100;
     } else {
       const start = performance.now();
       const all = await startSwitchboard('all', env);
@@ -226,7 +232,16 @@ export async function run() {
         console.table(r.topPackages);
       }
     }
-    return { rows, data: { connections: CONNECTIONS, seconds: SECONDS, peers: { hooks: floorHooks, slack: boltSlack, rssMb: { hono: floorRss, bolt: boltRss } }, start, results } };
+    return {
+      rows,
+      data: {
+        connections: CONNECTIONS,
+        seconds: SECONDS,
+        peers: { hooks: floorHooks, slack: boltSlack, rssMb: { hono: floorRss, bolt: boltRss } },
+        start,
+        results,
+      },
+    };
   } finally {
     await fakeSlack.close();
   }

@@ -23,7 +23,13 @@ export async function run() {
   const fake = await startFakeSlack();
   const dataDir = mkdtempSync(join(tmpdir(), 'switchboard-bench-slack-'));
   // Both transports on one server: the signed Request URL, and the Socket Mode connection the app token opens.
-  const server = await startSwitchboard('all', { DATA_DIR: dataDir, SLACK_SIGNING_SECRET: SIGNING_SECRET, SLACK_BOT_TOKEN: BOT_TOKEN, SLACK_APP_TOKEN: APP_TOKEN, SLACK_API_URL: fake.apiUrl });
+  const server = await startSwitchboard('all', {
+    DATA_DIR: dataDir,
+    SLACK_SIGNING_SECRET: SIGNING_SECRET,
+    SLACK_BOT_TOKEN: BOT_TOKEN,
+    SLACK_APP_TOKEN: APP_TOKEN,
+    SLACK_API_URL: fake.apiUrl,
+  });
   const sentAt = new Map<string, number>();
   try {
     await fake.socket.waitForOpen();

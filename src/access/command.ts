@@ -45,7 +45,10 @@ export async function accessCommand(api: ApiCall, args: string[], print: (text: 
     for (const r of json.rules) print(`  ${line(r)}`);
     if (!json.rules.length) print('  none');
     print('Pending pairings (approve with `switchboard access approve <code>`):');
-    for (const p of json.pending) print(`  ${p.code}  ${p.channel.padEnd(9)} ${p.scope === 'chat' ? 'group chat' : 'person'} ${p.subject}${p.user_name ? ` (${p.user_name})` : ''}  expires ${p.expires_at}`);
+    for (const p of json.pending)
+      print(
+        `  ${p.code}  ${p.channel.padEnd(9)} ${p.scope === 'chat' ? 'group chat' : 'person'} ${p.subject}${p.user_name ? ` (${p.user_name})` : ''}  expires ${p.expires_at}`,
+      );
     if (!json.pending.length) print('  none');
     return 0;
   }

@@ -28,12 +28,14 @@ export const reviewAgent: Agent = {
       agent: 'review',
       system: PROMPTS.review.text,
       promptVersion: PROMPTS.review.version,
-      messages: [{
-        role: 'user',
-        content:
-          `Heuristic findings:\n${wrapUntrusted('findings', [...listed, ...summary.general.map((g) => g.body)].join('\n') || 'none')}\n\n` +
-          `Diff:\n${wrapUntrusted('diff', read)}`,
-      }],
+      messages: [
+        {
+          role: 'user',
+          content:
+            `Heuristic findings:\n${wrapUntrusted('findings', [...listed, ...summary.general.map((g) => g.body)].join('\n') || 'none')}\n\n` +
+            `Diff:\n${wrapUntrusted('diff', read)}`,
+        },
+      ],
       maxTokens: 1200,
       offline,
     });

@@ -32,7 +32,9 @@ function formatStatus(s: StatusSnapshot): string {
     `Providers: ${s.providers.map((p) => `${p.name} ${p.state}${p.lastError ? ` (last error: ${p.lastError})` : ''}`).join(', ') || 'none'}`,
   ];
   if (s.healthChecks?.length) {
-    lines.push(`Health checks: ${s.healthChecks.map((h) => `${h.component} ${h.ok ? 'ok' : 'FAILING'}${h.detail ? ` (${h.detail})` : ''} at ${h.at}`).join('; ')}`);
+    lines.push(
+      `Health checks: ${s.healthChecks.map((h) => `${h.component} ${h.ok ? 'ok' : 'FAILING'}${h.detail ? ` (${h.detail})` : ''} at ${h.at}`).join('; ')}`,
+    );
   }
   if (s.database?.outage || s.database?.refused) lines.push(formatDatabase(s.database));
   if (s.recentFailures.length > 0) {
@@ -47,11 +49,15 @@ function formatStatus(s: StatusSnapshot): string {
 function formatDatabase(d: NonNullable<StatusSnapshot['database']>): string {
   const parts = [`Database: ${d.up ? 'up' : 'UNREACHABLE'}`];
   if (d.outage) {
-    const end = d.outage.end ? ` to ${d.outage.end.toISOString()} (${formatDuration((d.outage.end.getTime() - d.outage.start.getTime()) / 1000)})` : ', still down';
+    const end = d.outage.end
+      ? ` to ${d.outage.end.toISOString()} (${formatDuration((d.outage.end.getTime() - d.outage.start.getTime()) / 1000)})`
+      : ', still down';
     parts.push(`${d.outage.end ? 'last outage' : 'outage'} from ${d.outage.start.toISOString()}${end}`);
   }
   if (d.refused) {
-    const by = Object.entries(d.refused.byChannel).map(([channel, n]) => `${channel} ${n}`).join(', ');
+    const by = Object.entries(d.refused.byChannel)
+      .map(([channel, n]) => `${channel} ${n}`)
+      .join(', ');
     parts.push(
       `${d.refused.count} deliver${d.refused.count === 1 ? 'y' : 'ies'} refused with 503 between ${d.refused.first.toISOString()} and ${d.refused.last.toISOString()} (${by})`,
     );
@@ -66,6 +72,8 @@ function formatDuration(totalSeconds: number): string {
     [Math.floor(s / 86_400), 'd'],
     [Math.floor((s % 86_400) / 3600), 'h'],
     [Math.floor((s % 3600) / 60), 'm'],
-  ].filter(([n]) => (n as number) > 0).map(([n, unit]) => `${n}${unit}`);
+  ]
+    .filter(([n]) => (n as number) > 0)
+    .map(([n, unit]) => `${n}${unit}`);
   return parts.length > 0 ? parts.join(' ') : `${s}s`;
 }

@@ -30,7 +30,7 @@ export function createProviders(llm: Config['llm'], logger?: Logger): LlmProvide
         // This SDK warns about nothing at run time; the table it documents is ours to report.
         if (logger) warnDeprecatedOnce(logger, 'openai', llm.openai.model);
         return createOpenAiProvider({ apiKey: llm.openai.apiKey!, baseUrl: llm.openai.baseUrl, model: llm.openai.model, timeoutMs });
-      case 'offline':
+      default: // 'offline'
         return createOfflineProvider();
     }
   });

@@ -69,7 +69,8 @@ export function createChain(providers: LlmProvider[], opts: ChainOptions): LlmCh
   const emit = opts.onEvent ?? (() => {});
   const onResilience = (e: ResilienceEvent) => {
     emit(e);
-    if (e.type === 'breaker' && e.state === 'open') logger.warn({ provider: e.provider, err: e.error }, 'LLM provider circuit opened: skipping it until a probe succeeds');
+    if (e.type === 'breaker' && e.state === 'open')
+      logger.warn({ provider: e.provider, err: e.error }, 'LLM provider circuit opened: skipping it until a probe succeeds');
     if (e.type === 'breaker' && e.state === 'closed') logger.info({ provider: e.provider }, 'LLM provider recovered: circuit closed');
   };
   const entries: Entry[] = providers.map((provider) => ({
@@ -78,7 +79,13 @@ export function createChain(providers: LlmProvider[], opts: ChainOptions): LlmCh
     policy: createResilience(provider.name, provider.name === OFFLINE ? { timeoutMs: 60_000, maxRetries: 0 } : { ...opts.resilience, now }, onResilience),
   }));
 
-  async function call(entry: Entry, request: LlmRequest, signal: AbortSignal, offlineReason: OfflineReason, onDelta?: (d: LlmDelta) => void): Promise<LlmResult> {
+  async function call(
+    entry: Entry,
+    request: LlmRequest,
+    signal: AbortSignal,
+    offlineReason: OfflineReason,
+    onDelta?: (d: LlmDelta) => void,
+  ): Promise<LlmResult> {
     const { provider } = entry;
     const callOptions = provider.name === OFFLINE ? { offlineReason } : {};
     // A provider that cannot stream (offline answers at once) just answers; the final reply shows it whole.
@@ -95,11 +102,15 @@ export function createChain(providers: LlmProvider[], opts: ChainOptions): LlmCh
       (s, progress) => {
         // Each attempt starts the text over: a retry or fallback replaces what was shown, it does not append.
         let text = '';
-        return stream(request, (delta) => {
-          progress();
-          text += delta;
-          emit(text, delta);
-        }, { ...callOptions, signal: s });
+        return stream(
+          request,
+          (delta) => {
+            progress();
+            text += delta;
+            emit(text, delta);
+          },
+          { ...callOptions, signal: s },
+        );
       },
       signal,
       { streaming: true },
@@ -124,13 +135,29 @@ export function createChain(providers: LlmProvider[], opts: ChainOptions): LlmCh
         emit({ type: 'call', provider: name, outcome: 'skipped', ms: 0 });
         continue;
       }
-      const reason: OfflineReason = budgetReason ?? (fallbacks.length > 0 ? { kind: 'unavailable', errors: fallbacks.map((f) => ({ provider: f.provider, message: f.error })) } : { kind: 'unconfigured' });
+      const reason: OfflineReason =
+        budgetReason ??
+        (fallbacks.length > 0 ? { kind: 'unavailable', errors: fallbacks.map((f) => ({ provider: f.provider, message: f.error })) } : { kind: 'unconfigured' });
       const callStarted = now();
       try {
         const result = await call(entry, request, isOffline ? NO_SIGNAL : signal, reason, onDelta);
         const costUsd = costOf(prices, name, result);
-        emit({ type: 'call', provider: name, outcome: 'success', ms: now() - callStarted, inputTokens: result.inputTokens, outputTokens: result.outputTokens, costUsd });
-        const trace: LlmTrace = { provider: name, model: result.model, latencyMs: now() - started, streamed: Boolean(onDelta && entry.provider.stream), fallbacks };
+        emit({
+          type: 'call',
+          provider: name,
+          outcome: 'success',
+          ms: now() - callStarted,
+          inputTokens: result.inputTokens,
+          outputTokens: result.outputTokens,
+          costUsd,
+        });
+        const trace: LlmTrace = {
+          provider: name,
+          model: result.model,
+          latencyMs: now() - started,
+          streamed: Boolean(onDelta && entry.provider.stream),
+          fallbacks,
+        };
         if (request.promptVersion) trace.promptVersion = request.promptVersion;
         if (isOffline && reason.kind !== 'unconfigured') trace.offlineReason = reason.kind;
         const usage: LlmUsage = {
@@ -149,7 +176,10 @@ export function createChain(providers: LlmProvider[], opts: ChainOptions): LlmCh
         fallbacks.push({ provider: name, error: message });
         const errorKind = err instanceof ProviderError ? err.kind : 'unknown';
         emit({ type: 'call', provider: name, outcome: skipped ? 'skipped' : 'failure', ms: now() - callStarted, errorKind });
-        logger.warn({ provider: name, agent: request.agent, err: message }, skipped ? 'LLM provider skipped; trying the next one' : 'LLM provider failed; trying the next one');
+        logger.warn(
+          { provider: name, agent: request.agent, err: message },
+          skipped ? 'LLM provider skipped; trying the next one' : 'LLM provider failed; trying the next one',
+        );
       }
     }
     if (budgetReason) throw new LlmChainError([{ provider: 'budget', message: `${budgetReason.detail}, and no offline provider is in the chain` }]);

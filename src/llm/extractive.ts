@@ -2,13 +2,14 @@
 import type { HistoryMessage } from '../types.ts';
 
 const STOPWORDS = new Set(
-  ('a about above after again against all also am an and any are as at be because been before being below between both but by ' +
+  (
+    'a about above after again against all also am an and any are as at be because been before being below between both but by ' +
     'can could did do does doing done down during each few for from further get got had has have having he her here hers him his how ' +
     'i if in into is it its itself just let like me more most my no nor not now of off on once only or other our ours out over own ' +
     'please same she should so some such than that the their theirs them then there these they this those through to too under until ' +
     'up us very was we were what when where which while who whom why will with would yes yet you your yours ok okay thanks thank hi hello ' +
-    'hey sure think know want need one two really maybe still well going use used using')
-    .split(' '),
+    'hey sure think know want need one two really maybe still well going use used using'
+  ).split(' '),
 );
 
 /** Content words of `text`: lower-cased, stopwords dropped, a plural `s` folded so "deploys" meets "deploy". */

@@ -24,7 +24,10 @@ export function fitHistory(history: HistoryMessage[], budget: number, lineOf: (m
   const summaryBudget = Math.floor(budget * SUMMARY_SHARE);
   const recent = takeRecent(history, budget - summaryBudget, lineOf);
   const earlier = history.slice(0, history.length - recent.length);
-  const { sentences, topWords } = extractSummary(earlier.filter((m) => m.role === 'user'), 8);
+  const { sentences, topWords } = extractSummary(
+    earlier.filter((m) => m.role === 'user'),
+    8,
+  );
   const lines = sentences.map((s) => `• ${s.userId ?? 'someone'}: ${clip(s.text, 200)}`);
   if (topWords.length > 0) lines.push(`Topics: ${topWords.join(', ')}.`);
   const earlierSummary = lines.length > 0 ? truncateToTokens(lines.join('\n'), summaryBudget) : undefined;

@@ -62,7 +62,9 @@ export function createLiveReplies(opts: LiveOptions): LiveReplies {
       const e = entry(executionId);
       e.open = true;
       const edit = envelope && opts.editorFor?.(envelope, executionId);
-      const throttled = edit ? throttle(edit, intervalMs, now, (err) => logger.warn({ err, executionId }, 'editing the streamed reply failed; the final reply is still delivered')) : undefined;
+      const throttled = edit
+        ? throttle(edit, intervalMs, now, (err) => logger.warn({ err, executionId }, 'editing the streamed reply failed; the final reply is still delivered'))
+        : undefined;
       return {
         onDelta(d) {
           e.text = d.text;

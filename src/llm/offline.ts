@@ -77,9 +77,16 @@ function answerAsk({ question, history, commands }: AskMaterial, notice: string)
     parts.push(`Commands:\n${explain.map((c) => `• ${c.usage} — ${c.description}`).join('\n')}`);
   }
 
-  const related = relatedMessages(question, history.filter((m) => m.role === 'user'), 3);
+  const related = relatedMessages(
+    question,
+    history.filter((m) => m.role === 'user'),
+    3,
+  );
   if (related.length > 0) {
-    const lines = related.map(({ message, shared }) => `• ${message.userId ?? 'someone'} (${message.at.slice(0, 16).replace('T', ' ')}): "${clip(message.text, 200)}" — mentions ${shared.join(', ')}`);
+    const lines = related.map(
+      ({ message, shared }) =>
+        `• ${message.userId ?? 'someone'} (${message.at.slice(0, 16).replace('T', ' ')}): "${clip(message.text, 200)}" — mentions ${shared.join(', ')}`,
+    );
     parts.push(`Earlier in this conversation:\n${lines.join('\n')}`);
   } else if (explain.length === 0) {
     const topic = keywords(question).slice(0, 5).join(', ');
@@ -106,7 +113,9 @@ function summarize(history: HistoryMessage[], notice: string): string {
 
 function formatReview(summary: ReviewSummary, notice: string): string {
   const lines = [`Review by offline heuristics — risk: ${summary.risk}.`];
-  lines.push(`Files reviewed (${summary.filesReviewed.length}): ${summary.filesReviewed.join(', ') || 'none'}; +${summary.linesAdded} −${summary.linesRemoved} lines.`);
+  lines.push(
+    `Files reviewed (${summary.filesReviewed.length}): ${summary.filesReviewed.join(', ') || 'none'}; +${summary.linesAdded} −${summary.linesRemoved} lines.`,
+  );
   if (summary.skipped.length > 0) {
     lines.push(`Skipped (${summary.skipped.length}): ${summary.skipped.map((s) => `${s.path} (${s.reason})`).join(', ')}.`);
   }

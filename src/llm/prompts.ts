@@ -16,7 +16,8 @@ export const PROMPTS = {
     text:
       'You are Switchboard, a concise assistant inside a team chat. Answer the question using the conversation ' +
       'as context; say so plainly when the conversation does not contain the answer. Keep answers short and use ' +
-      'plain text that renders in Slack, Telegram and WhatsApp.\n' + UNTRUSTED_RULE,
+      'plain text that renders in Slack, Telegram and WhatsApp.\n' +
+      UNTRUSTED_RULE,
   },
   summarize: {
     version: 'summarize-v1',
@@ -30,7 +31,8 @@ export const PROMPTS = {
     text:
       'You are Switchboard, a careful code reviewer. You get a unified diff and the findings of automated ' +
       'heuristics. Write a short review summary: overall risk, the most important problems first, and concrete ' +
-      'fixes. Do not repeat every heuristic finding; inline comments already carry them.\n' + UNTRUSTED_RULE,
+      'fixes. Do not repeat every heuristic finding; inline comments already carry them.\n' +
+      UNTRUSTED_RULE,
   },
 } as const satisfies Record<string, Prompt>;
 

@@ -131,7 +131,10 @@ export function createResilience(provider: string, options: Partial<ResilienceOp
     };
     // Also rejects for a provider that ignores its signal.
     const stalled = new Promise<never>((_, reject) =>
-      idle.signal.addEventListener('abort', () => idle.signal.reason === IDLE && reject(new ProviderError(provider, 'timeout', `no text within ${opts.timeoutMs} ms`))),
+      idle.signal.addEventListener(
+        'abort',
+        () => idle.signal.reason === IDLE && reject(new ProviderError(provider, 'timeout', `no text within ${opts.timeoutMs} ms`)),
+      ),
     );
     try {
       return await Promise.race([call(idle.signal, progress), stalled]);
@@ -182,7 +185,12 @@ export function createResilience(provider: string, options: Partial<ResilienceOp
       } catch (err) {
         if (err instanceof BrokenCircuitError) {
           const wait = Math.max(0, Math.ceil((opts.cooldownMs - (now() - openedAt)) / 1000));
-          throw new ProviderError(provider, 'circuit_open', `skipped: circuit open after repeated failures (last: ${lastError?.message ?? 'unknown'}); next probe in ${wait} s`, { cause: err });
+          throw new ProviderError(
+            provider,
+            'circuit_open',
+            `skipped: circuit open after repeated failures (last: ${lastError?.message ?? 'unknown'}); next probe in ${wait} s`,
+            { cause: err },
+          );
         }
         const error = err instanceof ProviderError ? err : new ProviderError(provider, 'unknown', describeError(err), { cause: err });
         if (error.countsAgainstProvider) lastError = { message: error.message };

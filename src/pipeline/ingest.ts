@@ -72,7 +72,10 @@ export function createIngest(deps: {
     };
     for (const [i, envelope] of envelopes.entries()) {
       const targets = assigned[i]!;
-      const decision = await deps.access.check(envelope, targets.map((t) => t.agent));
+      const decision = await deps.access.check(
+        envelope,
+        targets.map((t) => t.agent),
+      );
       if (isRefusal(decision)) {
         refuse(envelope, decision);
         continue;

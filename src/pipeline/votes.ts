@@ -23,9 +23,7 @@ export type Voter = {
 /** A vote: on `executionId`, or without one on the latest rateable answer in the voter's conversation (a typed "+1"). */
 export type Vote = { executionId?: string; score: 1 | -1; voter: Voter };
 
-export type VoteOutcome =
-  | { recorded: true; executionId: string; score: 1 | -1; feedbackId: string }
-  | { recorded: false; reason: 'no-execution' | 'not-here' };
+export type VoteOutcome = { recorded: true; executionId: string; score: 1 | -1; feedbackId: string } | { recorded: false; reason: 'no-execution' | 'not-here' };
 
 type VoteStore = Pick<Store, 'voteTarget' | 'latestRateableExecution' | 'upsertFeedback'>;
 
@@ -56,6 +54,7 @@ function answeredTo(rated: VoteTarget, voter: Voter): boolean {
     rated.tenantId === voter.tenantId &&
     (voter.conversationId !== undefined ? rated.conversationId === voter.conversationId : rated.conversationKey === voter.conversationKey);
   const destination = rated.destination as Destination | null;
-  const routedHere = destination !== null && voter.address !== undefined && destination.channel === voter.channel && destination.target.trim() === voter.address;
+  const routedHere =
+    destination !== null && voter.address !== undefined && destination.channel === voter.channel && destination.target.trim() === voter.address;
   return sameConversation || routedHere;
 }

@@ -94,7 +94,9 @@ export function createWorker(deps: WorkerDeps) {
       now: deps.now,
       async agents() {
         const rows = await store.listAgents();
-        return rows.filter((r) => deps.agents.has(r.name)).map((r) => ({ name: r.name, enabled: r.enabled, description: deps.agents.get(r.name)!.description }));
+        return rows
+          .filter((r) => deps.agents.has(r.name))
+          .map((r) => ({ name: r.name, enabled: r.enabled, description: deps.agents.get(r.name)!.description }));
       },
       status: () => status(execution, envelope),
       async recordFeedback(input) {
@@ -119,9 +121,15 @@ export function createWorker(deps: WorkerDeps) {
    * path. Best effort: a vote that cannot be stored now is found again the next time the conversation is worked on.
    */
   async function recordPolledVotes(votes: NonNullable<Prepared['votes']>, envelope: Envelope, log: Logger): Promise<void> {
-    const where = { channel: envelope.channel, tenantId: envelope.tenantId, conversationKey: envelope.conversationKey, ...(envelope.address !== undefined ? { address: envelope.address } : {}) };
+    const where = {
+      channel: envelope.channel,
+      tenantId: envelope.tenantId,
+      conversationKey: envelope.conversationKey,
+      ...(envelope.address !== undefined ? { address: envelope.address } : {}),
+    };
     try {
-      for (const vote of votes) await recordVote(store, { executionId: vote.executionId, score: vote.score, voter: { ...where, userId: vote.userId, admin: false } });
+      for (const vote of votes)
+        await recordVote(store, { executionId: vote.executionId, score: vote.score, voter: { ...where, userId: vote.userId, admin: false } });
     } catch (err) {
       log.warn({ err }, 'could not record the votes found on the platform');
     }
@@ -178,7 +186,10 @@ export function createWorker(deps: WorkerDeps) {
       const retryAfter = deferral(err, deferrals);
       if (retryAfter !== undefined) {
         await store.defer(executionId, `${message} (waiting ${retryAfter} s as the platform asked)`, retryAfter, deferrals + 1);
-        log.warn({ err, retryAfterSeconds: retryAfter, deferrals: deferrals + 1 }, 'the platform rate-limited this execution; it runs again after the wait it asked for');
+        log.warn(
+          { err, retryAfterSeconds: retryAfter, deferrals: deferrals + 1 },
+          'the platform rate-limited this execution; it runs again after the wait it asked for',
+        );
         return;
       }
       const dead = execution.attempts >= deps.maxAttempts;
@@ -193,7 +204,9 @@ export function createWorker(deps: WorkerDeps) {
 
   /** The queue gave up on a job whose last attempt never finished (worker killed, job timeout): the execution is dead. */
   async function lost(executionId: string): Promise<void> {
-    const error = deps.redactor.text(`the last attempt did not finish (its worker was killed, or it ran past JOB_TIMEOUT_SECONDS); run \`switchboard replay ${executionId}\` to try again`);
+    const error = deps.redactor.text(
+      `the last attempt did not finish (its worker was killed, or it ran past JOB_TIMEOUT_SECONDS); run \`switchboard replay ${executionId}\` to try again`,
+    );
     const agent = await store.markLost(executionId, error);
     if (agent === undefined) return; // it finished after all
     metrics.executions.inc({ agent, status: 'dead' });

@@ -29,8 +29,13 @@ export type ReviewReport = { findings: Finding[]; summary: ReviewSummary };
 export const REVIEW_TOKEN_BUDGET = 12_000;
 
 const SEVERITY: Record<ReviewRule, Severity> = {
-  secret: 'high', 'conflict-marker': 'high', 'debug-leftover': 'medium', 'large-addition': 'medium',
-  'missing-tests': 'medium', todo: 'low', 'long-line': 'low',
+  secret: 'high',
+  'conflict-marker': 'high',
+  'debug-leftover': 'medium',
+  'large-addition': 'medium',
+  'missing-tests': 'medium',
+  todo: 'low',
+  'long-line': 'low',
 };
 const MAX_LINE = 120;
 const MAX_BLOCK = 60;
@@ -40,9 +45,27 @@ const MAX_PER_FILE_RULE = 5;
 const JS = ['js', 'jsx', 'ts', 'tsx', 'mjs', 'cjs', 'mts', 'cts', 'vue', 'svelte'];
 const SOURCE = new Set([...JS, 'py', 'go', 'rb', 'rs', 'java', 'kt', 'php', 'cs', 'swift', 'c', 'cc', 'cpp', 'h', 'hpp', 'scala', 'ex', 'exs']);
 const PROSE_OR_DATA = new Set(['md', 'mdx', 'markdown', 'txt', 'rst', 'adoc', 'csv', 'tsv', 'json', 'jsonl', 'svg', 'snap']);
-const LOCKFILES = new Set(['package-lock.json', 'npm-shrinkwrap.json', 'yarn.lock', 'pnpm-lock.yaml', 'bun.lockb', 'bun.lock', 'Cargo.lock',
-  'Gemfile.lock', 'poetry.lock', 'Pipfile.lock', 'uv.lock', 'composer.lock', 'go.sum', 'mix.lock', 'flake.lock', 'Podfile.lock', 'packages.lock.json']);
-const GENERATED_PATH = /(^|\/)(dist|build|vendor|node_modules|__generated__|generated|coverage)\/|\.(pb\.go|g\.dart|designer\.cs)$|_pb2(_grpc)?\.py$|\.generated\.\w+$/;
+const LOCKFILES = new Set([
+  'package-lock.json',
+  'npm-shrinkwrap.json',
+  'yarn.lock',
+  'pnpm-lock.yaml',
+  'bun.lockb',
+  'bun.lock',
+  'Cargo.lock',
+  'Gemfile.lock',
+  'poetry.lock',
+  'Pipfile.lock',
+  'uv.lock',
+  'composer.lock',
+  'go.sum',
+  'mix.lock',
+  'flake.lock',
+  'Podfile.lock',
+  'packages.lock.json',
+]);
+const GENERATED_PATH =
+  /(^|\/)(dist|build|vendor|node_modules|__generated__|generated|coverage)\/|\.(pb\.go|g\.dart|designer\.cs)$|_pb2(_grpc)?\.py$|\.generated\.\w+$/;
 const GENERATED_MARK = /@generated|Code generated .* DO NOT EDIT|auto-?generated/i;
 const TEST_FILE = /(^|\/)(test|tests|__tests__|spec|specs)\/|\.(test|spec)\.\w+$|_test\.(go|py|rb|exs)$|(^|\/)test_[^/]+\.py$|Tests?\.(java|kt|cs|swift)$/;
 
@@ -65,7 +88,16 @@ type Hit = { rule: ReviewRule; line: number; endLine?: number; title: string; ad
  * same diff always yields the same review.
  */
 export function reviewDiff(files: DiffFile[]): ReviewReport {
-  const summary: ReviewSummary = { filesReviewed: [], skipped: [], findingsByRule: {}, general: [], suppressed: 0, risk: 'none', linesAdded: 0, linesRemoved: 0 };
+  const summary: ReviewSummary = {
+    filesReviewed: [],
+    skipped: [],
+    findingsByRule: {},
+    general: [],
+    suppressed: 0,
+    risk: 'none',
+    linesAdded: 0,
+    linesRemoved: 0,
+  };
   const findings: Finding[] = [];
   const changedSource: string[] = [];
   let testsChanged = false;
@@ -105,7 +137,9 @@ export function reviewDiff(files: DiffFile[]): ReviewReport {
     });
   }
   summary.risk = riskOf(Object.keys(summary.findingsByRule) as ReviewRule[]);
-  findings.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : (a.endLine ?? a.line) - (b.endLine ?? b.line) || (a.rule ?? '').localeCompare(b.rule ?? '')));
+  findings.sort((a, b) =>
+    a.path < b.path ? -1 : a.path > b.path ? 1 : (a.endLine ?? a.line) - (b.endLine ?? b.line) || (a.rule ?? '').localeCompare(b.rule ?? ''),
+  );
   return { findings, summary };
 }
 
@@ -127,28 +161,57 @@ function reviewFile(file: DiffFile, isTest: boolean): Hit[] {
       const text = line.text;
 
       if (/^<{7}( |$)/.test(text) || (/^>{7}( |$)/.test(text) && !conflictOpen)) {
-        findings.push({ rule: 'conflict-marker', line: at, title: 'Merge-conflict marker', advice: 'This file will not compile or parse with conflict markers in it. Resolve the conflict and remove the `<<<<<<<`, `=======` and `>>>>>>>` lines.' });
+        findings.push({
+          rule: 'conflict-marker',
+          line: at,
+          title: 'Merge-conflict marker',
+          advice:
+            'This file will not compile or parse with conflict markers in it. Resolve the conflict and remove the `<<<<<<<`, `=======` and `>>>>>>>` lines.',
+        });
       }
       if (/^<{7}( |$)/.test(text)) conflictOpen = true;
       if (/^>{7}( |$)/.test(text)) conflictOpen = false;
 
       const secret = findSecret(text, isTest);
       if (secret) {
-        findings.push({ rule: 'secret', line: at, title: `Possible hard-coded secret: ${secret}`, advice: 'Anything committed stays in the git history even after it is deleted. Rotate this credential now and load it from configuration (an environment variable or a secret manager) instead.' });
+        findings.push({
+          rule: 'secret',
+          line: at,
+          title: `Possible hard-coded secret: ${secret}`,
+          advice:
+            'Anything committed stays in the git history even after it is deleted. Rotate this credential now and load it from configuration (an environment variable or a secret manager) instead.',
+        });
       }
       const debug = DEBUG.find((d) => d.exts.includes(ext) && d.pattern.test(text));
       if (debug) {
         const call = (debug.pattern.exec(text)?.[0] ?? '').trim();
-        findings.push({ rule: 'debug-leftover', line: at, title: `Debug leftover: \`${call}\``, advice: 'Debug output and breakpoints are noisy in production and can leak data. Remove it, or use the project logger at an appropriate level.' });
+        findings.push({
+          rule: 'debug-leftover',
+          line: at,
+          title: `Debug leftover: \`${call}\``,
+          advice: 'Debug output and breakpoints are noisy in production and can leak data. Remove it, or use the project logger at an appropriate level.',
+        });
       }
       const todo = /\b(TODO|FIXME|XXX|HACK)\b/.exec(text);
       // A TODO that links an issue is already tracked somewhere.
       if (todo && !/#\d+|\b[A-Z][A-Z0-9]+-\d+\b|https?:\/\//.test(text)) {
-        findings.push({ rule: 'todo', line: at, title: `${todo[1]} added`, advice: 'Unfinished work is landing with this change. Finish it here, or open an issue and reference it (for example `TODO(#123)`) so it is not forgotten.' });
+        findings.push({
+          rule: 'todo',
+          line: at,
+          title: `${todo[1]} added`,
+          advice:
+            'Unfinished work is landing with this change. Finish it here, or open an issue and reference it (for example `TODO(#123)`) so it is not forgotten.',
+        });
       }
       const length = [...text.replace(/https?:\/\/\S+/g, '')].length;
       if (length > MAX_LINE && !PROSE_OR_DATA.has(ext)) {
-        findings.push({ rule: 'long-line', line: at, title: `Line is ${[...text].length} characters long (limit ${MAX_LINE})`, advice: 'Long lines are hard to read in review and in side-by-side diffs. Break it up, for example by extracting a variable or putting arguments on separate lines.' });
+        findings.push({
+          rule: 'long-line',
+          line: at,
+          title: `Line is ${[...text].length} characters long (limit ${MAX_LINE})`,
+          advice:
+            'Long lines are hard to read in review and in side-by-side diffs. Break it up, for example by extracting a variable or putting arguments on separate lines.',
+        });
       }
     }
     endRun();
@@ -161,7 +224,10 @@ function largeBlock(run: DiffLine[]): Hit {
   const first = run[0].newLine ?? 0;
   const last = run[run.length - 1].newLine ?? first;
   return {
-    rule: 'large-addition', line: first, endLine: last, title: `${run.length} lines added in one block (lines ${first}–${last})`,
+    rule: 'large-addition',
+    line: first,
+    endLine: last,
+    title: `${run.length} lines added in one block (lines ${first}–${last})`,
     advice: `A block over ${MAX_BLOCK} lines usually means a function doing too much, and it is hard to review. Consider splitting it into smaller functions with names that say what each step does.`,
   };
 }

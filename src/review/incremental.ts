@@ -85,10 +85,19 @@ export async function planPullRequestReview(memory: Pick<ReviewMemory, 'lastRevi
   }
   const planned = planReview(compared?.files ?? []);
   const plan: ReviewPlan = {
-    owner: pr.owner, repo: pr.repo, number: pr.number, headSha: pr.headSha, baseSha: pr.baseSha, mode,
+    owner: pr.owner,
+    repo: pr.repo,
+    number: pr.number,
+    headSha: pr.headSha,
+    baseSha: pr.baseSha,
+    mode,
     ...(mode === 'incremental' ? { since: last } : {}),
-    reviewed: planned.reviewed, partial: planned.partial, skipped: planned.skipped,
-    addedTotal: planned.addedTotal, removedTotal: planned.removedTotal, addedReviewed: planned.addedReviewed,
+    reviewed: planned.reviewed,
+    partial: planned.partial,
+    skipped: planned.skipped,
+    addedTotal: planned.addedTotal,
+    removedTotal: planned.removedTotal,
+    addedReviewed: planned.addedReviewed,
     truncatedList: compared?.truncated ?? false,
     requested: pr.requested,
   };
@@ -123,11 +132,19 @@ export async function deliverReview(memory: ReviewMemory, plan: ReviewPlan, find
     if (await host.posted()) return;
     const index = indexDiff(await host.diff());
     const all = findings.map((f) => ({ f, fp: fingerprintIn(index, f), ok: placeable(f, index) }));
-    const known = await memory.knownFingerprints(name, plan.number, all.map((x) => x.fp));
+    const known = await memory.knownFingerprints(
+      name,
+      plan.number,
+      all.map((x) => x.fp),
+    );
     const fresh = all.filter((x) => !known.has(x.fp));
     // A push that adds nothing new to say stays quiet: no review just to say so.
     if (plan.mode !== 'incremental' || fresh.length > 0) {
-      await host.post({ inline: fresh.filter((x) => x.ok).map((x) => x.f), outside: fresh.filter((x) => !x.ok).map((x) => x.f), repeated: all.length - fresh.length });
+      await host.post({
+        inline: fresh.filter((x) => x.ok).map((x) => x.f),
+        outside: fresh.filter((x) => !x.ok).map((x) => x.f),
+        repeated: all.length - fresh.length,
+      });
     }
     await memory.recordReview({ repo: name, pr: plan.number, headSha: plan.headSha, fingerprints: fresh.map((x) => x.fp), executionId });
   } finally {

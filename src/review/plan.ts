@@ -49,7 +49,15 @@ function fileHeader(f: ChangedFile): string {
  * own classification) and deletion-only hunks are left out and listed, so the summary can state its coverage.
  */
 export function planReview(files: ChangedFile[], budget = REVIEW_TOKEN_BUDGET): PlannedDiff {
-  const out = { text: '', reviewed: [] as string[], partial: [] as ReviewPlan['partial'], skipped: [] as ReviewPlan['skipped'], addedTotal: 0, removedTotal: 0, addedReviewed: 0 };
+  const out = {
+    text: '',
+    reviewed: [] as string[],
+    partial: [] as ReviewPlan['partial'],
+    skipped: [] as ReviewPlan['skipped'],
+    addedTotal: 0,
+    removedTotal: 0,
+    addedReviewed: 0,
+  };
   let used = 0;
   for (const f of files) {
     out.addedTotal += f.additions;
@@ -59,7 +67,10 @@ export function planReview(files: ChangedFile[], budget = REVIEW_TOKEN_BUDGET): 
       continue;
     }
     if (!f.patch) {
-      out.skipped.push({ path: f.filename, reason: f.status === 'renamed' && f.additions === 0 ? 'renamed without changes' : 'no diff from GitHub (binary or too large)' });
+      out.skipped.push({
+        path: f.filename,
+        reason: f.status === 'renamed' && f.additions === 0 ? 'renamed without changes' : 'no diff from GitHub (binary or too large)',
+      });
       continue;
     }
     const header = fileHeader(f);

@@ -8,10 +8,27 @@
 import { createPublicKey, verify as verifySignature } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 
-export type FakeFile = { filename: string; status: 'added' | 'modified' | 'removed' | 'renamed'; patch?: string; additions?: number; previous_filename?: string };
+export type FakeFile = {
+  filename: string;
+  status: 'added' | 'modified' | 'removed' | 'renamed';
+  patch?: string;
+  additions?: number;
+  previous_filename?: string;
+};
 export type FakePull = { number: number; title: string; body: string; author: string; draft: boolean; state: 'open' | 'closed'; base: string; head: string };
 export type FakeReview = { id: number; repo: string; pr: number; commit_id: string; event: string; body: string; comments: Record<string, any>[] };
-export type FakeComment = { id: number; repo: string; pr: number; body: string; kind: 'issue' | 'review'; in_reply_to_id?: number; path?: string; line?: number; login: string; created_at: string };
+export type FakeComment = {
+  id: number;
+  repo: string;
+  pr: number;
+  body: string;
+  kind: 'issue' | 'review';
+  in_reply_to_id?: number;
+  path?: string;
+  line?: number;
+  login: string;
+  created_at: string;
+};
 export type FakeReaction = { target: 'issue' | 'issue_comment' | 'review_comment'; repo: string; id: number; content: string; login: string };
 export type FakeRequest = { method: string; path: string; authorization?: string; status: number };
 
@@ -128,14 +145,24 @@ export async function startFakeGithub(): Promise<FakeGithub> {
   let clock = Date.parse('2026-01-01T10:00:00Z');
   const stamp = () => new Date((clock += 1000)).toISOString();
 
-  function route(method: string, path: string, query: URLSearchParams, body: Record<string, any>, auth: string | undefined): [number, unknown, Record<string, string>?] {
+  function route(
+    method: string,
+    path: string,
+    query: URLSearchParams,
+    body: Record<string, any>,
+    auth: string | undefined,
+  ): [number, unknown, Record<string, string>?] {
     let m: RegExpExecArray | null;
-    if (auth?.startsWith('token ') && revoked.has(auth.slice(6))) return [401, { message: 'Bad credentials', documentation_url: 'https://docs.github.com/rest' }];
+    if (auth?.startsWith('token ') && revoked.has(auth.slice(6)))
+      return [401, { message: 'Bad credentials', documentation_url: 'https://docs.github.com/rest' }];
     if (method === 'GET' && path === '/app/installations') {
       const claims = app && auth?.startsWith('bearer ') ? verifyJwt(auth.slice(7), app.publicKey) : undefined;
       if (!app || !claims) return [401, { message: 'A JSON web token could not be decoded' }];
       const owners = new Map(Object.entries(app.installations).map(([repo, id]) => [id, repo.split('/')[0]!]));
-      return [200, [...owners].map(([id, login]) => ({ id, app_id: Number(app!.appId), account: { login, type: 'Organization' }, target_type: 'Organization' }))];
+      return [
+        200,
+        [...owners].map(([id, login]) => ({ id, app_id: Number(app!.appId), account: { login, type: 'Organization' }, target_type: 'Organization' })),
+      ];
     }
     if (method === 'POST' && (m = /^\/app\/installations\/(\d+)\/access_tokens$/.exec(path))) {
       if (!app) return [404, { message: 'Not Found' }];
@@ -177,10 +204,21 @@ export async function startFakeGithub(): Promise<FakeGithub> {
       const p = pull(m[1]!);
       if (!p) return [404, { message: 'Not Found' }];
       const files = diffs.get(`${repo}:${p.base}...${p.head}`)?.files ?? [];
-      return [200, {
-        number: p.number, title: p.title, body: p.body, user: { login: p.author, type: 'User' }, created_at: '2026-01-01T09:00:00Z',
-        draft: p.draft, state: p.state, changed_files: files.length, head: { sha: p.head, ref: 'feature' }, base: { sha: p.base, ref: 'main' },
-      }];
+      return [
+        200,
+        {
+          number: p.number,
+          title: p.title,
+          body: p.body,
+          user: { login: p.author, type: 'User' },
+          created_at: '2026-01-01T09:00:00Z',
+          draft: p.draft,
+          state: p.state,
+          changed_files: files.length,
+          head: { sha: p.head, ref: 'feature' },
+          base: { sha: p.base, ref: 'main' },
+        },
+      ];
     }
     if (method === 'GET' && (m = /^\/pulls\/(\d+)\/files$/.exec(rest))) {
       const p = pull(m[1]!);
@@ -193,17 +231,25 @@ export async function startFakeGithub(): Promise<FakeGithub> {
     if (method === 'GET' && (m = /^\/compare\/(.+)$/.exec(rest))) {
       const diff = diffs.get(`${repo}:${decodeURIComponent(m[1]!)}`);
       if (!diff) return [404, { message: 'Not Found' }];
-      return [200, { status: diff.status, files: diff.files.map((f) => ({ additions: (f.patch?.match(/^\+/gm) ?? []).length, deletions: (f.patch?.match(/^-/gm) ?? []).length, ...f })) }];
+      return [
+        200,
+        {
+          status: diff.status,
+          files: diff.files.map((f) => ({ additions: (f.patch?.match(/^\+/gm) ?? []).length, deletions: (f.patch?.match(/^-/gm) ?? []).length, ...f })),
+        },
+      ];
     }
-    if (m = /^\/pulls\/(\d+)\/reviews$/.exec(rest)) {
+    if ((m = /^\/pulls\/(\d+)\/reviews$/.exec(rest))) {
       const n = Number(m[1]);
-      if (method === 'GET') return [200, state.reviews.filter((r) => r.repo === repo && r.pr === n).map((r) => ({ id: r.id, body: r.body, commit_id: r.commit_id }))];
+      if (method === 'GET')
+        return [200, state.reviews.filter((r) => r.repo === repo && r.pr === n).map((r) => ({ id: r.id, body: r.body, commit_id: r.commit_id }))];
       const p = pull(m[1]!);
       if (!p) return [404, { message: 'Not Found' }];
       const diff = diffs.get(`${repo}:${p.base}...${body.commit_id}`);
       if (!diff) return [422, { message: 'Unprocessable Entity', errors: [`No commit found for SHA: ${body.commit_id}`] }];
       const comments: Record<string, any>[] = body.comments ?? [];
-      if (tooLong(body.body) || comments.some((c) => tooLong(c.body))) return [422, { message: 'Unprocessable Entity', errors: [`body is too long (maximum is ${MAX_BODY} characters)`] }];
+      if (tooLong(body.body) || comments.some((c) => tooLong(c.body)))
+        return [422, { message: 'Unprocessable Entity', errors: [`body is too long (maximum is ${MAX_BODY} characters)`] }];
       if (comments.length && rejectInline > 0) {
         rejectInline--;
         return [422, { message: 'Unprocessable Entity', errors: ['Line could not be resolved'] }];
@@ -223,7 +269,8 @@ export async function startFakeGithub(): Promise<FakeGithub> {
       }
       const review: FakeReview = { id: ++seq, repo, pr: n, commit_id: body.commit_id, event: body.event, body: body.body ?? '', comments };
       state.reviews.push(review);
-      for (const c of comments) state.comments.push({ id: ++seq, repo, pr: n, body: c.body, kind: 'review', path: c.path, line: c.line, login: SELF, created_at: stamp() });
+      for (const c of comments)
+        state.comments.push({ id: ++seq, repo, pr: n, body: c.body, kind: 'review', path: c.path, line: c.line, login: SELF, created_at: stamp() });
       return [200, { id: review.id, body: review.body, commit_id: review.commit_id, state: 'COMMENTED' }];
     }
     if ((m = /^\/issues\/(\d+)\/comments$/.exec(rest))) {
@@ -240,7 +287,18 @@ export async function startFakeGithub(): Promise<FakeGithub> {
     if (method === 'POST' && (m = /^\/pulls\/(\d+)\/comments\/(\d+)\/replies$/.exec(rest))) {
       const parent = state.comments.find((c) => c.id === Number(m![2]) && c.kind === 'review');
       if (!parent) return [404, { message: 'Not Found' }];
-      const comment: FakeComment = { id: ++seq, repo, pr: Number(m[1]), body: body.body, kind: 'review', in_reply_to_id: parent.id, path: parent.path, line: parent.line, login: SELF, created_at: stamp() };
+      const comment: FakeComment = {
+        id: ++seq,
+        repo,
+        pr: Number(m[1]),
+        body: body.body,
+        kind: 'review',
+        in_reply_to_id: parent.id,
+        path: parent.path,
+        line: parent.line,
+        login: SELF,
+        created_at: stamp(),
+      };
       state.comments.push(comment);
       return [201, commentJson(comment)];
     }
@@ -252,7 +310,12 @@ export async function startFakeGithub(): Promise<FakeGithub> {
       const target = ({ issues: 'issue', 'issues/comments': 'issue_comment', 'pulls/comments': 'review_comment' } as const)[m[1] as 'issues'];
       const id = Number(m[2]);
       if (method === 'GET') {
-        return [200, state.reactions.filter((r) => r.target === target && r.repo === repo && r.id === id).map((r) => ({ content: r.content, user: { login: r.login, type: r.login.endsWith('[bot]') ? 'Bot' : 'User' } }))];
+        return [
+          200,
+          state.reactions
+            .filter((r) => r.target === target && r.repo === repo && r.id === id)
+            .map((r) => ({ content: r.content, user: { login: r.login, type: r.login.endsWith('[bot]') ? 'Bot' : 'User' } })),
+        ];
       }
       state.reactions.push({ target, repo, id, content: body.content, login: SELF });
       return [201, { id: ++seq, content: body.content }];
@@ -264,14 +327,20 @@ export async function startFakeGithub(): Promise<FakeGithub> {
     const url = new URL(req.url ?? '/', 'http://fake');
     const method = req.method ?? 'GET';
     const body = method === 'GET' ? {} : await readJson(req);
-    const authorization = req.headers.authorization?.toLowerCase().startsWith('bearer ') ? `bearer ${req.headers.authorization.slice(7)}` : req.headers.authorization;
+    const authorization = req.headers.authorization?.toLowerCase().startsWith('bearer ')
+      ? `bearer ${req.headers.authorization.slice(7)}`
+      : req.headers.authorization;
     const limit = limits.find((l) => l.times > 0 && l.path.test(url.pathname));
     let status: number;
     let payload: unknown;
     let headers: Record<string, string> = {};
     if (limit) {
       limit.times--;
-      [status, payload, headers] = [403, { message: 'You have exceeded a secondary rate limit. Please wait a few minutes before you try again.' }, { 'retry-after': String(limit.retryAfter) }];
+      [status, payload, headers] = [
+        403,
+        { message: 'You have exceeded a secondary rate limit. Please wait a few minutes before you try again.' },
+        { 'retry-after': String(limit.retryAfter) },
+      ];
     } else {
       if (reviewDelay && method === 'POST' && /\/pulls\/\d+\/reviews$/.test(url.pathname)) await new Promise((r) => setTimeout(r, reviewDelay));
       [status, payload, headers = {}] = route(method, url.pathname, url.searchParams, body, authorization);
@@ -306,7 +375,13 @@ export async function startFakeGithub(): Promise<FakeGithub> {
       limits.push({ path, retryAfter: retryAfterSeconds, times });
     },
     enableApp(appId, publicKeyPem, opts = {}) {
-      app = { appId, publicKey: publicKeyPem, lifetime: opts.tokenLifetimeSeconds ?? 3600, now: opts.now ?? (() => new Date()), installations: opts.installations ?? {} };
+      app = {
+        appId,
+        publicKey: publicKeyPem,
+        lifetime: opts.tokenLifetimeSeconds ?? 3600,
+        now: opts.now ?? (() => new Date()),
+        installations: opts.installations ?? {},
+      };
     },
     slowReviews(ms) {
       reviewDelay = ms;

@@ -108,7 +108,12 @@ export async function startFakeLlm(name: string, wire: WireFormat, opts: { key?:
       case 'hang':
         return; // never answers; the client's timeout has to deal with it
       case 'status':
-        return send(res, behaviour.status, wire.errorBody(behaviour.status, behaviour.type, behaviour.message ?? `fake ${name} error ${behaviour.status}`), behaviour.headers);
+        return send(
+          res,
+          behaviour.status,
+          wire.errorBody(behaviour.status, behaviour.type, behaviour.message ?? `fake ${name} error ${behaviour.status}`),
+          behaviour.headers,
+        );
     }
     const text = behaviour.kind === 'answer' && behaviour.text !== undefined ? behaviour.text : fake.answer(body);
     const pieces = text.match(/\S+\s*/g) ?? [text];

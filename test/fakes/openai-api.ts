@@ -36,7 +36,12 @@ const openaiWire: WireFormat = {
   streamError: (type, message) => sse({ error: { message, type, code: type } }),
   models: () => ({ object: 'list', data: [{ id: 'gpt-5-mini', object: 'model', created: CREATED, owned_by: 'openai' }] }),
   errorBody: (status, type, message) => ({
-    error: { message, type: type ?? (status === 429 ? 'requests' : status >= 500 ? 'server_error' : 'invalid_request_error'), param: null, code: status === 429 ? 'rate_limit_exceeded' : null },
+    error: {
+      message,
+      type: type ?? (status === 429 ? 'requests' : status >= 500 ? 'server_error' : 'invalid_request_error'),
+      param: null,
+      code: status === 429 ? 'rate_limit_exceeded' : null,
+    },
   }),
 };
 

@@ -20,7 +20,16 @@ export const BOT_ID = 'B0BOT0001';
 export type SlackCall = { method: string; args: Record<string, any>; status: number; at: number; result?: Record<string, any> };
 export type ResponseUrlCall = { id: string; body: any; at: number };
 /** A message as Slack keeps it in a channel: what conversations.replies answers with. */
-export type StoredMessage = { ts: string; text?: string; user?: string; bot_id?: string; thread_ts?: string; subtype?: string; blocks?: unknown[]; metadata?: Record<string, unknown> };
+export type StoredMessage = {
+  ts: string;
+  text?: string;
+  user?: string;
+  bot_id?: string;
+  thread_ts?: string;
+  subtype?: string;
+  blocks?: unknown[];
+  metadata?: Record<string, unknown>;
+};
 
 export type FakeSlack = {
   /** What SLACK_API_URL is set to. */
@@ -68,7 +77,7 @@ export async function startFakeSlack(): Promise<FakeSlack> {
   let port = 0;
   // Slack stamps messages with the current time, so they sort after the (older) messages tests write by hand.
   const nextTs = () => `${Math.floor(Date.now() / 1000)}.${String(++seq).padStart(6, '0')}`;
-  const byTs = (a: StoredMessage, b: StoredMessage) => (a.ts.length - b.ts.length) || (a.ts < b.ts ? -1 : a.ts > b.ts ? 1 : 0);
+  const byTs = (a: StoredMessage, b: StoredMessage) => a.ts.length - b.ts.length || (a.ts < b.ts ? -1 : a.ts > b.ts ? 1 : 0);
 
   function answer(method: string, args: Record<string, any>): Record<string, unknown> {
     switch (method) {
@@ -81,7 +90,12 @@ export async function startFakeSlack(): Promise<FakeSlack> {
         if (!args.text && !args.blocks) return { ok: false, error: 'no_text' };
         const ts = nextTs();
         const message = {
-          type: 'message', user: BOT_USER, bot_id: BOT_ID, text: args.text, blocks: args.blocks, ts,
+          type: 'message',
+          user: BOT_USER,
+          bot_id: BOT_ID,
+          text: args.text,
+          blocks: args.blocks,
+          ts,
           ...(args.thread_ts ? { thread_ts: args.thread_ts } : {}),
           ...(args.metadata ? { metadata: args.metadata } : {}),
         };
@@ -110,7 +124,12 @@ export async function startFakeSlack(): Promise<FakeSlack> {
         const limit = Math.min(Number(args.limit) || 1000, 1000);
         const page = thread.slice(start, start + limit);
         const more = start + limit < thread.length;
-        return { ok: true, messages: page, has_more: more, response_metadata: { next_cursor: more ? Buffer.from(`offset:${start + limit}`).toString('base64') : '' } };
+        return {
+          ok: true,
+          messages: page,
+          has_more: more,
+          response_metadata: { next_cursor: more ? Buffer.from(`offset:${start + limit}`).toString('base64') : '' },
+        };
       }
       default:
         return { ok: false, error: 'unknown_method' };
@@ -230,7 +249,17 @@ export function commandRequest(fields: Record<string, string>, opts: SignOptions
 }
 
 /** A click on one of our 👍/👎 buttons under message `ts`, as Slack's interactivity payload. */
-export function clickPayload(opts: { executionId: string; score: 1 | -1; ts: string; channel?: string; user?: string; triggerId?: string; responseUrl: string; blocks?: unknown[]; threadTs?: string }) {
+export function clickPayload(opts: {
+  executionId: string;
+  score: 1 | -1;
+  ts: string;
+  channel?: string;
+  user?: string;
+  triggerId?: string;
+  responseUrl: string;
+  blocks?: unknown[];
+  threadTs?: string;
+}) {
   const channel = opts.channel ?? 'C0CHAN001';
   const actionId = opts.score === 1 ? 'sb_feedback_up' : 'sb_feedback_down';
   return {
@@ -242,9 +271,24 @@ export function clickPayload(opts: { executionId: string; score: 1 | -1; ts: str
     trigger_id: opts.triggerId ?? `trigger.${Math.random().toString(36).slice(2)}`,
     team: { id: TEAM, domain: 'testteam' },
     channel: { id: channel, name: 'ops' },
-    message: { type: 'message', bot_id: BOT_ID, text: 'the answer', ts: opts.ts, ...(opts.threadTs ? { thread_ts: opts.threadTs } : {}), blocks: opts.blocks ?? [] },
+    message: {
+      type: 'message',
+      bot_id: BOT_ID,
+      text: 'the answer',
+      ts: opts.ts,
+      ...(opts.threadTs ? { thread_ts: opts.threadTs } : {}),
+      blocks: opts.blocks ?? [],
+    },
     response_url: opts.responseUrl,
-    actions: [{ action_id: actionId, block_id: 'sb_feedback', type: 'button', value: JSON.stringify({ executionId: opts.executionId, score: opts.score }), action_ts: '1700000100.000100' }],
+    actions: [
+      {
+        action_id: actionId,
+        block_id: 'sb_feedback',
+        type: 'button',
+        value: JSON.stringify({ executionId: opts.executionId, score: opts.score }),
+        action_ts: '1700000100.000100',
+      },
+    ],
   };
 }
 

@@ -7,7 +7,14 @@ import type { Server } from 'node:http';
 import { WebSocketServer, type WebSocket } from 'ws';
 
 export type SocketAck = { envelope_id: string; payload?: Record<string, unknown>; at: number };
-export type SocketEnvelope = { envelope_id: string; type: string; payload: unknown; accepts_response_payload: boolean; retry_attempt?: number; retry_reason?: string };
+export type SocketEnvelope = {
+  envelope_id: string;
+  type: string;
+  payload: unknown;
+  accepts_response_payload: boolean;
+  retry_attempt?: number;
+  retry_reason?: string;
+};
 
 export type FakeSocketMode = {
   /** Connections opened so far (open or closed). */
@@ -32,7 +39,11 @@ export type FakeSocketMode = {
 let seq = 0;
 
 /** An envelope as Slack sends it; `retry` repeats an earlier envelope as a redelivery does (same payload, new id). */
-export function envelope(type: 'events_api' | 'slash_commands' | 'interactive', payload: unknown, retry?: { attempt: number; reason?: string }): SocketEnvelope {
+export function envelope(
+  type: 'events_api' | 'slash_commands' | 'interactive',
+  payload: unknown,
+  retry?: { attempt: number; reason?: string },
+): SocketEnvelope {
   return {
     envelope_id: `env-${++seq}-${Math.random().toString(36).slice(2, 8)}`,
     type,
@@ -50,18 +61,27 @@ export function attachSocketMode(server: Server): FakeSocketMode {
   const waiters: (() => void)[] = [];
   let opened = 0;
   const live = () => sockets.filter((s) => s.readyState === s.OPEN);
-  const notify = () => waiters.splice(0).forEach((w) => w());
+  const notify = () => {
+    for (const w of waiters.splice(0)) w();
+  };
 
   wss.on('connection', (socket) => {
     opened++;
     sockets.push(socket);
     socket.on('message', (data) => {
       const message = JSON.parse(String(data)) as { envelope_id?: string; payload?: Record<string, unknown> };
-      if (message.envelope_id) acks.push({ envelope_id: message.envelope_id, ...(message.payload && Object.keys(message.payload).length ? { payload: message.payload } : {}), at: Date.now() });
+      if (message.envelope_id)
+        acks.push({
+          envelope_id: message.envelope_id,
+          ...(message.payload && Object.keys(message.payload).length ? { payload: message.payload } : {}),
+          at: Date.now(),
+        });
       notify();
     });
     socket.on('close', notify);
-    socket.send(JSON.stringify({ type: 'hello', num_connections: live().length, connection_info: { app_id: 'A0APP0001' }, debug_info: { host: 'fake-socket-mode' } }));
+    socket.send(
+      JSON.stringify({ type: 'hello', num_connections: live().length, connection_info: { app_id: 'A0APP0001' }, debug_info: { host: 'fake-socket-mode' } }),
+    );
     notify();
   });
 
@@ -82,7 +102,8 @@ export function attachSocketMode(server: Server): FakeSocketMode {
     open: () => live().length,
     acks,
     async waitForOpen(n = 1) {
-      if ((await until(() => (live().length >= n ? true : undefined), 30_000)) === undefined) throw new Error(`no ${n} open Socket Mode connection(s) within 30 s`);
+      if ((await until(() => (live().length >= n ? true : undefined), 30_000)) === undefined)
+        throw new Error(`no ${n} open Socket Mode connection(s) within 30 s`);
     },
     send(env) {
       const socket = live().at(-1);

@@ -69,7 +69,11 @@ export function parseTelegramHtml(html: string): { text: string } | { error: str
       const m = /^&(#\d+|#x[0-9a-f]+|[a-z]+);/i.exec(html.slice(i));
       if (!m || (!m[1]!.startsWith('#') && !(m[1]!.toLowerCase() in NAMED))) return { error: `Can't parse entities: character '&' at byte offset ${i}` };
       const name = m[1]!;
-      text += name.startsWith('#x') ? String.fromCodePoint(parseInt(name.slice(2), 16)) : name.startsWith('#') ? String.fromCodePoint(Number(name.slice(1))) : NAMED[name.toLowerCase()];
+      text += name.startsWith('#x')
+        ? String.fromCodePoint(parseInt(name.slice(2), 16))
+        : name.startsWith('#')
+          ? String.fromCodePoint(Number(name.slice(1)))
+          : NAMED[name.toLowerCase()];
       i += m[0].length;
     } else if (ch === '>') {
       // Telegram tolerates a bare '>', but it is never produced by a correct escaper.
@@ -110,7 +114,8 @@ export async function startFakeTelegram(): Promise<FakeTelegram> {
   function checkMarkup(markup: any): string | undefined {
     for (const row of markup?.inline_keyboard ?? []) {
       for (const button of row) {
-        if (typeof button.callback_data === 'string' && (Buffer.byteLength(button.callback_data) > 64 || button.callback_data === '')) return 'BUTTON_DATA_INVALID';
+        if (typeof button.callback_data === 'string' && (Buffer.byteLength(button.callback_data) > 64 || button.callback_data === ''))
+          return 'BUTTON_DATA_INVALID';
       }
     }
     return undefined;
@@ -121,7 +126,15 @@ export async function startFakeTelegram(): Promise<FakeTelegram> {
       case 'getMe':
         return {
           ok: true,
-          result: { id: BOT_ID, is_bot: true, first_name: 'Switchboard', username: BOT_USERNAME, can_join_groups: true, can_read_all_group_messages: false, supports_inline_queries: false },
+          result: {
+            id: BOT_ID,
+            is_bot: true,
+            first_name: 'Switchboard',
+            username: BOT_USERNAME,
+            can_join_groups: true,
+            can_read_all_group_messages: false,
+            supports_inline_queries: false,
+          },
         };
       case 'sendMessage': {
         if (args.chat_id === undefined || args.chat_id === '') return bad('chat not found');
@@ -161,7 +174,9 @@ export async function startFakeTelegram(): Promise<FakeTelegram> {
         const markup = checkMarkup(args.reply_markup);
         if (markup) return bad(markup);
         if (visible === sent.text && JSON.stringify(args.reply_markup) === JSON.stringify(sent.markup)) {
-          return bad('message is not modified: specified new message content and reply markup are exactly the same as a current content and reply markup of the message');
+          return bad(
+            'message is not modified: specified new message content and reply markup are exactly the same as a current content and reply markup of the message',
+          );
         }
         Object.assign(sent, { text: visible, markup: args.reply_markup });
         return { ok: true, result: { ...sent.message, text: visible, edit_date: Math.floor(Date.now() / 1000) }, visible };
@@ -258,7 +273,12 @@ export async function startFakeTelegram(): Promise<FakeTelegram> {
     if (limit && limit.after > 0) limit.after--;
     else if (limit && limit.times > 0) {
       limit.times--;
-      return record(429, { ok: false, error_code: 429, description: `Too Many Requests: retry after ${limit.retryAfter}`, parameters: { retry_after: limit.retryAfter } });
+      return record(429, {
+        ok: false,
+        error_code: 429,
+        description: `Too Many Requests: retry after ${limit.retryAfter}`,
+        parameters: { retry_after: limit.retryAfter },
+      });
     }
     const failure = failures.get(method);
     if (failure && failure.after > 0) failure.after--;
@@ -277,7 +297,10 @@ export async function startFakeTelegram(): Promise<FakeTelegram> {
     apiRoot: `http://127.0.0.1:${port}`,
     calls,
     ok,
-    sent: (chatId) => ok('sendMessage').filter((c) => chatId === undefined || String(c.args.chat_id) === String(chatId)).map((c) => c.visible!),
+    sent: (chatId) =>
+      ok('sendMessage')
+        .filter((c) => chatId === undefined || String(c.args.chat_id) === String(chatId))
+        .map((c) => c.visible!),
     rateLimit(method, retryAfterSeconds, { times = 1, after = 0 } = {}) {
       limits.set(method, { retryAfter: retryAfterSeconds, times, after });
     },
@@ -354,7 +377,12 @@ export function messageUpdate(text: string, opts: MessageOptions = {}) {
 }
 
 /** A press on an inline button with `data`, under `message`. */
-export function callbackUpdate(data: string, message: { message_id: number; chat: { id: number; type: string } }, from: Person = ALICE, updateId = nextUpdateId()) {
+export function callbackUpdate(
+  data: string,
+  message: { message_id: number; chat: { id: number; type: string } },
+  from: Person = ALICE,
+  updateId = nextUpdateId(),
+) {
   return {
     update_id: updateId,
     callback_query: {

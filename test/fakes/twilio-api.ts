@@ -56,8 +56,16 @@ export async function startFakeTwilio(): Promise<FakeTwilio> {
     const account = /^\/2010-04-01\/Accounts\/([^/]+)\.json$/.exec(path);
     if (req.method === 'GET' && account) {
       // What `api.v2010.accounts(sid).fetch()` asks (doctor): the account, to its own credentials only.
-      if (req.headers.authorization !== expected || account[1] !== ACCOUNT_SID) return send(401, { code: 20003, message: 'Authenticate', more_info: 'https://www.twilio.com/docs/errors/20003', status: 401 });
-      return send(200, { sid: ACCOUNT_SID, friendly_name: 'Switchboard test account', status: 'active', type: 'Full', auth_token: AUTH_TOKEN, uri: `/2010-04-01/Accounts/${ACCOUNT_SID}.json` });
+      if (req.headers.authorization !== expected || account[1] !== ACCOUNT_SID)
+        return send(401, { code: 20003, message: 'Authenticate', more_info: 'https://www.twilio.com/docs/errors/20003', status: 401 });
+      return send(200, {
+        sid: ACCOUNT_SID,
+        friendly_name: 'Switchboard test account',
+        status: 'active',
+        type: 'Full',
+        auth_token: AUTH_TOKEN,
+        uri: `/2010-04-01/Accounts/${ACCOUNT_SID}.json`,
+      });
     }
     const match = /^\/2010-04-01\/Accounts\/([^/]+)\/Messages\.json$/.exec(path);
     if (req.method !== 'POST' || !match) return send(404, { code: 20404, message: 'The requested resource was not found', status: 404 });
@@ -141,6 +149,10 @@ export function whatsappRequest(fields: Record<string, string>, opts: { authToke
   return {
     method: 'POST',
     body: new URLSearchParams(fields).toString(),
-    headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-twilio-signature': signature, 'i-twilio-idempotency-token': randomBytes(8).toString('hex') },
+    headers: {
+      'content-type': 'application/x-www-form-urlencoded',
+      'x-twilio-signature': signature,
+      'i-twilio-idempotency-token': randomBytes(8).toString('hex'),
+    },
   };
 }

@@ -26,7 +26,15 @@ export type ContractChannel = {
 };
 
 /** A pasted diff with two findings on known lines. */
-const DIFF = ['diff --git a/src/app.ts b/src/app.ts', '--- a/src/app.ts', '+++ b/src/app.ts', '@@ -1,1 +1,3 @@', ' const a = 1;', '+console.log(a);', '+// TODO tidy'].join('\n');
+const DIFF = [
+  'diff --git a/src/app.ts b/src/app.ts',
+  '--- a/src/app.ts',
+  '+++ b/src/app.ts',
+  '@@ -1,1 +1,3 @@',
+  ' const a = 1;',
+  '+console.log(a);',
+  '+// TODO tidy',
+].join('\n');
 
 export function channelContract(channel: ContractChannel) {
   describe.each(databaseKinds)(`${channel.name} channel contract on %s`, (kind) => {
@@ -45,7 +53,10 @@ export function channelContract(channel: ContractChannel) {
       const before = channel.sent().length;
       const res = await sb.app.request(channel.route, await channel.message('contract-1', 'help'));
       expect(res.status).toBeLessThan(300);
-      const sent = await waitFor(() => channel.sent().slice(before), (s) => s.length > 0);
+      const sent = await waitFor(
+        () => channel.sent().slice(before),
+        (s) => s.length > 0,
+      );
       expect(sent.join('\n')).toMatch(/summarize/);
       expect((await tableCounts(sb)).executions).toBe(1);
     });
@@ -56,7 +67,10 @@ export function channelContract(channel: ContractChannel) {
       const init = await channel.message('contract-2', 'status');
       const responses = await Promise.all(Array.from({ length: 5 }, () => sb.app.request(channel.route, init)));
       expect(responses.every((r) => r.status < 300)).toBe(true);
-      await waitFor(() => channel.sent().length - before, (n) => n > 0);
+      await waitFor(
+        () => channel.sent().length - before,
+        (n) => n > 0,
+      );
       await pipelineIdle(sb); // every reply is out: a second one would be here by now
       expect((await tableCounts(sb)).executions).toBe(counts.executions + 1);
       expect(channel.sent().length - before).toBe(1);
@@ -66,7 +80,12 @@ export function channelContract(channel: ContractChannel) {
       const before = channel.sent().length;
       const res = await sb.app.request(channel.route, await channel.message('contract-5', DIFF));
       expect(res.status).toBeLessThan(300);
-      const sent = (await waitFor(() => channel.sent().slice(before), (s) => s.join('\n').includes('TODO added'))).join('\n');
+      const sent = (
+        await waitFor(
+          () => channel.sent().slice(before),
+          (s) => s.join('\n').includes('TODO added'),
+        )
+      ).join('\n');
       for (const finding of ['src/app.ts:2 — Debug leftover', 'src/app.ts:3 — TODO added']) expect(sent.split(finding)).toHaveLength(2);
     });
 

@@ -21,7 +21,11 @@ export async function waitFor<T>(read: () => T | Promise<T>, ok: (v: T) => boole
  */
 export async function pipelineIdle(sb: Switchboard): Promise<number> {
   const unfinished = async () =>
-    Number(rowsOf<{ n: number }>(await sb.opened.handle.db.execute(sql`select count(*)::int as n from executions where status in ('queued', 'running', 'failed')`))[0]!.n);
+    Number(
+      rowsOf<{ n: number }>(
+        await sb.opened.handle.db.execute(sql`select count(*)::int as n from executions where status in ('queued', 'running', 'failed')`),
+      )[0]!.n,
+    );
   return waitFor(unfinished, (n) => n === 0);
 }
 

@@ -7,15 +7,26 @@ async function agents() {
   for (const a of o.agents) {
     let row = tbody.querySelector(`tr[data-agent="${CSS.escape(a.name)}"]`);
     if (!row) {
-      const toggle = el('input', { type: 'checkbox', role: 'switch', id: 'enable-' + a.name, 'aria-label': 'Enable ' + a.name });
+      const toggle = el('input', { type: 'checkbox', role: 'switch', id: `enable-${a.name}`, 'aria-label': `Enable ${a.name}` });
       toggle.addEventListener('change', async () => {
         toggle.disabled = true;
-        try { await send('PATCH', '/agents/' + encodeURIComponent(a.name), { enabled: toggle.checked, actor: 'console' }); showError(null); }
-        catch (err) { toggle.checked = !toggle.checked; showError(err); }
-        finally { toggle.disabled = false; }
+        try {
+          await send('PATCH', `/agents/${encodeURIComponent(a.name)}`, { enabled: toggle.checked, actor: 'console' });
+          showError(null);
+        } catch (err) {
+          toggle.checked = !toggle.checked;
+          showError(err);
+        } finally {
+          toggle.disabled = false;
+        }
       });
-      row = el('tr', { 'data-agent': a.name }, el('th', { scope: 'row' }, a.name, el('div', { class: 'help' }, a.description)), el('td', {}, toggle),
-        ...['runs', 'rate', 'up', 'down', 'latency', 'cost'].map((k) => el('td', { 'data-k': k })));
+      row = el(
+        'tr',
+        { 'data-agent': a.name },
+        el('th', { scope: 'row' }, a.name, el('div', { class: 'help' }, a.description)),
+        el('td', {}, toggle),
+        ...['runs', 'rate', 'up', 'down', 'latency', 'cost'].map((k) => el('td', { 'data-k': k })),
+      );
       tbody.append(row);
     }
     const toggle = row.querySelector('input');

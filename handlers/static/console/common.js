@@ -2,7 +2,7 @@
 // script). Each page's HTML is rendered by the server; its script fills it with data from /api, signed in by the
 // session cookie. State-changing requests repeat the page's CSRF token in X-CSRF-Token. Data is always set as text,
 // never parsed as HTML.
-const csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || '';
+const csrf = document.querySelector('meta[name="csrf-token"]')?.content || '';
 export const $ = (id) => document.getElementById(id);
 const POLL_MS = 5000;
 
@@ -25,13 +25,16 @@ export const svg = (tag, attrs, ...children) => {
 };
 
 export async function api(path, opts = {}) {
-  const res = await fetch('/api' + path, {
+  const res = await fetch(`/api${path}`, {
     ...opts,
     credentials: 'same-origin',
     headers: { 'content-type': 'application/json', 'x-csrf-token': csrf, ...(opts.headers || {}) },
   });
   // Signed out elsewhere, expired, or the admin token was rotated: the page now shows the sign-in form.
-  if (res.status === 401) { location.reload(); throw new Error('Signed out'); }
+  if (res.status === 401) {
+    location.reload();
+    throw new Error('Signed out');
+  }
   const body = res.status === 204 ? {} : await res.json();
   if (!res.ok) throw new Error(body.error ? body.error.message : res.statusText);
   return body;
@@ -48,15 +51,17 @@ export function showError(err) {
 export function live(load) {
   const run = () => load().then(() => showError(null), showError);
   run();
-  setInterval(() => { if (!document.hidden) run(); }, POLL_MS);
+  setInterval(() => {
+    if (!document.hidden) run();
+  }, POLL_MS);
 }
 
 export const when = (t) => (t ? new Date(t).toLocaleString() : '');
-export const ms = (v) => (v === null || v === undefined ? '' : v >= 1000 ? (v / 1000).toFixed(1) + ' s' : v + ' ms');
-export const usd = (v) => '$' + Number(v || 0).toFixed(v && v < 0.01 ? 4 : 2);
-export const pct = (v) => (v === null || v === undefined ? '–' : Math.round(v * 100) + '%');
+export const ms = (v) => (v === null || v === undefined ? '' : v >= 1000 ? `${(v / 1000).toFixed(1)} s` : `${v} ms`);
+export const usd = (v) => `$${Number(v || 0).toFixed(v && v < 0.01 ? 4 : 2)}`;
+export const pct = (v) => (v === null || v === undefined ? '–' : `${Math.round(v * 100)}%`);
 export const inputOf = (e) => (e.args && (e.args.question || e.args.text || e.args.diff)) || e.intent;
-export const status = (s) => el('span', { class: 'status-' + s }, s);
+export const status = (s) => el('span', { class: `status-${s}` }, s);
 export function fill(tbody, rows, empty) {
   tbody.replaceChildren(...(rows.length ? rows : [el('tr', {}, el('td', { colspan: 9, class: 'help' }, empty))]));
 }
@@ -68,8 +73,10 @@ export function details(dl, pairs) {
 async function readiness() {
   try {
     const r = await (await fetch('/readyz')).json();
-    $('ready').textContent = 'Server: ' + r.status;
-  } catch { $('ready').textContent = 'Server: unreachable'; }
+    $('ready').textContent = `Server: ${r.status}`;
+  } catch {
+    $('ready').textContent = 'Server: unreachable';
+  }
 }
 readiness();
 setInterval(readiness, POLL_MS * 2);

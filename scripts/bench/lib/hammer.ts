@@ -43,7 +43,11 @@ export function hammerSlack(base: string, opts: Load & { secret: string; respons
     const timestamp = String(Math.floor(Date.now() / 1000));
     return {
       body,
-      headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-slack-request-timestamp': timestamp, 'x-slack-signature': slackSignature(opts.secret, timestamp, body) },
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        'x-slack-request-timestamp': timestamp,
+        'x-slack-signature': slackSignature(opts.secret, timestamp, body),
+      },
     };
   });
 }

@@ -52,7 +52,11 @@ export async function cpuSeconds(base: string): Promise<number> {
  * `switchboard start --role <role>` with benchmark-friendly limits (no rate limit, deep queue allowed).
  * `cpuProfileDir` runs it under `node --cpu-prof`; the profile is written there when it stops.
  */
-export async function startSwitchboard(role: 'web' | 'worker' | 'all', env: Record<string, string>, opts: { cpuProfileDir?: string } = {}): Promise<BenchProcess> {
+export async function startSwitchboard(
+  role: 'web' | 'worker' | 'all',
+  env: Record<string, string>,
+  opts: { cpuProfileDir?: string } = {},
+): Promise<BenchProcess> {
   const port = await freePort();
   const profile = opts.cpuProfileDir ? ['--cpu-prof', '--cpu-prof-dir', opts.cpuProfileDir] : [];
   const started = performance.now();
