@@ -226,7 +226,8 @@ describe('security headers on the dashboard', () => {
       expect(res.headers.get('content-type')).toMatch(/^text\/javascript/);
       expectHeaders(res.headers);
     }
-    expect(await (await sb.app.request('/console/js/playground.js')).text()).toContain("fetch('/api/executions/' + id + '/stream'");
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: the text is the script's own template literal
+    expect(await (await sb.app.request('/console/js/playground.js')).text()).toContain('fetch(`/api/executions/${id}/stream`');
     expect((await sb.app.request('/console/js/..%2Fconsole.css')).status).toBe(404);
     const css = await sb.app.request('/console.css');
     expect(css.headers.get('content-type')).toMatch(/^text\/css/);
