@@ -45,6 +45,7 @@ describe('Slack signatures', () => {
     for (const timestamp of [seconds.padStart(16, '0'), `${seconds}x`, `x${seconds}`, `${seconds}.5`, `-${seconds}`]) {
       expect((await verify(signed(timestamp)))?.code, timestamp).toBe('bad_timestamp');
     }
+    expect((await verify(signed(`${seconds}x`)))?.message).toMatch(/^X-Slack-Request-Timestamp must be whole seconds since the Unix epoch/);
     // One digit is a form the check allows; 1970 is just far outside the window.
     expect((await verify(signed('5')))?.code).toBe('stale_timestamp');
   });
