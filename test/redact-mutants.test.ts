@@ -18,13 +18,22 @@ describe('which secrets the configuration holds', () => {
     expect(Object.keys(configuredSecrets(loadConfig({ DATABASE_URL: 'postgres://app@db.internal/sb' })))).not.toContain('DATABASE_URL');
     const redactor = createRedactor(secrets);
     expect(redactor.text('password db-p@ssword-123 refused')).toBe('password [redacted:DATABASE_URL] refused');
+    const basic = Buffer.from('AC0123456789abcdef0123456789abcdef:twilio-auth-token-0123').toString('base64');
+    const both = configuredSecrets(loadConfig({ TWILIO_ACCOUNT_SID: 'AC0123456789abcdef0123456789abcdef', TWILIO_AUTH_TOKEN: 'twilio-auth-token-0123' }));
+    expect(both.TWILIO_BASIC_AUTH).toBe(basic);
   });
 });
 
 describe('the forms a secret takes', () => {
-  it('as is from 8 characters, not shorter', () => {
+  it('as is from 8 characters, not shorter, every time it appears', () => {
     const r = createRedactor({ EIGHT: '12345678', SEVEN: '1234567' });
-    expect(r.text('a 12345678 b 1234567 c')).toBe('a [redacted:EIGHT] b 1234567 c');
+    expect(r.text('a 12345678 b 1234567 c 12345678')).toBe('a [redacted:EIGHT] b 1234567 c [redacted:EIGHT]');
+  });
+
+  it('whole: only a PEM key is split into lines, only a whsec_ secret loses its prefix', () => {
+    const r = createRedactor({ LINES: 'line-one-abc\nline-two-def', PLAIN: 'abcdef-secret-value' });
+    expect(r.text('line-one-abc secret-value')).toBe('line-one-abc secret-value');
+    expect(r.text('line-one-abc\nline-two-def')).toBe('[redacted:LINES]');
   });
 
   it('escaped inside a JSON string, with regex characters taken literally', () => {
@@ -76,9 +85,22 @@ describe('walking values', () => {
   const nested = (levels: number): unknown => (levels === 0 ? 'the-secret-token-01' : { next: nested(levels - 1) });
   const bottom = (v: unknown): unknown => (typeof v === 'object' && v !== null ? bottom((v as { next: unknown }).next) : v);
 
-  it('go ten objects deep, and no deeper', () => {
+  it('go ten objects deep, and no deeper, counting arrays and causes as levels too', () => {
     expect(bottom(r.value(nested(11)))).toBe('[redacted:TOKEN]');
     expect(bottom(r.value(nested(12)))).toBe('[redacted:too deep]');
+    let list: unknown = 'x';
+    for (let i = 0; i < 12; i++) list = [list];
+    expect(JSON.stringify(r.value(list))).toContain('[redacted:too deep]');
+    let err: unknown = 'x';
+    for (let i = 0; i < 12; i++) err = new Error(`level ${i}`, { cause: err });
+    let cause = r.value(err);
+    while (cause instanceof Error) cause = cause.cause;
+    expect(cause).toBe('[redacted:too deep]');
+  });
+
+  it('read Headers by their entries', () => {
+    const out = r.value({ headers: new Headers({ authorization: 'Bearer abc', 'x-a': 'the-secret-token-01' }) });
+    expect(out.headers).toEqual({ authorization: '[redacted]', 'x-a': '[redacted:TOKEN]' });
   });
 
   it('keep a cycle a cycle, in objects and arrays', () => {
@@ -90,6 +112,7 @@ describe('walking values', () => {
     const list: unknown[] = ['the-secret-token-01'];
     list.push(list);
     const copy = r.value(list);
+    expect(Array.isArray(copy)).toBe(true);
     expect(copy[1]).toBe(copy);
   });
 
@@ -127,6 +150,10 @@ describe('walking values', () => {
     expect(copy.name).toBe('FetchError');
     expect(Object.keys(copy)).toEqual(['name', 'code', 'secret', 'token']);
     expect(copy).toMatchObject({ code: 'E_X', secret: '[redacted]', token: 7 });
+    // Fields stay writable and deletable, as on the original.
+    (copy as unknown as { code: string }).code = 'E_Y';
+    expect((copy as unknown as { code: string }).code).toBe('E_Y');
+    expect(delete (copy as unknown as { code?: string }).code).toBe(true);
     const plain = new Error('x');
     plain.stack = undefined;
     const plainCopy = r.value(plain);

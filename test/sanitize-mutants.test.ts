@@ -18,8 +18,9 @@ describe('JSON depth', () => {
     expect(jsonDepthExceeds('', 0)).toBe(false);
   });
 
-  it('goes down again on each closing bracket of either kind', () => {
+  it('goes down again on each closing bracket of either kind, and on nothing else', () => {
     expect(jsonDepthExceeds('[[]][[]][{}]{[]}', 2)).toBe(false);
+    expect(jsonDepthExceeds('[1,[2,[3]]]', 2)).toBe(true);
   });
 
   it('skips brackets in strings, escaped quotes included, and counts again after the string', () => {
@@ -36,7 +37,7 @@ describe('finding unstorable text', () => {
     expect(findUnstorableText({ a: ['ok', 'x\uDC00'] })).toBe('a[1]');
     expect(findUnstorableText([{ c: '\u0000' }])).toBe('[0].c');
     expect(findUnstorableText({ a: { 'k\u0000': 1 } })).toBe('a.k\u0000');
-    expect(findUnstorableText({ a: 'ok', b: [1, null, true], c: '😀' })).toBeUndefined();
+    expect(findUnstorableText({ a: 'ok', b: [1, null, true, undefined], c: '😀', d: undefined })).toBeUndefined();
   });
 });
 
@@ -67,6 +68,7 @@ describe('sanitizing', () => {
     expect(sanitizeValue(5)).toBe(5);
     expect(sanitizeValue(null)).toBeNull();
     expect(sanitizeValue([])).toEqual([]);
+    expect(sanitizeValue({ a: [], b: {}, c: undefined })).toEqual({ a: [], b: {}, c: undefined });
   });
 });
 
