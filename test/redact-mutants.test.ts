@@ -32,7 +32,7 @@ describe('the forms a secret takes', () => {
 
   it('whole: only a PEM key is split into lines, only a whsec_ secret loses its prefix', () => {
     const r = createRedactor({ LINES: 'line-one-abc\nline-two-def', PLAIN: 'abcdef-secret-value' });
-    expect(r.text('line-one-abc secret-value')).toBe('line-one-abc secret-value');
+    expect(r.text('line-one-abc -secret-value')).toBe('line-one-abc -secret-value');
     expect(r.text('line-one-abc\nline-two-def')).toBe('[redacted:LINES]');
   });
 
@@ -93,6 +93,9 @@ describe('walking values', () => {
     expect(JSON.stringify(r.value(list))).toContain('[redacted:too deep]');
     let err: unknown = 'x';
     for (let i = 0; i < 12; i++) err = new Error(`level ${i}`, { cause: err });
+    const field = (levels: number) => bottom((r.value(Object.assign(new Error('x'), { data: nested(levels) })) as unknown as { data: unknown }).data);
+    expect(field(10)).toBe('[redacted:TOKEN]');
+    expect(field(11)).toBe('[redacted:too deep]');
     let cause = r.value(err);
     while (cause instanceof Error) cause = cause.cause;
     expect(cause).toBe('[redacted:too deep]');
