@@ -85,6 +85,8 @@ describe.skipIf('skip' in chromium).each(databaseKinds)('the console in Chromium
 
   it('sends a chat message in the playground and shows the reply while it streams', async () => {
     await page.getByRole('link', { name: 'Playground' }).click();
+    // Loaded, so the page script is listening: Enter pressed before that would submit the bare form instead.
+    await page.waitForURL(/\/console\/playground$/);
     const release = anthropic.hold(); // the fake sends its first piece, then waits
     await page.getByLabel('Message').fill('how do we deploy billing?');
     await page.getByLabel('Message').press('Enter');

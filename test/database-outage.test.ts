@@ -229,14 +229,15 @@ describe.runIf(realServer)('database outage on postgres', () => {
     await lock`begin`;
     await lock`lock table deliveries in access exclusive mode`;
     try {
-      const holding = Array.from({ length: 4 }, (_, i) => hook(`busy-${i}`));
-      await waitFor(
-        async () =>
-          (await direct<{ n: number }[]>`select count(*)::int as n from pg_stat_activity where wait_event_type = 'Lock' and datname = current_database()`)[0]!
-            .n,
-        (n) => n >= 4,
-        10_000,
-      );
+      const lockWaiters = async () =>
+        (await direct<{ n: number }[]>`select count(*)::int as n from pg_stat_activity where wait_event_type = 'Lock' and datname = current_database()`)[0]!.n;
+      // One at a time: deliveries sent together would join one group commit and hold one connection between them.
+      const holding: ReturnType<typeof hook>[] = [];
+      for (let i = 0; i < 4; i++) {
+        holding.push(hook(`busy-${i}`));
+        await waitFor(lockWaiters, (n) => n > i, 10_000);
+      }
+      expect(await lockWaiters()).toBe(4);
       const refused = await hook('busy-refused');
       expect(refused.status).toBe(503);
       expect(refused.body).toMatchObject({ error: { code: 'database_unavailable' } });
