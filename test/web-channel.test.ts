@@ -15,6 +15,7 @@ import { createOutbound } from '../src/pipeline/outbound.ts';
 import type { Envelope, Reply } from '../src/types.ts';
 import { runCli } from './support/process.ts';
 import { ADMIN_TOKEN, startTestSwitchboard } from './support/switchboard.ts';
+import { PASTED_DIFF } from './support/channel-contract.ts';
 import { outbound } from './support/outbound.ts';
 
 const NOW = new Date('2025-06-01T12:00:00Z');
@@ -228,15 +229,7 @@ describe('channel registry', () => {
 });
 
 describe('web channel: a pasted diff', () => {
-  const diff = [
-    'diff --git a/src/app.ts b/src/app.ts',
-    '--- a/src/app.ts',
-    '+++ b/src/app.ts',
-    '@@ -1,1 +1,3 @@',
-    ' const a = 1;',
-    '+console.log(a);',
-    '+// TODO tidy',
-  ].join('\n');
+  const diff = PASTED_DIFF;
   const findings = ['src/app.ts:2 — Debug leftover', 'src/app.ts:3 — TODO added'];
 
   it('answers with the findings as JSON beside the text, not written into it', async () => {

@@ -25,8 +25,8 @@ export type ContractChannel = {
   chat?: boolean;
 };
 
-/** A pasted diff with two findings on known lines. */
-const DIFF = [
+/** A pasted diff with two findings on known lines (a debug leftover on line 2, a TODO on line 3). */
+export const PASTED_DIFF = [
   'diff --git a/src/app.ts b/src/app.ts',
   '--- a/src/app.ts',
   '+++ b/src/app.ts',
@@ -78,7 +78,7 @@ export function channelContract(channel: ContractChannel) {
 
     it.runIf(channel.chat)('a pasted diff is answered with each finding listed exactly once', async () => {
       const before = channel.sent().length;
-      const res = await sb.app.request(channel.route, await channel.message('contract-5', DIFF));
+      const res = await sb.app.request(channel.route, await channel.message('contract-5', PASTED_DIFF));
       expect(res.status).toBeLessThan(300);
       const sent = (
         await waitFor(
