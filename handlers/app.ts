@@ -10,7 +10,6 @@ import type { Agent, ChannelReceiver, Logger, ProviderHealth } from '../src/port
 import { apiRoutes, type ApiDeps } from './api/index.ts';
 import { channelRoute } from './channel.ts';
 import { createErrorHandler, jsonError } from './errors.ts';
-import { consoleApiRoutes } from './console/api.ts';
 import { consoleRoutes } from './console/index.ts';
 import { healthRoutes } from './health.ts';
 import { countRequests, limitBody } from './middleware.ts';
@@ -57,17 +56,6 @@ export function createApp(deps: AppDeps) {
   const sessions = createSessions({ keyMaterial: deps.checkAdminToken.currentHash, publicUrl: deps.publicUrl });
   app.route('/', consoleRoutes({ sessions, checkAdminToken: deps.checkAdminToken, publicUrl: deps.publicUrl }));
   app.use('/api/*', sessionAuth(sessions, deps.publicUrl));
-  app.route(
-    '/api',
-    consoleApiRoutes({
-      store: deps.store,
-      checkAdminToken: deps.checkAdminToken,
-      agents: deps.agents,
-      channels: deps.receivers,
-      providers: deps.providers,
-      queue: deps.queue,
-    }),
-  );
 
   // One route shape for every platform webhook (handlers/channel.ts), at the path its receiver names.
   for (const receiver of deps.receivers) {
@@ -87,6 +75,9 @@ export function createApp(deps: AppDeps) {
       destinations: deps.destinations,
       live: deps.live,
       access: deps.access,
+      channels: deps.receivers,
+      providers: deps.providers,
+      queue: deps.queue,
     }),
   );
   return app;

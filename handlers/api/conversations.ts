@@ -1,4 +1,4 @@
-/** Conversations, newest first, and one conversation with its messages. */
+/** Conversations, newest first, one conversation with its messages, and the votes on each of its answers. */
 import { Hono } from 'hono';
 import { z } from 'zod';
 import { NotFoundError } from '../../src/errors.ts';
@@ -51,6 +51,13 @@ export function conversationRoutes({ store }: Pick<ApiDeps, 'store'>) {
         created_at: m.createdAt,
       })),
     });
+  });
+  /** 👍/👎 counts per answer of one conversation (answers nobody rated are absent). */
+  api.get('/conversations/:id/feedback', async (c) => {
+    const id = c.req.param('id');
+    if (!UUID.test(id)) throw new NotFoundError(`Conversation ${id}`);
+    const votes = await store.conversationFeedback(id);
+    return c.json({ feedback: votes.map((v) => ({ execution_id: v.executionId, up: v.up, down: v.down })) });
   });
 
   return api;

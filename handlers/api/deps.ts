@@ -5,7 +5,7 @@ import type { AccessChannel, ChannelAccess } from '../../src/config.ts';
 import type { LiveReplies } from '../../src/llm/index.ts';
 import type { Ingest } from '../../src/pipeline/ingest.ts';
 import type { Waiter } from '../../src/pipeline/waiter.ts';
-import type { Agent, ChannelAdapter } from '../../src/ports.ts';
+import type { Agent, ChannelAdapter, ChannelReceiver, ProviderHealth } from '../../src/ports.ts';
 
 export type ApiDeps = {
   store: Store;
@@ -21,4 +21,9 @@ export type ApiDeps = {
   live: LiveReplies;
   /** The access settings from the environment (`<CHANNEL>_ACCESS`, `_ALLOW`, `_ADMINS`, QUOTA_PER_HOUR), shown by GET /api/access. */
   access: { channels: Record<AccessChannel, ChannelAccess>; quotaPerHour: number };
+  /** Every channel's receiver: which are enabled, and the variables that turn each on (GET /api/overview). */
+  channels: readonly ChannelReceiver[];
+  providers(): ProviderHealth[];
+  queue(): Promise<{ depth: number; limit: number; degraded: boolean }>;
+  now?(): Date;
 };

@@ -8,6 +8,7 @@ import type { ApiDeps } from './deps.ts';
 import { executionRoutes } from './executions.ts';
 import { feedbackRoutes } from './feedback.ts';
 import { messageRoutes } from './messages.ts';
+import { overviewRoutes } from './overview.ts';
 import { ruleRoutes } from './rules.ts';
 import { usageRoutes } from './usage.ts';
 
@@ -36,6 +37,7 @@ export function apiRoutes(deps: ApiDeps) {
     ruleRoutes(deps),
     feedbackRoutes(deps),
     usageRoutes(deps),
+    overviewRoutes(deps),
   ]) {
     api.route('/', resource);
   }

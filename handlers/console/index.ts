@@ -10,7 +10,7 @@ import { jsonError } from '../errors.ts';
 import { requireContentType, tooDeep } from '../middleware.ts';
 import { sameOrigin, type Sessions } from '../session.ts';
 import { consolePage, signInPage, type PageId } from './layout.ts';
-import { AGENT_DAYS } from './api.ts';
+import { AGENT_DAYS } from '../api/overview.ts';
 import { accessBody, agentsBody, conversationBody, conversationsBody, executionBody, executionsBody, overviewBody, playgroundBody } from './pages.ts';
 
 const STATIC = new URL('../static/', import.meta.url);

@@ -1,38 +1,19 @@
 /**
- * The console's own reads under /api. GET /api/overview: what the Overview and Agents pages show, in one answer,
- * read from the execution log (db/activity.ts), with queue and provider state from the same sources as /readyz.
- * GET /api/conversations/:id/feedback: the votes on each answer of a conversation.
+ * GET /api/overview: what the console's Overview and Agents pages show, in one answer, read from the execution log
+ * (db/activity.ts), with queue and provider state from the same sources as /readyz.
  */
 import { Hono } from 'hono';
-import type { Store } from '../../db/index.ts';
-import type { AdminTokenCheck } from '../../src/admin-token.ts';
-import type { Agent, ChannelReceiver, ProviderHealth } from '../../src/ports.ts';
-import { NotFoundError } from '../../src/errors.ts';
-import { adminAuth } from '../middleware.ts';
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+import type { ApiDeps } from './deps.ts';
 
 /** Agent numbers cover this many days; the activity chart the last day, by hour. */
 export const AGENT_DAYS = 7;
 const SERIES_HOURS = 24;
 
-export type ConsoleApiDeps = {
-  store: Store;
-  checkAdminToken: AdminTokenCheck;
-  agents: readonly Agent[];
-  channels: readonly ChannelReceiver[];
-  providers(): ProviderHealth[];
-  queue(): Promise<{ depth: number; limit: number; degraded: boolean }>;
-  now?(): Date;
-};
-
-export function consoleApiRoutes(deps: ConsoleApiDeps) {
+export function overviewRoutes(deps: Pick<ApiDeps, 'store' | 'agents' | 'channels' | 'providers' | 'queue' | 'now'>) {
   const { store } = deps;
   const now = deps.now ?? (() => new Date());
-  const app = new Hono();
-  app.use('/overview', adminAuth(deps.checkAdminToken));
-  app.use('/conversations/:id/feedback', adminAuth(deps.checkAdminToken));
-  app.get('/overview', async (c) => {
+  const api = new Hono();
+  api.get('/overview', async (c) => {
     const at = now();
     const hourAgo = new Date(at.getTime() - 3_600_000);
     const [queue, lastHour, activity, series, rows, feedback] = await Promise.all([
@@ -74,11 +55,5 @@ export function consoleApiRoutes(deps: ConsoleApiDeps) {
     });
   });
 
-  app.get('/conversations/:id/feedback', async (c) => {
-    const id = c.req.param('id');
-    if (!UUID.test(id)) throw new NotFoundError(`Conversation ${id}`);
-    const votes = await store.conversationFeedback(id);
-    return c.json({ feedback: votes.map((v) => ({ execution_id: v.executionId, up: v.up, down: v.down })) });
-  });
-  return app;
+  return api;
 }
