@@ -72,6 +72,24 @@ export function findUnstorableText(value: unknown): string | undefined {
   return undefined;
 }
 
+/** Whether `sanitizeValue` would change anything in `value`: the same walk, without copying or naming paths. */
+function holdsUnstorableText(value: unknown): boolean {
+  const stack: unknown[] = [value];
+  while (stack.length) {
+    const v = stack.pop();
+    if (typeof v === 'string') {
+      if (UNSTORABLE.test(v)) return true;
+    } else if (v !== null && typeof v === 'object' && (v === value || Array.isArray(v) || Object.getPrototypeOf(v) === Object.prototype)) {
+      for (const key in v) {
+        if (!Object.hasOwn(v, key)) continue;
+        if (UNSTORABLE.test(key)) return true;
+        stack.push((v as Record<string, unknown>)[key]);
+      }
+    }
+  }
+  return false;
+}
+
 /** A copy of `value` with every string (values and keys) passed through `sanitizeText`; no recursion. */
 export function sanitizeValue<T>(value: T): T {
   if (typeof value === 'string') return sanitizeText(value) as T;
@@ -106,7 +124,8 @@ export function boundedKey(id: string): string {
  * not its user, and a refusal would only be retried; the original stays readable in `raw`.
  */
 export function sanitizeEnvelope(envelope: Envelope): Envelope {
-  const clean = sanitizeValue(envelope);
+  // Almost every envelope is clean already: looked through without copying, and copied only to be repaired.
+  const clean = holdsUnstorableText(envelope) ? sanitizeValue(envelope) : envelope;
   return {
     ...clean,
     deliveryId: boundedKey(clean.deliveryId),

@@ -98,4 +98,14 @@ describe('bounded keys', () => {
     expect('contentKey' in clean).toBe(false);
     expect(sanitizeEnvelope({ ...envelope, contentKey: long }).contentKey).toBe(boundedKey(long));
   });
+
+  it("leave a clean envelope's payload uncopied, and repair one bad key or value however deep in it", () => {
+    const raw = { event: { blocks: [{ text: 'fine 😀', n: 1 }] } };
+    const envelope = { deliveryId: 'd', tenantId: 't', conversationKey: 'c', userId: 'u', text: 'hi', raw } as unknown as Envelope;
+    expect(sanitizeEnvelope(envelope).raw).toBe(raw);
+    const badKey = sanitizeEnvelope({ ...envelope, raw: { event: { blocks: [{ 'k\uD800': 1 }] } } });
+    expect(badKey.raw).toEqual({ event: { blocks: [{ 'k\uFFFD': 1 }] } });
+    const badValue = sanitizeEnvelope({ ...envelope, raw: { event: { blocks: [{ text: 'a\u0000' }] } } });
+    expect(badValue.raw).toEqual({ event: { blocks: [{ text: 'a\uFFFD' }] } });
+  });
 });
