@@ -1,4 +1,5 @@
 /** Request guards as factories: body limit, content type, admin bearer token, request metrics. */
+import { IncomingMessage } from 'node:http';
 import type { Context, MiddlewareHandler } from 'hono';
 import { routePath } from 'hono/route';
 import type { Metrics } from '../src/metrics.ts';
@@ -10,35 +11,82 @@ export const MAX_BODY_BYTES = 1024 * 1024;
 /** How much of an oversized body is read and thrown away so the 413 arrives on a connection that stays usable. */
 export const MAX_DISCARD_BYTES = 8 * 1024 * 1024;
 
+/** A body read to its end (its chunks kept only up to the limit), or given up on past the discard bound. */
+type BodyRead = { size: number; chunks: Uint8Array[] } | 'too_large';
+
+/** Reads a web stream until done, keeping at most `maxSize` bytes and giving up past `maxSize + maxDiscard`. */
+async function readStream(stream: ReadableStream<Uint8Array>, maxSize: number, maxDiscard: number): Promise<BodyRead> {
+  const reader = stream.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) return { size, chunks };
+    size += value.byteLength;
+    if (size > maxSize + maxDiscard) {
+      reader.releaseLock();
+      return 'too_large';
+    }
+    if (size <= maxSize) chunks.push(value);
+  }
+}
+
+/** `readStream` on a Node request, from its own events. */
+function readIncoming(incoming: IncomingMessage, maxSize: number, maxDiscard: number): Promise<BodyRead> {
+  return new Promise((resolve, reject) => {
+    const chunks: Uint8Array[] = [];
+    let size = 0;
+    const settle = (finish: () => void) => {
+      incoming.off('data', onData).off('end', onEnd).off('error', onError).off('close', onClose);
+      finish();
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.byteLength;
+      if (size > maxSize + maxDiscard) {
+        incoming.pause();
+        settle(() => resolve('too_large'));
+      } else if (size <= maxSize) chunks.push(chunk);
+    };
+    const onEnd = () => settle(() => resolve({ size, chunks }));
+    const onError = (err: Error) => settle(() => reject(err));
+    const onClose = () =>
+      settle(() => (incoming.readableEnded ? resolve({ size, chunks }) : reject(new Error('the client closed the connection before its request body ended'))));
+    incoming.on('data', onData).on('end', onEnd).on('error', onError).on('close', onClose);
+  });
+}
+
 /**
  * 413 for a body over `maxSize`, read here (bounded) so handlers get it buffered. The client must see the 413, not
  * a reset: an oversized body of up to MAX_DISCARD_BYTES more is read to its end and discarded, so a keep-alive
  * connection stays in step; beyond that the answer says `Connection: close` and the server closes after sending it.
+ *
+ * Under @hono/node-server the body is read from the Node request itself and the bytes go to `c.req`'s body cache,
+ * where `c.req.arrayBuffer()`, `text()`, `json()` and `parseBody()` find them: asking for the request's web stream
+ * builds a full fetch `Request` and a `ReadableStream`, and a buffered copy of the request one more `Request`, which
+ * together cost more CPU than storing the event.
  */
 export function limitBody(maxSize = MAX_BODY_BYTES, maxDiscard = MAX_DISCARD_BYTES): MiddlewareHandler {
   const tooLarge = (c: Context, reusable: boolean) =>
     jsonError(c, 413, 'payload_too_large', `Request body is over ${maxSize} bytes; send at most ${maxSize} bytes`, reusable ? {} : { Connection: 'close' });
   return async function limitBodySize(c, next) {
-    const stream = c.req.raw.body;
-    if (!stream) return next();
+    if (c.req.method === 'GET' || c.req.method === 'HEAD') return next();
+    const incoming = (c.env as { incoming?: unknown } | undefined)?.incoming;
+    const stream = incoming instanceof IncomingMessage ? undefined : c.req.raw.body;
+    if (!(incoming instanceof IncomingMessage) && !stream) return next();
     const declared = c.req.raw.headers.has('transfer-encoding') ? undefined : c.req.raw.headers.get('content-length');
     // A declared size over both bounds is refused unread.
     if (declared && Number(declared) > maxSize + maxDiscard) return tooLarge(c, false);
-    const reader = stream.getReader();
-    const chunks: Uint8Array[] = [];
-    let size = 0;
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      size += value.byteLength;
-      if (size > maxSize + maxDiscard) {
-        reader.releaseLock();
-        return tooLarge(c, false);
-      }
-      if (size <= maxSize) chunks.push(value);
+    const read = incoming instanceof IncomingMessage ? await readIncoming(incoming, maxSize, maxDiscard) : await readStream(stream!, maxSize, maxDiscard);
+    if (read === 'too_large') return tooLarge(c, false);
+    if (read.size > maxSize) return tooLarge(c, true);
+    // Copied into a buffer of its own: Node's chunks may be views into a larger shared one.
+    const body = new Uint8Array(read.size);
+    let at = 0;
+    for (const chunk of read.chunks) {
+      body.set(chunk, at);
+      at += chunk.byteLength;
     }
-    if (size > maxSize) return tooLarge(c, true);
-    c.req.raw = new Request(c.req.raw, { body: Buffer.concat(chunks) });
+    (c.req.bodyCache as Record<string, Promise<unknown>>).arrayBuffer = Promise.resolve(body.buffer);
     await next();
   };
 }
