@@ -136,6 +136,23 @@ async function onDatabase(kind: 'pglite' | 'postgres', peers: { hooks: number; s
     const allRss = rssMb(all.child.pid);
     await all.stop();
 
+    // The embedded default takes events and runs them in one process: ingest on an `all` process, its worker busy
+    // with what it stores meanwhile.
+    let allIngest: { hooks: number; slack: number } | undefined;
+    if (kind === 'pglite') {
+      // A data directory of its own: the load generators' delivery ids would be duplicates in the first one.
+      const ownDir = mkdtempSync(join(tmpdir(), 'switchboard-scale-all-'));
+      try {
+        const one = await startSwitchboard('all', { ...env, DATA_DIR: ownDir });
+        const hooks = await hammerHooks(one.base!, { ...load, secret: SECRET });
+        const slack = await hammerSlack(one.base!, { ...load, secret: SIGNING_SECRET, responseUrl: slackApi.responseUrl });
+        await one.stop();
+        allIngest = { hooks: hooks.rps, slack: slack.rps };
+      } finally {
+        rmSync(ownDir, { recursive: true, force: true });
+      }
+    }
+
     // A web process with no platform channel enabled (only the database): what it costs at rest.
     let bareWebRss: number | undefined;
     if (kind === 'postgres') {
@@ -154,6 +171,7 @@ async function onDatabase(kind: 'pglite' | 'postgres', peers: { hooks: number; s
       drainPerSecond: Math.round(stored / drainSeconds),
       commitsPerExecution,
       workers: workerRss.length,
+      allIngest,
       replyP50: latency.p50,
       replyP99: latency.p99,
       rssMb: { web: webRss, bareWeb: bareWebRss, workers: workerRss, all: allRss },
@@ -221,6 +239,15 @@ export async function run() {
         'commits/exec': r.commitsPerExecution ?? '',
         'RSS MB': `web ${r.rssMb.web}${r.rssMb.bareWeb ? ` (no channel: ${r.rssMb.bareWeb})` : ''}, workers ${r.rssMb.workers.join('+')}, all ${r.rssMb.all}`,
       })),
+      ...results.flatMap((r) =>
+        r.allIngest
+          ? [
+              {
+                setup: `switchboard on ${r.kind}, one \`all\` process (its worker draining meanwhile): ingest Slack ${r.allIngest.slack} req/s, hooks ${r.allIngest.hooks} req/s`,
+              },
+            ]
+          : [],
+      ),
       {
         setup: `start to /readyz, embedded PGlite: fresh ${start.freshMs} ms, warm ${start.warmMs} ms (idle RSS ${start.idleRssMb} MB); ask reply p50/p99: ${results.map((r) => `${r.kind} ${r.replyP50} / ${r.replyP99} ms`).join(', ')}`,
       },
