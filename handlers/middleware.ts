@@ -169,6 +169,6 @@ export function countRequests(metrics: Metrics): MiddlewareHandler {
     // The last matched route is the handler; a request that matched only middleware has no route.
     const last = routePath(c, -1);
     const route = c.res.status === 404 && (!last || last === '/*') ? 'unmatched' : last || 'unmatched';
-    metrics.httpRequests.inc({ method: c.req.method, route, status: String(c.res.status) });
+    metrics.countRequest(c.req.method, route, c.res.status);
   };
 }

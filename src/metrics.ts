@@ -38,6 +38,19 @@ export function createMetrics() {
       for (const kind of ['down', 'busy'] as const) this.inc({ kind }, errors[kind]);
     },
   });
+  // Counted per request in a map and handed to prom-client when scraped: its `inc` hashes and validates the label
+  // object on every call. Few label sets exist (route patterns, not paths).
+  const requestCounts = new Map<string, { labels: Record<'method' | 'route' | 'status', string>; n: number }>();
+  new Counter({
+    name: 'switchboard_http_requests_total',
+    help: 'HTTP requests by route and status',
+    labelNames: ['method', 'route', 'status'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const { labels, n } of requestCounts.values()) this.inc(labels, n);
+    },
+  });
   const llmCalls = new Counter({
     name: 'switchboard_llm_calls_total',
     help: 'Calls to each LLM provider by outcome (success, failure, skipped: circuit open or out of time)',
@@ -87,12 +100,13 @@ export function createMetrics() {
   });
   return {
     registry,
-    httpRequests: new Counter({
-      name: 'switchboard_http_requests_total',
-      help: 'HTTP requests by route and status',
-      labelNames: ['method', 'route', 'status'] as const,
-      registers: [registry],
-    }),
+    /** Counts one answered request. A plain count per label set, mirrored into the counter when scraped. */
+    countRequest(method: string, route: string, status: number) {
+      const key = `${method} ${status} ${route}`;
+      const seen = requestCounts.get(key);
+      if (seen) seen.n++;
+      else requestCounts.set(key, { labels: { method, route, status: String(status) }, n: 1 });
+    },
     executions: new Counter({
       name: 'switchboard_executions_total',
       help: 'Finished execution attempts by agent and status',
