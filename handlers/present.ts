@@ -24,6 +24,8 @@ export function presentExecution(e: ExecutionRow) {
     error: e.error,
     prompt_hash: e.promptHash,
     reply: e.result,
+    // How far delivery got: parts sent of the reply's total (null until a part went out, or for a channel that sends nothing).
+    delivered: e.delivered ? { parts: e.delivered.parts, total: e.delivered.total ?? null } : null,
     received_at: e.receivedAt,
     created_at: e.createdAt,
     started_at: e.startedAt,

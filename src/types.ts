@@ -102,7 +102,12 @@ export type Reply = {
  * How far delivering a reply got, kept on the execution so that a retry in any process continues after the last
  * part that went out. `anchor` is what the first part returned for the rest (the message they thread under).
  */
-export type Delivered = { parts: number; anchor?: string };
+export type Delivered = {
+  parts: number;
+  /** How many parts the reply has in all, as the sender split it; absent before the first part went out. */
+  total?: number;
+  anchor?: string;
+};
 
 export type HistoryMessage = { role: 'user' | 'assistant'; text: string; userId?: string | null; at: string };
 

@@ -70,7 +70,7 @@ export async function sendParts(sender: ChannelSender, to: Recipient, reply: Rep
         await sleep(err.retryAfterMs);
       }
     }
-    delivered = { parts: i + 1, ...(delivered.anchor !== undefined ? { anchor: delivered.anchor } : anchor ? { anchor } : {}) };
+    delivered = { parts: i + 1, total: parts.length, ...(delivered.anchor !== undefined ? { anchor: delivered.anchor } : anchor ? { anchor } : {}) };
   }
   return delivered;
 }
