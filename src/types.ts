@@ -96,6 +96,11 @@ export type Reply = {
   context?: Record<string, unknown>;
   /** The pull-request review the core planned for this answer: delivery posts against the same commits. */
   review?: ReviewPlan;
+  /**
+   * Set when the answer is stored but posted nowhere, saying why (a bare +1 in a review thread a person started is
+   * their conversation, not a vote): the outbound step sends no part of it, on any channel.
+   */
+  withheld?: string;
 };
 
 /**

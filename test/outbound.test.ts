@@ -8,7 +8,7 @@ import { createAgents } from '../src/agents/index.ts';
 import { loadConfig } from '../src/config.ts';
 import { createLogger } from '../src/logger.ts';
 import { sendParts } from '../src/pipeline/outbound.ts';
-import { RetryLaterError, type Agent, type ChannelSender } from '../src/ports.ts';
+import { RetryLaterError, type Agent, type ChannelSender, type OutboundPart, type PartMeta } from '../src/ports.ts';
 import { startSwitchboard } from '../src/server.ts';
 import type { Delivered, Envelope } from '../src/types.ts';
 import { BOT_TOKEN, messageUpdate, startFakeTelegram, telegramRequest, WEBHOOK_SECRET, type FakeTelegram } from './fakes/telegram-api.ts';
@@ -118,6 +118,15 @@ describe('sendParts', () => {
     expect(slept).toEqual([]);
     expect(sent).toHaveLength(2);
     expect(progress.at(-1)).toEqual({ parts: 2, total: 3, anchor: 'message-0' });
+  });
+
+  it('sends no part of a reply the core withheld, on any channel', async () => {
+    const { sender, sent } = recordingSender();
+    const reply = { text: THREE_PARTS, withheld: 'not a vote' };
+    expect(await sendParts(sender, { envelope: ENVELOPE }, reply, { executionId: 'e7', progress: async () => {} })).toEqual({ parts: 0 });
+    const routed = { ...sender, postTo: (_target: string, part: OutboundPart, meta: PartMeta) => sender.send!(ENVELOPE, part, meta) };
+    expect(await sendParts(routed, { target: 'C1' }, reply, { executionId: 'e8', progress: async () => {} })).toEqual({ parts: 0 });
+    expect(sent).toEqual([]);
   });
 
   it('sends nothing for a channel without send: the reply is read from the execution', async () => {

@@ -49,6 +49,7 @@ export type SendOptions = {
  */
 export async function sendParts(sender: ChannelSender, to: Recipient, reply: Reply, opts: SendOptions): Promise<Delivered> {
   const start = opts.delivered ?? { parts: 0 };
+  if (reply.withheld) return start; // decided in the core (see Reply.withheld): no channel posts it
   const deliver = 'envelope' in to ? sender.send?.bind(sender, to.envelope) : sender.postTo?.bind(sender, to.target);
   if (!deliver) return start; // the channel delivers nothing: the reply is read from the execution
   const parts = partsOf(sender, reply, to);
