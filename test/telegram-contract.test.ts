@@ -47,6 +47,7 @@ channelContract({
     next: (seconds) => fake!.rateLimit('sendMessage', seconds),
     attempts: () => (fake?.calls ?? []).filter((c) => c.method === 'sendMessage').map(({ status, at }) => ({ status, at })),
   },
+  userId: (user) => String(person(user)!.id),
   messageLimit: 4096,
   chat: true,
   conversation: true,

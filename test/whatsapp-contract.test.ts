@@ -6,11 +6,9 @@ import { ACCOUNT_SID, AUTH_TOKEN, inboundFields, PUBLIC_URL, startFakeTwilio, WH
 let fake: FakeTwilio | undefined;
 const TWIML_EMPTY = '<?xml version="1.0" encoding="UTF-8"?><Response/>';
 // The contract's delivery id becomes the MessageSid, the key Twilio repeats on a retry; its person, a number.
+const numberOf = (user: string) => `whatsapp:+3162${String(Buffer.from(user).reduce((n, b) => (n * 31 + b) % 10_000_000, 7)).padStart(7, '0')}`;
 const fields = (id: string, text: string, user?: string) =>
-  inboundFields(text, {
-    MessageSid: `SM${Buffer.from(id).toString('hex')}`,
-    ...(user ? { From: `whatsapp:+3162${String(Buffer.from(user).reduce((n, b) => (n * 31 + b) % 10_000_000, 7)).padStart(7, '0')}` } : {}),
-  });
+  inboundFields(text, { MessageSid: `SM${Buffer.from(id).toString('hex')}`, ...(user ? { From: numberOf(user) } : {}) });
 
 channelContract({
   name: 'WhatsApp',
@@ -60,6 +58,7 @@ channelContract({
   calls: () => fake?.messages.length ?? 0,
   destination: { target: '+31699999999', sentTo: (target) => fake?.sent(`whatsapp:${target}`) ?? [] },
   rateLimits: { next: (seconds) => fake!.rateLimit(1, seconds), attempts: () => (fake?.messages ?? []).map(({ status, at }) => ({ status, at })) },
+  userId: numberOf,
   messageLimit: 1600,
   chat: true,
   conversation: true,

@@ -66,6 +66,8 @@ export type ContractChannel = {
    * where each mention starts a thread of its own.
    */
   conversation?: boolean;
+  /** The id a person's votes are stored under (a Telegram user id, a WhatsApp number), for a `conversation` channel. */
+  userId?(user: string): string;
   /** A handshake the platform sends before any event (Slack's url_verification); a disabled channel answers it 404 too. */
   handshake?: RequestInit;
 };
@@ -266,8 +268,8 @@ export function channelContract(channel: ContractChannel) {
       expect((await replies(before, 3))[2]).toMatch(/recorded 👍/);
       await post(channel.message('contract-vote-3', '👎', 'contract-voter'));
       expect((await replies(before, 4))[3]).toMatch(/recorded 👎/);
-      const votes = rowsOf(await sb.opened.handle.db.execute(sql`select score, channel from feedback where execution_id = ${asked.id}`));
-      expect(votes).toEqual([{ score: -1, channel: channel.channel }]);
+      const votes = rowsOf(await sb.opened.handle.db.execute(sql`select user_id, score, channel from feedback where execution_id = ${asked.id}`));
+      expect(votes).toEqual([{ user_id: channel.userId!('contract-voter'), score: -1, channel: channel.channel }]);
     });
 
     it('the disabled channel answers 404 naming the variables that enable it, and cannot be a routing destination', async () => {
