@@ -49,6 +49,16 @@ channelContract({
   },
   userId: (user) => String(person(user)!.id),
   messageLimit: 4096,
+  // The refusal rides on the webhook's response as a Bot API call to the person's chat.
+  pairing: {
+    async code(res) {
+      const body = (await res.json()) as { method?: string; text?: string };
+      const code = /approve ([A-Z2-9]{4}-[A-Z2-9]{2})/.exec(body.text ?? '')?.[1];
+      if (code) expect(body).toMatchObject({ method: 'sendMessage', text: expect.stringContaining(`npx switchboard access approve ${code}`) });
+      return code;
+    },
+    subject: (user) => String(person(user)!.id),
+  },
   chat: true,
   conversation: true,
 });

@@ -60,6 +60,17 @@ channelContract({
   rateLimits: { next: (seconds) => fake!.rateLimit(1, seconds), attempts: () => (fake?.messages ?? []).map(({ status, at }) => ({ status, at })) },
   userId: numberOf,
   messageLimit: 1600,
+  // The refusal is the TwiML answer's message; a pending person's answer is empty TwiML.
+  pairing: {
+    async code(res) {
+      expect(res.headers.get('content-type')).toMatch(/^text\/xml/);
+      const body = await res.text();
+      if (body === TWIML_EMPTY) return undefined;
+      expect(body).toMatch(/<Response><Message>To talk to this bot, ask an admin to run `npx switchboard access approve [A-Z2-9-]{7}`/);
+      return /approve ([A-Z2-9]{4}-[A-Z2-9]{2})/.exec(body)?.[1];
+    },
+    subject: (user) => numberOf(user).replace(/^whatsapp:/, ''),
+  },
   chat: true,
   conversation: true,
 });

@@ -7,6 +7,7 @@
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rowsOf } from '../../db/rows.ts';
+import { accessCommand } from '../../src/access/index.ts';
 import { askAgent } from '../../src/agents/ask.ts';
 import { createAgents } from '../../src/agents/index.ts';
 import type { Agent } from '../../src/ports.ts';
@@ -68,6 +69,11 @@ export type ContractChannel = {
   conversation?: boolean;
   /** The id a person's votes are stored under (a Telegram user id, a WhatsApp number), for a `conversation` channel. */
   userId?(user: string): string;
+  /**
+   * A channel whose people pair by default (TELEGRAM_ACCESS, WHATSAPP_ACCESS): `code` reads the pairing code from
+   * the answer to a refused message (undefined when it carries none); `subject` is how an approval names `user`.
+   */
+  pairing?: { code(res: Response): Promise<string | undefined>; subject(user: string): string };
   /** A handshake the platform sends before any event (Slack's url_verification); a disabled channel answers it 404 too. */
   handshake?: RequestInit;
 };
@@ -270,6 +276,66 @@ export function channelContract(channel: ContractChannel) {
       expect((await replies(before, 4))[3]).toMatch(/recorded 👎/);
       const votes = rowsOf(await sb.opened.handle.db.execute(sql`select user_id, score, channel from feedback where execution_id = ${asked.id}`));
       expect(votes).toEqual([{ user_id: channel.userId!('contract-voter'), score: -1, channel: channel.channel }]);
+    });
+
+    it.runIf(channel.pairing)('with pairing on, a stranger gets one code in place and nothing is stored; once approved, is answered', async () => {
+      const { code: codeIn, subject } = channel.pairing!;
+      const strict = await startTestSwitchboard(kind, { ...channel.env(fake.url), RATE_LIMIT_BURST: '1000' }, { access: 'strict' });
+      try {
+        const ask = async (id: string, text: string) => strict.app.request(channel.route, await channel.message(id, text, 'contract-stranger'));
+        const denied = async (reason: string) => {
+          const text = await (await strict.app.request('/metrics')).text();
+          return Number(new RegExp(`switchboard_access_denied_total\\{channel="${channel.channel}",reason="${reason}"\\} (\\d+)`).exec(text)?.[1] ?? 0);
+        };
+        const cli = async (...args: string[]) => {
+          const out: string[] = [];
+          const code = await accessCommand(
+            async (method, path, body) => {
+              const res = await strict.api(method, path, body);
+              if (res.status >= 400) throw new Error(`${res.body.error.code}: ${res.body.error.message}`);
+              return { status: res.status, json: res.body };
+            },
+            args,
+            (line) => out.push(line),
+          );
+          return { code, output: out.join('\n') };
+        };
+        const before = await tableCounts(strict);
+        const sent = channel.sent().length;
+        const first = await ask('contract-pair-1', 'hello there');
+        expect(first.status).toBe(200);
+        const code = await codeIn(first);
+        expect(code).toMatch(/^[A-Z2-9]{4}-[A-Z2-9]{2}$/);
+        // Writing again while the code is pending: no second code, still nothing stored.
+        for (const [i, text] of ['hello?', 'anyone?'].entries()) expect(await codeIn(await ask(`contract-pair-again-${i}`, text))).toBeUndefined();
+        await pipelineIdle(strict);
+        expect(await tableCounts(strict)).toEqual(before);
+        expect(channel.sent().length).toBe(sent);
+        expect([await denied('pairing'), await denied('pairing_pending')]).toEqual([1, 2]);
+        const pending = (await strict.api('GET', '/api/access')).body.pending;
+        expect(pending).toContainEqual(expect.objectContaining({ code, channel: channel.channel, subject: subject('contract-stranger'), scope: 'person' }));
+
+        expect((await cli('list')).output).toContain(code);
+        const approved = await cli('approve', code!.toLowerCase());
+        expect(approved.code).toBe(0);
+        expect(approved.output).toContain(`${channel.channel} ${subject('contract-stranger')}`);
+        await expect(cli('approve', code!)).rejects.toThrow(/not_found/); // a code works once
+
+        await ask('contract-pair-2', 'help');
+        expect((await replies(sent)).join('\n')).toMatch(/summarize/);
+        expect((await tableCounts(strict)).executions).toBe(before.executions + 1);
+        // The approval is in the audit trail: who, what, when.
+        const access = await strict.api('GET', '/api/access');
+        expect(access.body.audit[0]).toMatchObject({
+          action: 'approve',
+          channel: channel.channel,
+          subject: subject('contract-stranger'),
+          actor: expect.stringMatching(/^cli/),
+        });
+        expect(access.body.pending.map((p: any) => p.code)).not.toContain(code);
+      } finally {
+        await strict.close();
+      }
     });
 
     it('the disabled channel answers 404 naming the variables that enable it, and cannot be a routing destination', async () => {
