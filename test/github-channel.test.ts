@@ -1,5 +1,3 @@
-/** The GitHub adapter through the channel contract, and on its own: what it reads from a delivery and how long GitHub asks it to wait. */
-import { sign } from '@octokit/webhooks-methods';
 import { describe, expect, it } from 'vitest';
 import { normalizeGithub, rateLimitWait, verifyGithub } from '../channels/github/index.ts';
 import { NormalizeError, VerificationError, type RawRequest } from '../src/ports.ts';
@@ -36,12 +34,6 @@ channelContract({
       { request: { ...signed, body: signed.body.replace('octocat', 'mallory') }, code: 'bad_signature' },
       { request: { ...signed, headers: unsigned }, code: 'missing_signature' },
     ];
-  },
-  // Signed, but cut off: not JSON.
-  async unreadable() {
-    const init = await delivery(issueCommentEvent({ number: 8, body: '/help' }));
-    const body = '{"action":"created","issue":';
-    return { ...init, body, headers: { ...init.headers, 'x-hub-signature-256': await sign(WEBHOOK_SECRET, body) } };
   },
   sent: () => fake?.comments.filter((c) => c.kind === 'issue').map((c) => c.body) ?? [],
   calls: () => fake?.requests.length ?? 0,

@@ -48,7 +48,6 @@ channelContract({
       commandRequest({ text, response_url: 'https://hooks.slack.invalid/forged' }, { secret: 'nope' }),
     ].map((request) => ({ request }));
   },
-  unreadable: () => slackRequest('{"type":"event_callback","event":', 'application/json'),
   // What the channel shows: the bot's messages as last edited, once the answer replaced "Working on it…".
   sent: () => (fake?.messages('C0CONTRACT') ?? []).filter((m) => m.bot_id && m.text !== WORKING_ON_IT).map((m) => String(m.text)),
   calls: () => fake?.calls.length ?? 0,

@@ -49,11 +49,6 @@ channelContract({
       whatsappRequest(signed, { url: 'http://localhost/whatsapp/webhook' }),
     ].map((request) => ({ request }));
   },
-  // A signed form without MessageSid.
-  unreadable() {
-    const { MessageSid: _, SmsMessageSid: __, SmsSid: ___, ...rest } = inboundFields('help');
-    return whatsappRequest(rest);
-  },
   sent: () => fake?.sent() ?? [],
   calls: () => fake?.messages.length ?? 0,
   destination: { target: '+31699999999', sentTo: (target) => fake?.sent(`whatsapp:${target}`) ?? [] },
