@@ -4,7 +4,6 @@
  * pairing (one code in place, nothing stored, approved, answered) is a case of the channel contract.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { accessCommand } from '../src/access/index.ts';
 import { ACCOUNT_SID, AUTH_TOKEN, inboundFields, PUBLIC_URL, startFakeTwilio, WHATSAPP_FROM, whatsappRequest, type FakeTwilio } from './fakes/twilio-api.ts';
 import {
   BOB,
@@ -17,6 +16,7 @@ import {
   type FakeTelegram,
   type Person,
 } from './fakes/telegram-api.ts';
+import { accessCli } from './support/access.ts';
 import { databaseKinds } from './support/databases.ts';
 import { startTestSwitchboard, tableCounts, type TestSwitchboard } from './support/switchboard.ts';
 import { waitFor } from './support/wait.ts';
@@ -38,24 +38,8 @@ describe.each(databaseKinds)('pairing on %s', (kind) => {
     const res = await sb.app.request('/whatsapp/webhook', whatsappRequest(inboundFields(text, { From: from })));
     return { status: res.status, type: res.headers.get('content-type'), body: await res.text() };
   };
-  const _denied = async (channel: string, reason: string) => {
-    const text = await (await sb.app.request('/metrics')).text();
-    return Number(new RegExp(`switchboard_access_denied_total\\{channel="${channel}",reason="${reason}"\\} (\\d+)`).exec(text)?.[1] ?? 0);
-  };
   /** The CLI verb, run against this server's API. */
-  const cli = async (...args: string[]) => {
-    const out: string[] = [];
-    const code = await accessCommand(
-      async (method, path, body) => {
-        const res = await sb.api(method, path, body);
-        if (res.status >= 400) throw new Error(`${res.body.error.code}: ${res.body.error.message}`);
-        return { status: res.status, json: res.body };
-      },
-      args,
-      (line) => out.push(line),
-    );
-    return { code, output: out.join('\n') };
-  };
+  const cli = (...args: string[]) => accessCli(sb)(...args);
 
   beforeAll(async () => {
     telegram = await startFakeTelegram();

@@ -9,11 +9,11 @@
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rowsOf } from '../../db/rows.ts';
-import { accessCommand } from '../../src/access/index.ts';
 import { askAgent } from '../../src/agents/ask.ts';
 import { createAgents } from '../../src/agents/index.ts';
 import type { Agent } from '../../src/ports.ts';
 import type { ChannelName } from '../../src/types.ts';
+import { accessCli, accessDenied } from './access.ts';
 import { databaseKinds } from './databases.ts';
 import { signedHook, startTestSwitchboard, tableCounts, type TestSwitchboard } from './switchboard.ts';
 import { createGate, pipelineIdle, waitFor } from './wait.ts';
@@ -274,23 +274,8 @@ export function channelContract(channel: ContractChannel) {
       const strict = await startTestSwitchboard(kind, { ...channel.env(fake.url), RATE_LIMIT_BURST: '1000' }, { access: 'strict' });
       try {
         const ask = async (id: string, text: string) => strict.app.request(channel.route, await channel.message(id, text, 'contract-stranger'));
-        const denied = async (reason: string) => {
-          const text = await (await strict.app.request('/metrics')).text();
-          return Number(new RegExp(`switchboard_access_denied_total\\{channel="${channel.channel}",reason="${reason}"\\} (\\d+)`).exec(text)?.[1] ?? 0);
-        };
-        const cli = async (...args: string[]) => {
-          const out: string[] = [];
-          const code = await accessCommand(
-            async (method, path, body) => {
-              const res = await strict.api(method, path, body);
-              if (res.status >= 400) throw new Error(`${res.body.error.code}: ${res.body.error.message}`);
-              return { status: res.status, json: res.body };
-            },
-            args,
-            (line) => out.push(line),
-          );
-          return { code, output: out.join('\n') };
-        };
+        const denied = (reason: string) => accessDenied(strict, channel.channel, reason);
+        const cli = accessCli(strict);
         const before = await tableCounts(strict);
         const sent = channel.sent().length;
         const first = await ask('contract-pair-1', 'hello there');
