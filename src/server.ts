@@ -3,11 +3,16 @@
  * runs workers depending on the role. The only core file that wires channels and handlers in.
  */
 import { serve, type ServerType } from '@hono/node-server';
-import { createChannelRegistry, createHooksAdapter, createWebAdapter } from '../channels/index.ts';
-import { createGithubAdapter } from '../channels/github/index.ts';
-import { createSlackAdapter } from '../channels/slack/index.ts';
-import { BOT_INFO_SETTING, createTelegramAdapter, parseBotInfo } from '../channels/telegram/index.ts';
-import { createWhatsAppAdapter } from '../channels/whatsapp/index.ts';
+import {
+  createChannelRegistry,
+  createHooksAdapter,
+  createWebAdapter,
+  disabledAdapter,
+  GITHUB_PROFILE,
+  SLACK_PROFILE,
+  TELEGRAM_PROFILE,
+  WHATSAPP_PROFILE,
+} from '../channels/index.ts';
 import { openStore, type OpenedStore } from '../db/index.ts';
 import { createApp } from '../handlers/app.ts';
 import { createProbeApp } from '../handlers/probes.ts';
@@ -121,31 +126,26 @@ export async function startSwitchboard(config: Config, opts: StartOptions = {}):
 
   const metrics = createMetrics();
   // One answer must finish well inside its job's timeout, or the queue would start it again meanwhile.
-  const llm = createLlmChain(config.llm, { logger, deadlineMs: config.worker.jobTimeoutSeconds * 750, onEvent: (e) => metrics.recordLlm(e) });
+  const llm = await createLlmChain(config.llm, { logger, deadlineMs: config.worker.jobTimeoutSeconds * 750, onEvent: (e) => metrics.recordLlm(e) });
   metrics.setProviderSource(() => llm.health());
   const waiter = createWaiter(store);
   const backpressure = createBackpressure({ limit: config.queueDepthLimit, readDepth: () => store.queueDepth() });
   metrics.setQueueSource(() => backpressure.state());
   metrics.setDatabaseSource(() => store.health.snapshot());
-  const slack = createSlackAdapter(config.slack, { logger });
-  const github = createGithubAdapter(config.github, {
-    logger,
-    memory: store,
-  });
+  // A platform's SDK is imported only when its channel is enabled: a process serving no platform loads none.
   const channels = createChannelRegistry([
-    github,
+    config.github.enabled
+      ? (await import('../channels/github/index.ts')).createGithubAdapter(config.github, { logger, memory: store })
+      : disabledAdapter(GITHUB_PROFILE, config.github),
     createWebAdapter(),
     createHooksAdapter({ secretFor: (source) => config.hookSecrets[hookSecretEnvName(source)] }),
-    slack,
-    createTelegramAdapter(config.telegram, {
-      // Stored by `telegram set-webhook` (or by the first lookup): so no process asks getMe at start or after.
-      botInfo: config.telegram.enabled ? parseBotInfo(await store.setting(BOT_INFO_SETTING), config.telegram.botToken) : undefined,
-      onBotInfo: (info) =>
-        store
-          .putSetting(BOT_INFO_SETTING, JSON.stringify(info))
-          .catch((err: unknown) => logger.warn({ err }, 'could not store the Telegram bot info; the next start asks getMe once')),
-    }),
-    createWhatsAppAdapter(config.whatsapp, config.publicUrl),
+    config.slack.enabled
+      ? (await import('../channels/slack/index.ts')).createSlackAdapter(config.slack, { logger })
+      : disabledAdapter(SLACK_PROFILE, config.slack),
+    config.telegram.enabled ? await telegramAdapter(config.telegram, store, logger) : disabledAdapter(TELEGRAM_PROFILE, config.telegram),
+    config.whatsapp.enabled
+      ? (await import('../channels/whatsapp/index.ts')).createWhatsAppAdapter(config.whatsapp, config.publicUrl)
+      : disabledAdapter(WHATSAPP_PROFILE, config.whatsapp),
   ]);
   // Streamed answers: throttled edits on channels that can edit a message, and the SSE endpoint.
   const live = createLiveReplies({
@@ -291,4 +291,16 @@ export async function startSwitchboard(config: Config, opts: StartOptions = {}):
       return stopping;
     },
   };
+}
+
+async function telegramAdapter(config: Config['telegram'], store: OpenedStore['store'], logger: Logger): Promise<ChannelAdapter> {
+  const { BOT_INFO_SETTING, createTelegramAdapter, parseBotInfo } = await import('../channels/telegram/index.ts');
+  return createTelegramAdapter(config, {
+    // Stored by `telegram set-webhook` (or by the first lookup): so no process asks getMe at start or after.
+    botInfo: parseBotInfo(await store.setting(BOT_INFO_SETTING), config.botToken),
+    onBotInfo: (info) =>
+      store
+        .putSetting(BOT_INFO_SETTING, JSON.stringify(info))
+        .catch((err: unknown) => logger.warn({ err }, 'could not store the Telegram bot info; the next start asks getMe once')),
+  });
 }
