@@ -79,7 +79,15 @@ export async function startSwitchboard(config: Config, opts: StartOptions = {}):
   const redactor = opts.redactor ?? createRedactor(configuredSecrets(config));
   const logger = opts.logger ?? createLogger(config.logLevel, { role }, { redactor });
   const startedAt = new Date();
+  // Where start time goes, for the debug line once ready: `modules` is the time from the process's start to here.
+  const phases: Record<string, number> = { modules: Math.round(performance.now()) };
+  let mark = performance.now();
+  const phase = (name: string) => {
+    phases[name] = Math.round(performance.now() - mark);
+    mark = performance.now();
+  };
   const opened = await openStore({
+    phases,
     databaseUrl: config.databaseUrl,
     dataDir: config.dataDir,
     notice: (message) => logger.info(message),
@@ -97,6 +105,7 @@ export async function startSwitchboard(config: Config, opts: StartOptions = {}):
     },
   });
   const { store } = opened;
+  mark = performance.now();
   const agentList = opts.agents ?? createAgents();
   const agents = new Map(agentList.map((a) => [a.name, a]));
   await store.seedAgents(agentList.map((a) => ({ name: a.name, requiredRole: a.requiredRole })));
@@ -178,6 +187,7 @@ export async function startSwitchboard(config: Config, opts: StartOptions = {}):
     live,
     prepare: async (envelope, meta) => channels.get(envelope.channel)?.prepare?.(envelope, meta),
   });
+  phase('setup');
   if (role !== 'web') {
     await store.queue.work(
       config.worker.concurrency,
@@ -185,6 +195,7 @@ export async function startSwitchboard(config: Config, opts: StartOptions = {}):
       (job) => worker.lost(job.data.executionId),
     );
     await createMaintenance({ store, llm, logger, redactor, retentionDays: config.deliveryRetentionDays, now: () => new Date() }).schedule();
+    phase('workers');
   }
 
   const ingest = createIngest({
@@ -223,6 +234,7 @@ export async function startSwitchboard(config: Config, opts: StartOptions = {}):
     publicUrl: config.publicUrl,
   });
 
+  phase('wiring');
   let server: ServerType | undefined;
   let url: string | undefined;
   if (opts.listen !== false) {
@@ -248,6 +260,7 @@ export async function startSwitchboard(config: Config, opts: StartOptions = {}):
     const address = server.address();
     const port = typeof address === 'object' && address ? address.port : config.port;
     url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+    phase('listen');
   }
 
   // Channels that fetch events receive like a web process does, under a leader lock so one process polls at a time.
@@ -259,6 +272,7 @@ export async function startSwitchboard(config: Config, opts: StartOptions = {}):
           .map((adapter) => startPoller({ adapter, ingest, lead: (name) => store.tryLeadership(name), logger }))
       : [];
 
+  logger.debug({ phasesMs: phases }, `started: ${Math.round(performance.now())} ms since the process started`);
   let stopping: Promise<void> | undefined;
   return {
     app,
