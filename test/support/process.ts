@@ -1,7 +1,8 @@
 /** Runs the real CLI as a child process, as a user would. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
-import { resolve } from 'node:path';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 
 /**
  * Most tests talk to the bot as strangers and are about something else than who may: they run with every channel
@@ -11,6 +12,7 @@ export const RELAXED_ACCESS_ENV: Record<string, string> = { TELEGRAM_ACCESS: 'op
 
 export const ROOT = resolve(import.meta.dirname, '..', '..');
 export const CLI = resolve(ROOT, 'src', 'cli.ts');
+const COMPILE_CACHE = join(tmpdir(), 'node-compile-cache');
 
 export async function freePort(): Promise<number> {
   return new Promise((ok, fail) => {
@@ -26,7 +28,15 @@ export async function freePort(): Promise<number> {
 /** The environment a child gets: only what the test says, plus PATH/HOME so Node runs. */
 export function childEnv(env: Record<string, string>): Record<string, string> {
   // Channels open to strangers and no quota, as in test/support/switchboard.ts: these tests are about something else.
-  return { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', LOG_LEVEL: 'warn', ...RELAXED_ACCESS_ENV, ...env };
+  // V8's code cache on disk, as bin/switchboard.js keeps it: each child skips compiling the modules the last one compiled.
+  return {
+    PATH: process.env.PATH ?? '',
+    HOME: process.env.HOME ?? '/tmp',
+    LOG_LEVEL: 'warn',
+    NODE_COMPILE_CACHE: COMPILE_CACHE,
+    ...RELAXED_ACCESS_ENV,
+    ...env,
+  };
 }
 
 export type Spawned = { child: ChildProcess; output(): string; exited: Promise<number | null> };
