@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
@@ -7,5 +8,8 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // Vitest's default (one less than the cores) runs files one at a time on 2 cores, while much of a file's time
+    // is spent waiting on child processes and servers: two at a time at least keeps both cores busy.
+    maxWorkers: Math.max(2, availableParallelism() - 1),
   },
 });
