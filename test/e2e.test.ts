@@ -107,7 +107,10 @@ describe('switchboard CLI', { timeout: 180_000 }, () => {
   });
 
   it('simulate hooks/<source> signs an event, plain text for ask or a JSON event naming its agent', async () => {
-    const named = await runCliInProcess(['simulate', 'hooks/ci', '{"type":"deploy.finished","agent":"status"}'], { DATA_DIR: dir, HOOK_SECRET_CI: HOOK_SECRET });
+    const named = await runCliInProcess(['simulate', 'hooks/ci', '{"type":"deploy.finished","agent":"status"}'], {
+      DATA_DIR: dir,
+      HOOK_SECRET_CI: HOOK_SECRET,
+    });
     expect(named.code).toBe(0);
     expect(named.output).toMatch(/queue/i);
     const unsigned = await runCliInProcess(['simulate', 'hooks/nobody', 'hello'], { DATA_DIR: dir });

@@ -13,7 +13,7 @@ describe('the prepared database', () => {
   const dir = mkdtempSync(join(tmpdir(), 'switchboard-template-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('has every migration applied and pg-boss installed at its own schema version, and is built once', async () => {
+  it('has every migration applied, pg-boss installed at its own schema version and no template database, and is built once', async () => {
     const template = await prepareTemplate(MIGRATIONS_FOLDER);
     expect(await prepareTemplate(MIGRATIONS_FOLDER)).toBe(template);
     cpSync(template, join(dir, 'pgdata'), { recursive: true });
@@ -24,6 +24,8 @@ describe('the prepared database', () => {
       const pgboss = JSON.parse(readFileSync(fileURLToPath(import.meta.resolve('pg-boss/package.json')), 'utf8')) as { pgboss: { schema: number } };
       const { rows } = await pglite.query<{ version: number }>('select version from pgboss.version');
       expect(rows.map((r) => Number(r.version))).toEqual([pgboss.pgboss.schema]);
+      // initdb's template databases are left out: every fresh DATA_DIR would copy them for nothing.
+      expect((await pglite.query<{ datname: string }>('select datname from pg_database')).rows.map((r) => r.datname)).toEqual(['postgres']);
     } finally {
       await pglite.close();
     }
