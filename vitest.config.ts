@@ -1,7 +1,18 @@
+import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { defineConfig } from 'vitest/config';
 
+const require = createRequire(import.meta.url);
+
 export default defineConfig({
+  plugins: [
+    {
+      // drizzle-orm's CommonJS build, as bin/switchboard.js loads it (db/drizzle-commonjs.ts says why).
+      name: 'drizzle-orm-commonjs',
+      enforce: 'pre',
+      resolveId: (id) => (/^drizzle-orm(\/|$)/.test(id) ? require.resolve(id) : undefined),
+    },
+  ],
   test: {
     include: ['test/**/*.test.ts'],
     // Generous: several tests start whole Switchboard processes, and CI machines are shared (no test asserts speed).

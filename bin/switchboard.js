@@ -14,6 +14,8 @@ if (Number(process.versions.node.split('.')[0]) >= REQUIRED_MAJOR) {
   // V8's compiled code for our modules and dependencies, kept on disk (the OS temp directory): later starts skip
   // compiling several hundred modules. Before the import, so the CLI's whole module graph is cached.
   module.enableCompileCache();
+  const { loadDrizzleAsCommonJs } = await import('../db/drizzle-commonjs.ts');
+  loadDrizzleAsCommonJs();
   const { main } = await import('../src/cli.ts');
   process.exit(await main(process.argv.slice(2)));
 }

@@ -20,6 +20,9 @@ const PROGRAM = `
 import { registerHooks } from 'node:module';
 const resolved = new Set();
 registerHooks({ resolve(specifier, context, next) { const r = next(specifier, context); resolved.add(r.url); return r; } });
+// As bin/switchboard.js starts a process.
+const { loadDrizzleAsCommonJs } = await import(${JSON.stringify(pathToFileURL(join(ROOT, 'db/drizzle-commonjs.ts')).href)});
+loadDrizzleAsCommonJs();
 const { loadConfig } = await import(${JSON.stringify(pathToFileURL(join(ROOT, 'src/config.ts')).href)});
 const { startSwitchboard } = await import(${JSON.stringify(pathToFileURL(join(ROOT, 'src/server.ts')).href)});
 const { createLogger } = await import(${JSON.stringify(pathToFileURL(join(ROOT, 'src/logger.ts')).href)});
@@ -40,18 +43,32 @@ describe('SDKs load with their channel', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'switchboard-lazy-'));
   afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 
-  it('a web process with no channel or provider enabled loads no platform or provider SDK; enabling Slack and OpenAI loads theirs', () => {
-    const run = spawnSync(process.execPath, ['--input-type=module', '-e', PROGRAM], {
+  let loadedByStart: Record<string, string[]> | undefined;
+  /** What the child had resolved after each start (one child for every case). */
+  const run = () => {
+    if (loadedByStart) return loadedByStart;
+    const child = spawnSync(process.execPath, ['--input-type=module', '-e', PROGRAM], {
       cwd: ROOT,
       env: childEnv({ TEST_DATA_DIR: dataDir }),
       encoding: 'utf8',
     });
-    expect(run.status, run.stderr).toBe(0);
-    const loaded = JSON.parse(run.stdout.trim().split('\n').at(-1)!) as Record<string, string[]>;
+    expect(child.status, child.stderr).toBe(0);
+    loadedByStart = JSON.parse(child.stdout.trim().split('\n').at(-1)!) as Record<string, string[]>;
+    return loadedByStart;
+  };
+
+  it('a web process with no channel or provider enabled loads no platform or provider SDK; enabling Slack and OpenAI loads theirs', () => {
+    const loaded = run();
     // The recorder sees the process's real dependencies...
     expect(loaded.nothing!.some((url) => url.includes('/node_modules/hono/'))).toBe(true);
     // ...and none of the SDKs until their channel or provider is enabled.
     expect(sdksIn(loaded.nothing!)).toEqual([]);
     expect(sdksIn(loaded['slack+openai']!)).toEqual(['@slack/web-api', '@slack/socket-mode', 'openai']);
+  });
+
+  it('drizzle-orm is loaded from its CommonJS build only, as bin/switchboard.js sets it up (its ESM build costs seconds and megabytes)', () => {
+    const drizzle = run().nothing!.filter((url) => url.includes('/node_modules/drizzle-orm/'));
+    expect(drizzle.length).toBeGreaterThan(0);
+    expect(drizzle.filter((url) => !url.endsWith('.cjs'))).toEqual([]);
   });
 });

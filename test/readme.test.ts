@@ -18,7 +18,7 @@ import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BOT_TOKEN as SLACK_BOT_TOKEN, SIGNING_SECRET, startFakeSlack, type FakeSlack } from './fakes/slack-api.ts';
 import { BOT_TOKEN as TELEGRAM_BOT_TOKEN, startFakeTelegram, WEBHOOK_SECRET, type FakeTelegram } from './fakes/telegram-api.ts';
-import { freePort, ROOT, spawnCli, waitForOk, type Spawned } from './support/process.ts';
+import { CLI, freePort, ROOT, spawnCli, waitForOk, type Spawned } from './support/process.ts';
 import { ADMIN_TOKEN, HOOK_SECRET } from './support/switchboard.ts';
 
 const SHELL = new Set(['sh', 'bash', 'shell', 'console']);
@@ -176,11 +176,9 @@ describe('README and docs shell examples, run as written', { timeout: 120_000 },
     await s.exited;
   }
 
-  const BIN = join(ROOT, 'bin', 'switchboard.js');
-
   function bash(code: string): Promise<{ code: number | null; output: string }> {
     // `npx switchboard` is this checkout's bin (with its compile cache), whatever npx would otherwise resolve; the rest of npx is untouched.
-    const prelude = `set -eo pipefail\nnpx() { if [ "$1" = switchboard ]; then shift; node ${JSON.stringify(BIN)} "$@"; else command npx "$@"; fi; }\n`;
+    const prelude = `set -eo pipefail\nnpx() { if [ "$1" = switchboard ]; then shift; node ${JSON.stringify(CLI)} "$@"; else command npx "$@"; fi; }\n`;
     const script = prelude + code.replace(/\b(localhost|127\.0\.0\.1):3000\b/g, `127.0.0.1:${port}`);
     return new Promise((resolve) => {
       const child = spawn('bash', ['-c', script], {

@@ -11,7 +11,8 @@ import { join, resolve } from 'node:path';
 export const RELAXED_ACCESS_ENV: Record<string, string> = { TELEGRAM_ACCESS: 'open', WHATSAPP_ACCESS: 'open', GITHUB_ACCESS: 'anyone', QUOTA_PER_HOUR: '0' };
 
 export const ROOT = resolve(import.meta.dirname, '..', '..');
-export const CLI = resolve(ROOT, 'src', 'cli.ts');
+/** The entry point `npx switchboard` runs (it hands src/cli.ts its arguments after setting up module loading). */
+export const CLI = resolve(ROOT, 'bin', 'switchboard.js');
 const COMPILE_CACHE = join(tmpdir(), 'node-compile-cache');
 
 export async function freePort(): Promise<number> {
