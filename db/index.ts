@@ -281,6 +281,7 @@ export async function openStore(opts: StoreOptions): Promise<OpenedStore> {
     },
   });
   let queue: Queue;
+  const queueStarted = performance.now();
   try {
     queue = await startQueue(handle, {
       ...opts.queue,
@@ -294,6 +295,7 @@ export async function openStore(opts: StoreOptions): Promise<OpenedStore> {
     await handle.close();
     throw err;
   }
+  if (opts.phases) opts.phases.queue = Math.round(performance.now() - queueStarted);
   return {
     store: createStore(handle, queue, health),
     handle,
