@@ -2,7 +2,7 @@
  * The worker: runs one execution attempt. The agent's answer is stored before it is delivered, so a
  * retry after a failed delivery re-sends the stored answer instead of asking the agent again.
  */
-import type { ExecutionRow, Store } from '../../db/index.ts';
+import type { Answer, ExecutionRow, Store } from '../../db/index.ts';
 import { scopeChain, type Budget, type LiveReplies, type LiveStream } from '../llm/index.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Redactor } from '../redact.ts';
@@ -145,6 +145,8 @@ export function createWorker(deps: WorkerDeps) {
     const started = performance.now();
     const log = (logger as Logger & { child?: (b: object) => Logger }).child?.({ executionId, agent: execution.agent }) ?? logger;
     const envelope = execution.envelope as unknown as Envelope;
+    // An answer made in this attempt, until it is stored: before its first part goes out, or with the success.
+    let unstored: Answer | undefined;
     try {
       let reply = execution.result as unknown as Reply | null;
       if (!reply) {
@@ -168,13 +170,29 @@ export function createWorker(deps: WorkerDeps) {
         // Kept with the answer, so even a retried delivery posts against what the answer was built from.
         if (prepared?.context) reply = { ...reply, context: prepared.context };
         if (review) reply = { ...reply, review: review.plan };
-        await store.recordResult(execution, reply, usage);
+        unstored = { execution, reply, usage };
       }
+      const storeAnswer = async () => {
+        if (!unstored) return;
+        await store.recordResult(unstored.execution, unstored.reply, unstored.usage);
+        unstored = undefined;
+      };
       const delivered = await deps.outbound(
-        { executionId, envelope, destination: execution.destination as Destination | null, delivered: execution.delivered },
+        {
+          executionId,
+          envelope,
+          destination: execution.destination as Destination | null,
+          delivered: execution.delivered,
+          beforeSend: storeAnswer,
+        },
         reply,
       );
-      await store.markSucceeded(executionId, Math.round(performance.now() - started), delivered);
+      await store.markSucceeded({
+        id: executionId,
+        latencyMs: Math.round(performance.now() - started),
+        ...(delivered ? { delivered } : {}),
+        ...(unstored ? { answer: unstored } : {}),
+      });
       metrics.executions.inc({ agent: execution.agent, status: 'succeeded' });
       metrics.ingestToReply.observe({ channel: execution.channel }, (Date.now() - execution.receivedAt.getTime()) / 1000);
       deps.onFinished(executionId);
@@ -183,6 +201,12 @@ export function createWorker(deps: WorkerDeps) {
       // place every failure passes before executions.error, the queue's stored job output and the log see it.
       const err = deps.redactor.value(caught);
       const message = err instanceof Error ? err.message : String(err);
+      // A retry re-sends the answer made here instead of asking the agent again (unless the answer cannot be stored).
+      if (unstored) {
+        await store
+          .recordResult(unstored.execution, unstored.reply, unstored.usage)
+          .catch((storing: unknown) => log.warn({ err: deps.redactor.value(storing) }, 'could not store the answer of a failed attempt'));
+      }
       const retryAfter = deferral(err, deferrals);
       if (retryAfter !== undefined) {
         await store.defer(executionId, `${message} (waiting ${retryAfter} s as the platform asked)`, retryAfter, deferrals + 1);
