@@ -135,7 +135,7 @@ describe('sendParts', () => {
   it('stores the answer once, before the first part goes out, and not again when every part went out before', async () => {
     const events: string[] = [];
     const sender: ChannelSender = {
-      channel: 'test',
+      channel: 'telegram',
       limits: { maxLength: 10 },
       async send(_envelope, part) {
         events.push(`sent ${part.index}`);
