@@ -145,7 +145,8 @@ export async function markSucceededMany(db: Db, done: Success[]): Promise<void> 
     sql`, `,
   );
   // An execution without an answer here keeps the one stored before.
-  const answered = (column: string) => sql.raw(`${column} = case when done.result is null then executions.${column} else done.${column === 'reply_message_id' ? 'message_id' : column} end`);
+  const answered = (column: string) =>
+    sql.raw(`${column} = case when done.result is null then executions.${column} else done.${column === 'reply_message_id' ? 'message_id' : column} end`);
   await db.execute(sql`
     with done(id, latency_ms, delivered, ${ANSWER_COLUMNS}) as (values ${values}),
     message as (
@@ -154,10 +155,7 @@ export async function markSucceededMany(db: Db, done: Success[]): Promise<void> 
     )
     update ${executions} set status = 'succeeded', replied_at = coalesce(${executions.repliedAt}, now()), finished_at = now(), latency_ms = done.latency_ms, error = null,
       delivered = coalesce(done.delivered, ${executions.delivered}),
-      ${sql.join(
-        ['result', 'reply_message_id', 'provider', 'model', 'input_tokens', 'output_tokens', 'cost_usd', 'prompt_hash'].map(answered),
-        sql`, `,
-      )}
+      ${sql.join(['result', 'reply_message_id', 'provider', 'model', 'input_tokens', 'output_tokens', 'cost_usd', 'prompt_hash'].map(answered), sql`, `)}
     from done
     where ${executions.id} = done.id`);
 }

@@ -145,7 +145,12 @@ describe('sendParts', () => {
     await sendParts(sender, { envelope: ENVELOPE }, { text: THREE_PARTS }, { executionId: 'e7', progress: async () => {}, beforeSend });
     expect(events).toEqual(['stored', 'sent 0', 'sent 1', 'sent 2']);
     events.length = 0;
-    await sendParts(sender, { envelope: ENVELOPE }, { text: THREE_PARTS }, { executionId: 'e7', delivered: { parts: 3 }, progress: async () => {}, beforeSend });
+    await sendParts(
+      sender,
+      { envelope: ENVELOPE },
+      { text: THREE_PARTS },
+      { executionId: 'e7', delivered: { parts: 3 }, progress: async () => {}, beforeSend },
+    );
     expect(events).toEqual([]);
   });
 });
