@@ -39,6 +39,8 @@ export type WorkerDeps = {
 
 export function createWorker(deps: WorkerDeps) {
   const { store, logger, metrics } = deps;
+  // Concurrent `status` executions of one scope (a batch of them) share one set of reads instead of each paying for its own.
+  const statusReads = sharedInFlight<StatusRows>();
 
   /**
    * The numbers `status` shows whoever asked: everything for an admin; for anyone else only their own tenant's
@@ -47,13 +49,15 @@ export function createWorker(deps: WorkerDeps) {
    */
   async function status(execution: ExecutionRow, envelope: Envelope): Promise<StatusSnapshot> {
     const scope = isAdmin(envelope, deps.traits) ? undefined : { channel: execution.channel, tenantId: execution.tenantId };
-    const [queueDepth, executionsLastHour, failures, agents, healthChecks] = await Promise.all([
-      store.queueDepth(),
-      store.countsSince(new Date(deps.now().getTime() - 3_600_000), scope),
-      store.recentFailures(5, scope),
-      store.listAgents(),
-      store.latestHealthChecks(),
-    ]);
+    const [queueDepth, executionsLastHour, failures, agents, healthChecks] = await statusReads(scope ? `${scope.channel}\0${scope.tenantId}` : '', () =>
+      Promise.all([
+        store.queueDepth(),
+        store.countsSince(new Date(deps.now().getTime() - 3_600_000), scope),
+        store.recentFailures(5, scope),
+        store.listAgents(),
+        store.latestHealthChecks(),
+      ]),
+    );
     return {
       ...(scope ? { scope: scope.tenantId } : {}),
       queueDepth,
@@ -239,4 +243,28 @@ export function createWorker(deps: WorkerDeps) {
   }
 
   return { run, lost };
+}
+
+type StatusRows = [
+  number,
+  Record<string, number>,
+  Awaited<ReturnType<Store['recentFailures']>>,
+  Awaited<ReturnType<Store['listAgents']>>,
+  StatusSnapshot['healthChecks'],
+];
+
+/**
+ * Callers asking for the same key while a read is in flight share it, so what they get may be a few milliseconds
+ * older than their asking: fine for a report, not for anything that decides.
+ */
+function sharedInFlight<T>() {
+  const inFlight = new Map<string, Promise<T>>();
+  return (key: string, read: () => Promise<T>): Promise<T> => {
+    let reading = inFlight.get(key);
+    if (!reading) {
+      reading = read().finally(() => inFlight.delete(key));
+      inFlight.set(key, reading);
+    }
+    return reading;
+  };
 }
