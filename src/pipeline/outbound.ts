@@ -54,6 +54,7 @@ export type SendOptions = {
  */
 export async function sendParts(sender: ChannelSender, to: Recipient, reply: Reply, opts: SendOptions): Promise<Delivered> {
   const start = opts.delivered ?? { parts: 0 };
+  if (reply.withheld) return start; // decided in the core (see Reply.withheld): no channel posts it
   const deliver = 'envelope' in to ? sender.send?.bind(sender, to.envelope) : sender.postTo?.bind(sender, to.target);
   if (!deliver) return start; // the channel delivers nothing: the reply is read from the execution
   const parts = partsOf(sender, reply, to);
@@ -76,7 +77,7 @@ export async function sendParts(sender: ChannelSender, to: Recipient, reply: Rep
         await sleep(err.retryAfterMs);
       }
     }
-    delivered = { parts: i + 1, ...(delivered.anchor !== undefined ? { anchor: delivered.anchor } : anchor ? { anchor } : {}) };
+    delivered = { parts: i + 1, total: parts.length, ...(delivered.anchor !== undefined ? { anchor: delivered.anchor } : anchor ? { anchor } : {}) };
   }
   return delivered;
 }
