@@ -130,8 +130,38 @@ describe('sendParts', () => {
   });
 
   it('sends nothing for a channel without send: the reply is read from the execution', async () => {
-    const delivered = await sendParts({ channel: 'web' }, { envelope: ENVELOPE }, { text: THREE_PARTS }, { executionId: 'e6', progress: async () => {} });
+    const stored: string[] = [];
+    const delivered = await sendParts(
+      { channel: 'web' },
+      { envelope: ENVELOPE },
+      { text: THREE_PARTS },
+      { executionId: 'e6', progress: async () => {}, beforeSend: async () => void stored.push('stored') },
+    );
     expect(delivered).toEqual({ parts: 0 });
+    // Nothing goes out, so the answer is not stored on its own: it rides on the success write.
+    expect(stored).toEqual([]);
+  });
+
+  it('stores the answer once, before the first part goes out, and not again when every part went out before', async () => {
+    const events: string[] = [];
+    const sender: ChannelSender = {
+      channel: 'telegram',
+      limits: { maxLength: 10 },
+      async send(_envelope, part) {
+        events.push(`sent ${part.index}`);
+      },
+    };
+    const beforeSend = async () => void events.push('stored');
+    await sendParts(sender, { envelope: ENVELOPE }, { text: THREE_PARTS }, { executionId: 'e7', progress: async () => {}, beforeSend });
+    expect(events).toEqual(['stored', 'sent 0', 'sent 1', 'sent 2']);
+    events.length = 0;
+    await sendParts(
+      sender,
+      { envelope: ENVELOPE },
+      { text: THREE_PARTS },
+      { executionId: 'e7', delivered: { parts: 3 }, progress: async () => {}, beforeSend },
+    );
+    expect(events).toEqual([]);
   });
 });
 
