@@ -66,6 +66,9 @@ describe('GitHub normalize, field by field', () => {
     expect(ignored(closedButOpened)).toBe('the pull request is closed');
     expect(ignored(pr('opened', { draft: true }))).toBe('draft pull request (set GITHUB_REVIEW_DRAFTS=true to review drafts)');
     expect(one(normalize(pr('opened', { draft: true }), { ...options, reviewDrafts: true })).agent).toBe('review');
+    const labeled = pr('opened');
+    labeled.payload.action = 'labeled';
+    expect(ignored(labeled)).toBe('pull_request.labeled does not ask for a review');
   });
 
   it('counts owners, members and collaborators as the repository’s people, and nobody else', () => {
@@ -101,6 +104,11 @@ describe('GitHub normalize, field by field', () => {
     expect(ignored(review)).toBe('pull_request_review_comment.deleted');
     expect(ignored(reviewCommentEvent({ number: 3, inReplyTo: 70, body: `+1 ${executionMarker(EXEC)}` }))).toBe('a comment by a bot');
     expect(ignored(reviewCommentEvent({ number: 3, inReplyTo: 70, body: '+1', sender: 'ci[bot]' }))).toBe('a comment by a bot');
+    // A machine account typed Bot, whatever its login.
+    expect(ignored(issueCommentEvent({ number: 3, body: '/review', sender: 'deployer', senderType: 'Bot' }))).toBe('a comment by a bot');
+    const onIssue = issueCommentEvent({ number: 3, body: '/review' });
+    delete (onIssue.payload.issue as Record<string, unknown>).pull_request;
+    expect(ignored(onIssue)).toBe('a comment on an issue, not a pull request');
   });
 
   it('reads a bare vote only in a review thread, in each of its spellings', () => {
@@ -113,6 +121,9 @@ describe('GitHub normalize, field by field', () => {
     // A comment that starts a thread answers nobody: its vote is chatter, its command is read, in its own thread.
     const top = reviewCommentEvent({ number: 3, id: 81, body: '/ask why?' });
     expect(one(normalize(top)).replyRef).toEqual({ kind: 'review_comment', owner: 'acme', repo: 'shop', number: 3, commentId: 81, threadId: 81 });
+    const topVote = reviewCommentEvent({ number: 3, id: 83, body: '+1' });
+    delete (topVote.payload.comment as Record<string, unknown>).in_reply_to_id;
+    expect(ignored(topVote)).toBe('not a command');
     const nullReply = reviewCommentEvent({ number: 3, id: 82, body: '+1' });
     nullReply.payload.comment.in_reply_to_id = null;
     expect(ignored(nullReply)).toBe('not a command');
@@ -183,6 +194,8 @@ describe('GitHub normalize, field by field', () => {
     expect(field('repository.name', null)).toMatch(/expected repository\.name \(string\)$/);
     expect(field('repository.owner', 'acme')).toMatch(/expected repository\.owner\.login \(string\)$/);
     expect(field('repository.owner.login', 1)).toMatch(/expected repository\.owner\.login \(string\)$/);
+    expect(field('repository.owner', null)).toMatch(/expected repository\.owner\.login \(string\)$/);
+    expect(field('repository', 'acme/shop')).toMatch(/expected repository\.full_name \(string\)$/);
     expect(field('sender.login', 1)).toMatch(/expected sender\.login \(string\)$/);
     expect(field('sender.type', undefined)).toMatch(/expected sender\.type \(string\)$/);
     const ic = issueCommentEvent({ number: 3, body: '/review' }).payload;

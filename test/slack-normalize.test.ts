@@ -40,6 +40,7 @@ describe('Slack normalize, field by field', () => {
     expect(challenge({ type: 'event_callback', challenge: 'c-123' })).toBeUndefined();
     expect(challenge(null)).toBeUndefined();
     expect(urlVerificationChallenge(raw(commandRequest({})))).toBeUndefined();
+    expect(() => urlVerificationChallenge(raw(slackRequest('{', 'application/json')))).toThrow('the Events API body is not valid JSON');
   });
 
   it('ignores Events API requests that carry no event, naming their type', async () => {
@@ -257,7 +258,7 @@ describe('Slack normalize, field by field', () => {
     expect(one(await normalize(clickRequest(withValue({ executionId: 'e2', score: 1, via: 'other' })))).replyRef).not.toHaveProperty('via');
     const message = 'the feedback button value must be {"executionId": "…", "score": 1 or -1} matching its action';
     for (const bad of [{ executionId: '', score: 1 }, { executionId: 5, score: 1 }, { executionId: 'e', score: -1 }, null]) {
-      expect((await refusal(() => normalize(clickRequest(withValue(bad))))).message).toBe(message);
+      expect(await refusal(() => normalize(clickRequest(withValue(bad))))).toMatchObject({ code: 'invalid_request', message });
     }
     const unparsable = click({ actions: [{ ...click().actions[0], value: undefined }] });
     expect(await refusal(() => normalize(clickRequest(unparsable)))).toMatchObject({
@@ -267,6 +268,37 @@ describe('Slack normalize, field by field', () => {
     // Another button first: the feedback one is still found.
     const mixed = click({ actions: [{ action_id: 'other', type: 'button', value: 'x' }, click().actions[0]] });
     expect(one(await normalize(clickRequest(mixed))).args).toEqual({ score: 1, executionId: 'exec-1' });
+  });
+
+  it('marks a vote through response_url when the button says so, the message is ephemeral or not the bot’s', async () => {
+    const viaOf = async (payload: unknown) => (one(await normalize(clickRequest(payload))).replyRef as { via?: string }).via;
+    const base = click();
+    expect(await viaOf(base)).toBeUndefined();
+    const fromCommand = click({ actions: [{ ...base.actions[0], value: JSON.stringify({ executionId: 'exec-1', score: 1, via: 'response_url' }) }] });
+    expect(await viaOf(fromCommand)).toBe('response_url');
+    expect(await viaOf(click({ container: { ...base.container, is_ephemeral: true } }))).toBe('response_url');
+    expect(await viaOf(click({ message: { ...base.message, bot_id: undefined } }))).toBe('response_url');
+    // An ephemeral message comes without `message`: everything is read from the container.
+    const ephemeral = one(await normalize(clickRequest(click({ message: undefined, container: { ...base.container, is_ephemeral: true } }))));
+    expect(ephemeral).toMatchObject({
+      conversationKey: `${TEAM}:C0CHAN001`,
+      threadRef: { channel: 'C0CHAN001', threadTs: '1700000003.000300' },
+      replyRef: { ts: '1700000003.000300', text: '', blocks: [], via: 'response_url' },
+    });
+    // Without a message or a container ts there is nothing to mark, and no user or team is none either.
+    const lacks = { code: 'invalid_request', message: 'the interaction lacks its channel, message, team, user or response_url' };
+    expect(await refusal(() => normalize(clickRequest(click({ message: undefined, container: { channel_id: 'C1' } }))))).toMatchObject(lacks);
+    expect(await refusal(() => normalize(clickRequest(click({ team: undefined, user: undefined }))))).toMatchObject(lacks);
+    expect(await refusal(() => normalize(clickRequest(click({ user: undefined }))))).toMatchObject(lacks);
+  });
+
+  it('asks for help when a mention or a command carries no text at all', async () => {
+    expect(one(await normalize(eventRequest({ ...mention, text: undefined }, 'Ev1'))).text).toBe('help');
+    expect(one(await normalize(eventRequest({ ...mention, text: `<@${BOT_USER}>  ` }, 'Ev2'))).text).toBe('help');
+    const form = new URLSearchParams(commandRequest({ response_url: 'https://x.test/r' }).body as string);
+    form.delete('text');
+    expect(one(await normalize(slackRequest(form.toString(), 'application/x-www-form-urlencoded'))).text).toBe('help');
+    expect(one(await normalize(commandRequest({ text: '   ', response_url: 'https://x.test/r' }))).text).toBe('help');
   });
 
   it('names what it ignores among interactions', async () => {

@@ -80,6 +80,7 @@ describe('Telegram normalize, field by field', () => {
       raw: update,
     });
     expect(one(await normalize(messageUpdate('hi', { from: BOB }))).userName).toBe('Bob');
+    expect(one(await normalize(update)).threadRef).not.toHaveProperty('threadId');
     expect(one(await normalize(messageUpdate('hi', { from: ALICE }))).userName).toBe('alice');
   });
 
@@ -159,6 +160,10 @@ describe('Telegram normalize, field by field', () => {
     // Two mentions of the bot, each removed where it is.
     expect(await text(messageUpdate(`@${BOT_USERNAME} a @${BOT_USERNAME} b`, { chat: group }))).toBe('a b');
     expect(await text(messageUpdate(`@${BOT_USERNAME}`, { chat: group }))).toBe('help');
+    // The bot's name written as code is no mention.
+    const code = messageUpdate(`try @${BOT_USERNAME}`, { chat: group });
+    const asCode = { ...code, message: { ...code.message, entities: [{ type: 'code', offset: 4, length: BOT_USERNAME.length + 1 }] } };
+    expect(await ignored(asCode)).toBe('a group message that neither commands, mentions nor replies to the bot');
   });
 
   it('in a group, answers a reply to one of its messages, and no other reply', async () => {
@@ -198,8 +203,11 @@ describe('Telegram normalize, field by field', () => {
       facts: { groupChat: String(group.id) },
       threadRef: { chatId: group.id, threadId: 4 },
     });
-    const notTopic = callbackUpdate(`fb:${EXEC}:+1`, { message_id: 31, chat: group, message_thread_id: 4 } as never);
+    const notTopic = callbackUpdate(`fb:${EXEC}:+1`, { message_id: 31, chat: group, is_topic_message: false, message_thread_id: 4 } as never);
     expect(one(await normalize(notTopic)).conversationKey).toBe(String(group.id));
+    expect(one(await normalize(notTopic)).threadRef).not.toHaveProperty('threadId');
+    const noFlag = callbackUpdate(`fb:${EXEC}:+1`, { message_id: 31, chat: group, message_thread_id: 4 } as never);
+    expect(one(await normalize(noFlag)).conversationKey).toBe(String(group.id));
     expect(await ignored(callbackUpdate('other:data', { message_id: 31, chat: group }))).toBe('a button that is not a feedback vote');
     const inline = callbackUpdate(`fb:${EXEC}:+1`, { message_id: 31, chat: group });
     expect(await ignored({ ...inline, callback_query: { ...inline.callback_query, message: undefined } })).toBe('a vote on a message without a chat');

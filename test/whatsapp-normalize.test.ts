@@ -48,6 +48,7 @@ describe('WhatsApp normalize, field by field', () => {
   it('ignores status callbacks and other Twilio channels, and refuses a webhook without its fields', async () => {
     expect(normalize(inboundFields('hi', { MessageStatus: 'delivered' }))).toEqual({ ignore: 'a delivery status callback (delivered)' });
     expect(normalize(inboundFields('hi', { From: '+31612345678' }))).toEqual({ ignore: 'a message that did not come through WhatsApp' });
+    expect(normalize(inboundFields('hi', { From: 'messenger:whatsapp:+31612345678' }))).toEqual({ ignore: 'a message that did not come through WhatsApp' });
     expect(one(normalize(inboundFields('hi', { From: 'WHATSAPP:+31612345678' }))).userId).toBe('WHATSAPP:+31612345678');
     for (const missing of ['MessageSid', 'From', 'To']) {
       const { [missing]: _, ...fields } = inboundFields('hi');
