@@ -118,6 +118,8 @@ describe('the access policy', () => {
     for (const mode of ['open', 'anyone']) {
       const p = policy({ slack: access(mode) });
       expect(await p.check(envelope(person('U5')), ['ask']), mode).toEqual({ role: 'member' });
+      // A guest of another organisation too: these modes ask nothing of where people belong.
+      expect(await p.check(envelope(person('U5', ['T1'], { external: true })), ['ask']), mode).toEqual({ role: 'member' });
       expect(await p.check(envelope(person('U5')), ['ask', 'deploy']), mode).toEqual({
         refused: 'role',
         answer: 'Only an admin can use `deploy` here.',

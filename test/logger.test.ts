@@ -84,6 +84,8 @@ describe('the logger, in this process', () => {
   it('without a redactor still hides tokens, secrets and authorization one level down, and nothing else', () => {
     const { logger, lines } = capture('info');
     logger.info({ a: { token: 't', secret: 's', authorization: 'z', team: 'T1' } }, 'hi');
+    logger.child({ executionId: 'e1' }).info('from a child');
     expect(lines[0]).toMatchObject({ a: { token: '[Redacted]', secret: '[Redacted]', authorization: '[Redacted]', team: 'T1' } });
+    expect(lines[1]).toMatchObject({ executionId: 'e1', msg: 'from a child' });
   });
 });

@@ -2,7 +2,7 @@
  * The outbound step: a reply split by the sender's measure, sent part by part, what was delivered kept on the
  * execution (so a retry in another process sends only what is left), and a platform's "retry later" handled once.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { askAgent } from '../src/agents/ask.ts';
 import { createAgents } from '../src/agents/index.ts';
 import { loadConfig } from '../src/config.ts';
@@ -160,7 +160,8 @@ describe('the outbound step, case by case', () => {
     };
     const reply = { text: 'aaaaaaaaa bbbbbbbbb ccccccccc' };
     const delivered = await sendParts(sender, { target: 'C9' }, reply, { executionId: 'e7', progress: noProgress });
-    expect(calls).toEqual([
+    // Strictly: a part before any anchor gets no `anchor` key at all.
+    expect(calls).toStrictEqual([
       { target: 'C9', text: 'aaaaaaaaa', meta: { executionId: 'e7', reply } },
       { target: 'C9', text: 'bbbbbbbbb', meta: { executionId: 'e7', reply } },
       { target: 'C9', text: 'ccccccccc', meta: { executionId: 'e7', reply, anchor: 'late-anchor' } },
@@ -202,6 +203,21 @@ describe('the outbound step, case by case', () => {
     ).rejects.toBeInstanceOf(RetryLaterError);
     expect(slept).toEqual([300]);
     expect(MAX_WAIT_MS).toBe(10_000);
+  });
+
+  it('without a sleep given, waits on a timer for as long as the platform asked', async () => {
+    vi.useFakeTimers();
+    try {
+      const slow = recordingSender((_index, attempt) => (attempt === 1 ? new RetryLaterError(5000, 'busy') : undefined));
+      const done = sendParts(slow.sender, { envelope: ENVELOPE }, { text: 'short' }, { executionId: 'e1', progress: noProgress });
+      await vi.advanceTimersByTimeAsync(4999);
+      expect(slow.sent).toEqual([]);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(await done).toEqual({ parts: 1, anchor: 'message-0' });
+      expect(slow.sent).toHaveLength(1);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('waits with a real timer when given no sleep, and hands any other error on at once', async () => {
