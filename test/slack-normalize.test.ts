@@ -285,6 +285,9 @@ describe('Slack normalize, field by field', () => {
       threadRef: { channel: 'C0CHAN001', threadTs: '1700000003.000300' },
       replyRef: { ts: '1700000003.000300', text: '', blocks: [], via: 'response_url' },
     });
+    // A payload without its message, not said to be ephemeral: not a bot message either, so through response_url.
+    const bare = one(await normalize(clickRequest(click({ message: undefined, container: { message_ts: '1700000005.000500', channel_id: 'C0CHAN001' } }))));
+    expect(bare.replyRef).toMatchObject({ ts: '1700000005.000500', via: 'response_url' });
     // Without a message or a container ts there is nothing to mark, and no user or team is none either.
     const lacks = { code: 'invalid_request', message: 'the interaction lacks its channel, message, team, user or response_url' };
     expect(await refusal(() => normalize(clickRequest(click({ message: undefined, container: { channel_id: 'C1' } }))))).toMatchObject(lacks);
