@@ -175,6 +175,20 @@ describe('receiving an event', () => {
     expect(told).toEqual([{ envelope: expect.objectContaining({ userId: 'U3' }), answer: expect.stringContaining('access allow slack U3'), how: 'send' }]);
   });
 
+  it('tells nobody, and still answers, when the channel cannot tell or there is nothing to tell', async () => {
+    // No `refuse`: a refusal with an answer and no response to carry it, alone or among admitted events.
+    const mute = createReceive(receiver().adapter, ingest);
+    expect(await (await mute(request([envelope('U2')]), 'send')).json()).toEqual({ ok: true, refused: 'not_allowed' });
+    expect((await mute(request([envelope('U2'), envelope('U1')]), 'send')).status).toBe(202);
+    // Refusals without an answer, sent or among admitted events: `refuse` is never called.
+    const told: Told[] = [];
+    const receive = createReceive(receiver(telling(told)).adapter, ingest);
+    expect(await (await receive(request([envelope('ann', 'github')]), 'send')).json()).toEqual({ ok: true, refused: 'not_member' });
+    expect((await receive(request([envelope('ann', 'github'), envelope('U1')]), 'respond')).status).toBe(202);
+    await settle();
+    expect(told).toEqual([]);
+  });
+
   it('logs, and does not fail, when telling a refused person why fails', async () => {
     const warnings: unknown[][] = [];
     const logger = { warn: (...args: unknown[]) => void warnings.push(args) } as unknown as Logger;
