@@ -148,6 +148,26 @@ describe('storing a batch of envelopes', () => {
     expect(await opened.handle.db.select().from(deliveries).where(eq(deliveries.deliveryId, x))).toEqual([]);
     // Item by item, the second is stored.
     stored((await batch([{ envelope: envelope({ deliveryId: x }), targets: [ask] }]))[0]);
+    // The same when the second also has a content key of its own.
+    const x2 = `d-${randomUUID()}`;
+    await expect(
+      batch([
+        { envelope: envelope({ deliveryId: x2, contentKey: earlier.contentKey }), targets: [ask] },
+        { envelope: envelope({ deliveryId: x2, contentKey: `sha256:${randomUUID()}` }), targets: [ask] },
+      ]),
+    ).rejects.toBeInstanceOf(StoreSingly);
+  });
+
+  it('stores a batch at once when the keys given back are nobody else’s', async () => {
+    const earlier = envelope({ contentKey: `sha256:${randomUUID()}` });
+    stored((await batch([{ envelope: earlier, targets: [ask] }]))[0]);
+    const e = envelope();
+    const outcomes = await batch([
+      { envelope: e, targets: [ask] },
+      { envelope: e, targets: [ask] },
+      { envelope: envelope({ contentKey: earlier.contentKey }), targets: [ask] },
+    ]);
+    expect(outcomes.map((o) => (o as IngestResult).duplicate)).toEqual([false, true, true]);
   });
 
   it('gives each tenant its own conversation under a key another tenant holds, and one per key within a tenant', async () => {
@@ -171,6 +191,21 @@ describe('storing a batch of envelopes', () => {
     ]);
     expect(stored(again).conversationId).toBe(stored(c).conversationId);
     expect(stored(againOther).conversationId).toBe(stored(a).conversationId);
+    // Either order: a tenant that holds its key and one that does not.
+    const [t1, t2] = await batch([
+      { envelope: envelope({ conversationKey: key, tenantId: 'T1' }), targets: [ask] },
+      { envelope: envelope({ conversationKey: key, tenantId: 'T2' }), targets: [ask] },
+    ]);
+    expect(stored(t1).conversationId).toBe(stored(a).conversationId);
+    expect(stored(t2).conversationId).toBe(stored(c).conversationId);
+    // Two tenants needing a key of their own in one batch.
+    const other = `other-${randomUUID()}`;
+    stored((await batch([{ envelope: envelope({ conversationKey: other, tenantId: 'T1' }), targets: [ask] }]))[0]);
+    const [t3, t4] = await batch([
+      { envelope: envelope({ conversationKey: key, tenantId: 'T3' }), targets: [ask] },
+      { envelope: envelope({ conversationKey: other, tenantId: 'T4' }), targets: [ask] },
+    ]);
+    expect(stored(t3).conversationId).not.toBe(stored(t4).conversationId);
     // Two tenants new to a key in one batch still get one conversation each.
     const fresh = `fresh-${randomUUID()}`;
     const [x, y, z] = await batch([
@@ -231,6 +266,17 @@ describe('storing a batch of envelopes', () => {
     expect(await batch([{ envelope: dup, targets: [ask], quota: { limit: 0, since: quota.since, windowSeconds: 60 } }])).toEqual([
       expect.objectContaining({ duplicate: true }),
     ]);
+  });
+
+  it('counts each person from the earliest start of the quotas in the batch', async () => {
+    const user = `U-${randomUUID()}`;
+    stored((await batch([{ envelope: envelope({ userId: user }), targets: [ask] }]))[0]);
+    const outcomes = await batch([
+      { envelope: envelope({ userId: user }), targets: [ask], quota: { limit: 1, since: new Date(Date.now() - 3_600_000), windowSeconds: 3600 } },
+      { envelope: envelope({ userId: `${user}-b` }), targets: [ask], quota: { limit: 1, since: new Date(Date.now() + 60_000), windowSeconds: 3600 } },
+    ]);
+    expect(outcomes[0]).toMatchObject({ overQuota: { limit: 1 } });
+    stored(outcomes[1]);
   });
 
   it('refuses from the start of the window when the quota is zero and nothing is stored', async () => {
