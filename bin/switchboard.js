@@ -3,7 +3,7 @@
 // brings: started by an older global Node (20, 22), it hands over to that bundled Node, passing on arguments,
 // stdio, signals and the exit code. package.json's `engines` says >=20 so npm accepts the older Node quietly.
 import { spawn } from 'node:child_process';
-import { createRequire } from 'node:module';
+import module, { createRequire } from 'node:module';
 import { constants } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,6 +11,11 @@ import { fileURLToPath } from 'node:url';
 const REQUIRED_MAJOR = 24;
 
 if (Number(process.versions.node.split('.')[0]) >= REQUIRED_MAJOR) {
+  // V8's compiled code for our modules and dependencies, kept on disk (the OS temp directory): later starts skip
+  // compiling several hundred modules. Before the import, so the CLI's whole module graph is cached.
+  module.enableCompileCache();
+  const { loadDrizzleAsCommonJs } = await import('../db/drizzle-commonjs.ts');
+  loadDrizzleAsCommonJs();
   const { main } = await import('../src/cli.ts');
   process.exit(await main(process.argv.slice(2)));
 }

@@ -16,11 +16,6 @@ export async function listAgentRows(db: Db) {
   return db.select().from(agents).orderBy(agents.name);
 }
 
-export async function isAgentEnabled(db: Db, name: string): Promise<boolean> {
-  const [row] = await db.select({ enabled: agents.enabled }).from(agents).where(eq(agents.name, name));
-  return row?.enabled ?? false;
-}
-
 export async function setAgentEnabled(db: Db, name: string, enabled: boolean) {
   const [row] = await db.update(agents).set({ enabled, updatedAt: sql`now()` }).where(eq(agents.name, name)).returning();
   return row;

@@ -2,6 +2,7 @@ import { and, desc, eq, getTableColumns, ilike, or, sql } from 'drizzle-orm';
 import type { HistoryMessage } from '../src/types.ts';
 import type { Db } from './client.ts';
 import { afterCursor, containsPattern, pageOf, positionOf, type Cursor } from './paging.ts';
+import { rowsOf } from './rows.ts';
 import { conversations, executions, messages } from './schema.ts';
 
 export type ConversationRow = typeof conversations.$inferSelect;
@@ -67,23 +68,43 @@ export async function getConversation(db: Db, id: string, limit = 200) {
 }
 
 /**
- * The conversation as the agent should see it: messages before the one being answered, oldest first.
+ * The conversation as each agent should see it, for many executions in one statement (concurrent executions of a
+ * worker share the read): messages before the one being answered, oldest first.
  * `beforeMessageId` excludes the current message and anything newer (replays see the same history).
  * Votes are not conversation: the "+1" of a 👍 click and its "Thanks — recorded" (messages of feedback
  * executions) are left out, so ask and summarize never read them.
  */
-export async function historyFor(db: Db, conversationId: string, beforeMessageId: string | null, limit = 50): Promise<HistoryMessage[]> {
-  const rows = await db
-    .select({ role: messages.role, text: messages.text, userId: messages.userId, at: messages.createdAt })
-    .from(messages)
-    .where(
-      and(
-        eq(messages.conversationId, conversationId),
-        sql`not exists (select 1 from ${executions} where ${executions.id} = ${messages.executionId} and ${executions.agent} = 'feedback')`,
-        beforeMessageId ? sql`(${messages.createdAt}, ${messages.id}) < (select created_at, id from ${messages} where id = ${beforeMessageId})` : undefined,
-      ),
-    )
-    .orderBy(desc(messages.createdAt), desc(messages.id))
-    .limit(limit);
-  return rows.reverse().map((r) => ({ role: r.role, text: r.text, userId: r.userId, at: r.at.toISOString() }));
+export async function historiesFor(db: Db, wanted: { conversationId: string; beforeMessageId: string | null }[], limit = 50): Promise<HistoryMessage[][]> {
+  const values = sql.join(
+    wanted.map((w, i) => sql`(${i}::int, ${w.conversationId}::uuid, ${w.beforeMessageId}::uuid)`),
+    sql`, `,
+  );
+  const rows = await db.transaction(async (tx) => {
+    // The conversation's index holds the history in order, so a read stops after `limit` messages. On a young
+    // table the planner has no statistics yet and picks a bitmap scan of every earlier message of the conversation
+    // instead, sorted and checked for votes one by one: about ten times the work on a backlog being drained.
+    await tx.execute(sql`set local enable_bitmapscan = off`);
+    return rowsOf<{ i: number; role: HistoryMessage['role']; text: string; user_id: string | null; at: string }>(
+      await tx.execute(sql`
+        select w.i, h.role, h.text, h.user_id,
+          to_char(h.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as at
+        from (values ${values}) as w(i, conversation_id, before_id)
+        left join ${messages} b on b.id = w.before_id
+        cross join lateral (
+          select m.role, m.text, m.user_id, m.created_at, m.id from ${messages} m
+          where m.conversation_id = w.conversation_id
+            and m.created_at <= coalesce(b.created_at, 'infinity')
+            and (b.id is null or (m.created_at, m.id) < (b.created_at, b.id))
+            and not exists (select 1 from ${executions} e where e.id = m.execution_id and e.agent = 'feedback')
+          order by m.created_at desc, m.id desc
+          limit ${limit}
+        ) h
+        -- A message that is not there (any more) has no history before it.
+        where w.before_id is null or b.id is not null
+        order by w.i, h.created_at, h.id`),
+    );
+  });
+  const histories = wanted.map((): HistoryMessage[] => []);
+  for (const r of rows) histories[Number(r.i)]!.push({ role: r.role, text: r.text, userId: r.user_id, at: r.at });
+  return histories;
 }

@@ -69,27 +69,40 @@ export async function startAttempts(db: Db, ids: string[]): Promise<(ExecutionRo
   return ids.map((id) => byId.get(id));
 }
 
+/** An agent's answer to store: the reply, what producing it cost, and the execution it answers. */
+export type Answer = { execution: Pick<ExecutionRow, 'id' | 'conversationId'>; reply: Reply; usage: Usage | undefined };
+
+/** The columns an answer writes, after the execution's id: named once for both statements that store answers. */
+const ANSWER_COLUMNS = sql.raw('conversation_id, message_id, text, result, provider, model, input_tokens, output_tokens, cost_usd, prompt_hash');
+
+/** An answer as the values of ANSWER_COLUMNS (typed, so a list of them needs no other hint); all null for none. */
+function answerValues(answer: Answer | undefined) {
+  const { reply, usage } = answer ?? {};
+  return sql`${answer?.execution.conversationId ?? null}::uuid, ${answer ? randomUUID() : null}::uuid, ${reply?.text ?? null}::text,
+    ${reply ? JSON.stringify(reply) : null}::jsonb, ${usage?.provider ?? null}::text, ${usage?.model ?? null}::text,
+    ${usage?.inputTokens ?? null}::int, ${usage?.outputTokens ?? null}::int, ${usage?.costUsd ?? null}::numeric, ${usage?.promptHash ?? null}::text`;
+}
+
 /**
- * Stores the agent's answer and the assistant message in one statement (atomic, one round trip);
- * delivery to the platform comes after.
+ * Stores agents' answers, each with its assistant message, in one statement (atomic, one round trip); delivery to
+ * the platform comes after.
  */
-export async function recordResult(db: Db, execution: ExecutionRow, reply: Reply, usage: Usage | undefined): Promise<void> {
-  const messageId = randomUUID();
+export async function recordResults(db: Db, answers: Answer[]): Promise<void> {
+  const values = sql.join(
+    answers.map((a) => sql`(${a.execution.id}::uuid, ${answerValues(a)})`),
+    sql`, `,
+  );
   await db.execute(sql`
-    with message as (
+    with answer(id, ${ANSWER_COLUMNS}) as (values ${values}),
+    message as (
       insert into ${messages} (id, conversation_id, role, text, execution_id)
-      values (${messageId}, ${execution.conversationId}, 'assistant', ${reply.text}, ${execution.id})
+      select message_id, conversation_id, 'assistant', text, id from answer
     )
-    update ${executions} set
-      result = ${JSON.stringify(reply)}::jsonb,
-      reply_message_id = ${messageId},
-      provider = ${usage?.provider ?? null},
-      model = ${usage?.model ?? null},
-      input_tokens = ${usage?.inputTokens ?? null},
-      output_tokens = ${usage?.outputTokens ?? null},
-      cost_usd = ${usage?.costUsd ?? null},
-      prompt_hash = ${usage?.promptHash ?? null}
-    where id = ${execution.id}`);
+    update ${executions} set result = answer.result, reply_message_id = answer.message_id, provider = answer.provider,
+      model = answer.model, input_tokens = answer.input_tokens, output_tokens = answer.output_tokens,
+      cost_usd = answer.cost_usd, prompt_hash = answer.prompt_hash
+    from answer
+    where ${executions.id} = answer.id`);
 }
 
 /**
@@ -120,18 +133,30 @@ export async function markLost(db: Db, id: string, error: string): Promise<strin
 }
 
 /**
- * Final success of each execution (its reply is delivered, or the channel has nowhere to deliver), one statement for
- * all; how far delivery got rides along where it is known.
+ * One execution's success: how long it took, how far delivery got where it is known, and its answer when that was
+ * not stored before (a channel that delivers nothing: the answer and the success share the write).
  */
-export async function markSucceededMany(db: Db, done: { id: string; latencyMs: number; delivered?: Delivered }[]): Promise<void> {
+export type Success = { id: string; latencyMs: number; delivered?: Delivered; answer?: Answer };
+
+/** Final success of each execution (its reply is delivered, or the channel has nowhere to deliver), one statement for all. */
+export async function markSucceededMany(db: Db, done: Success[]): Promise<void> {
   const values = sql.join(
-    done.map((d) => sql`(${d.id}::uuid, ${d.latencyMs}::int, ${d.delivered ? JSON.stringify(d.delivered) : null}::jsonb)`),
+    done.map((d) => sql`(${d.id}::uuid, ${d.latencyMs}::int, ${d.delivered ? JSON.stringify(d.delivered) : null}::jsonb, ${answerValues(d.answer)})`),
     sql`, `,
   );
+  // An execution without an answer here keeps the one stored before.
+  const answered = (column: string) =>
+    sql.raw(`${column} = case when done.result is null then executions.${column} else done.${column === 'reply_message_id' ? 'message_id' : column} end`);
   await db.execute(sql`
+    with done(id, latency_ms, delivered, ${ANSWER_COLUMNS}) as (values ${values}),
+    message as (
+      insert into ${messages} (id, conversation_id, role, text, execution_id)
+      select message_id, conversation_id, 'assistant', text, id from done where result is not null
+    )
     update ${executions} set status = 'succeeded', replied_at = coalesce(${executions.repliedAt}, now()), finished_at = now(), latency_ms = done.latency_ms, error = null,
-      delivered = coalesce(done.delivered, ${executions.delivered})
-    from (values ${values}) as done(id, latency_ms, delivered)
+      delivered = coalesce(done.delivered, ${executions.delivered}),
+      ${sql.join(['result', 'reply_message_id', 'provider', 'model', 'input_tokens', 'output_tokens', 'cost_usd', 'prompt_hash'].map(answered), sql`, `)}
+    from done
     where ${executions.id} = done.id`);
 }
 

@@ -4,11 +4,11 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatabaseUnavailableError } from '../src/errors.ts';
 import type { Logger } from '../src/ports.ts';
-import type { Delivered, Envelope } from '../src/types.ts';
-import { listAgentRows, isAgentEnabled, seedAgents, setAgentEnabled } from './agents.ts';
+import type { Delivered, Envelope, HistoryMessage, Reply, Usage } from '../src/types.ts';
+import { listAgentRows, seedAgents, setAgentEnabled } from './agents.ts';
 import { MIGRATIONS_FOLDER, migrationsApplied, openDatabase, type DatabaseHandle, type OpenOptions } from './client.ts';
 import { tryLeadership } from './leader.ts';
-import { conversationKeyOf, getConversation, historyFor, listConversations, type ConversationFilter } from './conversations.ts';
+import { conversationKeyOf, getConversation, historiesFor, listConversations, type ConversationFilter } from './conversations.ts';
 import {
   countsSince,
   createReplay,
@@ -21,10 +21,12 @@ import {
   queueDepth,
   recentFailures,
   recordDelivered,
-  recordResult,
+  recordResults,
   startAttempts,
+  type Answer,
   type ExecutionFilter,
   type ExecutionRow,
+  type Success,
   type TenantScope,
 } from './executions.ts';
 import { conversationFeedback, feedbackSummary, latestRateableExecution, upsertFeedback, voteTarget, type FeedbackVote } from './feedback.ts';
@@ -55,7 +57,7 @@ import { acquireReviewLease, knownFingerprints, lastReviewedHead, recordReview, 
 
 export { DataDirInUseError } from './lock.ts';
 export { DataDirUnsafeError } from './data-dir.ts';
-export type { ExecutionRow, ExecutionFilter, TenantScope } from './executions.ts';
+export type { Answer, ExecutionRow, ExecutionFilter, Success, TenantScope } from './executions.ts';
 export type { ConversationFilter, ConversationRow } from './conversations.ts';
 export { decodeCursor } from './paging.ts';
 export type { VoteTarget } from './feedback.ts';
@@ -81,7 +83,7 @@ export type Store = ReturnType<typeof createStore>;
 const INGEST_BATCH_ITEMS = 64;
 /** ...or this long after its first envelope arrived. */
 const INGEST_BATCH_WAIT_MS = 1;
-/** The same for workers' start and success writes. */
+/** The same for workers' start, answer and success writes and their history reads. */
 const WORKER_BATCH_ITEMS = 64;
 const WORKER_BATCH_WAIT_MS = 1;
 
@@ -128,7 +130,16 @@ export function createStore(handle: DatabaseHandle, queue: Queue, health: Databa
     write: (ids) => health.guard(() => startAttempts(db, ids)),
     retrySingly: retryUnlessDown,
   });
-  const markSucceeded = createGroupCommit<{ id: string; latencyMs: number; delivered?: Delivered }, void>({
+  const recordResult = createGroupCommit<Answer, void>({
+    maxItems: WORKER_BATCH_ITEMS,
+    maxWaitMs: WORKER_BATCH_WAIT_MS,
+    write: async (answers) => {
+      await health.guard(() => recordResults(db, answers));
+      return answers.map(() => undefined);
+    },
+    retrySingly: retryUnlessDown,
+  });
+  const markSucceeded = createGroupCommit<Success, void>({
     maxItems: WORKER_BATCH_ITEMS,
     maxWaitMs: WORKER_BATCH_WAIT_MS,
     write: async (done) => {
@@ -137,6 +148,20 @@ export function createStore(handle: DatabaseHandle, queue: Queue, health: Databa
     },
     retrySingly: retryUnlessDown,
   });
+  const history = createGroupCommit<{ conversationId: string; beforeMessageId: string | null }, HistoryMessage[]>({
+    maxItems: WORKER_BATCH_ITEMS,
+    maxWaitMs: WORKER_BATCH_WAIT_MS,
+    write: (wanted) => health.guard(() => historiesFor(db, wanted)),
+    retrySingly: retryUnlessDown,
+  });
+  // Every execution asks whether its agent is enabled; agents change rarely (an operator's switch).
+  const agentCache = createSignalledCache(handle, 'switchboard_agents', () => health.guard(() => listAgentRows(db)));
+  /** A write to the agents table, after which every process reads it again. */
+  const agentChanges = async <T>(write: Promise<T>): Promise<T> => {
+    const result = await write;
+    await agentCache.changed();
+    return result;
+  };
   const calls = {
     listAccessRules: () => listRules(db),
     listPairings: (now: Date) => listPairings(db, now),
@@ -145,7 +170,7 @@ export function createStore(handle: DatabaseHandle, queue: Queue, health: Databa
     deleteAccessRule: (id: string, actor: string) => accessChanges(deleteRule(db, id, actor)),
     approvePairing: (code: string, actor: string, now: Date) => accessChanges(approvePairing(db, code, actor, now)),
     rejectPairing: (code: string, actor: string) => deletePairing(db, code, actor),
-    setRequiredRole: (name: string, role: 'admin' | 'member', actor: string) => accessChanges(setRequiredRole(db, name, role, actor)),
+    setRequiredRole: (name: string, role: 'admin' | 'member', actor: string) => agentChanges(accessChanges(setRequiredRole(db, name, role, actor))),
     listRules: () => rules.listRules(db),
     createRule: async (rule: rules.NewRule) => {
       const row = await rules.createRule(db, rule);
@@ -163,7 +188,6 @@ export function createStore(handle: DatabaseHandle, queue: Queue, health: Databa
     rulesChanged: () => ruleCache.changed(),
     getExecution: (id: string) => getExecution(db, id),
     listExecutions: (filter: ExecutionFilter) => listExecutions(db, filter),
-    recordResult: (...a: Parameters<typeof recordResult> extends [unknown, ...infer R] ? R : never) => recordResult(db, ...a),
     recordDelivered: (id: string, delivered: Delivered) => recordDelivered(db, id, delivered),
     markLost: (id: string, error: string) => markLost(db, id, error),
     defer: (id: string, reason: string, seconds: number, deferrals: number) => deferExecution(db, queue, id, reason, seconds, deferrals),
@@ -177,11 +201,8 @@ export function createStore(handle: DatabaseHandle, queue: Queue, health: Databa
     getConversation: (id: string) => getConversation(db, id),
     listConversations: (filter: ConversationFilter) => listConversations(db, filter),
     conversationKeyOf: (channel: string, tenantId: string, id: string) => conversationKeyOf(db, channel, tenantId, id),
-    history: (conversationId: string, beforeMessageId: string | null, limit?: number) => historyFor(db, conversationId, beforeMessageId, limit),
-    seedAgents: (list: readonly (string | { name: string; requiredRole?: 'admin' | 'member' })[]) => accessChanges(seedAgents(db, list)),
-    listAgents: () => listAgentRows(db),
-    isAgentEnabled: (name: string) => isAgentEnabled(db, name),
-    setAgentEnabled: (name: string, enabled: boolean) => setAgentEnabled(db, name, enabled),
+    seedAgents: (list: readonly (string | { name: string; requiredRole?: 'admin' | 'member' })[]) => agentChanges(accessChanges(seedAgents(db, list))),
+    setAgentEnabled: (name: string, enabled: boolean) => agentChanges(setAgentEnabled(db, name, enabled)),
     upsertFeedback: (vote: FeedbackVote) => upsertFeedback(db, vote),
     latestRateableExecution: (conversationId: string) => latestRateableExecution(db, conversationId),
     voteTarget: (executionId: string) => voteTarget(db, executionId),
@@ -218,8 +239,18 @@ export function createStore(handle: DatabaseHandle, queue: Queue, health: Databa
     ingest: (envelope: Envelope, targets: Assignment[], quota?: Quota) => ingest({ envelope, targets, ...(quota ? { quota } : {}) }),
     /** Claims an attempt (see startAttempts); undefined when the execution has already finished. */
     startAttempt,
-    /** Final success: the reply is delivered (how far delivery got rides along), or the channel has nowhere to deliver. */
-    markSucceeded: (id: string, latencyMs: number, delivered?: Delivered) => markSucceeded({ id, latencyMs, ...(delivered ? { delivered } : {}) }),
+    /** Stores an agent's answer and its assistant message (joining the current batch); delivery comes after. */
+    recordResult: (execution: Answer['execution'], reply: Reply, usage: Usage | undefined) => recordResult({ execution, reply, usage }),
+    /**
+     * Final success: the reply is delivered (how far delivery got rides along), or the channel has nowhere to deliver,
+     * in which case the answer not stored yet rides along too (see Success).
+     */
+    markSucceeded,
+    /** The conversation before the message being answered, oldest first (see historyFor), read with concurrent executions'. */
+    history: (conversationId: string, beforeMessageId: string | null) => history({ conversationId, beforeMessageId }),
+    /** The agents table (name, enabled, required role), from memory (see createSignalledCache). */
+    listAgents: () => agentCache.get(),
+    isAgentEnabled: async (name: string) => (await agentCache.get()).find((a) => a.name === name)?.enabled ?? false,
     /** The access policy's storage port (src/access). */
     access: accessPort,
     /** Readiness: the database answers and every migration in drizzle/ is applied. */
@@ -281,6 +312,7 @@ export async function openStore(opts: StoreOptions): Promise<OpenedStore> {
     },
   });
   let queue: Queue;
+  const queueStarted = performance.now();
   try {
     queue = await startQueue(handle, {
       ...opts.queue,
@@ -294,6 +326,7 @@ export async function openStore(opts: StoreOptions): Promise<OpenedStore> {
     await handle.close();
     throw err;
   }
+  if (opts.phases) opts.phases.queue = Math.round(performance.now() - queueStarted);
   return {
     store: createStore(handle, queue, health),
     handle,

@@ -43,7 +43,9 @@ export const messages = pgTable(
     executionId: uuid('execution_id'),
     createdAt: createdAt(),
   },
-  (t) => [index('messages_conversation_idx').on(t.conversationId, t.createdAt)],
+  // In the order history reads a conversation (newest first, id breaking ties within one commit), so a read stops
+  // after the messages it returns.
+  (t) => [index('messages_conversation_idx').on(t.conversationId, t.createdAt, t.id)],
 );
 
 export const executions = pgTable(

@@ -24,10 +24,20 @@ export function presentExecution(e: ExecutionRow) {
     error: e.error,
     prompt_hash: e.promptHash,
     reply: e.result,
+    delivered: presentDelivered(e.delivered),
     received_at: e.receivedAt,
     created_at: e.createdAt,
     started_at: e.startedAt,
     finished_at: e.finishedAt,
     replied_at: e.repliedAt,
   };
+}
+
+/**
+ * How far delivery got: parts sent of the reply's total (`total` is null on rows stored before it was kept). Null
+ * until a part went out, and for a reply nothing sends (the web channel's, read from the API; a withheld one).
+ */
+function presentDelivered(delivered: ExecutionRow['delivered']) {
+  if (!delivered || (delivered.parts === 0 && delivered.total === undefined)) return null;
+  return { parts: delivered.parts, total: delivered.total ?? null };
 }

@@ -223,6 +223,7 @@ const verbs: Record<string, (config: Config, args: string[], io: Output) => Prom
             e.channel.padEnd(8),
             e.agent.padEnd(9),
             `${e.attempts}x`,
+            e.delivered ? `${e.delivered.parts}/${e.delivered.total ?? '?'} parts` : '-',
             e.provider ?? '-',
             `${e.latency_ms ?? '-'}ms`,
             cost,

@@ -154,7 +154,7 @@ const schema = z.object({
   LLM_DAILY_COST_BUDGET_USER_USD: usdBudget,
   LLM_PRICES: prices.optional(),
 
-  WORKER_CONCURRENCY: int(8, 1, 256),
+  WORKER_CONCURRENCY: int(32, 1, 256),
   MAX_ATTEMPTS: int(3, 1, 20),
   RETRY_DELAY_SECONDS: int(2, 1, 3600),
   JOB_TIMEOUT_SECONDS: int(120, 5, 3600),

@@ -3,11 +3,16 @@
  * runs workers depending on the role. The only core file that wires channels and handlers in.
  */
 import { serve, type ServerType } from '@hono/node-server';
-import { createChannelRegistry, createHooksAdapter, createWebAdapter } from '../channels/index.ts';
-import { createGithubAdapter } from '../channels/github/index.ts';
-import { createSlackAdapter } from '../channels/slack/index.ts';
-import { BOT_INFO_SETTING, createTelegramAdapter, parseBotInfo } from '../channels/telegram/index.ts';
-import { createWhatsAppAdapter } from '../channels/whatsapp/index.ts';
+import {
+  createChannelRegistry,
+  createHooksAdapter,
+  createWebAdapter,
+  disabledAdapter,
+  GITHUB_PROFILE,
+  SLACK_PROFILE,
+  TELEGRAM_PROFILE,
+  WHATSAPP_PROFILE,
+} from '../channels/index.ts';
 import { openStore, type OpenedStore } from '../db/index.ts';
 import { createApp } from '../handlers/app.ts';
 import { createProbeApp } from '../handlers/probes.ts';
@@ -74,7 +79,15 @@ export async function startSwitchboard(config: Config, opts: StartOptions = {}):
   const redactor = opts.redactor ?? createRedactor(configuredSecrets(config));
   const logger = opts.logger ?? createLogger(config.logLevel, { role }, { redactor });
   const startedAt = new Date();
+  // Where start time goes, for the debug line once ready: `modules` is the time from the process's start to here.
+  const phases: Record<string, number> = { modules: Math.round(performance.now()) };
+  let mark = performance.now();
+  const phase = (name: string) => {
+    phases[name] = Math.round(performance.now() - mark);
+    mark = performance.now();
+  };
   const opened = await openStore({
+    phases,
     databaseUrl: config.databaseUrl,
     dataDir: config.dataDir,
     notice: (message) => logger.info(message),
@@ -92,6 +105,7 @@ export async function startSwitchboard(config: Config, opts: StartOptions = {}):
     },
   });
   const { store } = opened;
+  mark = performance.now();
   const agentList = opts.agents ?? createAgents();
   const agents = new Map(agentList.map((a) => [a.name, a]));
   await store.seedAgents(agentList.map((a) => ({ name: a.name, requiredRole: a.requiredRole })));
@@ -121,31 +135,26 @@ export async function startSwitchboard(config: Config, opts: StartOptions = {}):
 
   const metrics = createMetrics();
   // One answer must finish well inside its job's timeout, or the queue would start it again meanwhile.
-  const llm = createLlmChain(config.llm, { logger, deadlineMs: config.worker.jobTimeoutSeconds * 750, onEvent: (e) => metrics.recordLlm(e) });
+  const llm = await createLlmChain(config.llm, { logger, deadlineMs: config.worker.jobTimeoutSeconds * 750, onEvent: (e) => metrics.recordLlm(e) });
   metrics.setProviderSource(() => llm.health());
   const waiter = createWaiter(store);
   const backpressure = createBackpressure({ limit: config.queueDepthLimit, readDepth: () => store.queueDepth() });
   metrics.setQueueSource(() => backpressure.state());
   metrics.setDatabaseSource(() => store.health.snapshot());
-  const slack = createSlackAdapter(config.slack, { logger });
-  const github = createGithubAdapter(config.github, {
-    logger,
-    memory: store,
-  });
+  // A platform's SDK is imported only when its channel is enabled: a process serving no platform loads none.
   const channels = createChannelRegistry([
-    github,
+    config.github.enabled
+      ? (await import('../channels/github/index.ts')).createGithubAdapter(config.github, { logger, memory: store })
+      : disabledAdapter(GITHUB_PROFILE, config.github),
     createWebAdapter(),
     createHooksAdapter({ secretFor: (source) => config.hookSecrets[hookSecretEnvName(source)] }),
-    slack,
-    createTelegramAdapter(config.telegram, {
-      // Stored by `telegram set-webhook` (or by the first lookup): so no process asks getMe at start or after.
-      botInfo: config.telegram.enabled ? parseBotInfo(await store.setting(BOT_INFO_SETTING), config.telegram.botToken) : undefined,
-      onBotInfo: (info) =>
-        store
-          .putSetting(BOT_INFO_SETTING, JSON.stringify(info))
-          .catch((err: unknown) => logger.warn({ err }, 'could not store the Telegram bot info; the next start asks getMe once')),
-    }),
-    createWhatsAppAdapter(config.whatsapp, config.publicUrl),
+    config.slack.enabled
+      ? (await import('../channels/slack/index.ts')).createSlackAdapter(config.slack, { logger })
+      : disabledAdapter(SLACK_PROFILE, config.slack),
+    config.telegram.enabled ? await telegramAdapter(config.telegram, store, logger) : disabledAdapter(TELEGRAM_PROFILE, config.telegram),
+    config.whatsapp.enabled
+      ? (await import('../channels/whatsapp/index.ts')).createWhatsAppAdapter(config.whatsapp, config.publicUrl)
+      : disabledAdapter(WHATSAPP_PROFILE, config.whatsapp),
   ]);
   // Streamed answers: throttled edits on channels that can edit a message, and the SSE endpoint.
   const live = createLiveReplies({
@@ -178,6 +187,7 @@ export async function startSwitchboard(config: Config, opts: StartOptions = {}):
     live,
     prepare: async (envelope, meta) => channels.get(envelope.channel)?.prepare?.(envelope, meta),
   });
+  phase('setup');
   if (role !== 'web') {
     await store.queue.work(
       config.worker.concurrency,
@@ -185,6 +195,7 @@ export async function startSwitchboard(config: Config, opts: StartOptions = {}):
       (job) => worker.lost(job.data.executionId),
     );
     await createMaintenance({ store, llm, logger, redactor, retentionDays: config.deliveryRetentionDays, now: () => new Date() }).schedule();
+    phase('workers');
   }
 
   const ingest = createIngest({
@@ -223,6 +234,7 @@ export async function startSwitchboard(config: Config, opts: StartOptions = {}):
     publicUrl: config.publicUrl,
   });
 
+  phase('wiring');
   let server: ServerType | undefined;
   let url: string | undefined;
   if (opts.listen !== false) {
@@ -248,6 +260,7 @@ export async function startSwitchboard(config: Config, opts: StartOptions = {}):
     const address = server.address();
     const port = typeof address === 'object' && address ? address.port : config.port;
     url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+    phase('listen');
   }
 
   // Channels that fetch events receive like a web process does, under a leader lock so one process polls at a time.
@@ -259,6 +272,7 @@ export async function startSwitchboard(config: Config, opts: StartOptions = {}):
           .map((adapter) => startPoller({ adapter, ingest, lead: (name) => store.tryLeadership(name), logger }))
       : [];
 
+  logger.debug({ phasesMs: phases }, `started: ${Math.round(performance.now())} ms since the process started`);
   let stopping: Promise<void> | undefined;
   return {
     app,
@@ -291,4 +305,16 @@ export async function startSwitchboard(config: Config, opts: StartOptions = {}):
       return stopping;
     },
   };
+}
+
+async function telegramAdapter(config: Config['telegram'], store: OpenedStore['store'], logger: Logger): Promise<ChannelAdapter> {
+  const { BOT_INFO_SETTING, createTelegramAdapter, parseBotInfo } = await import('../channels/telegram/index.ts');
+  return createTelegramAdapter(config, {
+    // Stored by `telegram set-webhook` (or by the first lookup): so no process asks getMe at start or after.
+    botInfo: parseBotInfo(await store.setting(BOT_INFO_SETTING), config.botToken),
+    onBotInfo: (info) =>
+      store
+        .putSetting(BOT_INFO_SETTING, JSON.stringify(info))
+        .catch((err: unknown) => logger.warn({ err }, 'could not store the Telegram bot info; the next start asks getMe once')),
+  });
 }

@@ -96,13 +96,23 @@ export type Reply = {
   context?: Record<string, unknown>;
   /** The pull-request review the core planned for this answer: delivery posts against the same commits. */
   review?: ReviewPlan;
+  /**
+   * Set when the answer is stored but posted nowhere, saying why (a bare +1 in a review thread a person started is
+   * their conversation, not a vote): the outbound step sends no part of it, on any channel.
+   */
+  withheld?: string;
 };
 
 /**
  * How far delivering a reply got, kept on the execution so that a retry in any process continues after the last
  * part that went out. `anchor` is what the first part returned for the rest (the message they thread under).
  */
-export type Delivered = { parts: number; anchor?: string };
+export type Delivered = {
+  parts: number;
+  /** How many parts the reply has in all, as the sender split it; absent before the first part went out. */
+  total?: number;
+  anchor?: string;
+};
 
 export type HistoryMessage = { role: 'user' | 'assistant'; text: string; userId?: string | null; at: string };
 

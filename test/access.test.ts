@@ -8,6 +8,7 @@ import type { RawRequest } from '../src/ports.ts';
 import { startFakeGithub, type FakeGithub } from './fakes/github-api.ts';
 import { BOT_TOKEN, BOT_USER, commandRequest, eventRequest, SIGNING_SECRET, startFakeSlack, TEAM, type FakeSlack } from './fakes/slack-api.ts';
 import { delivery, issueCommentEvent, pullRequestEvent, WEBHOOK_SECRET } from './fixtures/github/events.ts';
+import { accessDenied } from './support/access.ts';
 import { databaseKinds } from './support/databases.ts';
 import { startTestSwitchboard, tableCounts, type TestSwitchboard } from './support/switchboard.ts';
 import { pipelineIdle, waitFor } from './support/wait.ts';
@@ -27,10 +28,7 @@ describe.each(databaseKinds)('access on Slack and GitHub on %s', (kind) => {
   let sb: TestSwitchboard;
   let slack: FakeSlack;
   let github: FakeGithub;
-  const denied = async (channel: string, reason: string) => {
-    const text = await (await sb.app.request('/metrics')).text();
-    return Number(new RegExp(`switchboard_access_denied_total\\{channel="${channel}",reason="${reason}"\\} (\\d+)`).exec(text)?.[1] ?? 0);
-  };
+  const denied = (channel: string, reason: string) => accessDenied(sb, channel, reason);
   const slackSend = (init: RequestInit) => sb.app.request('/slack/events', init);
   const gh = async (e: { event: string; payload: unknown }) => {
     const res = await sb.app.request('/github/webhook', await delivery(e));

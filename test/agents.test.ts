@@ -267,6 +267,14 @@ describe('feedback', () => {
     expect(recorded[0]).toMatchObject({ executionId: 'exec-7', score: -1 });
   });
 
+  it('a +1 the channel found rates no answer of ours is recorded nowhere and withheld from every channel', async () => {
+    const { ctx, recorded } = context({ text: '+1' });
+    const reply = await byName.get('feedback')!.run({ ...ctx, envelope: { ...ctx.envelope, args: { score: null } } });
+    expect(recorded).toEqual([]);
+    expect(reply.withheld).toEqual(expect.any(String));
+    expect((await byName.get('feedback')!.run(ctx)).withheld).toBeUndefined();
+  });
+
   it('with no earlier answer in the conversation, explains there is nothing to rate', async () => {
     const reply = await run({ text: '-1', feedback: { error: 'no-execution' } });
     expect(reply.text).toMatch(/no earlier answer in this conversation to rate/);

@@ -131,7 +131,7 @@ describe("the Anthropic SDK's deprecation warning", () => {
         offline: { question: 'hi', history: [], commands: [] },
       };
       // Two chains, as a server and a CLI verb in one process would build: still one line.
-      for (const [provider] of [createProviders(llm, logger), createProviders(llm, logger)]) {
+      for (const [provider] of [await createProviders(llm, logger), await createProviders(llm, logger)]) {
         await provider!.complete(request);
         await provider!.stream!(request, () => {});
       }

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, databaseKinds, type TestDatabase } from './support/databases.ts';
+import { runCliInProcess } from './support/cli.ts';
 import { freePort, runCli, spawnCli, waitForOk, type Spawned } from './support/process.ts';
 import { ADMIN_TOKEN, HOOK_SECRET, signedHook } from './support/switchboard.ts';
 
@@ -74,7 +75,8 @@ describe.each(databaseKinds)('switchboard process on %s', (kind) => {
   });
 });
 
-// Every CLI verb is a whole process start on the embedded database (seconds each); a test may run several.
+// The first verb runs as a whole process, as a user runs it; the rest call the same main() in this process, since a
+// process start on the embedded database costs seconds and what they test is the verb, not the process.
 describe('switchboard CLI', { timeout: 180_000 }, () => {
   let dir: string;
   beforeAll(() => {
@@ -89,45 +91,48 @@ describe('switchboard CLI', { timeout: 180_000 }, () => {
   });
 
   it('lists executions, disables and re-enables an agent, and replays an execution', async () => {
-    const list = await runCli(['executions', '--json'], { DATA_DIR: dir });
+    const list = await runCliInProcess(['executions', '--json'], { DATA_DIR: dir });
     expect(list.code).toBe(0);
     const [first] = JSON.parse(list.output);
     expect(first).toMatchObject({ agent: 'help', status: 'succeeded' });
 
-    expect((await runCli(['agents', 'disable', 'help'], { DATA_DIR: dir })).output).toContain('help: disabled');
-    expect((await runCli(['simulate', 'web', 'help'], { DATA_DIR: dir })).output).toContain('the help agent is disabled');
-    expect((await runCli(['agents', 'enable', 'help'], { DATA_DIR: dir })).output).toContain('help: enabled');
+    expect((await runCliInProcess(['agents', 'disable', 'help'], { DATA_DIR: dir })).output).toContain('help: disabled');
+    expect((await runCliInProcess(['simulate', 'web', 'help'], { DATA_DIR: dir })).output).toContain('the help agent is disabled');
+    expect((await runCliInProcess(['agents', 'enable', 'help'], { DATA_DIR: dir })).output).toContain('help: enabled');
 
-    const replay = await runCli(['replay', first.id], { DATA_DIR: dir });
+    const replay = await runCliInProcess(['replay', first.id], { DATA_DIR: dir });
     expect(replay.code).toBe(0);
     expect(replay.output).toContain(`replayed ${first.id} as`);
     expect(replay.output).toMatch(/summarize/);
   });
 
   it('simulate hooks/<source> signs an event, plain text for ask or a JSON event naming its agent', async () => {
-    const named = await runCli(['simulate', 'hooks/ci', '{"type":"deploy.finished","agent":"status"}'], { DATA_DIR: dir, HOOK_SECRET_CI: HOOK_SECRET });
+    const named = await runCliInProcess(['simulate', 'hooks/ci', '{"type":"deploy.finished","agent":"status"}'], {
+      DATA_DIR: dir,
+      HOOK_SECRET_CI: HOOK_SECRET,
+    });
     expect(named.code).toBe(0);
     expect(named.output).toMatch(/queue/i);
-    const unsigned = await runCli(['simulate', 'hooks/nobody', 'hello'], { DATA_DIR: dir });
+    const unsigned = await runCliInProcess(['simulate', 'hooks/nobody', 'hello'], { DATA_DIR: dir });
     expect(unsigned.code).not.toBe(0);
     expect(unsigned.output).toContain('HOOK_SECRET_NOBODY');
   });
 
   it('migrate applies the migrations and says they are up to date', async () => {
-    const { code, output } = await runCli(['migrate'], { DATA_DIR: dir });
+    const { code, output } = await runCliInProcess(['migrate'], { DATA_DIR: dir });
     expect(output).toMatch(/migrations applied \(pglite\): up to date/);
     expect(code).toBe(0);
   });
 
   it('explains every bad setting at once and exits non-zero', async () => {
-    const { code, output } = await runCli(['start'], { DATA_DIR: dir, PORT: 'x', DATABASE_URL: 'mysql://nope' });
+    const { code, output } = await runCliInProcess(['start'], { DATA_DIR: dir, PORT: 'x', DATABASE_URL: 'mysql://nope' });
     expect(code).toBe(1);
     expect(output).toMatch(/PORT: must be a whole number/);
     expect(output).toMatch(/DATABASE_URL: must be a postgres:\/\/ URL/);
   });
 
   it('rejects an unknown verb with usage', async () => {
-    const { code, output } = await runCli(['frobnicate'], { DATA_DIR: dir });
+    const { code, output } = await runCliInProcess(['frobnicate'], { DATA_DIR: dir });
     expect(code).toBe(2);
     expect(output).toContain('Usage: switchboard');
   });

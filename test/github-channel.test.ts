@@ -1,4 +1,3 @@
-/** The GitHub adapter through the channel contract, and on its own: what it reads from a delivery and how long GitHub asks it to wait. */
 import { describe, expect, it } from 'vitest';
 import { normalizeGithub, rateLimitWait, verifyGithub } from '../channels/github/index.ts';
 import { NormalizeError, VerificationError, type RawRequest } from '../src/ports.ts';
@@ -10,17 +9,34 @@ import { channelContract } from './support/channel-contract.ts';
 let fake: FakeGithub | undefined;
 channelContract({
   name: 'github',
+  channel: 'github',
   route: '/github/webhook',
   env: (url) => ({ GITHUB_WEBHOOK_SECRET: WEBHOOK_SECRET, GITHUB_TOKEN: 'ghp_contract', GITHUB_API_URL: url }),
   requiredEnv: ['GITHUB_WEBHOOK_SECRET', 'GITHUB_TOKEN or GITHUB_APP_ID + GITHUB_PRIVATE_KEY'],
   async startFake() {
     fake = await startFakeGithub();
+    fake.setPull(REPO.full_name, { number: 8, base: 'b8', head: 'h8' }); // the pull request the contract's comments are on
     return { url: fake.apiUrl, close: fake.close };
   },
   // A person's message on GitHub is a `/command` comment on a pull request.
   message: (id, text, user) => delivery(issueCommentEvent({ number: 8, body: `/${text}`, sender: user ?? 'octocat' }), { id }),
-  tamper: (init) => ({ ...init, body: String(init.body).replace('octocat', 'mallory') }),
+  // 202 with the executions it started; a redelivery, 200 naming them again.
+  async acked(res, duplicate) {
+    expect(res.status).toBe(duplicate ? 200 : 202);
+    expect(await res.json()).toMatchObject({ ok: true, duplicate });
+  },
+  async forgeries(id, text) {
+    const event = issueCommentEvent({ number: 8, body: `/${text}`, sender: 'octocat' });
+    const signed = await delivery(event, { id });
+    const { 'x-hub-signature-256': _, ...unsigned } = signed.headers;
+    return [
+      { request: await delivery(event, { id, secret: 'not-the-secret' }), code: 'bad_signature' },
+      { request: { ...signed, body: signed.body.replace('octocat', 'mallory') }, code: 'bad_signature' },
+      { request: { ...signed, headers: unsigned }, code: 'missing_signature' },
+    ];
+  },
   sent: () => fake?.comments.filter((c) => c.kind === 'issue').map((c) => c.body) ?? [],
+  calls: () => fake?.requests.length ?? 0,
 });
 
 const raw = async (e: { event: string; payload: unknown }, id?: string): Promise<RawRequest> => {

@@ -66,21 +66,6 @@ describe.each(databaseKinds)('GitHub channel on %s', (kind) => {
 
   const reviewsOn = (pr: number) => fake.reviews.filter((r) => r.repo === REPO.full_name && r.pr === pr);
 
-  it('refuses a delivery with a bad signature with 401 JSON and stores nothing', async () => {
-    fake.setPull(REPO.full_name, { number: 99, base: 'b99', head: 'h99' });
-    const before = await tableCounts(sb);
-    const forged = await send(pullRequestEvent('opened', { number: 99, base: 'b99', head: 'h99' }), { secret: 'not-the-secret' });
-    expect(forged.status).toBe(401);
-    expect(forged.body.error.code).toBe('bad_signature');
-    const init = await delivery(pullRequestEvent('opened', { number: 99, base: 'b99', head: 'h99' }));
-    delete init.headers['x-hub-signature-256'];
-    const unsigned = await sb.app.request('/github/webhook', init);
-    expect(unsigned.status).toBe(401);
-    expect(((await unsigned.json()) as any).error.code).toBe('missing_signature');
-    expect(await tableCounts(sb)).toEqual(before);
-    expect(reviewsOn(99)).toHaveLength(0);
-  });
-
   it('reviews an opened pull request once on its head commit, with inline comments on the exact lines, even when redelivered', async () => {
     fake.setPull(REPO.full_name, { number: 1, base: 'base1', head: 'head1' });
     fake.setDiff(REPO.full_name, 'base1...head1', FIRST_PUSH);

@@ -6,6 +6,7 @@ import { NormalizeError, VerificationError } from '../src/ports.ts';
 import type { RawRequest } from '../src/ports.ts';
 import type { Envelope } from '../src/types.ts';
 import { outbound } from './support/outbound.ts';
+import { timestampedSignatureContract } from './support/verify-contract.ts';
 
 const SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
 const OTHER_SECRET = 'whsec_dGhpcyBpcyBub3QgdGhlIHJpZ2h0IHNlY3JldA==';
@@ -60,59 +61,26 @@ function only(envelopes: Envelope[]): Envelope {
 
 const at = (offsetSeconds: number) => new Date(NOW.getTime() + offsetSeconds * 1000);
 
+timestampedSignatureContract({
+  name: 'Standard Webhooks (hooks)',
+  request: (when, how) =>
+    signed('{"amount":100}', { at: when, ...(how === 'other-secret' ? { secret: OTHER_SECRET } : how === 'tampered' ? { signedBody: '{"amount":1}' } : {}) }),
+  verify: (req, now) => verifyHook(req, SECRET, () => now),
+  timestampHeader: 'webhook-timestamp',
+  headers: ['webhook-id', 'webhook-timestamp', 'webhook-signature'],
+});
+
 describe('hooks: verifying Standard Webhooks signatures', () => {
-  it('accepts a request signed with the source secret', () => {
-    expect(verificationCode(signed('{"type":"deploy"}'))).toBeUndefined();
-  });
-
-  it('accepts timestamps at the edges of the ±300 s window', () => {
-    expect(verificationCode(signed('{}', { at: at(-300) }))).toBeUndefined();
-    expect(verificationCode(signed('{}', { at: at(300) }))).toBeUndefined();
-  });
-
-  it('rejects a body changed after signing', () => {
-    expect(verificationCode(signed('{"amount":100}', { signedBody: '{"amount":1}' }))).toBe('bad_signature');
-  });
-
-  it('rejects a signature made with another secret', () => {
-    expect(verificationCode(signed('{}', { secret: OTHER_SECRET }))).toBe('bad_signature');
-  });
-
   it('rejects a request whose webhook-id was changed after signing', () => {
     const req = signed('{}');
     req.headers.set('webhook-id', 'msg_other');
     expect(verificationCode(req)).toBe('bad_signature');
   });
 
-  it.each(['webhook-id', 'webhook-timestamp', 'webhook-signature'])('rejects a request without %s and names it', (header) => {
+  it.each(['webhook-id', 'webhook-timestamp', 'webhook-signature'])('names a missing %s', (header) => {
     const req = signed('{}');
     req.headers.delete(header);
     expect(() => verifyHook(req, SECRET, clock)).toThrow(header);
-    expect(verificationCode(req)).toBe('missing_signature');
-  });
-
-  it('rejects a timestamp 301 s in the past', () => {
-    const req = signed('{}', { at: at(-301) });
-    expect(verificationCode(req)).toBe('stale_timestamp');
-    expect(() => verifyHook(req, SECRET, clock)).toThrow(/301 s old/);
-  });
-
-  it('rejects a timestamp 301 s in the future', () => {
-    const req = signed('{}', { at: at(301) });
-    expect(verificationCode(req)).toBe('stale_timestamp');
-    expect(() => verifyHook(req, SECRET, clock)).toThrow(/301 s in the future/);
-  });
-
-  it('judges the timestamp by the injected clock, not the machine clock', () => {
-    const req = signed('{}', { at: at(-400) });
-    expect(verificationCode(req)).toBe('stale_timestamp');
-    expect(() => verifyHook(req, SECRET, () => at(-400))).not.toThrow();
-  });
-
-  it('rejects a timestamp that is not whole seconds', () => {
-    const req = signed('{}');
-    req.headers.set('webhook-timestamp', `${Math.floor(NOW.getTime() / 1000)}abc`);
-    expect(verificationCode(req)).toBe('bad_timestamp');
   });
 
   it('accepts a multi-signature header when one v1 signature matches', () => {

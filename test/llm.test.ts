@@ -289,7 +289,7 @@ describe('accounting', () => {
       ANTHROPIC_MODEL: 'claude-priced-1',
       LLM_PRICES: JSON.stringify({ 'claude-priced': { input: 3, output: 15 } }),
     });
-    const c = createLlmChain(config.llm, { logger: silent });
+    const c = await createLlmChain(config.llm, { logger: silent });
     const result = await c.complete(request);
     const [answered] = anthropic.answers;
     expect(result.usage).toMatchObject({
@@ -302,10 +302,10 @@ describe('accounting', () => {
     expect(result.usage.promptHash).toMatch(/^[0-9a-f]{64}$/);
   });
 
-  it('LLM_PROVIDERS sets the order, and offline is always last even when left out', () => {
+  it('LLM_PROVIDERS sets the order, and offline is always last even when left out', async () => {
     const config = loadConfig({ ANTHROPIC_API_KEY: 'k', OPENAI_API_KEY: 'k', LLM_PROVIDERS: 'openai,anthropic' });
-    expect(createProviders(config.llm).map((p) => p.name)).toEqual(['openai', 'anthropic', 'offline']);
-    expect(createProviders(loadConfig({ OPENAI_API_KEY: 'k' }).llm).map((p) => p.name)).toEqual(['openai', 'offline']);
+    expect((await createProviders(config.llm)).map((p) => p.name)).toEqual(['openai', 'anthropic', 'offline']);
+    expect((await createProviders(loadConfig({ OPENAI_API_KEY: 'k' }).llm)).map((p) => p.name)).toEqual(['openai', 'offline']);
   });
 
   it('reads the LLM settings with defaults and explains a bad price table', () => {

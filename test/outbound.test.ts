@@ -8,11 +8,12 @@ import { createAgents } from '../src/agents/index.ts';
 import { loadConfig } from '../src/config.ts';
 import { createLogger } from '../src/logger.ts';
 import { createOutbound, deferral, MAX_DEFERRALS, MAX_WAIT_MS, partsOf, sendParts, type OutboundChannel } from '../src/pipeline/outbound.ts';
-import { RetryLaterError, type Agent, type ChannelSender } from '../src/ports.ts';
+import { RetryLaterError, type Agent, type ChannelSender, type OutboundPart, type PartMeta } from '../src/ports.ts';
 import { startSwitchboard } from '../src/server.ts';
 import type { Delivered, Envelope } from '../src/types.ts';
 import { BOT_TOKEN, messageUpdate, startFakeTelegram, telegramRequest, WEBHOOK_SECRET, type FakeTelegram } from './fakes/telegram-api.ts';
 import { databaseKinds } from './support/databases.ts';
+import { runCliInProcess } from './support/cli.ts';
 import { RELAXED_ACCESS_ENV } from './support/process.ts';
 import { ADMIN_TOKEN, startTestSwitchboard } from './support/switchboard.ts';
 import { waitFor } from './support/wait.ts';
@@ -53,7 +54,7 @@ describe('sendParts', () => {
     const { sender, sent } = recordingSender();
     const progress: Delivered[] = [];
     const delivered = await sendParts(sender, { envelope: ENVELOPE }, { text: 'short' }, { executionId: 'e1', progress: async (d) => void progress.push(d) });
-    expect(delivered).toEqual({ parts: 1, anchor: 'message-0' });
+    expect(delivered).toEqual({ parts: 1, total: 1, anchor: 'message-0' });
     expect(sent.map((s) => s.text)).toEqual(['short']);
     expect(progress).toEqual([]);
   });
@@ -69,10 +70,10 @@ describe('sendParts', () => {
     );
     expect(sent).toEqual([{ text: 'aaaaaaaaa' }, { text: 'bbbbbbbbb', anchor: 'message-0' }, { text: 'ccccccccc', anchor: 'message-0' }]);
     expect(progress).toEqual([
-      { parts: 1, anchor: 'message-0' },
-      { parts: 2, anchor: 'message-0' },
+      { parts: 1, total: 3, anchor: 'message-0' },
+      { parts: 2, total: 3, anchor: 'message-0' },
     ]);
-    expect(delivered).toEqual({ parts: 3, anchor: 'message-0' });
+    expect(delivered).toEqual({ parts: 3, total: 3, anchor: 'message-0' });
   });
 
   it('continues after the parts an earlier attempt delivered', async () => {
@@ -116,12 +117,51 @@ describe('sendParts', () => {
     expect(failed).toBeInstanceOf(RetryLaterError);
     expect(slept).toEqual([]);
     expect(sent).toHaveLength(2);
-    expect(progress.at(-1)).toEqual({ parts: 2, anchor: 'message-0' });
+    expect(progress.at(-1)).toEqual({ parts: 2, total: 3, anchor: 'message-0' });
+  });
+
+  it('sends no part of a reply the core withheld, on any channel', async () => {
+    const { sender, sent } = recordingSender();
+    const reply = { text: THREE_PARTS, withheld: 'not a vote' };
+    expect(await sendParts(sender, { envelope: ENVELOPE }, reply, { executionId: 'e7', progress: async () => {} })).toEqual({ parts: 0 });
+    const routed = { ...sender, postTo: (_target: string, part: OutboundPart, meta: PartMeta) => sender.send!(ENVELOPE, part, meta) };
+    expect(await sendParts(routed, { target: 'C1' }, reply, { executionId: 'e8', progress: async () => {} })).toEqual({ parts: 0 });
+    expect(sent).toEqual([]);
   });
 
   it('sends nothing for a channel without send: the reply is read from the execution', async () => {
-    const delivered = await sendParts({ channel: 'web' }, { envelope: ENVELOPE }, { text: THREE_PARTS }, { executionId: 'e6', progress: async () => {} });
+    const stored: string[] = [];
+    const delivered = await sendParts(
+      { channel: 'web' },
+      { envelope: ENVELOPE },
+      { text: THREE_PARTS },
+      { executionId: 'e6', progress: async () => {}, beforeSend: async () => void stored.push('stored') },
+    );
     expect(delivered).toEqual({ parts: 0 });
+    // Nothing goes out, so the answer is not stored on its own: it rides on the success write.
+    expect(stored).toEqual([]);
+  });
+
+  it('stores the answer once, before the first part goes out, and not again when every part went out before', async () => {
+    const events: string[] = [];
+    const sender: ChannelSender = {
+      channel: 'telegram',
+      limits: { maxLength: 10 },
+      async send(_envelope, part) {
+        events.push(`sent ${part.index}`);
+      },
+    };
+    const beforeSend = async () => void events.push('stored');
+    await sendParts(sender, { envelope: ENVELOPE }, { text: THREE_PARTS }, { executionId: 'e7', progress: async () => {}, beforeSend });
+    expect(events).toEqual(['stored', 'sent 0', 'sent 1', 'sent 2']);
+    events.length = 0;
+    await sendParts(
+      sender,
+      { envelope: ENVELOPE },
+      { text: THREE_PARTS },
+      { executionId: 'e7', delivered: { parts: 3 }, progress: async () => {}, beforeSend },
+    );
+    expect(events).toEqual([]);
   });
 });
 
@@ -167,14 +207,14 @@ describe('the outbound step, case by case', () => {
       { target: 'C9', text: 'ccccccccc', meta: { executionId: 'e7', reply, anchor: 'late-anchor' } },
     ]);
     // The first anchor a part returns is kept; an empty one is none.
-    expect(delivered).toEqual({ parts: 3, anchor: 'late-anchor' });
+    expect(delivered).toEqual({ parts: 3, total: 3, anchor: 'late-anchor' });
     const empty: ChannelSender = {
       channel: 'slack',
       async postTo() {
         return '';
       },
     };
-    expect(await sendParts(empty, { target: 'C9' }, { text: 'x' }, { executionId: 'e8', progress: noProgress })).toEqual({ parts: 1 });
+    expect(await sendParts(empty, { target: 'C9' }, { text: 'x' }, { executionId: 'e8', progress: noProgress })).toEqual({ parts: 1, total: 1 });
     // A sender without postTo delivers nothing to a target.
     expect(await sendParts({ channel: 'web', send: async () => 'x' }, { target: 'C9' }, reply, { executionId: 'e9', progress: noProgress })).toEqual({
       parts: 0,
@@ -213,7 +253,7 @@ describe('the outbound step, case by case', () => {
       await vi.advanceTimersByTimeAsync(4999);
       expect(slow.sent).toEqual([]);
       await vi.advanceTimersByTimeAsync(1);
-      expect(await done).toEqual({ parts: 1, anchor: 'message-0' });
+      expect(await done).toEqual({ parts: 1, total: 1, anchor: 'message-0' });
       expect(slow.sent).toHaveLength(1);
     } finally {
       vi.useRealTimers();
@@ -224,6 +264,7 @@ describe('the outbound step, case by case', () => {
     const quick = recordingSender((_index, attempt) => (attempt === 1 ? new RetryLaterError(1, 'busy') : undefined));
     expect(await sendParts(quick.sender, { envelope: ENVELOPE }, { text: 'short' }, { executionId: 'e1', progress: noProgress })).toEqual({
       parts: 1,
+      total: 1,
       anchor: 'message-0',
     });
     const broken = recordingSender(() => new Error('platform says no'));
@@ -281,17 +322,18 @@ describe('the outbound step, case by case', () => {
       sleep: async (ms) => void slept.push(ms),
     });
     const reply = { text: 'aaaaaaaaa bbbbbbbbb ccccccccc' };
-    expect(await outbound({ executionId: 'x1', envelope: ENVELOPE }, reply)).toEqual({ parts: 3 });
+    expect(await outbound({ executionId: 'x1', envelope: ENVELOPE }, reply)).toEqual({ parts: 3, total: 3 });
     expect(recorded).toEqual([
-      ['x1', { parts: 1 }],
-      ['x1', { parts: 2 }],
+      ['x1', { parts: 1, total: 3 }],
+      ['x1', { parts: 2, total: 3 }],
     ]);
     expect(
       await outbound({ executionId: 'x2', envelope: ENVELOPE, destination: { channel: 'telegram', target: '-100' }, delivered: { parts: 2 } }, reply),
     ).toEqual({
       parts: 3,
+      total: 3,
     });
-    expect(await outbound({ executionId: 'x3', envelope: ENVELOPE, destination: null, delivered: null }, { text: 'hi' })).toEqual({ parts: 1 });
+    expect(await outbound({ executionId: 'x3', envelope: ENVELOPE, destination: null, delivered: null }, { text: 'hi' })).toEqual({ parts: 1, total: 1 });
     expect(sent).toEqual(['send aaaaaaaaa', 'send bbbbbbbbb', 'send ccccccccc', 'post -100 ccccccccc', 'send hi']);
     await expect(outbound({ executionId: 'x4', envelope: { ...ENVELOPE, channel: 'nope' as never } }, reply)).rejects.toThrow(
       'no adapter for channel "nope"; cannot deliver the reply to execution x4',
@@ -303,13 +345,13 @@ describe('the outbound step, case by case', () => {
       'channel "whatsapp" is disabled: set TELEGRAM_BOT_TOKEN, TELEGRAM_WEBHOOK_SECRET to deliver execution x6',
     );
     // A disabled origin still answers where it was asked (the worker decides that); only a destination must be enabled.
-    expect(await outbound({ executionId: 'x7', envelope: { ...ENVELOPE, channel: 'whatsapp' } }, { text: 'hi' })).toEqual({ parts: 1 });
+    expect(await outbound({ executionId: 'x7', envelope: { ...ENVELOPE, channel: 'whatsapp' } }, { text: 'hi' })).toEqual({ parts: 1, total: 1 });
     // The wait budget and the sleep are the step's: 50 ms is over a 40 ms budget.
     await expect(outbound({ executionId: 'x8', envelope: { ...ENVELOPE, channel: 'flaky' as never } }, { text: 'hi' })).rejects.toBeInstanceOf(RetryLaterError);
     expect(slept).toEqual([]);
     const patient = createOutbound({ channel: () => flaky, recordDelivered: async () => {}, sleep: async (ms) => void slept.push(ms) });
     calls = 0;
-    expect(await patient({ executionId: 'x9', envelope: ENVELOPE }, { text: 'hi' })).toEqual({ parts: 1 });
+    expect(await patient({ executionId: 'x9', envelope: ENVELOPE }, { text: 'hi' })).toEqual({ parts: 1, total: 1 });
     expect(slept).toEqual([50]);
   });
 });
@@ -368,7 +410,7 @@ describe.each(databaseKinds)('a long reply delivered to Telegram on %s', (kind) 
       const done = await waitFor(
         () => store.getExecution(failed.id),
         (e) => e?.status === 'succeeded' || e?.status === 'dead',
-        30_000,
+        60_000,
       );
       expect(done).toMatchObject({ status: 'succeeded', attempts: 2, delivered: { parts: 3 } });
       const resent = sendsTo(to.id, before);
@@ -379,7 +421,8 @@ describe.each(databaseKinds)('a long reply delivered to Telegram on %s', (kind) 
       await first.stop();
       await first.database.drop();
     }
-  });
+    // Two processes start in turn and the retry waits out a backoff: generous on a loaded machine (nothing here is timed).
+  }, 150_000);
 
   it('a platform rate limit defers the job once, for the wait the platform asked, and the retry sends only what is left', async () => {
     // Nothing is waited in place here, so the deferral shows.
@@ -391,12 +434,17 @@ describe.each(databaseKinds)('a long reply delivered to Telegram on %s', (kind) 
       const latest = async () => (await sb.api('GET', '/api/executions?channel=telegram&limit=1')).body.executions[0];
       const done = await waitFor(latest, (e) => e?.status === 'succeeded' || e?.status === 'dead', 30_000);
       // A deferral hands the attempt back: one attempt, no failure.
-      expect(done).toMatchObject({ status: 'succeeded', attempts: 1 });
+      expect(done).toMatchObject({ status: 'succeeded', attempts: 1, delivered: { parts: 3, total: 3 } });
+      expect((await sb.api('GET', `/api/executions/${done.id}`)).body.delivered).toEqual({ parts: 3, total: 3 });
       const calls = sendsTo(to.id);
       expect(calls.map((c) => c.status)).toEqual([200, 429, 200, 200]);
       // The retry came no sooner than Telegram's retry_after.
       expect(calls[2]!.at - calls[1]!.at).toBeGreaterThanOrEqual(900);
       expect(fake.sent(to.id).map((t) => t.slice(0, 6))).toEqual(['Part 0', 'Part 1', 'Part 2']);
+      // The CLI lists the same progress, from the same database once this Switchboard let go of it.
+      await sb.stop();
+      const listed = await runCliInProcess(['executions', '--channel', 'telegram'], { ADMIN_TOKEN, ...sb.database.env });
+      expect(listed.output).toContain(`${done.id}  succeeded  telegram  ask        1x  3/3 parts`);
     } finally {
       await sb.close();
     }

@@ -29,6 +29,7 @@ describe.each(databaseKinds)('pipeline on %s', (kind) => {
     expect(execution.body).toMatchObject({ agent: 'help', intent: 'help', status: 'succeeded', attempts: 1, channel: 'web' });
     expect(execution.body.latency_ms).toBeGreaterThanOrEqual(0);
     expect(execution.body.replied_at).not.toBeNull();
+    expect(execution.body.delivered).toBeNull(); // the web channel sends nothing: its reply is read from the API
   });
 
   it('each intent runs the agent of the same name', async () => {

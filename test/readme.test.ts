@@ -177,7 +177,7 @@ describe('README and docs shell examples, run as written', { timeout: 120_000 },
   }
 
   function bash(code: string): Promise<{ code: number | null; output: string }> {
-    // `npx switchboard` is this checkout's CLI, whatever npx would otherwise resolve; the rest of npx is untouched.
+    // `npx switchboard` is this checkout's bin (with its compile cache), whatever npx would otherwise resolve; the rest of npx is untouched.
     const prelude = `set -eo pipefail\nnpx() { if [ "$1" = switchboard ]; then shift; node ${JSON.stringify(CLI)} "$@"; else command npx "$@"; fi; }\n`;
     const script = prelude + code.replace(/\b(localhost|127\.0\.0\.1):3000\b/g, `127.0.0.1:${port}`);
     return new Promise((resolve) => {

@@ -2,10 +2,10 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createSlackAdapter, WORKING_ON_IT, type SlackReplyRef } from '../channels/slack/index.ts';
 import { loadConfig } from '../src/config.ts';
-import { RetryLaterError } from '../src/ports.ts';
 import type { Envelope } from '../src/types.ts';
 import { BOT_ID, BOT_TOKEN, BOT_USER, SIGNING_SECRET, startFakeSlack, type FakeSlack } from './fakes/slack-api.ts';
 import { outbound } from './support/outbound.ts';
+import { senderContract } from './support/sender-contract.ts';
 
 let fake: FakeSlack;
 const warnings: string[] = [];
@@ -49,6 +49,25 @@ function threadEnvelope(channel: string, threadTs: string, messageTs: string): E
 const thread = envelope({ kind: 'thread', channel: 'C0REPLY01', threadTs: '1700000001.000001' });
 const longText = Array.from({ length: 30 }, (_, i) => `Part ${i}. ${'x'.repeat(1400)}`).join('\n\n');
 
+let senderFake: FakeSlack;
+senderContract({
+  name: 'Slack',
+  async start() {
+    senderFake = await startFakeSlack();
+    const slack = loadConfig({ SLACK_SIGNING_SECRET: SIGNING_SECRET, SLACK_BOT_TOKEN: BOT_TOKEN, SLACK_API_URL: senderFake.apiUrl }).slack;
+    return { sender: outbound(createSlackAdapter(slack, { logger })), close: () => senderFake.close() };
+  },
+  envelope: (n) => envelope({ kind: 'thread', channel: `C0SENDER${n}`, threadTs: `1700000002.00000${n}` }),
+  sent: (n) =>
+    senderFake
+      .ok('chat.postMessage')
+      .filter((c) => c.args.channel === `C0SENDER${n}`)
+      .map((c) => String(c.args.text)),
+  rateLimit: (seconds, after = 0) => senderFake.rateLimit('chat.postMessage', seconds, { after }),
+  // Three sections of 3,000 characters make one message.
+  wordsPerMessage: 1700,
+});
+
 describe('Slack replies', () => {
   it('answers in the thread it was asked in, with feedback buttons naming the execution', async () => {
     await out.reply(thread, { text: 'deploy with `make ship` <after> review', feedback: true }, { executionId: 'exec-1' });
@@ -72,38 +91,6 @@ describe('Slack replies', () => {
     expect(sections.join('\n\n')).toBe(longText);
     expect(parts.map((c) => c.args.blocks.at(-1).type).filter((t: string) => t === 'actions')).toHaveLength(1);
     expect(parts.at(-1)!.args.blocks.at(-1).type).toBe('actions');
-  });
-
-  it('waits out a short Retry-After and sends once', async () => {
-    fake.rateLimit('chat.postMessage', 2);
-    await out.reply(thread, { text: 'after the wait' }, { executionId: 'exec-3' });
-    expect(out.slept).toEqual([2000]);
-    expect(fake.calls.map((c) => c.status)).toEqual([429, 200]);
-    expect(fake.ok('chat.postMessage')).toHaveLength(1);
-  });
-
-  it('hands a long Retry-After to the queue in the error, and the later retry sends the message once', async () => {
-    fake.rateLimit('chat.postMessage', 120);
-    const failed = await out.reply(thread, { text: 'later' }, { executionId: 'exec-4' }).catch((e) => e);
-    expect(failed).toBeInstanceOf(RetryLaterError);
-    expect(failed.retryAfterMs).toBe(120_000);
-    expect(out.slept).toEqual([]);
-    expect(fake.ok('chat.postMessage')).toHaveLength(0);
-    await out.reply(thread, { text: 'later' }, { executionId: 'exec-4' });
-    expect(fake.ok('chat.postMessage').map((c) => c.args.text)).toEqual(['later']);
-  });
-
-  it('a retried long answer resumes after the parts already sent', async () => {
-    const resume = envelope({ kind: 'thread', channel: 'C0RESUME1', threadTs: '1700000001.000009' });
-    // Part one goes through, then the second part meets a Retry-After too long to wait out.
-    fake.rateLimit('chat.postMessage', 600, { after: 1 });
-    const failed = await out.reply(resume, { text: longText }, { executionId: 'exec-5' }).catch((e) => e);
-    expect(failed).toBeInstanceOf(RetryLaterError);
-    expect(failed.retryAfterMs).toBe(600_000);
-    expect(out.slept).toEqual([]);
-    await out.reply(resume, { text: longText }, { executionId: 'exec-5' });
-    const sections = fake.ok('chat.postMessage').flatMap((c) => c.args.blocks.map((b: any) => b.text.text));
-    expect(sections.join('\n\n')).toBe(longText);
   });
 
   it('a delivery retried by another process edits the placeholder the first one posted', async () => {

@@ -17,7 +17,7 @@ import {
   type NormalizeOptions,
 } from '../channels/telegram/index.ts';
 import { loadConfig } from '../src/config.ts';
-import { NormalizeError, RetryLaterError, VerificationError, type RawRequest } from '../src/ports.ts';
+import { NormalizeError, VerificationError, type RawRequest } from '../src/ports.ts';
 import { splitMessage } from '../src/split.ts';
 import type { Envelope } from '../src/types.ts';
 import {
@@ -34,6 +34,7 @@ import {
   type FakeTelegram,
 } from './fakes/telegram-api.ts';
 import { outbound } from './support/outbound.ts';
+import { senderContract } from './support/sender-contract.ts';
 
 const NOW = new Date('2025-06-01T12:00:00Z');
 const EXECUTION = '0f8fad5b-d9cb-469f-a165-70867728950e';
@@ -315,6 +316,38 @@ describe('writing within Telegram limits', () => {
   });
 });
 
+/** The Telegram sender behind the outbound step, as the worker runs it. */
+const telegramSender = (fake: FakeTelegram) =>
+  outbound({
+    channel: 'telegram',
+    limits: TELEGRAM_LIMITS,
+    compose: composeReply,
+    ...createTelegramSender({ api: new Api(BOT_TOKEN, { apiRoot: fake.apiRoot }) }),
+  });
+const chatEnvelope = (chatId: number): Envelope => ({
+  channel: 'telegram',
+  deliveryId: '1',
+  tenantId: String(chatId),
+  conversationKey: String(chatId),
+  userId: '1',
+  text: 'q',
+  receivedAt: NOW.toISOString(),
+  replyRef: { kind: 'message', chatId, messageId: 3 },
+});
+
+let senderFake: FakeTelegram;
+senderContract({
+  name: 'Telegram',
+  async start() {
+    senderFake = await startFakeTelegram();
+    return { sender: telegramSender(senderFake), close: () => senderFake.close() };
+  },
+  envelope: (n) => chatEnvelope(600 + n),
+  sent: (n) => senderFake.sent(600 + n),
+  rateLimit: (seconds, after = 0) => senderFake.rateLimit('sendMessage', seconds, { after }),
+  wordsPerMessage: 700,
+});
+
 describe('the Telegram sender, through the real grammY client', () => {
   let fake: FakeTelegram;
   beforeAll(async () => {
@@ -323,45 +356,8 @@ describe('the Telegram sender, through the real grammY client', () => {
   afterAll(async () => {
     await fake?.close();
   });
-  // The sender behind the outbound step, as the worker runs it.
-  const sender = () =>
-    outbound({
-      channel: 'telegram',
-      limits: TELEGRAM_LIMITS,
-      compose: composeReply,
-      ...createTelegramSender({ api: new Api(BOT_TOKEN, { apiRoot: fake.apiRoot }) }),
-    });
-  const envelope = (chatId: number): Envelope => ({
-    channel: 'telegram',
-    deliveryId: '1',
-    tenantId: String(chatId),
-    conversationKey: String(chatId),
-    userId: '1',
-    text: 'q',
-    receivedAt: NOW.toISOString(),
-    replyRef: { kind: 'message', chatId, messageId: 3 },
-  });
-
-  it('waits out a short retry_after and then sends', async () => {
-    fake.rateLimit('sendMessage', 4);
-    const s = sender();
-    await s.reply(envelope(501), { text: 'hello' }, { executionId: EXECUTION });
-    expect(s.slept).toEqual([4000]);
-    expect(fake.sent(501)).toEqual(['hello']);
-  });
-
-  it('hands a long retry_after to the queue instead of waiting, then resumes after the parts already sent', async () => {
-    const long = Array.from({ length: 3 }, (_, i) => `Part ${i} ${'word '.repeat(700).trim()}`).join('\n\n');
-    const s = sender();
-    fake.rateLimit('sendMessage', 120, { after: 1 });
-    const error = await s.reply(envelope(502), { text: long }, { executionId: EXECUTION }).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(RetryLaterError);
-    expect((error as RetryLaterError).retryAfterMs).toBe(120_000);
-    expect(s.slept).toEqual([]);
-    expect(fake.sent(502)).toHaveLength(1);
-    await s.reply(envelope(502), { text: long }, { executionId: EXECUTION }); // the queue's retry
-    expect(fake.sent(502).map((t) => t.slice(0, 6))).toEqual(['Part 0', 'Part 1', 'Part 2']);
-  });
+  const sender = () => telegramSender(fake);
+  const envelope = chatEnvelope;
 
   it('records a vote even when the press is too old to answer, and treats an unchanged keyboard as done', async () => {
     const vote: Envelope = { ...envelope(503), replyRef: { kind: 'vote', chatId: 503, messageId: 8, callbackQueryId: 'cq-1', score: 1 } };

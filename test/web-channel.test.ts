@@ -180,7 +180,7 @@ describe('channel registry', () => {
     const web = recording('web');
     const hooks = recording('hooks');
     const deliver = deliverThrough(createChannelRegistry([web, hooks]));
-    expect(await deliver({ executionId: 'e7', envelope: envelope('hooks') }, { text: 'done' })).toEqual({ parts: 1 });
+    expect(await deliver({ executionId: 'e7', envelope: envelope('hooks') }, { text: 'done' })).toEqual({ parts: 1, total: 1 });
     expect(hooks.calls).toEqual([[envelope('hooks'), { text: 'done' }, 'e7']]);
     expect(web.calls).toEqual([]);
   });

@@ -17,7 +17,7 @@ import {
   whatsappAddress,
 } from '../channels/whatsapp/index.ts';
 import { loadConfig } from '../src/config.ts';
-import { NormalizeError, RetryLaterError, VerificationError, type RawRequest } from '../src/ports.ts';
+import { NormalizeError, VerificationError, type RawRequest } from '../src/ports.ts';
 import { splitMessage } from '../src/split.ts';
 import type { Envelope } from '../src/types.ts';
 import {
@@ -32,6 +32,7 @@ import {
   type FakeTwilio,
 } from './fakes/twilio-api.ts';
 import { outbound } from './support/outbound.ts';
+import { senderContract } from './support/sender-contract.ts';
 
 const NOW = new Date('2025-06-01T12:00:00Z');
 
@@ -182,6 +183,38 @@ describe('writing within WhatsApp limits', () => {
   });
 });
 
+/** The WhatsApp sender behind the outbound step, as the worker runs it. */
+const whatsappSender = (fake: FakeTwilio, from = WHATSAPP_FROM, authToken = AUTH_TOKEN) =>
+  outbound({
+    channel: 'whatsapp',
+    limits: WHATSAPP_LIMITS,
+    compose: (reply) => composeReply(reply),
+    ...createWhatsAppSender({ client: createTwilioClient({ accountSid: ACCOUNT_SID, authToken, apiUrl: fake.apiUrl }), from }),
+  });
+const numberEnvelope = (to: string): Envelope => ({
+  channel: 'whatsapp',
+  deliveryId: 'SM1',
+  tenantId: 't',
+  conversationKey: 'k',
+  userId: to,
+  text: 'q',
+  receivedAt: NOW.toISOString(),
+  replyRef: { kind: 'message', to },
+});
+
+let senderFake: FakeTwilio;
+senderContract({
+  name: 'WhatsApp',
+  async start() {
+    senderFake = await startFakeTwilio();
+    return { sender: whatsappSender(senderFake), close: () => senderFake.close() };
+  },
+  envelope: (n) => numberEnvelope(`whatsapp:+3160000000${n}`),
+  sent: (n) => senderFake.sent(`whatsapp:+3160000000${n}`),
+  rateLimit: (seconds, after = 0) => senderFake.rateLimit(1, seconds, after),
+  wordsPerMessage: 250,
+});
+
 describe('the WhatsApp sender, through the real twilio client', () => {
   let fake: FakeTwilio;
   beforeAll(async () => {
@@ -190,45 +223,8 @@ describe('the WhatsApp sender, through the real twilio client', () => {
   afterAll(async () => {
     await fake?.close();
   });
-  // The sender behind the outbound step, as the worker runs it.
-  const sender = (from = WHATSAPP_FROM, authToken = AUTH_TOKEN) =>
-    outbound({
-      channel: 'whatsapp',
-      limits: WHATSAPP_LIMITS,
-      compose: (reply) => composeReply(reply),
-      ...createWhatsAppSender({ client: createTwilioClient({ accountSid: ACCOUNT_SID, authToken, apiUrl: fake.apiUrl }), from }),
-    });
-  const envelope = (to: string): Envelope => ({
-    channel: 'whatsapp',
-    deliveryId: 'SM1',
-    tenantId: 't',
-    conversationKey: 'k',
-    userId: to,
-    text: 'q',
-    receivedAt: NOW.toISOString(),
-    replyRef: { kind: 'message', to },
-  });
-
-  it('waits out a short Retry-After, then sends once', async () => {
-    fake.rateLimit(1, 3);
-    const s = sender();
-    await s.reply(envelope('whatsapp:+31600000001'), { text: 'hello' }, { executionId: 'e1' });
-    expect(s.slept).toEqual([3000]);
-    expect(fake.sent('whatsapp:+31600000001')).toEqual(['hello']);
-  });
-
-  it('hands a long Retry-After to the queue instead of waiting, then resumes after the bodies already sent', async () => {
-    const long = Array.from({ length: 3 }, (_, i) => `Part ${i} ${'word '.repeat(250).trim()}`).join('\n\n');
-    const s = sender();
-    fake.rateLimit(1, 60, 1);
-    const error = await s.postTo('+31600000003', { text: long }, { executionId: 'e3' }).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(RetryLaterError);
-    expect((error as RetryLaterError).retryAfterMs).toBe(60_000);
-    expect(s.slept).toEqual([]);
-    expect(fake.sent('whatsapp:+31600000003')).toHaveLength(1);
-    await s.postTo('+31600000003', { text: long }, { executionId: 'e3' }); // the queue's retry
-    expect(fake.sent('whatsapp:+31600000003').map((b) => b.slice(0, 6))).toEqual(['Part 0', 'Part 1', 'Part 2']);
-  });
+  const sender = (from = WHATSAPP_FROM, authToken = AUTH_TOKEN) => whatsappSender(fake, from, authToken);
+  const envelope = numberEnvelope;
 
   it('says what to fix when Twilio refuses: a wrong sender, bad credentials', async () => {
     await expect(sender('whatsapp:+10000000000').reply(envelope(CUSTOMER), { text: 'hi' }, { executionId: 'e4' })).rejects.toThrow(

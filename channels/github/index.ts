@@ -5,6 +5,7 @@ import type { Config } from '../../src/config.ts';
 import { RetryLaterError, type ChannelAdapter, type Logger } from '../../src/ports.ts';
 import type { ReviewMemory } from '../../src/review/index.ts';
 import { normalizeGithub, type GithubReplyRef } from './normalize.ts';
+import { GITHUB_PROFILE } from './profile.ts';
 import { createGithubReplier, githubTargetProblem } from './reply.ts';
 import { verifyGithub } from './verify.ts';
 
@@ -159,20 +160,10 @@ export function createGithubAdapter(config: Config['github'], opts: GithubAdapte
   const clients = createClients(config, opts);
   const replier = createGithubReplier({ ...clients, memory: opts.memory, logger: opts.logger });
   return {
-    channel: 'github',
+    ...GITHUB_PROFILE,
     requiredEnv: config.requiredEnv,
     enabled: config.enabled,
-    // App or repository webhook; `ping` and events we do not handle are acknowledged and stored nowhere.
-    path: '/github/webhook',
     accepts: ['application/json'],
-    // GitHub never redelivers on its own, so a per-person 429 would lose the event; queue depth is watched instead.
-    traits: {
-      throttled: false,
-      sheddable: false,
-      tenant: 'repository',
-      operator: false,
-      redeliver: "GitHub does not redeliver by itself: redeliver those from the App's Advanced page or the webhook's Recent Deliveries",
-    },
     verify: (req) => verifyGithub(req, config.webhookSecret),
     // From the payload alone: the webhook answers GitHub without calling it (what needs the API happens in prepare).
     normalize: (req) => normalizeGithub(req, { reviewDrafts: config.reviewDrafts, now }),

@@ -274,7 +274,7 @@ export function createGithubReplier(opts: ReplierOptions) {
    * A vote or `/feedback` in a review thread rates the execution that started the thread, named in its top comment.
    * A bare +1/-1 in a thread a person started is their conversation, not feedback: it is neither recorded nor answered.
    */
-  async function threadVote(gh: Octokit, ref: GithubReplyRef, envelope: Envelope): Promise<Prepared> {
+  async function threadVote(gh: Octokit, ref: GithubReplyRef, envelope: Envelope): Promise<Prepared & { conversation?: true }> {
     let top: PrComment | undefined;
     try {
       top = (await gh.pulls.getReviewComment({ owner: ref.owner, repo: ref.repo, comment_id: ref.threadId! })).data as PrComment;
@@ -285,8 +285,8 @@ export function createGithubReplier(opts: ReplierOptions) {
     const executionId = top && markedExecution(top.body) && writtenBy(top, await opts.ownLogin()) ? markedExecution(top.body) : undefined;
     if (executionId) return { envelope: { ...envelope, args: { ...envelope.args, executionId } } };
     if (!ref.bareVote) return { envelope }; // `/feedback +1` rates the latest answer in the pull request instead
-    // No score: the feedback agent records nothing; `silent`: nothing is posted.
-    return { envelope: { ...envelope, args: { ...envelope.args, score: null } }, context: { silent: 'a +1/-1 in a thread the hub did not start' } };
+    // No score: the +1 rates no answer of ours; the core records nothing and withholds the reply (Reply.withheld).
+    return { envelope: { ...envelope, args: { ...envelope.args, score: null } }, conversation: true };
   }
 
   async function prepare(envelope: Envelope, meta: { executionId: string; agent: string }): Promise<Prepared> {
@@ -294,7 +294,7 @@ export function createGithubReplier(opts: ReplierOptions) {
     const gh = opts.clientFor(ref);
     const threadRated = meta.agent === 'feedback' && ref.kind === 'review_comment' && ref.threadId !== undefined && ref.threadId !== ref.commentId;
     const prepared = threadRated ? await threadVote(gh, ref, envelope) : undefined;
-    if (prepared?.context?.silent) return prepared;
+    if (prepared?.conversation) return { envelope: prepared.envelope }; // not a vote: nothing else to load
     if (meta.agent !== 'feedback') await react(gh, ref, 'eyes');
     const comments = await listComments(gh, ref);
     const votes = comments ? await reactionVotes(gh, ref, comments) : [];
@@ -359,7 +359,6 @@ export function createGithubReplier(opts: ReplierOptions) {
   }
 
   async function reply(envelope: Envelope, answer: Reply, meta: { executionId: string }): Promise<void> {
-    if (answer.context?.silent) return; // prepare found nothing to answer (see threadVote)
     const ref = envelope.replyRef as GithubReplyRef;
     const gh = opts.clientFor(ref);
     if (answer.review) await deliver(gh, answer.review, answer, meta.executionId);

@@ -6,6 +6,7 @@ import { LogLevel, WebClient } from '@slack/web-api';
 import type { Config } from '../../src/config.ts';
 import type { ChannelAdapter, Logger } from '../../src/ports.ts';
 import { normalizeSlack, urlVerificationChallenge, type BotIdentity, type SlackReplyRef } from './normalize.ts';
+import { SLACK_PROFILE } from './profile.ts';
 import { composeReply, createSlackSender, SLACK_LIMITS, WORKING_ON_IT } from './reply.ts';
 import { socketMode } from './socket.ts';
 import { verifySlack } from './verify.ts';
@@ -66,13 +67,10 @@ export function createSlackAdapter(config: Config['slack'], opts: SlackAdapterOp
   const sender = createSlackSender({ client, identity: botIdentity, logger: opts.logger });
 
   return {
-    channel: 'slack',
+    ...SLACK_PROFILE,
     requiredEnv: config.requiredEnv,
     enabled: config.enabled,
-    // One Request URL for the Events API (JSON), slash commands and interactivity (both form-encoded).
-    path: '/slack/events',
     accepts: ['application/json', 'application/x-www-form-urlencoded'],
-    traits: { throttled: true, sheddable: false, tenant: 'workspace', operator: false },
     verify: (req) => verifySlack(req, config.signingSecret, now),
     // The Request URL also receives the `url_verification` handshake, answered with its challenge before anything is stored.
     handshake(req) {

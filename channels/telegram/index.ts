@@ -7,6 +7,7 @@ import { Bot, GrammyError } from 'grammy';
 import type { Update, UserFromGetMe } from 'grammy/types';
 import type { Config } from '../../src/config.ts';
 import { VerificationError, type ChannelAdapter, type Logger, type RawRequest } from '../../src/ports.ts';
+import { TELEGRAM_PROFILE } from './profile.ts';
 import { normalizeTelegram, type TelegramReplyRef } from './normalize.ts';
 import { composeReply, createTelegramSender, parseTarget, TELEGRAM_LIMITS } from './reply.ts';
 import { verifyTelegram } from './verify.ts';
@@ -65,8 +66,6 @@ export function createTelegramBot(config: Pick<Config['telegram'], 'botToken' | 
   return new Bot(config.botToken, { botInfo, client: { apiRoot: config.apiRoot.replace(/\/+$/, ''), timeoutSeconds: 30 } });
 }
 
-const TRAITS = { throttled: true, sheddable: false, tenant: 'chat', operator: false } as const;
-
 export function createTelegramAdapter(config: Config['telegram'], opts: TelegramAdapterOptions = {}): ChannelAdapter {
   const now = opts.now ?? (() => new Date());
   const disabled = (): never => {
@@ -76,11 +75,9 @@ export function createTelegramAdapter(config: Config['telegram'], opts: Telegram
   if (!config.enabled || botId === undefined) {
     if (config.enabled) throw new Error('TELEGRAM_BOT_TOKEN does not look like a bot token (<digits>:<secret>); copy it again from @BotFather');
     return {
-      channel: 'telegram',
+      ...TELEGRAM_PROFILE,
       requiredEnv: config.requiredEnv,
       enabled: false,
-      path: '/telegram/webhook',
-      traits: TRAITS,
       verify: disabled,
       normalize: disabled,
       postTo: disabled,
@@ -113,12 +110,10 @@ export function createTelegramAdapter(config: Config['telegram'], opts: Telegram
 
   const sender = createTelegramSender({ api: bot.api });
   return {
-    channel: 'telegram',
+    ...TELEGRAM_PROFILE,
     requiredEnv: config.requiredEnv,
     enabled: true,
-    path: '/telegram/webhook',
     accepts: ['application/json'],
-    traits: TRAITS,
     verify(req) {
       if (config.mode === 'polling') {
         throw new VerificationError('polling_mode', 'TELEGRAM_MODE=polling: this server fetches updates with getUpdates and takes no webhook posts');

@@ -1,6 +1,7 @@
 /** The `whatsapp` channel: Twilio's WhatsApp inbound webhook at `POST /whatsapp/webhook`, answered through the Messages API. */
 import type { Config } from '../../src/config.ts';
 import type { ChannelAdapter } from '../../src/ports.ts';
+import { WHATSAPP_PROFILE } from './profile.ts';
 import { normalizeWhatsApp, type WhatsAppReplyRef } from './normalize.ts';
 import { composeReply, createTwilioClient, createWhatsAppSender, replyAddress, WHATSAPP_LIMITS, whatsappAddress } from './reply.ts';
 import { verifyTwilio } from './verify.ts';
@@ -44,8 +45,6 @@ export type WhatsAppAdapterOptions = {
   now?: () => Date;
 };
 
-const TRAITS = { throttled: true, sheddable: false, tenant: 'chat', operator: false } as const;
-
 export function createWhatsAppAdapter(config: Config['whatsapp'], publicUrl: string | undefined, opts: WhatsAppAdapterOptions = {}): ChannelAdapter {
   const now = opts.now ?? (() => new Date());
   if (!config.enabled) {
@@ -53,11 +52,9 @@ export function createWhatsAppAdapter(config: Config['whatsapp'], publicUrl: str
       throw new Error(`the whatsapp channel is disabled: set ${config.requiredEnv.join(', ')}`);
     };
     return {
-      channel: 'whatsapp',
+      ...WHATSAPP_PROFILE,
       requiredEnv: config.requiredEnv,
       enabled: false,
-      path: '/whatsapp/webhook',
-      traits: TRAITS,
       verify: disabled,
       normalize: disabled,
       postTo: disabled,
@@ -76,13 +73,11 @@ export function createWhatsAppAdapter(config: Config['whatsapp'], publicUrl: str
   const client = createTwilioClient(config);
   const sender = createWhatsAppSender({ client, from });
   return {
-    channel: 'whatsapp',
+    ...WHATSAPP_PROFILE,
     requiredEnv: config.requiredEnv,
     enabled: true,
-    path: '/whatsapp/webhook',
     // Twilio posts form fields and reads the answer as TwiML (the ack).
     accepts: ['application/x-www-form-urlencoded'],
-    traits: TRAITS,
     verify: (req) => verifyTwilio(req, { authToken: config.authToken, publicUrl }),
     normalize: (req) => normalizeWhatsApp(req, { now }),
     // Stored (or a duplicate): acknowledge at once; the answer goes out through messages.create when it is ready.

@@ -24,7 +24,7 @@ async function freePort(): Promise<number> {
 async function startServer(dataDir: string) {
   const port = await freePort();
   const started = performance.now();
-  const child = spawn(process.execPath, [join(ROOT, 'src', 'cli.ts'), 'start'], {
+  const child = spawn(process.execPath, [join(ROOT, 'bin', 'switchboard.js'), 'start'], {
     cwd: ROOT,
     env: {
       PATH: process.env.PATH,

@@ -10,7 +10,8 @@
  * On PGlite and, when reachable, PostgreSQL.
  *
  * Env: BENCH_SECONDS (default 10), BENCH_CONNECTIONS (50), BENCH_PG_URL (default the local server),
- * BENCH_CPU_PROF (a directory: the web processes run under `node --cpu-prof`, and the top frames are printed).
+ * BENCH_CPU_PROF (a directory: the web processes and the draining processes run under `node --cpu-prof`, and the
+ * top frames of each are printed).
  */
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -106,6 +107,9 @@ async function onDatabase(kind: 'pglite' | 'postgres', peers: { hooks: number; s
     await web.stop();
 
     // Drain what was ingested: 2 worker processes on PostgreSQL, the single embedded process on PGlite.
+    const drainProfileDir = cpuProfileDir && join(cpuProfileDir, 'drain');
+    if (drainProfileDir) mkdirSync(drainProfileDir, { recursive: true });
+    const drainOpts = { cpuProfileDir: drainProfileDir };
     let drainSeconds: number;
     let workerRss: number[];
     let commitsPerExecution: number | undefined;
@@ -115,7 +119,7 @@ async function onDatabase(kind: 'pglite' | 'postgres', peers: { hooks: number; s
       await sleep(1000); // PostgreSQL 15 publishes a backend's counters up to a second after its commits
       const commitsBefore = await commits();
       const start = performance.now();
-      const workers = await Promise.all([startSwitchboard('worker', env), startSwitchboard('worker', env)]);
+      const workers = await Promise.all([startSwitchboard('worker', env, drainOpts), startSwitchboard('worker', env, drainOpts)]);
       drainSeconds = await waitDrained(start, depth);
       workerRss = workers.map((w) => rssMb(w.child.pid));
       await Promise.all(workers.map((w) => w.stop()));
@@ -124,7 +128,7 @@ async function onDatabase(kind: 'pglite' | 'postgres', peers: { hooks: number; s
       commitsPerExecution = Math.round((((await commits()) - commitsBefore) / stored) * 100) / 100;
     } else {
       const start = performance.now();
-      const all = await startSwitchboard('all', env);
+      const all = await startSwitchboard('all', env, drainOpts);
       const depth = async () => ((await (await fetch(`${all.base}/readyz`)).json()) as any).checks.queue.depth as number;
       drainSeconds = await waitDrained(start, depth);
       workerRss = [rssMb(all.child.pid)];
@@ -159,6 +163,8 @@ async function onDatabase(kind: 'pglite' | 'postgres', peers: { hooks: number; s
       rssMb: { web: webRss, bareWeb: bareWebRss, workers: workerRss, all: allRss },
       topFrames: cpuProfileDir ? topFrames(cpuProfileDir) : undefined,
       topPackages: cpuProfileDir ? topFrames(cpuProfileDir, 12, 'file') : undefined,
+      drainTopFrames: drainProfileDir ? topFrames(drainProfileDir) : undefined,
+      drainTopPackages: drainProfileDir ? topFrames(drainProfileDir, 12, 'file') : undefined,
     };
   } finally {
     rmSync(dataDir, { recursive: true, force: true });
@@ -230,6 +236,11 @@ export async function run() {
         console.log(`\nweb process on ${r.kind}, top frames by self time (%):`);
         console.table(r.topFrames);
         console.table(r.topPackages);
+      }
+      if (r.drainTopFrames) {
+        console.log(`\ndrain (${r.workers} ${r.kind === 'postgres' ? 'worker processes' : 'embedded process'}) on ${r.kind}, top frames by self time (%):`);
+        console.table(r.drainTopFrames);
+        console.table(r.drainTopPackages);
       }
     }
     return {

@@ -1,4 +1,5 @@
 /** `feedback`: stores a 👍/👎 on the answer it rates. */
+import { NOT_A_VOTE } from '../pipeline/votes.ts';
 import type { Agent, FeedbackInput } from '../ports.ts';
 
 export const feedbackAgent: Agent = {
@@ -8,9 +9,11 @@ export const feedbackAgent: Agent = {
   async run(ctx) {
     // A channel's prepare may name the execution a vote rates (a GitHub thread reply: the comment it answers).
     const { score, executionId } = { ...ctx.intent.args, ...ctx.envelope.args };
-    if (score !== 1 && score !== -1) {
-      return { text: 'To rate my last answer, reply +1 or -1 (or 👍 / 👎).', feedback: false };
-    }
+    const hint = 'To rate my last answer, reply +1 or -1 (or 👍 / 👎).';
+    // `score: null` from a channel's prepare: the +1 rates no answer of ours (GitHub: a bare +1 in a review thread a
+    // person started). It is their conversation, not a vote: nothing is recorded, and nothing is posted.
+    if (score === null) return { text: hint, feedback: false, withheld: NOT_A_VOTE };
+    if (score !== 1 && score !== -1) return { text: hint, feedback: false };
     const input: FeedbackInput = { conversationId: ctx.conversationId, userId: ctx.envelope.userId, score, channel: ctx.envelope.channel };
     // Buttons name the execution they sit under; typed "+1" rates the latest answer in the conversation.
     if (typeof executionId === 'string') input.executionId = executionId;

@@ -5,8 +5,6 @@ import { createChain, type LlmEvent } from './chain.ts';
 import { warnDeprecatedOnce } from './deprecations.ts';
 import { createOfflineProvider } from './offline.ts';
 import { DEFAULT_PRICES } from './prices.ts';
-import { createAnthropicProvider } from './providers/anthropic.ts';
-import { createOpenAiProvider } from './providers/openai.ts';
 
 /**
  * The provider names in LLM_PROVIDERS order. `offline` is appended when the list leaves it out, so a user
@@ -16,28 +14,36 @@ export function providerChain(llm: Pick<Config['llm'], 'providers'>): Config['ll
   return llm.providers.includes('offline') ? llm.providers : [...llm.providers, 'offline' as const];
 }
 
-/** The providers in chain order; a deprecated model is reported through `logger` once per process and model. */
-export function createProviders(llm: Config['llm'], logger?: Logger): LlmProvider[] {
+/**
+ * The providers in chain order; a deprecated model is reported through `logger` once per process and model.
+ * A provider's SDK is imported only when LLM_PROVIDERS names it.
+ */
+export async function createProviders(llm: Config['llm'], logger?: Logger): Promise<LlmProvider[]> {
   const timeoutMs = llm.timeoutSeconds * 1000;
-  return providerChain(llm).map((name) => {
-    switch (name) {
-      case 'anthropic': {
-        const { model } = llm.anthropic;
-        const onSdkWarning = logger && ((text: string) => warnDeprecatedOnce(logger, 'anthropic', model, text));
-        return createAnthropicProvider({ apiKey: llm.anthropic.apiKey!, baseUrl: llm.anthropic.baseUrl, model, timeoutMs, onSdkWarning });
+  return Promise.all(
+    providerChain(llm).map(async (name) => {
+      switch (name) {
+        case 'anthropic': {
+          const { model } = llm.anthropic;
+          const onSdkWarning = logger && ((text: string) => warnDeprecatedOnce(logger, 'anthropic', model, text));
+          const { createAnthropicProvider } = await import('./providers/anthropic.ts');
+          return createAnthropicProvider({ apiKey: llm.anthropic.apiKey!, baseUrl: llm.anthropic.baseUrl, model, timeoutMs, onSdkWarning });
+        }
+        case 'openai': {
+          // This SDK warns about nothing at run time; the table it documents is ours to report.
+          if (logger) warnDeprecatedOnce(logger, 'openai', llm.openai.model);
+          const { createOpenAiProvider } = await import('./providers/openai.ts');
+          return createOpenAiProvider({ apiKey: llm.openai.apiKey!, baseUrl: llm.openai.baseUrl, model: llm.openai.model, timeoutMs });
+        }
+        default: // 'offline'
+          return createOfflineProvider();
       }
-      case 'openai':
-        // This SDK warns about nothing at run time; the table it documents is ours to report.
-        if (logger) warnDeprecatedOnce(logger, 'openai', llm.openai.model);
-        return createOpenAiProvider({ apiKey: llm.openai.apiKey!, baseUrl: llm.openai.baseUrl, model: llm.openai.model, timeoutMs });
-      default: // 'offline'
-        return createOfflineProvider();
-    }
-  });
+    }),
+  );
 }
 
-export function createLlmChain(llm: Config['llm'], opts: { logger: Logger; deadlineMs?: number; onEvent?: (e: LlmEvent) => void }): LlmChain {
-  return createChain(createProviders(llm, opts.logger), {
+export async function createLlmChain(llm: Config['llm'], opts: { logger: Logger; deadlineMs?: number; onEvent?: (e: LlmEvent) => void }): Promise<LlmChain> {
+  return createChain(await createProviders(llm, opts.logger), {
     logger: opts.logger,
     prices: { ...DEFAULT_PRICES, ...llm.prices },
     resilience: {

@@ -37,6 +37,11 @@ export type SendOptions = {
    * is the caller's to store with its success write, so a one-part reply costs no write of its own.
    */
   progress(delivered: Delivered): Promise<void>;
+  /**
+   * Runs once before the first part goes out: the worker stores the answer there, so no answer is delivered before
+   * it is stored, and a channel that delivers nothing costs no write of its own (the answer rides on the success).
+   */
+  beforeSend?(): Promise<void>;
   /** Overrides MAX_WAIT_MS (tests). */
   maxWaitMs?: number;
   sleep?(ms: number): Promise<void>;
@@ -49,6 +54,7 @@ export type SendOptions = {
  */
 export async function sendParts(sender: ChannelSender, to: Recipient, reply: Reply, opts: SendOptions): Promise<Delivered> {
   const start = opts.delivered ?? { parts: 0 };
+  if (reply.withheld) return start; // decided in the core (see Reply.withheld): no channel posts it
   const deliver = 'envelope' in to ? sender.send?.bind(sender, to.envelope) : sender.postTo?.bind(sender, to.target);
   if (!deliver) return start; // the channel delivers nothing: the reply is read from the execution
   const parts = partsOf(sender, reply, to);
@@ -56,6 +62,7 @@ export async function sendParts(sender: ChannelSender, to: Recipient, reply: Rep
   const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
   let delivered = start;
   let waited = 0;
+  if (start.parts < parts.length) await opts.beforeSend?.();
   for (let i = start.parts; i < parts.length; i++) {
     if (i > start.parts) await opts.progress(delivered);
     const meta: PartMeta = { executionId: opts.executionId, reply, ...(delivered.anchor !== undefined ? { anchor: delivered.anchor } : {}) };
@@ -70,7 +77,7 @@ export async function sendParts(sender: ChannelSender, to: Recipient, reply: Rep
         await sleep(err.retryAfterMs);
       }
     }
-    delivered = { parts: i + 1, ...(delivered.anchor !== undefined ? { anchor: delivered.anchor } : anchor ? { anchor } : {}) };
+    delivered = { parts: i + 1, total: parts.length, ...(delivered.anchor !== undefined ? { anchor: delivered.anchor } : anchor ? { anchor } : {}) };
   }
   return delivered;
 }
@@ -88,7 +95,14 @@ export function deferral(err: unknown, deferrals: number): number | undefined {
 export type OutboundChannel = ChannelSender & { readonly enabled: boolean; readonly requiredEnv: string[] };
 
 /** One execution's reply on its way: back to its envelope's origin, or to its routing rule's destination. */
-export type Outgoing = { executionId: string; envelope: Envelope; destination?: Destination | null; delivered?: Delivered | null };
+export type Outgoing = {
+  executionId: string;
+  envelope: Envelope;
+  destination?: Destination | null;
+  delivered?: Delivered | null;
+  /** See SendOptions.beforeSend. */
+  beforeSend?(): Promise<void>;
+};
 
 export type Outbound = (outgoing: Outgoing, reply: Reply) => Promise<Delivered>;
 
@@ -112,6 +126,7 @@ export function createOutbound(deps: {
     return sendParts(sender, destination ? { target: destination.target } : { envelope }, reply, {
       executionId,
       ...(outgoing.delivered ? { delivered: outgoing.delivered } : {}),
+      ...(outgoing.beforeSend ? { beforeSend: outgoing.beforeSend } : {}),
       progress: (delivered) => deps.recordDelivered(executionId, delivered),
       ...(deps.maxWaitMs !== undefined ? { maxWaitMs: deps.maxWaitMs } : {}),
       ...(deps.sleep ? { sleep: deps.sleep } : {}),

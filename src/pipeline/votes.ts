@@ -27,6 +27,12 @@ export type VoteOutcome = { recorded: true; executionId: string; score: 1 | -1; 
 
 type VoteStore = Pick<Store, 'voteTarget' | 'latestRateableExecution' | 'upsertFeedback'>;
 
+/**
+ * Why a +1 is withheld (`Reply.withheld`) when the channel found it rates no answer of ours (its prepare sets the
+ * envelope's `args.score` to null): a bare +1/-1 in a thread a person started answers that person, not the hub.
+ */
+export const NOT_A_VOTE = 'a +1/-1 in a thread the hub did not start: conversation, not a vote';
+
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Stores the vote, or nothing when its execution does not exist (`no-execution`) or was answered elsewhere (`not-here`). */

@@ -2,7 +2,7 @@
  * The worker: runs one execution attempt. The agent's answer is stored before it is delivered, so a
  * retry after a failed delivery re-sends the stored answer instead of asking the agent again.
  */
-import type { ExecutionRow, Store } from '../../db/index.ts';
+import type { Answer, ExecutionRow, Store } from '../../db/index.ts';
 import { scopeChain, type Budget, type LiveReplies, type LiveStream } from '../llm/index.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Redactor } from '../redact.ts';
@@ -39,6 +39,8 @@ export type WorkerDeps = {
 
 export function createWorker(deps: WorkerDeps) {
   const { store, logger, metrics } = deps;
+  // Concurrent `status` executions of one scope (a batch of them) share one set of reads instead of each paying for its own.
+  const statusReads = sharedInFlight<StatusRows>();
 
   /**
    * The numbers `status` shows whoever asked: everything for an admin; for anyone else only their own tenant's
@@ -47,13 +49,15 @@ export function createWorker(deps: WorkerDeps) {
    */
   async function status(execution: ExecutionRow, envelope: Envelope): Promise<StatusSnapshot> {
     const scope = isAdmin(envelope, deps.traits) ? undefined : { channel: execution.channel, tenantId: execution.tenantId };
-    const [queueDepth, executionsLastHour, failures, agents, healthChecks] = await Promise.all([
-      store.queueDepth(),
-      store.countsSince(new Date(deps.now().getTime() - 3_600_000), scope),
-      store.recentFailures(5, scope),
-      store.listAgents(),
-      store.latestHealthChecks(),
-    ]);
+    const [queueDepth, executionsLastHour, failures, agents, healthChecks] = await statusReads(scope ? `${scope.channel}\0${scope.tenantId}` : '', () =>
+      Promise.all([
+        store.queueDepth(),
+        store.countsSince(new Date(deps.now().getTime() - 3_600_000), scope),
+        store.recentFailures(5, scope),
+        store.listAgents(),
+        store.latestHealthChecks(),
+      ]),
+    );
     return {
       ...(scope ? { scope: scope.tenantId } : {}),
       queueDepth,
@@ -145,6 +149,8 @@ export function createWorker(deps: WorkerDeps) {
     const started = performance.now();
     const log = (logger as Logger & { child?: (b: object) => Logger }).child?.({ executionId, agent: execution.agent }) ?? logger;
     const envelope = execution.envelope as unknown as Envelope;
+    // An answer made in this attempt, until it is stored: before its first part goes out, or with the success.
+    let unstored: Answer | undefined;
     try {
       let reply = execution.result as unknown as Reply | null;
       if (!reply) {
@@ -168,13 +174,29 @@ export function createWorker(deps: WorkerDeps) {
         // Kept with the answer, so even a retried delivery posts against what the answer was built from.
         if (prepared?.context) reply = { ...reply, context: prepared.context };
         if (review) reply = { ...reply, review: review.plan };
-        await store.recordResult(execution, reply, usage);
+        unstored = { execution, reply, usage };
       }
+      const storeAnswer = async () => {
+        if (!unstored) return;
+        await store.recordResult(unstored.execution, unstored.reply, unstored.usage);
+        unstored = undefined;
+      };
       const delivered = await deps.outbound(
-        { executionId, envelope, destination: execution.destination as Destination | null, delivered: execution.delivered },
+        {
+          executionId,
+          envelope,
+          destination: execution.destination as Destination | null,
+          delivered: execution.delivered,
+          beforeSend: storeAnswer,
+        },
         reply,
       );
-      await store.markSucceeded(executionId, Math.round(performance.now() - started), delivered);
+      await store.markSucceeded({
+        id: executionId,
+        latencyMs: Math.round(performance.now() - started),
+        ...(delivered ? { delivered } : {}),
+        ...(unstored ? { answer: unstored } : {}),
+      });
       metrics.executions.inc({ agent: execution.agent, status: 'succeeded' });
       metrics.ingestToReply.observe({ channel: execution.channel }, (Date.now() - execution.receivedAt.getTime()) / 1000);
       deps.onFinished(executionId);
@@ -183,6 +205,12 @@ export function createWorker(deps: WorkerDeps) {
       // place every failure passes before executions.error, the queue's stored job output and the log see it.
       const err = deps.redactor.value(caught);
       const message = err instanceof Error ? err.message : String(err);
+      // A retry re-sends the answer made here instead of asking the agent again (unless the answer cannot be stored).
+      if (unstored) {
+        await store
+          .recordResult(unstored.execution, unstored.reply, unstored.usage)
+          .catch((storing: unknown) => log.warn({ err: deps.redactor.value(storing) }, 'could not store the answer of a failed attempt'));
+      }
       const retryAfter = deferral(err, deferrals);
       if (retryAfter !== undefined) {
         await store.defer(executionId, `${message} (waiting ${retryAfter} s as the platform asked)`, retryAfter, deferrals + 1);
@@ -215,4 +243,28 @@ export function createWorker(deps: WorkerDeps) {
   }
 
   return { run, lost };
+}
+
+type StatusRows = [
+  number,
+  Record<string, number>,
+  Awaited<ReturnType<Store['recentFailures']>>,
+  Awaited<ReturnType<Store['listAgents']>>,
+  StatusSnapshot['healthChecks'],
+];
+
+/**
+ * Callers asking for the same key while a read is in flight share it, so what they get may be a few milliseconds
+ * older than their asking: fine for a report, not for anything that decides.
+ */
+function sharedInFlight<T>() {
+  const inFlight = new Map<string, Promise<T>>();
+  return (key: string, read: () => Promise<T>): Promise<T> => {
+    let reading = inFlight.get(key);
+    if (!reading) {
+      reading = read().finally(() => inFlight.delete(key));
+      inFlight.set(key, reading);
+    }
+    return reading;
+  };
 }

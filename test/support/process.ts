@@ -1,7 +1,8 @@
 /** Runs the real CLI as a child process, as a user would. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
-import { resolve } from 'node:path';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 
 /**
  * Most tests talk to the bot as strangers and are about something else than who may: they run with every channel
@@ -10,7 +11,9 @@ import { resolve } from 'node:path';
 export const RELAXED_ACCESS_ENV: Record<string, string> = { TELEGRAM_ACCESS: 'open', WHATSAPP_ACCESS: 'open', GITHUB_ACCESS: 'anyone', QUOTA_PER_HOUR: '0' };
 
 export const ROOT = resolve(import.meta.dirname, '..', '..');
-export const CLI = resolve(ROOT, 'src', 'cli.ts');
+/** The entry point `npx switchboard` runs (it hands src/cli.ts its arguments after setting up module loading). */
+export const CLI = resolve(ROOT, 'bin', 'switchboard.js');
+const COMPILE_CACHE = join(tmpdir(), 'node-compile-cache');
 
 export async function freePort(): Promise<number> {
   return new Promise((ok, fail) => {
@@ -26,7 +29,15 @@ export async function freePort(): Promise<number> {
 /** The environment a child gets: only what the test says, plus PATH/HOME so Node runs. */
 export function childEnv(env: Record<string, string>): Record<string, string> {
   // Channels open to strangers and no quota, as in test/support/switchboard.ts: these tests are about something else.
-  return { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', LOG_LEVEL: 'warn', ...RELAXED_ACCESS_ENV, ...env };
+  // V8's code cache on disk, as bin/switchboard.js keeps it: each child skips compiling the modules the last one compiled.
+  return {
+    PATH: process.env.PATH ?? '',
+    HOME: process.env.HOME ?? '/tmp',
+    LOG_LEVEL: 'warn',
+    NODE_COMPILE_CACHE: COMPILE_CACHE,
+    ...RELAXED_ACCESS_ENV,
+    ...env,
+  };
 }
 
 export type Spawned = { child: ChildProcess; output(): string; exited: Promise<number | null> };

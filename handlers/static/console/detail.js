@@ -22,6 +22,7 @@ async function execution() {
     ['Latency', ms(e.latency_ms)],
     ['Error', e.error],
     ['Attempts', e.attempts],
+    ['Delivered', e.delivered ? `${e.delivered.parts} of ${e.delivered.total ?? '?'} parts` : undefined],
     ['Conversation', conversationLink],
     ['Replay of', e.replay_of ? el('a', { href: `/console/executions/${e.replay_of}` }, e.replay_of) : undefined],
     ['Created', when(e.created_at)],

@@ -60,7 +60,7 @@ export async function startSwitchboard(
   const port = await freePort();
   const profile = opts.cpuProfileDir ? ['--cpu-prof', '--cpu-prof-dir', opts.cpuProfileDir] : [];
   const started = performance.now();
-  const child = spawn(process.execPath, [...profile, join(ROOT, 'src', 'cli.ts'), 'start', '--role', role], {
+  const child = spawn(process.execPath, [...profile, join(ROOT, 'bin', 'switchboard.js'), 'start', '--role', role], {
     cwd: ROOT,
     env: {
       PATH: process.env.PATH,

@@ -1,0 +1,2 @@
+DROP INDEX "messages_conversation_idx";--> statement-breakpoint
+CREATE INDEX "messages_conversation_idx" ON "messages" USING btree ("conversation_id","created_at","id");
