@@ -25,5 +25,14 @@ export function createLogger(level: string, bindings: Record<string, unknown> = 
     }),
     redact: ['*.token', '*.secret', '*.authorization'],
   };
-  return opts.destination ? pino(options, opts.destination) : pino(options);
+  const logger = opts.destination ? pino(options, opts.destination) : pino(options);
+  if (redactor) {
+    // pino formats the bindings of the root logger only (a child's formatter is reset), so a child's are redacted
+    // here; children inherit this `child`, so theirs are too.
+    const child = logger.child;
+    logger.child = function (this: unknown, b: pino.Bindings, childOptions?: pino.ChildLoggerOptions): unknown {
+      return Reflect.apply(child, this, [redactor.value(b), childOptions]);
+    } as typeof child;
+  }
+  return logger;
 }

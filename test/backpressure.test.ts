@@ -26,6 +26,38 @@ describe('backpressure', () => {
     });
     await expect(createBackpressure({ limit: 2, readDepth: async () => 2 }).admit()).resolves.toBeUndefined();
   });
+
+  it('says how many executions wait and the limit when it refuses, and is not degraded at the limit itself', async () => {
+    await expect(createBackpressure({ limit: 3, readDepth: async () => 7 }).admit()).rejects.toThrow(
+      '7 executions are waiting (limit 3); webhooks are paused until the queue drains, retry later',
+    );
+    expect(await createBackpressure({ limit: 7, readDepth: async () => 7 }).state()).toEqual({ depth: 7, limit: 7, degraded: false });
+  });
+
+  it('keeps a depth for a second by default, and reads again once the second is over', async () => {
+    let reads = 0;
+    let t = 5000;
+    const bp = createBackpressure({ limit: 10, readDepth: async () => ++reads, now: () => t });
+    expect(await bp.depth()).toBe(1);
+    t = 5999;
+    expect(await bp.depth()).toBe(1);
+    t = 6000;
+    expect(await bp.depth()).toBe(2);
+    // The clock defaults to the real one: two reads in a row share one count.
+    let real = 0;
+    const byDefault = createBackpressure({ limit: 10, readDepth: async () => ++real });
+    await byDefault.depth();
+    await byDefault.depth();
+    expect(real).toBe(1);
+  });
+
+  it('does not keep a failed read: the next call asks the database again', async () => {
+    let reads = 0;
+    const bp = createBackpressure({ limit: 10, now: () => 0, readDepth: async () => (++reads === 1 ? Promise.reject(new Error('down')) : 4) });
+    await expect(bp.depth()).rejects.toThrow('down');
+    expect(await bp.depth()).toBe(4);
+    expect(reads).toBe(2);
+  });
 });
 
 describe.each(databaseKinds)('a deep queue on %s', (kind) => {

@@ -2,12 +2,12 @@
  * The outbound step: a reply split by the sender's measure, sent part by part, what was delivered kept on the
  * execution (so a retry in another process sends only what is left), and a platform's "retry later" handled once.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { askAgent } from '../src/agents/ask.ts';
 import { createAgents } from '../src/agents/index.ts';
 import { loadConfig } from '../src/config.ts';
 import { createLogger } from '../src/logger.ts';
-import { sendParts } from '../src/pipeline/outbound.ts';
+import { createOutbound, deferral, MAX_DEFERRALS, MAX_WAIT_MS, partsOf, sendParts, type OutboundChannel } from '../src/pipeline/outbound.ts';
 import { RetryLaterError, type Agent, type ChannelSender, type OutboundPart, type PartMeta } from '../src/ports.ts';
 import { startSwitchboard } from '../src/server.ts';
 import type { Delivered, Envelope } from '../src/types.ts';
@@ -162,6 +162,197 @@ describe('sendParts', () => {
       { executionId: 'e7', delivered: { parts: 3 }, progress: async () => {}, beforeSend },
     );
     expect(events).toEqual([]);
+  });
+});
+
+describe('the outbound step, case by case', () => {
+  const noProgress = async () => {};
+
+  it('makes one part of a reply for a sender without limits, composed its way', () => {
+    const sender: ChannelSender = { channel: 'github', compose: (reply, to) => `${reply.text} → ${'target' in to ? to.target : 'origin'}` };
+    expect(partsOf(sender, { text: 'x'.repeat(100_000) }, { target: 'o/r#1' })).toEqual([
+      { text: `${'x'.repeat(100_000)} → o/r#1`, pieces: [`${'x'.repeat(100_000)} → o/r#1`], index: 0, count: 1 },
+    ]);
+    expect(partsOf({ channel: 'web' }, { text: 'plain' }, { envelope: ENVELOPE })[0]!.text).toBe('plain');
+  });
+
+  it('splits by the sender’s measure and fences, and groups its pieces per message', () => {
+    const sender: ChannelSender = { channel: 'slack', limits: { maxLength: 10, piecesPerPart: 2, fitting: (text, limit) => Math.min(text.length, limit - 2) } };
+    // A measure that counts two more: pieces of eight.
+    const parts = partsOf(sender, { text: 'aaaaaaa bbbbbbb ccccccc' }, { envelope: ENVELOPE });
+    expect(parts).toEqual([
+      { text: 'aaaaaaa\n\nbbbbbbb', pieces: ['aaaaaaa', 'bbbbbbb'], index: 0, count: 2 },
+      { text: 'ccccccc', pieces: ['ccccccc'], index: 1, count: 2 },
+    ]);
+    const fenced = partsOf({ channel: 'telegram', limits: { maxLength: 16, fences: true } }, { text: '```\naaa bbb ccc ddd\n```' }, { envelope: ENVELOPE });
+    expect(fenced.map((p) => p.text)).toEqual(['```\naaa bbb\n```', '```\nccc ddd\n```']);
+  });
+
+  it('posts to a routing target through postTo, handing each part the execution and the reply', async () => {
+    const calls: unknown[] = [];
+    const sender: ChannelSender = {
+      channel: 'slack',
+      limits: { maxLength: 10 },
+      async postTo(target, part, meta) {
+        calls.push({ target, text: part.text, meta });
+        return part.index === 1 ? 'late-anchor' : undefined;
+      },
+    };
+    const reply = { text: 'aaaaaaaaa bbbbbbbbb ccccccccc' };
+    const delivered = await sendParts(sender, { target: 'C9' }, reply, { executionId: 'e7', progress: noProgress });
+    // Strictly: a part before any anchor gets no `anchor` key at all.
+    expect(calls).toStrictEqual([
+      { target: 'C9', text: 'aaaaaaaaa', meta: { executionId: 'e7', reply } },
+      { target: 'C9', text: 'bbbbbbbbb', meta: { executionId: 'e7', reply } },
+      { target: 'C9', text: 'ccccccccc', meta: { executionId: 'e7', reply, anchor: 'late-anchor' } },
+    ]);
+    // The first anchor a part returns is kept; an empty one is none.
+    expect(delivered).toEqual({ parts: 3, total: 3, anchor: 'late-anchor' });
+    const empty: ChannelSender = {
+      channel: 'slack',
+      async postTo() {
+        return '';
+      },
+    };
+    expect(await sendParts(empty, { target: 'C9' }, { text: 'x' }, { executionId: 'e8', progress: noProgress })).toEqual({ parts: 1, total: 1 });
+    // A sender without postTo delivers nothing to a target.
+    expect(await sendParts({ channel: 'web', send: async () => 'x' }, { target: 'C9' }, reply, { executionId: 'e9', progress: noProgress })).toEqual({
+      parts: 0,
+    });
+  });
+
+  it('waits out several RetryLaterErrors while their sum stays within the budget, to the millisecond', async () => {
+    const retries = (ms: number[]) =>
+      recordingSender((index, attempt) => (index === 0 && attempt <= ms.length ? new RetryLaterError(ms[attempt - 1]!, 'busy') : undefined));
+    const slept: number[] = [];
+    const sleep = async (ms: number) => void slept.push(ms);
+    const within = retries([4000, 6000]);
+    await sendParts(within.sender, { envelope: ENVELOPE }, { text: 'short' }, { executionId: 'e1', progress: noProgress, sleep });
+    expect(slept).toEqual([4000, 6000]);
+    expect(within.sent).toHaveLength(1);
+    slept.length = 0;
+    const over = retries([4000, 6001]);
+    await expect(sendParts(over.sender, { envelope: ENVELOPE }, { text: 'short' }, { executionId: 'e1', progress: noProgress, sleep })).rejects.toBeInstanceOf(
+      RetryLaterError,
+    );
+    expect(slept).toEqual([4000]);
+    slept.length = 0;
+    const budget = retries([300, 300]);
+    await expect(
+      sendParts(budget.sender, { envelope: ENVELOPE }, { text: 'short' }, { executionId: 'e1', progress: noProgress, sleep, maxWaitMs: 500 }),
+    ).rejects.toBeInstanceOf(RetryLaterError);
+    expect(slept).toEqual([300]);
+    expect(MAX_WAIT_MS).toBe(10_000);
+  });
+
+  it('without a sleep given, waits on a timer for as long as the platform asked', async () => {
+    vi.useFakeTimers();
+    try {
+      const slow = recordingSender((_index, attempt) => (attempt === 1 ? new RetryLaterError(5000, 'busy') : undefined));
+      const done = sendParts(slow.sender, { envelope: ENVELOPE }, { text: 'short' }, { executionId: 'e1', progress: noProgress });
+      await vi.advanceTimersByTimeAsync(4999);
+      expect(slow.sent).toEqual([]);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(await done).toEqual({ parts: 1, total: 1, anchor: 'message-0' });
+      expect(slow.sent).toHaveLength(1);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('waits with a real timer when given no sleep, and hands any other error on at once', async () => {
+    const quick = recordingSender((_index, attempt) => (attempt === 1 ? new RetryLaterError(1, 'busy') : undefined));
+    expect(await sendParts(quick.sender, { envelope: ENVELOPE }, { text: 'short' }, { executionId: 'e1', progress: noProgress })).toEqual({
+      parts: 1,
+      total: 1,
+      anchor: 'message-0',
+    });
+    const broken = recordingSender(() => new Error('platform says no'));
+    const slept: number[] = [];
+    await expect(
+      sendParts(
+        broken.sender,
+        { envelope: ENVELOPE },
+        { text: 'short' },
+        { executionId: 'e1', progress: noProgress, sleep: async (ms) => void slept.push(ms) },
+      ),
+    ).rejects.toThrow('platform says no');
+    expect(slept).toEqual([]);
+  });
+
+  it('defers for the seconds asked, rounded up, between none and an hour, while deferrals are left', () => {
+    expect(deferral(new RetryLaterError(1, 'x'), 0)).toBe(1);
+    expect(deferral(new RetryLaterError(-5000, 'x'), 0)).toBe(0);
+    expect(deferral(new RetryLaterError(7_200_000, 'x'), 0)).toBe(3600);
+    expect(deferral(new RetryLaterError(3_600_000, 'x'), MAX_DEFERRALS - 1)).toBe(3600);
+    expect(deferral(new RetryLaterError(1000, 'x'), MAX_DEFERRALS)).toBeUndefined();
+    expect(deferral(new Error('x'), 0)).toBeUndefined();
+    expect(MAX_DEFERRALS).toBe(20);
+  });
+
+  it('delivers an execution to its origin or its destination, and says why it cannot', async () => {
+    const sent: string[] = [];
+    const recorded: [string, Delivered][] = [];
+    const channel = (name: string, extra: Partial<OutboundChannel> = {}): OutboundChannel => ({
+      channel: name as OutboundChannel['channel'],
+      enabled: true,
+      requiredEnv: ['TELEGRAM_BOT_TOKEN', 'TELEGRAM_WEBHOOK_SECRET'],
+      limits: { maxLength: 10 },
+      send: async (_e, part) => void sent.push(`send ${part.text}`),
+      postTo: async (target, part) => void sent.push(`post ${target} ${part.text}`),
+      ...extra,
+    });
+    const registry = new Map<string, OutboundChannel>([
+      ['web', channel('web')],
+      ['telegram', channel('telegram')],
+      ['hooks', channel('hooks', { postTo: undefined })],
+      ['whatsapp', channel('whatsapp', { enabled: false })],
+    ]);
+    const slept: number[] = [];
+    let calls = 0;
+    const flaky = channel('web', {
+      send: async () => {
+        if (++calls === 1) throw new RetryLaterError(50, 'busy');
+      },
+    });
+    const outbound = createOutbound({
+      channel: (name) => (name === 'flaky' ? flaky : registry.get(name)),
+      recordDelivered: async (id, d) => void recorded.push([id, d]),
+      maxWaitMs: 40,
+      sleep: async (ms) => void slept.push(ms),
+    });
+    const reply = { text: 'aaaaaaaaa bbbbbbbbb ccccccccc' };
+    expect(await outbound({ executionId: 'x1', envelope: ENVELOPE }, reply)).toEqual({ parts: 3, total: 3 });
+    expect(recorded).toEqual([
+      ['x1', { parts: 1, total: 3 }],
+      ['x1', { parts: 2, total: 3 }],
+    ]);
+    expect(
+      await outbound({ executionId: 'x2', envelope: ENVELOPE, destination: { channel: 'telegram', target: '-100' }, delivered: { parts: 2 } }, reply),
+    ).toEqual({
+      parts: 3,
+      total: 3,
+    });
+    expect(await outbound({ executionId: 'x3', envelope: ENVELOPE, destination: null, delivered: null }, { text: 'hi' })).toEqual({ parts: 1, total: 1 });
+    expect(sent).toEqual(['send aaaaaaaaa', 'send bbbbbbbbb', 'send ccccccccc', 'post -100 ccccccccc', 'send hi']);
+    await expect(outbound({ executionId: 'x4', envelope: { ...ENVELOPE, channel: 'nope' as never } }, reply)).rejects.toThrow(
+      'no adapter for channel "nope"; cannot deliver the reply to execution x4',
+    );
+    await expect(outbound({ executionId: 'x5', envelope: ENVELOPE, destination: { channel: 'hooks', target: 't' } }, reply)).rejects.toThrow(
+      'channel "hooks" cannot be a routing destination; cannot deliver execution x5',
+    );
+    await expect(outbound({ executionId: 'x6', envelope: ENVELOPE, destination: { channel: 'whatsapp', target: '+1' } }, reply)).rejects.toThrow(
+      'channel "whatsapp" is disabled: set TELEGRAM_BOT_TOKEN, TELEGRAM_WEBHOOK_SECRET to deliver execution x6',
+    );
+    // A disabled origin still answers where it was asked (the worker decides that); only a destination must be enabled.
+    expect(await outbound({ executionId: 'x7', envelope: { ...ENVELOPE, channel: 'whatsapp' } }, { text: 'hi' })).toEqual({ parts: 1, total: 1 });
+    // The wait budget and the sleep are the step's: 50 ms is over a 40 ms budget.
+    await expect(outbound({ executionId: 'x8', envelope: { ...ENVELOPE, channel: 'flaky' as never } }, { text: 'hi' })).rejects.toBeInstanceOf(RetryLaterError);
+    expect(slept).toEqual([]);
+    const patient = createOutbound({ channel: () => flaky, recordDelivered: async () => {}, sleep: async (ms) => void slept.push(ms) });
+    calls = 0;
+    expect(await patient({ executionId: 'x9', envelope: ENVELOPE }, { text: 'hi' })).toEqual({ parts: 1, total: 1 });
+    expect(slept).toEqual([50]);
   });
 });
 

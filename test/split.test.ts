@@ -86,6 +86,13 @@ describe("the splitter with Slack's measure", () => {
     expect(splitSlack(`${'x'.repeat(30)} yy`, 20)).toEqual(['x'.repeat(16), `${'x'.repeat(14)} yy`]);
   });
 
+  it('cuts a word shorter than the limit nowhere, even when the window has no break in its second half', () => {
+    // Slack's own splitter once cut here ('a bbbbbbbbbbbbbb' + 'b cc ddd'); the shared one falls back to the last space.
+    expect(splitSlack('a bbbbbbbbbbbbbbb cc ddd', 20)).toEqual(['a', 'bbbbbbbbbbbbbbb', 'cc ddd']);
+    // Counted as Slack escapes them: fifteen & are 75 characters, which fit a window of 75 (79 less room for a fence).
+    expect(splitSlack('a &&&&&&&&&&&&&&& cc', 79)).toEqual(['a', '&&&&&&&&&&&&&&& cc']);
+  });
+
   it('closes a code fence a cut leaves open and reopens it in the next piece', () => {
     expect(splitSlack('```\naaaaaaaaa bbbbbbbbb\n```', 20)).toEqual(['```\naaaaaaaaa\n```', '```\nbbbbbbbbb\n```']);
   });

@@ -141,7 +141,7 @@ async function fromMessage(update: Update, message: Message, opts: NormalizeOpti
       address: conversationKey(chatId, threadId),
       userId: String(message.from.id),
       userName: displayName(message.from),
-      text: decided.text || 'help',
+      text: decided.text,
       facts: facts(message.from.id, message.chat),
       threadRef: { chatId, chatType: message.chat.type, ...(threadId !== undefined ? { threadId } : {}) },
       replyRef: { kind: 'message', chatId, messageId: message.message_id, ...(threadId !== undefined ? { threadId } : {}) } satisfies TelegramReplyRef,

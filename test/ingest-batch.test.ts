@@ -1,0 +1,287 @@
+/**
+ * One batch of envelopes stored by db/ingest.ts `ingestBatch`, on the real store and queue over one embedded database
+ * per file: what is stored for each item, which items are duplicates (by delivery id or signed content, across
+ * batches and inside one), quotas, conversations per tenant, and the batch that must be stored item by item. Fast on
+ * purpose: `npm run mutate` runs these once per mutant.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { eq, inArray } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openStore, type OpenedStore } from '../db/index.ts';
+import { ingestBatch, StoreSingly, type IngestItem, type IngestResult, type OverQuota } from '../db/ingest.ts';
+import { conversations, deliveries, executions, messages } from '../db/schema.ts';
+import type { Envelope } from '../src/types.ts';
+
+let dir: string;
+let opened: OpenedStore;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'switchboard-ingest-'));
+  opened = await openStore({
+    dataDir: dir,
+    queue: { maxAttempts: 3, retryDelaySeconds: 1, jobTimeoutSeconds: 60, supervise: false, onError: () => {} },
+  });
+}, 120_000);
+
+afterAll(async () => {
+  await opened?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const ask = { agent: 'ask', intent: { name: 'ask' as const, args: { question: 'why?' } } };
+
+function envelope(over: Partial<Envelope> = {}): Envelope {
+  return {
+    channel: 'slack',
+    deliveryId: `d-${randomUUID()}`,
+    tenantId: 'T1',
+    conversationKey: `T1:C1:${randomUUID()}`,
+    userId: 'U1',
+    userName: 'ann',
+    text: 'ask why?',
+    replyRef: { kind: 'thread' },
+    receivedAt: '2026-01-01T10:00:00.000Z',
+    ...over,
+  } as Envelope;
+}
+
+const batch = (items: IngestItem[]) => ingestBatch(opened.handle.db, opened.store.queue, items);
+const stored = (o: IngestResult | OverQuota | undefined) => {
+  expect(o).toMatchObject({ duplicate: false });
+  return o as IngestResult;
+};
+
+describe('storing a batch of envelopes', () => {
+  it('stores each envelope once: its delivery, conversation, message and one queued execution per target', async () => {
+    const e = envelope({ contentKey: `sha256:${randomUUID()}` });
+    const destination = { channel: 'telegram' as const, target: '-100' };
+    const [result] = await batch([
+      { envelope: e, targets: [ask, { agent: 'summarize', intent: { name: 'summarize', args: {} }, destination, ruleId: randomUUID() }] },
+    ]);
+    const r = stored(result);
+    expect(r.executionIds).toHaveLength(2);
+    expect(r.executionId).toBe(r.executionIds[0]);
+    const rows = await opened.handle.db.select().from(executions).where(inArray(executions.id, r.executionIds));
+    const byId = new Map(rows.map((row) => [row.id, row]));
+    const first = byId.get(r.executionIds[0]!)!;
+    const second = byId.get(r.executionIds[1]!)!;
+    expect(first).toMatchObject({
+      channel: 'slack',
+      tenantId: 'T1',
+      userId: 'U1',
+      agent: 'ask',
+      intent: 'ask',
+      args: { question: 'why?' },
+      destination: null,
+      routeId: null,
+    });
+    expect(first.conversationId).toBe(r.conversationId);
+    expect(first.receivedAt.toISOString()).toBe(e.receivedAt);
+    expect(first.envelope).toMatchObject({ deliveryId: e.deliveryId, text: 'ask why?' });
+    expect(second).toMatchObject({ agent: 'summarize', intent: 'summarize', destination, messageId: first.messageId });
+    expect(second.routeId).toEqual(expect.any(String));
+    const [message] = await opened.handle.db.select().from(messages).where(eq(messages.id, first.messageId!));
+    expect(message).toMatchObject({
+      conversationId: r.conversationId,
+      role: 'user',
+      userId: 'U1',
+      userName: 'ann',
+      text: 'ask why?',
+      executionId: r.executionIds[0],
+    });
+    // Both keys are rows; the executions hang off the content key's.
+    const keys = await opened.handle.db
+      .select()
+      .from(deliveries)
+      .where(inArray(deliveries.deliveryId, [e.deliveryId, e.contentKey!]));
+    expect(keys.map((k) => k.deliveryId).sort()).toEqual([e.deliveryId, e.contentKey!].sort());
+    expect(first.deliveryId).toBe(keys.find((k) => k.deliveryId === e.contentKey)!.id);
+    const [conversation] = await opened.handle.db.select().from(conversations).where(eq(conversations.id, r.conversationId));
+    expect(conversation).toMatchObject({ channel: 'slack', conversationKey: e.conversationKey, tenantId: 'T1' });
+    // Each execution has its job waiting.
+    expect(await opened.store.queue.claim(r.executionIds[0]!)).toBe(true);
+    expect(await opened.store.queue.claim(r.executionIds[1]!)).toBe(true);
+  });
+
+  it('answers a redelivery, under its delivery id or its signed content, with what the first stored', async () => {
+    const e = envelope({ contentKey: `sha256:${randomUUID()}` });
+    const r = stored((await batch([{ envelope: e, targets: [ask, ask] }]))[0]);
+    const same = { executionId: r.executionId, executionIds: r.executionIds, conversationId: r.conversationId, duplicate: true };
+    expect(await batch([{ envelope: e, targets: [ask] }])).toEqual([same]);
+    // The same signed content under a new delivery id: a duplicate, and the new id is not kept.
+    const replay = { ...e, deliveryId: `d-${randomUUID()}` };
+    expect(await batch([{ envelope: replay, targets: [ask] }])).toEqual([same]);
+    expect(await opened.handle.db.select().from(deliveries).where(eq(deliveries.deliveryId, replay.deliveryId))).toEqual([]);
+    // So that delivery id alone, with other content, is new.
+    stored((await batch([{ envelope: { ...replay, contentKey: undefined }, targets: [ask] }]))[0]);
+    // The same ids on another channel are another delivery.
+    stored((await batch([{ envelope: { ...e, channel: 'telegram' }, targets: [ask] }]))[0]);
+  });
+
+  it('inside one batch, stores the first item naming a key and answers the others as its duplicates, in order', async () => {
+    const e = envelope();
+    const other = envelope();
+    const outcomes = await batch([
+      { envelope: e, targets: [ask] },
+      { envelope: other, targets: [ask] },
+      { envelope: { ...e, text: 'again' }, targets: [ask] },
+    ]);
+    const first = stored(outcomes[0]);
+    stored(outcomes[1]);
+    expect(outcomes[2]).toEqual({ executionId: first.executionId, executionIds: first.executionIds, conversationId: first.conversationId, duplicate: true });
+    expect(outcomes[1]).not.toMatchObject({ executionId: first.executionId });
+  });
+
+  it('asks for the batch item by item when an item lost a key to another that was then undone', async () => {
+    const earlier = envelope({ contentKey: `sha256:${randomUUID()}` });
+    stored((await batch([{ envelope: earlier, targets: [ask] }]))[0]);
+    // The first item takes delivery X, but its content is a duplicate, so X is given back; the second wanted X too.
+    const x = `d-${randomUUID()}`;
+    const lost = batch([
+      { envelope: envelope({ deliveryId: x, contentKey: earlier.contentKey }), targets: [ask] },
+      { envelope: envelope({ deliveryId: x }), targets: [ask] },
+    ]);
+    await expect(lost).rejects.toBeInstanceOf(StoreSingly);
+    expect(await opened.handle.db.select().from(deliveries).where(eq(deliveries.deliveryId, x))).toEqual([]);
+    // Item by item, the second is stored.
+    stored((await batch([{ envelope: envelope({ deliveryId: x }), targets: [ask] }]))[0]);
+    // The same when the second also has a content key of its own.
+    const x2 = `d-${randomUUID()}`;
+    await expect(
+      batch([
+        { envelope: envelope({ deliveryId: x2, contentKey: earlier.contentKey }), targets: [ask] },
+        { envelope: envelope({ deliveryId: x2, contentKey: `sha256:${randomUUID()}` }), targets: [ask] },
+      ]),
+    ).rejects.toBeInstanceOf(StoreSingly);
+  });
+
+  it('stores a batch at once when the keys given back are nobody else’s', async () => {
+    const earlier = envelope({ contentKey: `sha256:${randomUUID()}` });
+    stored((await batch([{ envelope: earlier, targets: [ask] }]))[0]);
+    const e = envelope();
+    const outcomes = await batch([
+      { envelope: e, targets: [ask] },
+      { envelope: e, targets: [ask] },
+      { envelope: envelope({ contentKey: earlier.contentKey }), targets: [ask] },
+    ]);
+    expect(outcomes.map((o) => (o as IngestResult).duplicate)).toEqual([false, true, true]);
+  });
+
+  it('gives each tenant its own conversation under a key another tenant holds, and one per key within a tenant', async () => {
+    const key = `shared-${randomUUID()}`;
+    const [a, b] = await batch([
+      { envelope: envelope({ conversationKey: key, tenantId: 'T1' }), targets: [ask] },
+      { envelope: envelope({ conversationKey: key, tenantId: 'T1' }), targets: [ask] },
+    ]);
+    expect(stored(a).conversationId).toBe(stored(b).conversationId);
+    const [c] = await batch([{ envelope: envelope({ conversationKey: key, tenantId: 'T2' }), targets: [ask] }]);
+    expect(stored(c).conversationId).not.toBe(stored(a).conversationId);
+    const [own] = await opened.handle.db
+      .select()
+      .from(conversations)
+      .where(eq(conversations.id, stored(c).conversationId));
+    expect(own).toMatchObject({ channel: 'slack', conversationKey: `T2/${key}`, tenantId: 'T2' });
+    // Later batches find both again, both tenants in one batch.
+    const [again, againOther] = await batch([
+      { envelope: envelope({ conversationKey: key, tenantId: 'T2' }), targets: [ask] },
+      { envelope: envelope({ conversationKey: key, tenantId: 'T1' }), targets: [ask] },
+    ]);
+    expect(stored(again).conversationId).toBe(stored(c).conversationId);
+    expect(stored(againOther).conversationId).toBe(stored(a).conversationId);
+    // Either order: a tenant that holds its key and one that does not.
+    const [t1, t2] = await batch([
+      { envelope: envelope({ conversationKey: key, tenantId: 'T1' }), targets: [ask] },
+      { envelope: envelope({ conversationKey: key, tenantId: 'T2' }), targets: [ask] },
+    ]);
+    expect(stored(t1).conversationId).toBe(stored(a).conversationId);
+    expect(stored(t2).conversationId).toBe(stored(c).conversationId);
+    // Two tenants needing a key of their own in one batch.
+    const other = `other-${randomUUID()}`;
+    stored((await batch([{ envelope: envelope({ conversationKey: other, tenantId: 'T1' }), targets: [ask] }]))[0]);
+    const [t3, t4] = await batch([
+      { envelope: envelope({ conversationKey: key, tenantId: 'T3' }), targets: [ask] },
+      { envelope: envelope({ conversationKey: other, tenantId: 'T4' }), targets: [ask] },
+    ]);
+    expect(stored(t3).conversationId).not.toBe(stored(t4).conversationId);
+    // Two tenants new to a key in one batch still get one conversation each.
+    const fresh = `fresh-${randomUUID()}`;
+    const [x, y, z] = await batch([
+      { envelope: envelope({ conversationKey: fresh, tenantId: 'T1' }), targets: [ask] },
+      { envelope: envelope({ conversationKey: fresh, tenantId: 'T2' }), targets: [ask] },
+      { envelope: envelope({ conversationKey: fresh, tenantId: 'T1' }), targets: [ask] },
+    ]);
+    expect(stored(x).conversationId).not.toBe(stored(y).conversationId);
+    expect(stored(z).conversationId).toBe(stored(x).conversationId);
+    // The same key on another channel is another conversation.
+    const [elsewhere] = await batch([{ envelope: envelope({ channel: 'telegram', conversationKey: key, tenantId: 'T1' }), targets: [ask] }]);
+    expect(stored(elsewhere).conversationId).not.toBe(stored(a).conversationId);
+  });
+
+  it('refuses an item whose sender used up the quota, counting earlier executions and those of the batch', async () => {
+    const user = `U-${randomUUID()}`;
+    const since = new Date(Date.now() - 3_600_000);
+    const quota = { limit: 2, since, windowSeconds: 3600 };
+    const first = stored((await batch([{ envelope: envelope({ userId: user }), targets: [ask] }]))[0]);
+    const [oldest] = await opened.handle.db.select().from(executions).where(eq(executions.id, first.executionId));
+    // One stored; two targets in the batch fill the quota, so the item after them is refused.
+    const refusedId = `d-${randomUUID()}`;
+    const outcomes = await batch([
+      { envelope: envelope({ userId: user }), targets: [ask], quota },
+      { envelope: envelope({ userId: user, deliveryId: refusedId }), targets: [ask], quota },
+      // Another person, and the same person on another channel, have their own counts.
+      { envelope: envelope({ userId: `${user}-other` }), targets: [ask], quota },
+      { envelope: envelope({ userId: user, channel: 'telegram' }), targets: [ask], quota },
+    ]);
+    stored(outcomes[0]);
+    expect(outcomes[1]).toEqual({ overQuota: { resetAt: new Date(oldest!.createdAt.getTime() + 3_600_000), limit: 2 } });
+    stored(outcomes[2]);
+    stored(outcomes[3]);
+    // Nothing of the refused item stays: the same delivery is stored once the quota allows it.
+    expect(await opened.handle.db.select().from(deliveries).where(eq(deliveries.deliveryId, refusedId))).toEqual([]);
+    stored((await batch([{ envelope: envelope({ userId: user, deliveryId: refusedId }), targets: [ask] }]))[0]);
+    // Executions before `since` do not count; an item without a quota is never refused.
+    const later = { limit: 1, since: new Date(Date.now() + 60_000), windowSeconds: 60 };
+    stored((await batch([{ envelope: envelope({ userId: user }), targets: [ask], quota: later }]))[0]);
+  });
+
+  it('counts the items of one batch against the quota when the sender has nothing stored, resetting a window after the first', async () => {
+    const user = `U-${randomUUID()}`;
+    const quota = { limit: 1, since: new Date(Date.now() - 3_600_000), windowSeconds: 600 };
+    const before = Date.now();
+    const outcomes = await batch([
+      { envelope: envelope({ userId: user }), targets: [ask], quota },
+      { envelope: envelope({ userId: user }), targets: [ask], quota },
+    ]);
+    stored(outcomes[0]);
+    const refused = outcomes[1] as OverQuota;
+    expect(refused.overQuota.limit).toBe(1);
+    // The window runs from about now (the first item's execution), not from `since`.
+    expect(refused.overQuota.resetAt.getTime()).toBeGreaterThanOrEqual(before + 600_000);
+    // A duplicate is never counted nor refused.
+    const dup = envelope({ userId: `U-${randomUUID()}` });
+    stored((await batch([{ envelope: dup, targets: [ask] }]))[0]);
+    expect(await batch([{ envelope: dup, targets: [ask], quota: { limit: 0, since: quota.since, windowSeconds: 60 } }])).toEqual([
+      expect.objectContaining({ duplicate: true }),
+    ]);
+  });
+
+  it('counts each person from the earliest start of the quotas in the batch', async () => {
+    const user = `U-${randomUUID()}`;
+    stored((await batch([{ envelope: envelope({ userId: user }), targets: [ask] }]))[0]);
+    const outcomes = await batch([
+      { envelope: envelope({ userId: user }), targets: [ask], quota: { limit: 1, since: new Date(Date.now() - 3_600_000), windowSeconds: 3600 } },
+      { envelope: envelope({ userId: `${user}-b` }), targets: [ask], quota: { limit: 1, since: new Date(Date.now() + 60_000), windowSeconds: 3600 } },
+    ]);
+    expect(outcomes[0]).toMatchObject({ overQuota: { limit: 1 } });
+    stored(outcomes[1]);
+  });
+
+  it('refuses from the start of the window when the quota is zero and nothing is stored', async () => {
+    const since = new Date(Date.now() - 1000);
+    const [outcome] = await batch([{ envelope: envelope({ userId: `U-${randomUUID()}` }), targets: [ask], quota: { limit: 0, since, windowSeconds: 60 } }]);
+    expect(outcome).toEqual({ overQuota: { resetAt: new Date(since.getTime() + 60_000), limit: 0 } });
+  });
+});
