@@ -1,0 +1,416 @@
+/**
+ * One execution attempt through the worker (src/pipeline/worker.ts) with the real ingest, access policy and store on
+ * one embedded database per file, test doubles of the agents (a port) and of the outbound step: what is stored,
+ * delivered, retried, deferred or declared dead, and what `status` shows whom. Fast on purpose: `npm run mutate`
+ * runs these once per mutant.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openStore, type OpenedStore } from '../db/index.ts';
+import { createAccessPolicy } from '../src/access/policy.ts';
+import { createMetrics } from '../src/metrics.ts';
+import { createBackpressure } from '../src/pipeline/backpressure.ts';
+import { createIngest, type Ingest } from '../src/pipeline/ingest.ts';
+import type { Outbound } from '../src/pipeline/outbound.ts';
+import { createWorker, type WorkerDeps } from '../src/pipeline/worker.ts';
+import { type Agent, type AgentContext, type AgentResult, type Logger, type Prepared, RetryLaterError, type StatusSnapshot } from '../src/ports.ts';
+import { createRateLimiter } from '../src/ratelimit.ts';
+import { createRedactor } from '../src/redact.ts';
+import type { Envelope, Reply } from '../src/types.ts';
+
+const SECRET = 'sk-test-0123456789abcdef0123456789';
+let dir: string;
+let opened: OpenedStore;
+let ingest: Ingest;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'switchboard-worker-'));
+  opened = await openStore({
+    dataDir: dir,
+    queue: { maxAttempts: 3, retryDelaySeconds: 1, jobTimeoutSeconds: 60, supervise: false, onError: () => {} },
+  });
+  await opened.store.seedAgents(['echo', 'status', 'off', 'nobody']);
+  await opened.store.setAgentEnabled('off', false);
+  ingest = createIngest({
+    store: opened.store,
+    agentNames: new Set(['echo', 'status', 'off', 'nobody']),
+    rateLimiter: createRateLimiter({ perMinute: 1000, burst: 1000 }),
+    backpressure: createBackpressure({ limit: 1000, readDepth: async () => 0 }),
+    traits: () => ({ throttled: false, sheddable: false, tenant: 'workspace', operator: false }),
+    access: createAccessPolicy({
+      channels: { slack: { mode: 'open', allow: [], admins: ['ADMIN'] } },
+      quotaPerHour: 0,
+      store: opened.store.access,
+      now: () => new Date(),
+    }),
+    onEnqueued: () => {},
+  });
+}, 120_000);
+
+afterAll(async () => {
+  await opened?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** Stores one event for `agent` and gives back its execution's id. */
+async function queued(agent: string, { userId = 'U1', tenantId = 'T1', text = 'hello there', key = '' } = {}): Promise<string> {
+  const deliveryId = randomUUID();
+  const envelope = {
+    channel: 'slack',
+    deliveryId,
+    tenantId,
+    conversationKey: `${tenantId}:${key || deliveryId}`,
+    userId,
+    agent,
+    text,
+    facts: { person: userId, places: [tenantId] },
+    replyRef: {},
+    receivedAt: new Date().toISOString(),
+  } as Envelope;
+  const [result] = await ingest([envelope]);
+  if (!result || !('executionIds' in result)) throw new Error(`not stored: ${JSON.stringify(result)}`);
+  return result.executionIds[0]!;
+}
+
+type Sent = { executionId: string; reply: Reply; envelope: Envelope; delivered: unknown };
+
+const silent: Logger = { info() {}, warn() {}, error() {}, debug() {} } as unknown as Logger;
+
+/** A worker whose outbound step records what it was given; `send` decides what each delivery does. */
+function worker(options: { agents?: Agent[]; send?: (sent: Sent, beforeSend: () => Promise<void>) => Promise<unknown>; extra?: Partial<WorkerDeps> } = {}) {
+  const sent: Sent[] = [];
+  const finished: string[] = [];
+  const warnings: string[] = [];
+  const metrics = createMetrics();
+  const outbound: Outbound = async (outgoing, reply) => {
+    const one = { executionId: outgoing.executionId, reply, envelope: outgoing.envelope, delivered: outgoing.delivered };
+    sent.push(one);
+    if (options.send) return (await options.send(one, outgoing.beforeSend ?? (async () => {}))) as never;
+    return undefined as never;
+  };
+  const agents = options.agents ?? [echo()];
+  const logger = { ...silent, warn: (_: unknown, message: string) => void warnings.push(message) } as Logger;
+  const w = createWorker({
+    store: opened.store,
+    agents: new Map(agents.map((a) => [a.name, a])),
+    llm: { complete: async () => Promise.reject(new Error('no model')), health: () => [{ name: 'offline', state: 'closed' }] },
+    outbound,
+    traits: () => ({ throttled: false, sheddable: false, tenant: 'workspace', operator: false }),
+    logger,
+    redactor: createRedactor({ key: SECRET }),
+    metrics,
+    maxAttempts: 2,
+    now: () => new Date(),
+    startedAt: new Date(Date.now() - 90_000),
+    onFinished: (id) => void finished.push(id),
+    ...options.extra,
+  });
+  const count = async (status: string) => {
+    const values = (await metrics.executions.get()).values;
+    return values.filter((v) => v.labels.status === status).reduce((n, v) => n + v.value, 0);
+  };
+  return { ...w, sent, finished, warnings, count };
+}
+
+/** An agent that answers with what it was asked, counting its runs. */
+function echo(
+  name = 'echo',
+  extra: (ctx: AgentContext) => Partial<AgentResult> | Promise<Partial<AgentResult>> = () => ({}),
+): Agent & { runs: AgentContext[] } {
+  const runs: AgentContext[] = [];
+  return {
+    name,
+    description: `the ${name} agent`,
+    usesLlm: false,
+    runs,
+    async run(ctx) {
+      runs.push(ctx);
+      return { text: `echo: ${ctx.envelope.text}`, ...(await extra(ctx)) };
+    },
+  };
+}
+
+const row = async (id: string) => (await opened.store.getExecution(id))!;
+
+describe('the worker', () => {
+  it('stores the answer, delivers it, succeeds and says so once', async () => {
+    const id = await queued('echo');
+    const w = worker({ send: async () => ({ parts: 1 }) });
+    await w.run(id);
+    expect(w.sent.map((s) => s.reply.text)).toEqual(['echo: hello there']);
+    expect(w.sent[0]!.executionId).toBe(id);
+    const done = await row(id);
+    expect(done.status).toBe('succeeded');
+    expect(done.result).toMatchObject({ text: 'echo: hello there' });
+    expect(done.delivered).toEqual({ parts: 1 });
+    expect(done.latencyMs).toBeGreaterThanOrEqual(0);
+    expect(w.finished).toEqual([id]);
+    expect(await w.count('succeeded')).toBe(1);
+    // A redelivered job after the work committed does nothing.
+    await w.run(id);
+    expect(w.sent).toHaveLength(1);
+    expect(w.finished).toEqual([id]);
+  });
+
+  it('stores the answer before the first part goes out, and with the success when nothing asked first', async () => {
+    const early = await queued('echo');
+    let seen: unknown = 'unread';
+    const w = worker({
+      send: async (_, beforeSend) => {
+        await beforeSend();
+        seen = (await row(early)).result;
+        await beforeSend(); // a second call stores nothing more
+        return undefined;
+      },
+    });
+    await w.run(early);
+    expect(seen).toMatchObject({ text: 'echo: hello there' });
+    expect((await row(early)).delivered).toBeNull();
+    const late = await queued('echo');
+    const quiet = worker();
+    await quiet.run(late);
+    expect((await row(late)).result).toMatchObject({ text: 'echo: hello there' });
+    expect((await row(late)).status).toBe('succeeded');
+  });
+
+  it('answers for an unknown or a disabled agent without running one', async () => {
+    const w = worker({ agents: [echo('off')] });
+    const unknown = await queued('nobody');
+    await w.run(unknown);
+    expect((await row(unknown)).result).toEqual({ text: 'There is no nobody agent.', data: { unknownAgent: true } });
+    const off = await queued('off');
+    await w.run(off);
+    expect((await row(off)).result).toEqual({ text: 'the off agent is disabled', data: { agentDisabled: true } });
+    expect(w.sent.map((s) => s.reply.text)).toEqual(['There is no nobody agent.', 'the off agent is disabled']);
+  });
+
+  it('gives the agent the intent, history, conversation and the agents it may name', async () => {
+    const agent = echo('echo', async (ctx) => ({ data: { agents: await ctx.agents() } }));
+    const w = worker({ agents: [agent, echo('status')] });
+    const id = await queued('echo', { text: 'remember this' });
+    await w.run(id);
+    const ctx = agent.runs[0]!;
+    const stored = await row(id);
+    expect(ctx.executionId).toBe(id);
+    expect(ctx.conversationId).toBe(stored.conversationId);
+    expect(ctx.intent).toEqual({ name: 'echo', args: stored.args });
+    expect(ctx.envelope.text).toBe('remember this');
+    expect(Array.isArray(ctx.history)).toBe(true);
+    // Only agents this process runs, with their descriptions; `off` and `nobody` are seeded but not run here.
+    expect((stored.result as { data: { agents: unknown } }).data.agents).toEqual(
+      expect.arrayContaining([
+        { name: 'echo', enabled: true, description: 'the echo agent' },
+        { name: 'status', enabled: true, description: 'the status agent' },
+      ]),
+    );
+    expect((stored.result as { data: { agents: unknown[] } }).data.agents).toHaveLength(2);
+  });
+
+  it('uses what the channel prepared: its envelope, history and context; records polled votes', async () => {
+    const agent = echo();
+    const voted = await queued('echo');
+    await worker().run(voted);
+    const id = await queued('echo');
+    const calls: { executionId: string; agent: string }[] = [];
+    const w = worker({
+      agents: [agent],
+      extra: {
+        async prepare(envelope, meta): Promise<Prepared> {
+          calls.push(meta);
+          return {
+            envelope: { ...envelope, text: 'prepared text' },
+            history: [{ role: 'user', text: 'earlier' }] as never,
+            context: { head: 'abc' },
+            votes: [{ executionId: voted, userId: 'U1', score: 1 }],
+          };
+        },
+      },
+    });
+    await w.run(id);
+    expect(calls).toEqual([{ executionId: id, agent: 'echo' }]);
+    expect(agent.runs[0]!.envelope.text).toBe('prepared text');
+    expect(agent.runs[0]!.history).toEqual([{ role: 'user', text: 'earlier' }]);
+    expect(w.sent[0]!.reply).toMatchObject({ text: 'echo: prepared text', context: { head: 'abc' } });
+    expect((await row(id)).result).toMatchObject({ context: { head: 'abc' } });
+    // The vote is cast in another conversation than the voted execution's: refused, not stored, and no failure.
+    expect((await row(id)).status).toBe('succeeded');
+  });
+
+  it('keeps the trace of the chain, redacted, and the usage', async () => {
+    const agent = echo('echo', () => ({
+      usage: { provider: 'p', model: 'm', inputTokens: 3, outputTokens: 4, costUsd: 0.5, trace: [{ provider: 'p', error: `bad key ${SECRET}` }] } as never,
+    }));
+    const id = await queued('echo');
+    const w = worker({ agents: [agent] });
+    await w.run(id);
+    const text = JSON.stringify((await row(id)).result);
+    expect(text).toContain('"llm"');
+    expect(text).not.toContain(SECRET);
+    expect(text).not.toContain('"usage"');
+    expect((await row(id)).inputTokens).toBe(3);
+  });
+
+  it('keeps the answer of a failed delivery, retries with it, and is dead after the last attempt', async () => {
+    const agent = echo();
+    const id = await queued('echo');
+    const w = worker({
+      agents: [agent],
+      send: async () => {
+        throw new Error(`channel down ${SECRET}`);
+      },
+    });
+    const first = await w.run(id).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    expect(first).toBeInstanceOf(Error);
+    expect((first as Error).message).not.toContain(SECRET);
+    let stored = await row(id);
+    expect(stored.status).toBe('failed');
+    expect(stored.error).toContain('channel down');
+    expect(stored.error).not.toContain(SECRET);
+    expect(stored.result).toMatchObject({ text: 'echo: hello there' });
+    expect(w.finished).toEqual([]);
+    expect(await w.count('failed')).toBe(1);
+    expect(w.warnings).toContain('execution attempt failed; will retry');
+    await w.run(id); // the last attempt: not thrown, the job completes
+    stored = await row(id);
+    expect(stored.status).toBe('dead');
+    expect(agent.runs).toHaveLength(1);
+    expect(w.sent.map((s) => s.reply.text)).toEqual(['echo: hello there', 'echo: hello there']);
+    expect(w.finished).toEqual([id]);
+    expect(await w.count('dead')).toBe(1);
+    expect(w.warnings).toContain('execution is dead after its last attempt');
+  });
+
+  it('logs, not throws, an answer it cannot store after a failure', async () => {
+    const id = await queued('echo');
+    const w = worker({
+      send: async () => {
+        throw new Error('channel down');
+      },
+      extra: { maxAttempts: 1, store: { ...opened.store, recordResult: async () => Promise.reject(new Error('disk full')) } as never },
+    });
+    await w.run(id);
+    expect(w.warnings).toContain('could not store the answer of a failed attempt');
+    expect((await row(id)).status).toBe('dead');
+    expect((await row(id)).result).toBeNull();
+  });
+
+  it('waits as the platform asked on a rate limit, without counting the attempt', async () => {
+    const id = await queued('echo');
+    const w = worker({
+      send: async () => {
+        throw new RetryLaterError(2_500, 'Slack rate-limited chat.postMessage');
+      },
+    });
+    await w.run(id);
+    const stored = await row(id);
+    expect(stored.error).toContain('(waiting 3 s as the platform asked)');
+    expect(stored.status).not.toBe('dead');
+    expect(stored.result).toMatchObject({ text: 'echo: hello there' });
+    expect(w.finished).toEqual([]);
+    expect(await w.count('failed')).toBe(0);
+    expect(w.warnings).toContain('the platform rate-limited this execution; it runs again after the wait it asked for');
+    // Past the deferrals allowed it is an ordinary failure.
+    await expect(w.run(id, 1_000)).rejects.toThrow('rate-limited');
+    expect((await row(id)).status).toBe('failed');
+  });
+
+  it('declares a lost execution dead once, with how to replay it', async () => {
+    const id = await queued('echo');
+    const w = worker();
+    await w.lost(id);
+    const stored = await row(id);
+    expect(stored.status).toBe('dead');
+    expect(stored.error).toContain(`switchboard replay ${id}`);
+    expect(w.finished).toEqual([id]);
+    expect(await w.count('dead')).toBe(1);
+    const done = await queued('echo');
+    await w.run(done);
+    await w.lost(done); // it finished after all
+    expect((await row(done)).status).toBe('succeeded');
+    expect(w.finished).toEqual([id, done]);
+    expect(await w.count('dead')).toBe(1);
+  });
+});
+
+describe('status through the worker', () => {
+  const statusAgent = () => {
+    const snapshots: StatusSnapshot[] = [];
+    const agent = echo('status', async (ctx) => {
+      const [a, b] = await Promise.all([ctx.status(), ctx.status()]);
+      snapshots.push(a, b);
+      return {};
+    });
+    return { agent, snapshots };
+  };
+
+  it('shows a member only their own tenant, without the database', async () => {
+    const { agent, snapshots } = statusAgent();
+    const w = worker({ agents: [agent] });
+    await w.run(await queued('status', { userId: 'U2', tenantId: 'T7' }));
+    const [s] = snapshots;
+    expect(s!.scope).toBe('T7');
+    expect(s!.database).toBeUndefined();
+    expect(s!.providers).toEqual([{ name: 'offline', state: 'closed' }]);
+    expect(s!.uptimeSeconds).toBeGreaterThanOrEqual(90);
+    expect(s!.uptimeSeconds).toBeLessThan(1_000);
+    expect(typeof s!.queueDepth).toBe('number');
+    expect(s!.agents).toEqual(expect.arrayContaining([{ name: 'off', enabled: false }]));
+    // This tenant's only execution is the running one.
+    expect(Object.values(s!.executionsLastHour).reduce((n, v) => n + v, 0)).toBe(1);
+    expect(snapshots[1]).toEqual(s);
+  });
+
+  it('shows an admin everything, the database included, and their failures', async () => {
+    const failing = await queued('echo', { tenantId: 'T8' });
+    const f = worker({
+      send: async () => {
+        throw new Error('gone');
+      },
+      extra: { maxAttempts: 1 },
+    });
+    await f.run(failing);
+    const { agent, snapshots } = statusAgent();
+    const w = worker({ agents: [agent] });
+    await w.run(await queued('status', { userId: 'ADMIN', tenantId: 'T8' }));
+    const [s] = snapshots;
+    expect(s!.scope).toBeUndefined();
+    expect(s!.database).toBeDefined();
+    expect(Object.values(s!.executionsLastHour).reduce((n, v) => n + v, 0)).toBeGreaterThan(2);
+    const failure = s!.recentFailures.find((r) => r.id === failing);
+    expect(failure).toMatchObject({ agent: 'echo', error: 'gone' });
+    expect(failure!.at).toMatch(/^\d{4}-/);
+  });
+});
+
+describe('feedback through the worker', () => {
+  it('records a vote the agent passes on, as cast where the execution was', async () => {
+    const target = await queued('echo');
+    await worker().run(target);
+    const results: unknown[] = [];
+    const agent = echo('echo', async (ctx) => {
+      results.push(await ctx.recordFeedback({ executionId: target, score: 1 }));
+      results.push(await ctx.recordFeedback({ score: -1 }));
+      return {};
+    });
+    const id = await queued('echo');
+    await worker({ agents: [agent] }).run(id);
+    // Another conversation: refused with a reason.
+    expect(results[0]).toHaveProperty('error');
+    const key = randomUUID();
+    const mine = await queued('echo', { key });
+    await worker().run(mine);
+    const agreed: unknown[] = [];
+    const voter = echo('echo', async (ctx) => {
+      agreed.push(await ctx.recordFeedback({ executionId: mine, score: -1 }));
+      return {};
+    });
+    await worker({ agents: [voter] }).run(await queued('echo', { key }));
+    expect(agreed).toEqual([{ executionId: mine, score: -1 }]);
+  });
+});
