@@ -389,25 +389,26 @@ describe('status through the worker', () => {
 });
 
 describe('feedback through the worker', () => {
+  // Where the vote was cast comes from the stored execution, whatever the agent says.
+  const forged = { conversationId: randomUUID(), userId: 'forged', channel: 'web' };
   it('records a vote the agent passes on, as cast where the execution was', async () => {
     const target = await queued('echo');
     await worker().run(target);
     const results: unknown[] = [];
     const agent = echo('echo', async (ctx) => {
-      results.push(await ctx.recordFeedback({ executionId: target, score: 1 }));
-      results.push(await ctx.recordFeedback({ score: -1 }));
+      results.push(await ctx.recordFeedback({ executionId: target, score: 1, ...forged }));
       return {};
     });
     const id = await queued('echo');
     await worker({ agents: [agent] }).run(id);
     // Another conversation: refused with a reason.
-    expect(results[0]).toHaveProperty('error');
+    expect(results).toEqual([{ error: 'not-here' }]);
     const key = randomUUID();
     const mine = await queued('echo', { key });
     await worker().run(mine);
     const agreed: unknown[] = [];
     const voter = echo('echo', async (ctx) => {
-      agreed.push(await ctx.recordFeedback({ executionId: mine, score: -1 }));
+      agreed.push(await ctx.recordFeedback({ executionId: mine, score: -1, ...forged }));
       return {};
     });
     await worker({ agents: [voter] }).run(await queued('echo', { key }));
