@@ -170,6 +170,16 @@ describe('storing a batch of envelopes', () => {
     expect(outcomes.map((o) => (o as IngestResult).duplicate)).toEqual([false, true, true]);
   });
 
+  it('refuses, stores nothing, when another tenant holds both the key and the key naming this tenant', async () => {
+    const key = `taken-${randomUUID()}`;
+    // T3 holds the plain key; T4 holds the key T5 would fall back to (keys are opaque text a source chooses).
+    stored((await batch([{ envelope: envelope({ conversationKey: key, tenantId: 'T3' }), targets: [ask] }]))[0]);
+    stored((await batch([{ envelope: envelope({ conversationKey: `T5/${key}`, tenantId: 'T4' }), targets: [ask] }]))[0]);
+    const e = envelope({ conversationKey: key, tenantId: 'T5' });
+    await expect(batch([{ envelope: e, targets: [ask] }])).rejects.toThrow(`conversation slack/${key} belongs to another tenant than T5`);
+    expect(await opened.handle.db.select().from(deliveries).where(eq(deliveries.deliveryId, e.deliveryId))).toEqual([]);
+  });
+
   it('gives each tenant its own conversation under a key another tenant holds, and one per key within a tenant', async () => {
     const key = `shared-${randomUUID()}`;
     const [a, b] = await batch([
