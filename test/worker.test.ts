@@ -56,7 +56,7 @@ afterAll(async () => {
 });
 
 /** Stores one event for `agent` and gives back its execution's id. */
-async function queued(agent: string, { userId = 'U1', tenantId = 'T1', text = 'hello there', key = '' } = {}): Promise<string> {
+async function queued(agent: string, { userId = 'U1', tenantId = 'T1', text = 'hello there', key = '', receivedAt = new Date() } = {}): Promise<string> {
   const deliveryId = randomUUID();
   const envelope = {
     channel: 'slack',
@@ -68,7 +68,7 @@ async function queued(agent: string, { userId = 'U1', tenantId = 'T1', text = 'h
     text,
     facts: { person: userId, places: [tenantId] },
     replyRef: {},
-    receivedAt: new Date().toISOString(),
+    receivedAt: receivedAt.toISOString(),
   } as Envelope;
   const [result] = await ingest([envelope]);
   if (!result || !('executionIds' in result)) throw new Error(`not stored: ${JSON.stringify(result)}`);
@@ -84,6 +84,7 @@ function worker(options: { agents?: Agent[]; send?: (sent: Sent, beforeSend: () 
   const sent: Sent[] = [];
   const finished: string[] = [];
   const warnings: string[] = [];
+  const logged: { bindings: object; obj: Record<string, unknown>; message: string }[] = [];
   const metrics = createMetrics();
   const outbound: Outbound = async (outgoing, reply) => {
     const one = { executionId: outgoing.executionId, reply, envelope: outgoing.envelope, delivered: outgoing.delivered };
@@ -92,7 +93,16 @@ function worker(options: { agents?: Agent[]; send?: (sent: Sent, beforeSend: () 
     return undefined as never;
   };
   const agents = options.agents ?? [echo()];
-  const logger = { ...silent, warn: (_: unknown, message: string) => void warnings.push(message) } as Logger;
+  const logAs = (bindings: object): Logger =>
+    ({
+      ...silent,
+      warn: (obj: Record<string, unknown>, message: string) => {
+        warnings.push(message);
+        logged.push({ bindings, obj, message });
+      },
+      child: (more: object) => logAs({ ...bindings, ...more }),
+    }) as Logger;
+  const logger = logAs({});
   const w = createWorker({
     store: opened.store,
     agents: new Map(agents.map((a) => [a.name, a])),
@@ -112,7 +122,7 @@ function worker(options: { agents?: Agent[]; send?: (sent: Sent, beforeSend: () 
     const values = (await metrics.executions.get()).values;
     return values.filter((v) => v.labels.status === status).reduce((n, v) => n + v.value, 0);
   };
-  return { ...w, sent, finished, warnings, count };
+  return { ...w, sent, finished, warnings, logged, count, metrics };
 }
 
 /** An agent that answers with what it was asked, counting its runs. */
@@ -413,5 +423,160 @@ describe('feedback through the worker', () => {
     });
     await worker({ agents: [voter] }).run(await queued('echo', { key }));
     expect(agreed).toEqual([{ executionId: mine, score: -1 }]);
+  });
+});
+
+describe('the worker, what it measures and logs', () => {
+  it('measures latency and time to reply, and counts them by agent and channel', async () => {
+    const id = await queued('echo', { receivedAt: new Date(Date.now() - 7_200_000) });
+    const w = worker();
+    const before = performance.now();
+    await w.run(id);
+    const elapsed = performance.now() - before;
+    expect((await row(id)).latencyMs).toBeLessThanOrEqual(Math.ceil(elapsed));
+    const replied = (await w.metrics.ingestToReply.get()).values;
+    const sum = replied.find((v) => v.metricName?.endsWith('_sum'))!;
+    expect(sum.labels).toEqual({ channel: 'slack' });
+    // Two hours in seconds, give or take the run.
+    expect(sum.value).toBeGreaterThan(7_199);
+    expect(sum.value).toBeLessThan(7_300);
+  });
+
+  it('logs with the execution and agent bound, and the numbers of a failure', async () => {
+    const id = await queued('echo');
+    const w = worker({
+      send: async () => {
+        throw new RetryLaterError(1_000, 'Slack rate-limited chat.postMessage');
+      },
+      extra: { store: { ...opened.store, recordResult: async () => Promise.reject(new Error(`disk full ${SECRET}`)) } as never },
+    });
+    await w.run(id, 2);
+    const storing = w.logged.find((l) => l.message === 'could not store the answer of a failed attempt')!;
+    expect(storing.bindings).toEqual({ executionId: id, agent: 'echo' });
+    expect(String((storing.obj.err as Error).message)).toContain('disk full');
+    expect(String((storing.obj.err as Error).message)).not.toContain(SECRET);
+    const deferred = w.logged.find((l) => l.message.startsWith('the platform rate-limited'))!;
+    expect(deferred.obj).toMatchObject({ retryAfterSeconds: 1, deferrals: 3 });
+    expect(deferred.obj.err).toBeInstanceOf(RetryLaterError);
+    const before = performance.now();
+    const failing = await queued('echo');
+    const f = worker({
+      send: async () => {
+        throw new Error('down');
+      },
+    });
+    await expect(f.run(failing)).rejects.toThrow('down');
+    expect((await row(failing)).latencyMs).toBeLessThanOrEqual(Math.ceil(performance.now() - before));
+    expect(f.logged.find((l) => l.message === 'execution attempt failed; will retry')!.obj).toMatchObject({ attempt: 1, dead: false });
+    await f.lost(failing);
+    expect(f.logged.find((l) => l.message === 'an execution lost its last attempt and is dead')!.obj).toEqual({ executionId: failing });
+  });
+
+  it('checks the budget of a model-using agent only, for its tenant, channel and person, and tells the chain', async () => {
+    const checked: unknown[] = [];
+    const options: unknown[] = [];
+    const llmAgent: Agent = {
+      ...echo(),
+      usesLlm: true,
+      async run(ctx) {
+        await ctx.llm.complete({ system: 's', messages: [] } as never).catch(() => undefined);
+        return { text: 'done' };
+      },
+    };
+    const budget = { enabled: true, check: async (scope: unknown) => (checked.push(scope), 'over the daily budget') };
+    const llm = {
+      complete: async (_: unknown, o: unknown) => {
+        options.push(o);
+        throw new Error('offline');
+      },
+      health: () => [],
+    };
+    const id = await queued('echo', { userId: 'U3', tenantId: 'T3' });
+    await worker({ agents: [llmAgent], extra: { budget, llm } }).run(id);
+    expect(checked).toEqual([{ tenantId: 'T3', channel: 'slack', userId: 'U3' }]);
+    expect(options).toEqual([expect.objectContaining({ overBudget: 'over the daily budget' })]);
+    await worker({ agents: [echo()], extra: { budget, llm } }).run(await queued('echo'));
+    await worker({ agents: [llmAgent], extra: { budget: { ...budget, enabled: false }, llm } }).run(await queued('echo'));
+    expect(checked).toHaveLength(1);
+    expect(options).toHaveLength(2);
+    expect(options[1]).not.toHaveProperty('overBudget', 'over the daily budget');
+  });
+
+  it('streams to the conversation, not for a routed reply, and closes the stream before delivering', async () => {
+    const opened_: [string, Envelope | undefined][] = [];
+    const order: string[] = [];
+    const live = {
+      open: (executionId: string, envelope?: Envelope) => {
+        opened_.push([executionId, envelope]);
+        return { onDelta() {}, close: async () => void order.push('closed') };
+      },
+      subscribe: () => () => {},
+    };
+    const id = await queued('echo');
+    await worker({ extra: { live }, send: async () => void order.push('sent') }).run(id);
+    expect(opened_).toEqual([[id, expect.objectContaining({ deliveryId: expect.any(String) })]]);
+    expect(order).toEqual(['closed', 'sent']);
+    // Closed even when the agent fails.
+    const failing = echo('echo', () => Promise.reject(new Error('agent broke')));
+    await expect(worker({ agents: [failing], extra: { live } }).run(await queued('echo'))).rejects.toThrow('agent broke');
+    expect(order).toEqual(['closed', 'sent', 'closed']);
+  });
+
+  it('records the votes the channel found in this conversation, only as a member', async () => {
+    const key = randomUUID();
+    const mine = await queued('echo', { key });
+    await worker().run(mine);
+    const elsewhere = await queued('echo');
+    await worker().run(elsewhere);
+    const next = await queued('echo', { key });
+    const w = worker({
+      extra: {
+        prepare: async (envelope) => ({
+          envelope,
+          votes: [
+            { executionId: mine, userId: 'U7', score: -1 },
+            { executionId: elsewhere, userId: 'U7', score: 1 },
+          ],
+        }),
+      },
+    });
+    await w.run(next);
+    const conversation = (await row(mine)).conversationId;
+    expect(await opened.store.conversationFeedback(conversation)).toEqual(expect.arrayContaining([expect.objectContaining({ executionId: mine, down: 1 })]));
+    const other = (await row(elsewhere)).conversationId;
+    expect(await opened.store.conversationFeedback(other)).toEqual([]);
+    expect((await row(next)).status).toBe('succeeded');
+    // A channel with nothing to add, and one whose votes cannot be stored: the answer still goes out.
+    const plain = await queued('echo');
+    await worker({ extra: { prepare: async (envelope) => ({ envelope }) } }).run(plain);
+    expect((await row(plain)).status).toBe('succeeded');
+    const broken = await queued('echo');
+    const b = worker({
+      extra: {
+        store: { ...opened.store, voteTarget: async () => Promise.reject(new Error('database busy')) } as never,
+        prepare: async (envelope) => ({ envelope, votes: [{ executionId: mine, userId: 'U7', score: 1 }] }),
+      },
+    });
+    await b.run(broken);
+    expect((await row(broken)).status).toBe('succeeded');
+    expect(b.logged.find((l) => l.message === 'could not record the votes found on the platform')?.obj.err).toBeDefined();
+  });
+
+  it('shares the reads of concurrent status requests of one scope, and reads again after', async () => {
+    let reads = 0;
+    const store = {
+      ...opened.store,
+      queueDepth: async () => {
+        reads++;
+        return opened.store.queueDepth();
+      },
+    };
+    const agent = echo('status', async (ctx) => {
+      await Promise.all([ctx.status(), ctx.status(), ctx.status()]);
+      await ctx.status();
+      return {};
+    });
+    await worker({ agents: [agent], extra: { store: store as never } }).run(await queued('status'));
+    expect(reads).toBe(2);
   });
 });
