@@ -63,7 +63,7 @@ const envelope = (over: Partial<Envelope> = {}): Envelope => {
   } as Envelope;
 };
 
-type IngestOptions = { traits?: Partial<IngressTraits>; perMinute?: number; quotaPerHour?: number; depth?: number; now?: () => Date };
+type IngestOptions = { traits?: Partial<IngressTraits>; perMinute?: number; quotaPerHour?: number; depth?: number; now?: () => Date; untold?: boolean };
 
 function ingestStep(o: IngestOptions = {}) {
   const refused: Refusal[] = [];
@@ -88,7 +88,7 @@ function ingestStep(o: IngestOptions = {}) {
       store: store.access,
       now: () => new Date(),
     }),
-    onRefused: (_, refusal) => void refused.push(refusal),
+    ...(o.untold ? {} : { onRefused: (_: Envelope, refusal: Refusal) => void refused.push(refusal) }),
     ...(o.now ? { now: o.now } : {}),
     onEnqueued: () => void enqueued++,
   });
@@ -202,6 +202,36 @@ describe('the ingest step', () => {
     expect(step.enqueued()).toBe(0);
   });
 
+  it('refuses without anyone to tell, and by the role an agent requires', async () => {
+    const untold = ingestStep({ untold: true });
+    const [out] = await untold.ingest([envelope({ userId: 'STRANGER', facts: { person: 'STRANGER', places: ['T1'] } } as Partial<Envelope>)]);
+    expect(out).toMatchObject({ refused: expect.any(String) });
+    await store.setRequiredRole('status', 'admin', 'test');
+    try {
+      const step = ingestStep();
+      const [member] = await step.ingest([envelope({ userId: 'U2', text: 'status', facts: { person: 'U2', places: ['T1'] } } as Partial<Envelope>)]);
+      expect(member).toMatchObject({ refused: expect.any(String) });
+      const [admin] = await step.ingest([envelope({ text: 'status' })]);
+      expect(admin).toMatchObject({ duplicate: false });
+    } finally {
+      await store.setRequiredRole('status', 'member', 'test');
+    }
+  });
+
+  it('counts the time to ask again from its own clock, or the real one', async () => {
+    const tenantId = `Q${randomUUID()}`;
+    const two = (person: string) =>
+      [1, 2].map((n) =>
+        envelope({ userId: person, tenantId, conversationKey: `${tenantId}:${person}${n}`, facts: { person, places: [tenantId] } } as Partial<Envelope>),
+      );
+    const early = ingestStep({ quotaPerHour: 1, now: () => new Date(Date.now() - 1_800_000) });
+    const [, late] = await early.ingest(two('U3'));
+    expect((late as Refusal).answer).toMatch(/\(in (90|91) minutes\)/);
+    const real = ingestStep({ quotaPerHour: 1 });
+    const [, refused] = await real.ingest(two('U4'));
+    expect((refused as Refusal).answer).toMatch(/\(in (59|60) minutes\)/);
+  });
+
   it('refuses over the hourly quota with when to ask again, and keeps the others', async () => {
     const now = new Date();
     const step = ingestStep({ quotaPerHour: 1, now: () => now });
@@ -286,7 +316,13 @@ describe('the waiter', () => {
 describe('scheduled maintenance', () => {
   let provider: ProviderHealth[] = [];
   const infos: unknown[] = [];
-  const logger = { info: (o: unknown) => void infos.push(o), warn() {}, error() {}, debug() {} } as unknown as Logger;
+  const warned: [unknown, string][] = [];
+  const logger = {
+    info: (o: unknown, message: string) => void infos.push(o, message),
+    warn: (o: unknown, message: string) => void warned.push([o, message]),
+    error() {},
+    debug() {},
+  } as unknown as Logger;
   const llm = { complete: async () => Promise.reject(new Error('unused')), health: () => provider };
 
   it('checks the database, the queue and every provider, stores it redacted', async () => {
@@ -296,7 +332,9 @@ describe('scheduled maintenance', () => {
       { name: 'c', state: 'half-open' },
     ];
     const m = createMaintenance({ store, llm, logger, retentionDays: 30, now: () => new Date(), redactor: createRedactor({ key: SECRET }) });
+    const before = performance.now();
     const checks = await m.healthCheck();
+    expect(checks[0]!.latencyMs).toBeLessThanOrEqual(Math.ceil(performance.now() - before));
     expect(checks.map((c) => [c.component, c.ok])).toEqual([
       ['database', true],
       ['queue', true],
@@ -341,7 +379,7 @@ describe('scheduled maintenance', () => {
     const s = { ...store, purgeOld: async (o: unknown) => (asked.push(o), store.purgeOld(o as never)) } as Store;
     const purged = await createMaintenance({ store: s, llm, logger, retentionDays: 3, now: () => now }).retention();
     expect(asked).toEqual([{ deliveriesBefore: new Date('2026-06-07T00:00:00Z'), healthChecksBefore: new Date('2026-06-03T00:00:00Z') }]);
-    expect(infos).toContainEqual({ purged });
+    expect(infos.slice(-2)).toEqual([{ purged }, 'retention cleanup done']);
   });
 
   it('schedules both jobs by name and checks health once right away', async () => {
@@ -367,7 +405,13 @@ describe('scheduled maintenance', () => {
     expect(recorded).toBe(2);
     const before = infos.length;
     expect(await schedules[1]![2]()).toBeUndefined();
-    expect(infos.length).toBe(before + 1);
+    expect(infos.length).toBe(before + 2);
+    // The first check failing is logged, not thrown.
+    const failing = { ...s, ready: async () => Promise.reject(new Error('no database')) } as unknown as Store;
+    await createMaintenance({ store: failing, llm, logger, retentionDays: 30, now: () => new Date() }).schedule();
+    while (warned.length === 0) await new Promise((r) => setImmediate(r));
+    expect(warned[0]![1]).toBe('health check failed');
+    expect((warned[0]![0] as { err: Error }).err.message).toBe('no database');
   });
 });
 
