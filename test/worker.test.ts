@@ -502,6 +502,13 @@ describe('the worker, what it measures and logs', () => {
     expect(options[1]).not.toHaveProperty('overBudget', 'over the daily budget');
   });
 
+  it('runs a model-using agent with no budget configured, and logs through a logger without children', async () => {
+    const llmAgent: Agent = { ...echo(), usesLlm: true };
+    const id = await queued('echo');
+    await worker({ agents: [llmAgent], extra: { logger: silent } }).run(id);
+    expect((await row(id)).status).toBe('succeeded');
+  });
+
   it('streams to the conversation, not for a routed reply, and closes the stream before delivering', async () => {
     const opened_: [string, Envelope | undefined][] = [];
     const order: string[] = [];
