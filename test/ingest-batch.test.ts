@@ -5,30 +5,21 @@
  * purpose: `npm run mutate` runs these once per mutant.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { eq, inArray } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openStore, type OpenedStore } from '../db/index.ts';
+import { openEmbeddedStore } from './support/databases.ts';
 import { ingestBatch, StoreSingly, type IngestItem, type IngestResult, type OverQuota } from '../db/ingest.ts';
 import { conversations, deliveries, executions, messages } from '../db/schema.ts';
 import type { Envelope } from '../src/types.ts';
 
-let dir: string;
-let opened: OpenedStore;
+let opened: Awaited<ReturnType<typeof openEmbeddedStore>>;
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'switchboard-ingest-'));
-  opened = await openStore({
-    dataDir: dir,
-    queue: { maxAttempts: 3, retryDelaySeconds: 1, jobTimeoutSeconds: 60, supervise: false, onError: () => {} },
-  });
+  opened = await openEmbeddedStore('ingest');
 }, 120_000);
 
 afterAll(async () => {
-  await opened?.close();
-  rmSync(dir, { recursive: true, force: true });
+  await opened?.remove();
 });
 
 const ask = { agent: 'ask', intent: { name: 'ask' as const, args: { question: 'why?' } } };

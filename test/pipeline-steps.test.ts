@@ -5,11 +5,9 @@
  * mutant.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openStore, type OpenedStore, type Store } from '../db/index.ts';
+import type { Store } from '../db/index.ts';
+import { openEmbeddedStore } from './support/databases.ts';
 import type { Refusal } from '../src/access/index.ts';
 import { createAccessPolicy } from '../src/access/policy.ts';
 import { BadRequestError, RateLimitedError } from '../src/errors.ts';
@@ -24,23 +22,17 @@ import { createRedactor } from '../src/redact.ts';
 import type { Envelope } from '../src/types.ts';
 
 const SECRET = 'sk-test-abcdef0123456789abcdef0123';
-let dir: string;
-let opened: OpenedStore;
+let opened: Awaited<ReturnType<typeof openEmbeddedStore>>;
 let store: Store;
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'switchboard-steps-'));
-  opened = await openStore({
-    dataDir: dir,
-    queue: { maxAttempts: 3, retryDelaySeconds: 1, jobTimeoutSeconds: 60, supervise: false, onError: () => {} },
-  });
+  opened = await openEmbeddedStore('steps');
   store = opened.store;
   await store.seedAgents(['ask', 'help', 'summarize', 'status', 'echo']);
 }, 120_000);
 
 afterAll(async () => {
-  await opened?.close();
-  rmSync(dir, { recursive: true, force: true });
+  await opened?.remove();
 });
 
 const traitsOf =

@@ -5,11 +5,8 @@
  * `npm run mutate` runs these once per mutant.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openStore, type OpenedStore } from '../db/index.ts';
+import { openEmbeddedStore } from './support/databases.ts';
 import { createAccessPolicy } from '../src/access/policy.ts';
 import { createBackpressure } from '../src/pipeline/backpressure.ts';
 import { createIngest, type Ingest } from '../src/pipeline/ingest.ts';
@@ -18,16 +15,11 @@ import type { ChannelReceiver, Logger, RawRequest } from '../src/ports.ts';
 import { createRateLimiter } from '../src/ratelimit.ts';
 import type { Envelope } from '../src/types.ts';
 
-let dir: string;
-let opened: OpenedStore;
+let opened: Awaited<ReturnType<typeof openEmbeddedStore>>;
 let ingest: Ingest;
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'switchboard-receive-'));
-  opened = await openStore({
-    dataDir: dir,
-    queue: { maxAttempts: 3, retryDelaySeconds: 1, jobTimeoutSeconds: 60, supervise: false, onError: () => {} },
-  });
+  opened = await openEmbeddedStore('receive');
   ingest = createIngest({
     store: opened.store,
     agentNames: new Set(['help', 'ask', 'summarize', 'review', 'status', 'feedback']),
@@ -46,8 +38,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  await opened?.close();
-  rmSync(dir, { recursive: true, force: true });
+  await opened?.remove();
 });
 
 const envelope = (userId: string, channel = 'slack', deliveryId = randomUUID()): Envelope =>

@@ -5,32 +5,23 @@
  * per mutant.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openStore, type OpenedStore } from '../db/index.ts';
+import { openEmbeddedStore } from './support/databases.ts';
 import { executions, feedback } from '../db/schema.ts';
 import { recordVote, type Voter } from '../src/pipeline/votes.ts';
 import type { Destination } from '../src/ports.ts';
 import type { Envelope } from '../src/types.ts';
 
-let dir: string;
-let opened: OpenedStore;
+let opened: Awaited<ReturnType<typeof openEmbeddedStore>>;
 let seq = 0;
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'switchboard-votes-'));
-  opened = await openStore({
-    dataDir: dir,
-    queue: { maxAttempts: 3, retryDelaySeconds: 1, jobTimeoutSeconds: 60, supervise: false, onError: () => {} },
-  });
+  opened = await openEmbeddedStore('votes');
 }, 120_000);
 
 afterAll(async () => {
-  await opened?.close();
-  rmSync(dir, { recursive: true, force: true });
+  await opened?.remove();
 });
 
 type Answer = { executionId: string; conversationId: string; conversationKey: string };

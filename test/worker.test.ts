@@ -5,11 +5,8 @@
  * runs these once per mutant.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openStore, type OpenedStore } from '../db/index.ts';
+import { openEmbeddedStore } from './support/databases.ts';
 import { createAccessPolicy } from '../src/access/policy.ts';
 import { createMetrics } from '../src/metrics.ts';
 import { createBackpressure } from '../src/pipeline/backpressure.ts';
@@ -22,16 +19,11 @@ import { createRedactor } from '../src/redact.ts';
 import type { Envelope, Reply } from '../src/types.ts';
 
 const SECRET = 'sk-test-0123456789abcdef0123456789';
-let dir: string;
-let opened: OpenedStore;
+let opened: Awaited<ReturnType<typeof openEmbeddedStore>>;
 let ingest: Ingest;
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'switchboard-worker-'));
-  opened = await openStore({
-    dataDir: dir,
-    queue: { maxAttempts: 3, retryDelaySeconds: 1, jobTimeoutSeconds: 60, supervise: false, onError: () => {} },
-  });
+  opened = await openEmbeddedStore('worker');
   await opened.store.seedAgents(['echo', 'status', 'off', 'nobody']);
   await opened.store.setAgentEnabled('off', false);
   ingest = createIngest({
@@ -51,8 +43,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  await opened?.close();
-  rmSync(dir, { recursive: true, force: true });
+  await opened?.remove();
 });
 
 /** Stores one event for `agent` and gives back its execution's id. */
