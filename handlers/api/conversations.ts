@@ -12,6 +12,11 @@ const conversationQuery = querySchema({
   limit: pageLimit,
 });
 
+/** The fields a conversation shows in the listing and on its own page. */
+function presentConversation(r: { id: string; channel: string; conversationKey: string; tenantId: string; createdAt: Date }) {
+  return { id: r.id, channel: r.channel, conversation_key: r.conversationKey, tenant_id: r.tenantId, created_at: r.createdAt };
+}
+
 export function conversationRoutes({ store }: Pick<ApiDeps, 'store'>) {
   const api = new Hono();
 
@@ -21,11 +26,7 @@ export function conversationRoutes({ store }: Pick<ApiDeps, 'store'>) {
     const page = await store.listConversations({ ...q, after: before });
     return c.json({
       conversations: page.rows.map((r) => ({
-        id: r.id,
-        channel: r.channel,
-        conversation_key: r.conversationKey,
-        tenant_id: r.tenantId,
-        created_at: r.createdAt,
+        ...presentConversation(r),
         last_message_at: r.lastMessageAt,
         message_count: r.messageCount,
       })),
@@ -37,11 +38,7 @@ export function conversationRoutes({ store }: Pick<ApiDeps, 'store'>) {
     const conversation = UUID.test(id) ? await store.getConversation(id) : undefined;
     if (!conversation) throw new NotFoundError(`Conversation ${id}`);
     return c.json({
-      id: conversation.id,
-      channel: conversation.channel,
-      conversation_key: conversation.conversationKey,
-      tenant_id: conversation.tenantId,
-      created_at: conversation.createdAt,
+      ...presentConversation(conversation),
       messages: conversation.messages.map((m) => ({
         id: m.id,
         role: m.role,
