@@ -7,12 +7,10 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openEmbeddedStore } from './support/databases.ts';
-import { createAccessPolicy } from '../src/access/policy.ts';
-import { createBackpressure } from '../src/pipeline/backpressure.ts';
-import { createIngest, type Ingest } from '../src/pipeline/ingest.ts';
+import { plainIngest } from './support/ingest.ts';
+import type { Ingest } from '../src/pipeline/ingest.ts';
 import { createReceive } from '../src/pipeline/receive.ts';
 import type { ChannelReceiver, Logger, RawRequest } from '../src/ports.ts';
-import { createRateLimiter } from '../src/ratelimit.ts';
 import type { Envelope } from '../src/types.ts';
 
 let opened: Awaited<ReturnType<typeof openEmbeddedStore>>;
@@ -20,20 +18,10 @@ let ingest: Ingest;
 
 beforeAll(async () => {
   opened = await openEmbeddedStore('receive');
-  ingest = createIngest({
-    store: opened.store,
-    agentNames: new Set(['help', 'ask', 'summarize', 'review', 'status', 'feedback']),
-    rateLimiter: createRateLimiter({ perMinute: 1000, burst: 1000 }),
-    backpressure: createBackpressure({ limit: 1000, readDepth: async () => 0 }),
-    traits: () => ({ throttled: false, sheddable: false, tenant: 'workspace', operator: false }),
-    // Slack admits U1 only and tells anyone else how to be allowed; GitHub refuses non-members without a word.
-    access: createAccessPolicy({
-      channels: { slack: { mode: 'allowlist', allow: ['U1'], admins: [] }, github: { mode: 'collaborators', allow: [], admins: [] } },
-      quotaPerHour: 0,
-      store: opened.store.access,
-      now: () => new Date(),
-    }),
-    onEnqueued: () => {},
+  // Slack admits U1 only and tells anyone else how to be allowed; GitHub refuses non-members without a word.
+  ingest = plainIngest(opened.store, ['help', 'ask', 'summarize', 'review', 'status', 'feedback'], {
+    slack: { mode: 'allowlist', allow: ['U1'], admins: [] },
+    github: { mode: 'collaborators', allow: [], admins: [] },
   });
 }, 120_000);
 

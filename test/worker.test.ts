@@ -7,14 +7,12 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openEmbeddedStore } from './support/databases.ts';
-import { createAccessPolicy } from '../src/access/policy.ts';
+import { plainIngest } from './support/ingest.ts';
 import { createMetrics } from '../src/metrics.ts';
-import { createBackpressure } from '../src/pipeline/backpressure.ts';
-import { createIngest, type Ingest } from '../src/pipeline/ingest.ts';
+import type { Ingest } from '../src/pipeline/ingest.ts';
 import type { Outbound } from '../src/pipeline/outbound.ts';
 import { createWorker, type WorkerDeps } from '../src/pipeline/worker.ts';
 import { type Agent, type AgentContext, type AgentResult, type Logger, type Prepared, RetryLaterError, type StatusSnapshot } from '../src/ports.ts';
-import { createRateLimiter } from '../src/ratelimit.ts';
 import { createRedactor } from '../src/redact.ts';
 import type { Envelope, Reply } from '../src/types.ts';
 
@@ -26,20 +24,7 @@ beforeAll(async () => {
   opened = await openEmbeddedStore('worker');
   await opened.store.seedAgents(['echo', 'status', 'off', 'nobody']);
   await opened.store.setAgentEnabled('off', false);
-  ingest = createIngest({
-    store: opened.store,
-    agentNames: new Set(['echo', 'status', 'off', 'nobody']),
-    rateLimiter: createRateLimiter({ perMinute: 1000, burst: 1000 }),
-    backpressure: createBackpressure({ limit: 1000, readDepth: async () => 0 }),
-    traits: () => ({ throttled: false, sheddable: false, tenant: 'workspace', operator: false }),
-    access: createAccessPolicy({
-      channels: { slack: { mode: 'open', allow: [], admins: ['ADMIN'] } },
-      quotaPerHour: 0,
-      store: opened.store.access,
-      now: () => new Date(),
-    }),
-    onEnqueued: () => {},
-  });
+  ingest = plainIngest(opened.store, ['echo', 'status', 'off', 'nobody'], { slack: { mode: 'open', allow: [], admins: ['ADMIN'] } });
 }, 120_000);
 
 afterAll(async () => {
