@@ -124,36 +124,24 @@ export function createStore(handle: DatabaseHandle, queue: Queue, health: Databa
   });
   // Workers' start and success writes of concurrent executions share a statement and a commit too.
   const retryUnlessDown = (err: unknown) => classifyDatabaseError(err) === undefined && !(err instanceof DatabaseUnavailableError);
-  const startAttempt = createGroupCommit<string, ExecutionRow | undefined>({
-    maxItems: WORKER_BATCH_ITEMS,
-    maxWaitMs: WORKER_BATCH_WAIT_MS,
-    write: (ids) => health.guard(() => startAttempts(db, ids)),
-    retrySingly: retryUnlessDown,
+  /** A worker write shared by concurrent executions: one statement over the batch, one result per item. */
+  const workerBatch = <T, R>(write: (items: T[]) => Promise<R[]>) =>
+    createGroupCommit<T, R>({
+      maxItems: WORKER_BATCH_ITEMS,
+      maxWaitMs: WORKER_BATCH_WAIT_MS,
+      write: (items) => health.guard(() => write(items)),
+      retrySingly: retryUnlessDown,
+    });
+  const startAttempt = workerBatch<string, ExecutionRow | undefined>((ids) => startAttempts(db, ids));
+  const recordResult = workerBatch<Answer, void>(async (answers) => {
+    await recordResults(db, answers);
+    return answers.map(() => undefined);
   });
-  const recordResult = createGroupCommit<Answer, void>({
-    maxItems: WORKER_BATCH_ITEMS,
-    maxWaitMs: WORKER_BATCH_WAIT_MS,
-    write: async (answers) => {
-      await health.guard(() => recordResults(db, answers));
-      return answers.map(() => undefined);
-    },
-    retrySingly: retryUnlessDown,
+  const markSucceeded = workerBatch<Success, void>(async (done) => {
+    await markSucceededMany(db, done);
+    return done.map(() => undefined);
   });
-  const markSucceeded = createGroupCommit<Success, void>({
-    maxItems: WORKER_BATCH_ITEMS,
-    maxWaitMs: WORKER_BATCH_WAIT_MS,
-    write: async (done) => {
-      await health.guard(() => markSucceededMany(db, done));
-      return done.map(() => undefined);
-    },
-    retrySingly: retryUnlessDown,
-  });
-  const history = createGroupCommit<{ conversationId: string; beforeMessageId: string | null }, HistoryMessage[]>({
-    maxItems: WORKER_BATCH_ITEMS,
-    maxWaitMs: WORKER_BATCH_WAIT_MS,
-    write: (wanted) => health.guard(() => historiesFor(db, wanted)),
-    retrySingly: retryUnlessDown,
-  });
+  const history = workerBatch<{ conversationId: string; beforeMessageId: string | null }, HistoryMessage[]>((wanted) => historiesFor(db, wanted));
   // Every execution asks whether its agent is enabled; agents change rarely (an operator's switch).
   const agentCache = createSignalledCache(handle, 'switchboard_agents', () => health.guard(() => listAgentRows(db)));
   /** A write to the agents table, after which every process reads it again. */
