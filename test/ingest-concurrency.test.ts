@@ -67,15 +67,26 @@ describe.skipIf(!process.env.DATABASE_URL)('concurrent batches on PostgreSQL (ne
     throw new Error(`never saw ${count} statements waiting on a lock`);
   }
 
-  /** Runs `hold` in a transaction of the third connection, kept open until the returned function ends it. */
-  async function holding(hold: (sql: postgres.ReservedSql) => Promise<unknown>) {
+  /**
+   * Holds what `hold` writes in an open transaction of the third connection, starts `batches` and waits until each
+   * waits on a lock (or one has ended: then the interleaving did not happen, which the caller's checks show), ends
+   * the transaction with `end`, and returns each batch's outcomes.
+   */
+  async function interleaved(hold: (sql: postgres.ReservedSql) => Promise<unknown>, batches: IngestItem[][], end: 'commit' | 'rollback') {
     const sql = await holder.reserve();
-    await sql`begin`;
-    await hold(sql);
-    return async (end: 'commit' | 'rollback') => {
+    try {
+      await sql`begin`;
+      await hold(sql);
+      const running = batches.map((items) => run(batch(items)));
+      // Settled here so a failed batch is reported by the await below, not as unhandled.
+      for (const r of running) r.catch(() => {});
+      await Promise.race([waiting(batches.length), ...running]);
       await sql.unsafe(end);
+      return await Promise.all(running);
+    } finally {
+      await sql.unsafe('rollback').catch(() => {});
       sql.release();
-    };
+    }
   }
 
   const stored = (o: IngestResult | OverQuota | undefined) => {
@@ -95,12 +106,14 @@ describe.skipIf(!process.env.DATABASE_URL)('concurrent batches on PostgreSQL (ne
     const id = randomUUID();
     const [k1, k2, xa, xb] = [`${id}-k1`, `${id}-k2`, `${id}-xa`, `${id}-xb`];
     // Held rows between the shared keys: unsorted, batch A would take k1 then wait for xa, B take k2 then wait for xb.
-    const release = await holding((sql) => sql`insert into deliveries (channel, delivery_id) values ('slack', ${xa}), ('slack', ${xb})`);
-    const a = run(batch([k1, xa, k2].map((deliveryId) => ({ envelope: envelope({ deliveryId }), targets: [ask] }))));
-    const b = run(batch([k2, xb, k1].map((deliveryId) => ({ envelope: envelope({ deliveryId }), targets: [ask] }))));
-    await waiting(2);
-    await release('rollback');
-    const [fromA, fromB] = await Promise.all([a, b]);
+    const [fromA, fromB] = await interleaved(
+      (sql) => sql`insert into deliveries (channel, delivery_id) values ('slack', ${xa}), ('slack', ${xb})`,
+      [
+        [k1, xa, k2].map((deliveryId) => ({ envelope: envelope({ deliveryId }), targets: [ask] })),
+        [k2, xb, k1].map((deliveryId) => ({ envelope: envelope({ deliveryId }), targets: [ask] })),
+      ],
+      'rollback',
+    );
     const duplicates = [...fromA, ...fromB].filter((o) => (o as IngestResult).duplicate);
     // k1 and k2 are stored by one batch and duplicates in the other; xa and xb each once.
     expect(duplicates).toHaveLength(2);
@@ -112,14 +125,14 @@ describe.skipIf(!process.env.DATABASE_URL)('concurrent batches on PostgreSQL (ne
   it('two batches creating the same conversations in opposite orders do not deadlock, and share each one', async () => {
     const id = randomUUID();
     const [k1, k2, xa, xb] = [`${id}-k1`, `${id}-k2`, `${id}-xa`, `${id}-xb`];
-    const release = await holding(
+    const [fromA, fromB] = await interleaved(
       (sql) => sql`insert into conversations (channel, tenant_id, conversation_key) values ('slack', 'T1', ${xa}), ('slack', 'T1', ${xb})`,
+      [
+        [k1, xa, k2].map((conversationKey) => ({ envelope: envelope({ conversationKey }), targets: [ask] })),
+        [k2, xb, k1].map((conversationKey) => ({ envelope: envelope({ conversationKey }), targets: [ask] })),
+      ],
+      'rollback',
     );
-    const a = run(batch([k1, xa, k2].map((conversationKey) => ({ envelope: envelope({ conversationKey }), targets: [ask] }))));
-    const b = run(batch([k2, xb, k1].map((conversationKey) => ({ envelope: envelope({ conversationKey }), targets: [ask] }))));
-    await waiting(2);
-    await release('rollback');
-    const [fromA, fromB] = await Promise.all([a, b]);
     // The batch that waited for the other's conversations reads them again and uses them.
     expect(stored(fromB[2]).conversationId).toBe(stored(fromA[0]).conversationId);
     expect(stored(fromB[0]).conversationId).toBe(stored(fromA[2]).conversationId);
@@ -130,13 +143,13 @@ describe.skipIf(!process.env.DATABASE_URL)('concurrent batches on PostgreSQL (ne
   it('uses a conversation another transaction created between its read and its insert, beside one it creates', async () => {
     const [raced, fresh] = [`raced-${randomUUID()}`, `fresh-${randomUUID()}`];
     let theirs = '';
-    const release = await holding(async (sql) => {
-      [{ id: theirs }] = await sql`insert into conversations (channel, tenant_id, conversation_key) values ('slack', 'T1', ${raced}) returning id`;
-    });
-    const ours = run(batch([fresh, raced].map((conversationKey) => ({ envelope: envelope({ conversationKey }), targets: [ask] }))));
-    await waiting(1);
-    await release('commit');
-    const [first, second] = await ours;
+    const [[first, second]] = await interleaved(
+      async (sql) => {
+        [{ id: theirs }] = await sql`insert into conversations (channel, tenant_id, conversation_key) values ('slack', 'T1', ${raced}) returning id`;
+      },
+      [[fresh, raced].map((conversationKey) => ({ envelope: envelope({ conversationKey }), targets: [ask] }))],
+      'commit',
+    );
     expect(stored(second).conversationId).toBe(theirs);
     const [own] = await monitor`select id from conversations where conversation_key = ${fresh}`;
     expect(stored(first).conversationId).toBe(own!.id);
@@ -148,13 +161,14 @@ describe.skipIf(!process.env.DATABASE_URL)('concurrent batches on PostgreSQL (ne
     // Both batches write to a conversation the third connection holds, after counting the quota: without the
     // per-person lock both would count nothing, then wait there together.
     const conversationKey = `c-${randomUUID()}`;
-    const release = await holding((sql) => sql`insert into conversations (channel, tenant_id, conversation_key) values ('slack', 'T1', ${conversationKey})`);
     const item = () => ({ envelope: envelope({ userId: user, conversationKey }), targets: [ask], quota });
-    const a = run(batch([item()]));
-    const b = run(batch([item()]));
-    await waiting(2);
-    await release('rollback');
-    const outcomes = (await Promise.all([a, b])).flat();
+    const outcomes = (
+      await interleaved(
+        (sql) => sql`insert into conversations (channel, tenant_id, conversation_key) values ('slack', 'T1', ${conversationKey})`,
+        [[item()], [item()]],
+        'rollback',
+      )
+    ).flat();
     expect(outcomes.filter((o) => 'overQuota' in o)).toHaveLength(1);
     const [row] = await monitor`select count(*)::int as n from executions where user_id = ${user}`;
     expect(row!.n).toBe(1);
