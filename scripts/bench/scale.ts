@@ -85,11 +85,13 @@ async function startTimes() {
 }
 
 type SlackApi = { apiUrl: string; responseUrl(id: string): string };
+type Counters = { commits: number; buffers: number };
 type Kind = 'pglite' | 'postgres';
 
 /**
- * A fresh DATA_DIR, and on PostgreSQL a fresh database; `commits` reads its `xact_commit` over a connection to
- * another database, so reading it commits nothing in this one.
+ * A fresh DATA_DIR, and on PostgreSQL a fresh database; `counters` reads its commits (`xact_commit`) and the
+ * shared buffers its statements touched (`blks_hit + blks_read`: the database's work, whatever else loads the
+ * machine) over a connection to another database, so reading them commits nothing in this one.
  */
 async function benchDatabase(kind: Kind, slackApi: SlackApi) {
   const dataDir = mkdtempSync(join(tmpdir(), 'switchboard-scale-'));
@@ -113,7 +115,11 @@ async function benchDatabase(kind: Kind, slackApi: SlackApi) {
   return {
     env,
     dataDir,
-    commits: async () => Number((await admin!`select xact_commit::bigint as n from pg_stat_database where datname = ${dbName!}`)[0]!.n),
+    async counters(): Promise<Counters> {
+      const [row] =
+        await admin!`select xact_commit::bigint as commits, (blks_hit + blks_read)::bigint as buffers from pg_stat_database where datname = ${dbName!}`;
+      return { commits: Number(row!.commits), buffers: Number(row!.buffers) };
+    },
     async dispose() {
       rmSync(dataDir, { recursive: true, force: true });
       if (admin && dbName) {
@@ -146,16 +152,16 @@ function perExecution(trips: RoundTrips, waits: RoundTrips, executions: number) 
  * process on PGlite. The processes' start-up counts against the drain (`perSecond`); `afterStartPerSecond` is what
  * they drained once every one of them answered /readyz. CPU is the draining processes' own (process.cpuUsage()).
  */
-async function drainStored(kind: Kind, env: Record<string, string>, stored: number, commits: () => Promise<number>, cpuProfileDir?: string) {
+async function drainStored(kind: Kind, env: Record<string, string>, stored: number, counters: () => Promise<Counters>, cpuProfileDir?: string) {
   if (cpuProfileDir) mkdirSync(cpuProfileDir, { recursive: true });
   const opts = { cpuProfileDir };
   const counter = COUNT_ROUND_TRIPS && kind === 'postgres' ? await startRoundTripCounter(env.DATABASE_URL!) : undefined;
   const db = kind === 'postgres' ? postgres(env.DATABASE_URL!, { max: 1, onnotice: () => {} }) : undefined;
   try {
-    let commitsBefore: number | undefined;
+    let before: Counters | undefined;
     if (db) {
       await sleep(1000); // PostgreSQL 15 publishes a backend's counters up to a second after its commits
-      commitsBefore = await commits();
+      before = await counters();
     }
     const start = performance.now();
     const processes =
@@ -176,9 +182,12 @@ async function drainStored(kind: Kind, env: Record<string, string>, stored: numb
     const rss = processes.map((p) => rssMb(p.child.pid));
     await Promise.all(processes.map((p) => p.stop()));
     let commitsPerExecution: number | undefined;
-    if (db && commitsBefore !== undefined) {
+    let buffersPerExecution: number | undefined;
+    if (before) {
       await sleep(1000);
-      commitsPerExecution = round(((await commits()) - commitsBefore) / stored);
+      const after = await counters();
+      commitsPerExecution = round((after.commits - before.commits) / stored);
+      buffersPerExecution = Math.round((after.buffers - before.buffers) / stored);
     }
     const afterStart = seconds - (readyAt - start) / 1000;
     const steady = tripsAtReady && tripsAtEnd && leftAtReady ? roundTripsBetween(tripsAtReady, tripsAtEnd) : undefined;
@@ -190,6 +199,7 @@ async function drainStored(kind: Kind, env: Record<string, string>, stored: numb
       leftAtReady,
       afterStartPerSecond: leftAtReady && afterStart > 0 ? Math.round(leftAtReady / afterStart) : undefined,
       commitsPerExecution,
+      buffersPerExecution,
       cpuMsPerExecution: round((cpu.reduce((a, b) => a + b, 0) * 1000) / stored),
       /** Each process's CPU seconds over the drain's wall time (start-up included): how busy it was. */
       busy: cpu.map((c) => round(c / seconds)),
@@ -209,7 +219,7 @@ async function drainStored(kind: Kind, env: Record<string, string>, stored: numb
 }
 
 async function onDatabase(kind: Kind, peers: { hooks: number; slack: number }, slackApi: SlackApi) {
-  const { env, dataDir, commits, dispose } = await benchDatabase(kind, slackApi);
+  const { env, dataDir, counters, dispose } = await benchDatabase(kind, slackApi);
   try {
     // Ingest only: a web process acks and stores; nothing runs the executions yet.
     const cpuProfileDir = PROFILE_DIR && join(PROFILE_DIR, kind);
@@ -224,7 +234,7 @@ async function onDatabase(kind: Kind, peers: { hooks: number; slack: number }, s
     await web.stop();
 
     const drainProfileDir = cpuProfileDir && join(cpuProfileDir, 'drain');
-    const drain = await drainStored(kind, env, stored, commits, drainProfileDir);
+    const drain = await drainStored(kind, env, stored, counters, drainProfileDir);
 
     const all = await startSwitchboard('all', env);
     const latency = await replyLatency(all.base!);
@@ -288,7 +298,7 @@ async function onDatabase(kind: Kind, peers: { hooks: number; slack: number }, s
 async function drainOnly(kinds: Kind[], slackApi: SlackApi) {
   const results = [];
   for (const kind of kinds) {
-    const { env, commits, dispose } = await benchDatabase(kind, slackApi);
+    const { env, counters, dispose } = await benchDatabase(kind, slackApi);
     try {
       const web = await startSwitchboard('web', env);
       const half = Math.floor(DRAIN_EVENTS / 2);
@@ -296,7 +306,7 @@ async function drainOnly(kinds: Kind[], slackApi: SlackApi) {
       const slack = await hammerSlack(web.base!, { ...load, amount: DRAIN_EVENTS - half, secret: SIGNING_SECRET, responseUrl: slackApi.responseUrl });
       await web.stop();
       const stored = hooks.ok + slack.ok;
-      const drain = await drainStored(kind, env, stored, commits, PROFILE_DIR && join(PROFILE_DIR, kind, 'drain'));
+      const drain = await drainStored(kind, env, stored, counters, PROFILE_DIR && join(PROFILE_DIR, kind, 'drain'));
       results.push({ kind, stored, ...drain });
     } finally {
       await dispose();
@@ -323,6 +333,7 @@ async function drainOnly(kinds: Kind[], slackApi: SlackApi) {
       'start-up s': r.startSeconds,
       'exec/s after start-up': r.afterStartPerSecond ?? '',
       'commits/exec': r.commitsPerExecution ?? '',
+      'buffers/exec': r.buffersPerExecution ?? '',
       'CPU ms/exec': r.cpuMsPerExecution,
       'busy (CPU s / wall s)': r.busy.join(' + '),
       'round trips/exec': r.roundTrips?.perExecution ?? '',
