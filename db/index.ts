@@ -125,14 +125,15 @@ export function createStore(handle: DatabaseHandle, queue: Queue, health: Databa
   // Workers' start and success writes of concurrent executions share a statement and a commit too.
   const retryUnlessDown = (err: unknown) => classifyDatabaseError(err) === undefined && !(err instanceof DatabaseUnavailableError);
   /** A worker write shared by concurrent executions: one statement over the batch, one result per item. */
-  const workerBatch = <T, R>(write: (items: T[]) => Promise<R[]>) =>
+  const workerBatch = <T, R>(write: (items: T[]) => Promise<R[]>, maxWaitMs = WORKER_BATCH_WAIT_MS) =>
     createGroupCommit<T, R>({
       maxItems: WORKER_BATCH_ITEMS,
-      maxWaitMs: WORKER_BATCH_WAIT_MS,
+      maxWaitMs,
       write: (items) => health.guard(() => write(items)),
       retrySingly: retryUnlessDown,
     });
-  const startAttempt = workerBatch<string, StartedExecution | undefined>((ids) => startAttempts(db, ids));
+  // The jobs of one fetch start in the same turn of the event loop: their batch goes at once, without a wait.
+  const startAttempt = workerBatch<string, StartedExecution | undefined>((ids) => startAttempts(db, ids), 0);
   const recordResult = workerBatch<Answer, void>(async (answers) => {
     await recordResults(db, answers);
     return answers.map(() => undefined);
