@@ -290,10 +290,11 @@ describe('the waiter', () => {
   it('polls a worker in another process, and gives the current state at the deadline', async () => {
     const id = await execution();
     const c = counting();
-    // Polling every 1 ms for 200 ms reads many times; a poll no shorter than the deadline would read twice.
+    // Polling every 1 ms for 200 ms reads more than twice, however slow each read is on a loaded machine (up to
+    // about 60 ms each); a poll no shorter than the deadline would read exactly twice.
     const row = await createWaiter(c.store, 1).wait(id, 200);
     expect(row?.status).toBe('queued');
-    expect(c.reads()).toBeGreaterThan(4);
+    expect(c.reads()).toBeGreaterThan(2);
     // The deadline bounds the wait even when the poll is longer.
     const once = counting();
     expect((await createWaiter(once.store, 600_000).wait(id, 20))?.status).toBe('queued');
