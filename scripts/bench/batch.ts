@@ -1,0 +1,161 @@
+/**
+ * Ingest batch cost on PostgreSQL (issue 13), deterministic: what one group-commit batch asks of the database.
+ * Batches of Slack-like envelopes (one person each, under the hourly quota) and of webhook-like envelopes (no
+ * quota) go through the real store, over a TCP proxy that reads the wire: round trips per batch (the client
+ * waiting for an answer before it sends again), statements per batch (Sync and simple Query messages), the
+ * server's answer time per round trip, and the CPU the PostgreSQL backends spent per stored event
+ * (/proc/<pid>/stat of the backends of the benchmark's own database).
+ *
+ * Env: BENCH_PG_URL (default the local server), BENCH_BATCHES (default 200), BENCH_BATCH_ITEMS (default 16).
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { connect, createServer, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import postgres from 'postgres';
+import { openStore } from '../../db/index.ts';
+import type { Envelope } from '../../src/types.ts';
+import { backendCpuMs, backendCpuSpent } from './lib/process.ts';
+
+const PG_ADMIN = process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const BATCHES = Number(process.env.BENCH_BATCHES ?? 200);
+const ITEMS = Number(process.env.BENCH_BATCH_ITEMS ?? 16);
+
+/** Per connection: round trips (a client burst after an answer), statements, and the wait for each answer. */
+type Wire = { roundTrips: number; statements: number; waitsMs: number[]; position: number; byPosition: number[] };
+
+/** A proxy that counts what crosses it; `wire` is the running total over every connection. */
+async function startCountingProxy(target: URL) {
+  const wire: Wire = { roundTrips: 0, statements: 0, waitsMs: [], position: 0, byPosition: [] };
+  const sockets = new Set<Socket>();
+  const server = createServer((client) => {
+    const upstream = connect(Number(target.port || 5432), target.hostname);
+    sockets.add(client).add(upstream);
+    let answered = true;
+    let sentAt = 0;
+    let started = false;
+    let pending = Buffer.alloc(0);
+    client.on('data', (chunk) => {
+      if (answered) {
+        wire.roundTrips++;
+        sentAt = performance.now();
+        answered = false;
+      }
+      // Frontend messages after the startup packet: a type byte and a length; Sync ('S') ends an extended
+      // query, 'Q' is a simple one.
+      pending = Buffer.concat([pending, chunk]);
+      if (!started) {
+        const len = pending.readInt32BE(0);
+        if (pending.length < len) return;
+        pending = pending.subarray(len);
+        started = true;
+      }
+      while (pending.length >= 5) {
+        const len = pending.readInt32BE(1);
+        if (pending.length < len + 1) break;
+        if (pending[0] === 0x53 || pending[0] === 0x51) wire.statements++;
+        pending = pending.subarray(len + 1);
+      }
+      upstream.write(chunk);
+    });
+    upstream.on('data', (chunk) => {
+      if (!answered) {
+        const ms = performance.now() - sentAt;
+        wire.waitsMs.push(ms);
+        wire.byPosition[wire.position] = (wire.byPosition[wire.position] ?? 0) + ms;
+        wire.position++;
+        answered = true;
+      }
+      client.write(chunk);
+    });
+    for (const s of [client, upstream]) s.on('error', () => {});
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+  });
+  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+  return {
+    port: (server.address() as { port: number }).port,
+    wire,
+    close() {
+      for (const s of sockets) s.destroy();
+      server.close();
+    },
+  };
+}
+
+function envelope(kind: 'slack' | 'hooks', n: number): Envelope {
+  const id = `${kind}-${process.pid}-${n}-${randomUUID()}`;
+  const base = { deliveryId: id, text: `is deploy ${n} done?`, replyRef: { kind: 'thread' }, receivedAt: new Date().toISOString() };
+  return (
+    kind === 'slack'
+      ? { ...base, channel: 'slack', tenantId: 'T0BENCH', conversationKey: 'T0BENCH:C0BENCH01', userId: `U${id}`, userName: `user${n}` }
+      : { ...base, channel: 'hooks', tenantId: 'bench', conversationKey: 'bench', userId: 'bench', contentKey: `sha256:${id}` }
+  ) as Envelope;
+}
+
+export async function run() {
+  const admin = postgres(PG_ADMIN, { max: 1, onnotice: () => {} });
+  const dbName = `sb_batch_${Date.now()}`;
+  await admin.unsafe(`create database ${dbName}`);
+  const url = new URL(PG_ADMIN);
+  url.pathname = `/${dbName}`;
+  const proxy = await startCountingProxy(url);
+  const viaProxy = new URL(url);
+  viaProxy.port = String(proxy.port);
+  const dataDir = mkdtempSync(join(tmpdir(), 'switchboard-batch-'));
+  const opened = await openStore({
+    databaseUrl: viaProxy.toString(),
+    dataDir,
+    queue: { maxAttempts: 3, retryDelaySeconds: 1, jobTimeoutSeconds: 60, supervise: false, onError: () => {} },
+  });
+  const ask = { agent: 'ask', intent: { name: 'ask' as const, args: {} } };
+  const rows = [];
+  const data: Record<string, unknown> = {};
+  try {
+    let n = 0;
+    for (const kind of ['slack', 'hooks'] as const) {
+      const batch = () =>
+        Promise.all(
+          Array.from({ length: ITEMS }, () => {
+            const quota = kind === 'slack' ? { limit: 60, since: new Date(Date.now() - 3_600_000), windowSeconds: 3600 } : undefined;
+            return opened.store.ingest(envelope(kind, ++n), [ask], quota);
+          }),
+        );
+      for (let i = 0; i < 20; i++) await batch(); // warm: statements prepared, conversations created
+      const before = { ...proxy.wire, waitsMs: proxy.wire.waitsMs.length };
+      const cpuBefore = await backendCpuMs(admin, dbName);
+      const webBefore = process.cpuUsage();
+      const started = performance.now();
+      proxy.wire.byPosition = [];
+      for (let i = 0; i < BATCHES; i++) {
+        proxy.wire.position = 0;
+        await batch();
+      }
+      const elapsed = performance.now() - started;
+      const web = process.cpuUsage(webBefore);
+      const pgMs = backendCpuSpent(cpuBefore, await backendCpuMs(admin, dbName));
+      const waits = proxy.wire.waitsMs.slice(before.waitsMs).sort((a, b) => a - b);
+      const events = BATCHES * ITEMS;
+      const result = {
+        waitMsByRoundTrip: proxy.wire.byPosition.map((sum, i) => Math.round((sum / BATCHES) * 100) / 100).slice(0, 12).join(' '),
+        roundTripsPerBatch: (proxy.wire.roundTrips - before.roundTrips) / BATCHES,
+        statementsPerBatch: (proxy.wire.statements - before.statements) / BATCHES,
+        answerMsP50: Math.round(waits[Math.floor(waits.length / 2)]! * 100) / 100,
+        answerMsP99: Math.round(waits[Math.floor(waits.length * 0.99)]! * 100) / 100,
+        batchMs: Math.round((elapsed / BATCHES) * 100) / 100,
+        postgresCpuMsPerEvent: Math.round((pgMs / events) * 1000) / 1000,
+        clientCpuMsPerEvent: Math.round(((web.user + web.system) / 1000 / events) * 1000) / 1000,
+      };
+      data[kind] = result;
+      rows.push({ envelopes: `${kind} (${ITEMS} per batch${kind === 'slack' ? ', hourly quota' : ''})`, ...result });
+    }
+  } finally {
+    await opened.close();
+    proxy.close();
+    rmSync(dataDir, { recursive: true, force: true });
+    await admin.unsafe(`drop database if exists ${dbName} with (force)`).catch(() => {});
+    await admin.end();
+  }
+  return { rows, data: { batches: BATCHES, items: ITEMS, ...data } };
+}
