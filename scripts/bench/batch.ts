@@ -4,7 +4,8 @@
  * quota) go through the real store, over a TCP proxy that reads the wire: round trips per batch (the client
  * waiting for an answer before it sends again), statements per batch (Sync and simple Query messages), the
  * server's answer time per round trip, and the CPU the PostgreSQL backends spent per stored event
- * (/proc/<pid>/stat of the backends of the benchmark's own database).
+ * (/proc/<pid>/stat of the backends of the benchmark's own database). The proxy holds each answer back 1 ms (not
+ * counted in the times it reports), so statements a client sends without waiting count as one round trip.
  *
  * Env: BENCH_PG_URL (default the local server), BENCH_BATCHES (default 200), BENCH_BATCH_ITEMS (default 16).
  */
@@ -21,53 +22,81 @@ import { backendCpuMs, backendCpuSpent } from './lib/process.ts';
 const PG_ADMIN = process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const BATCHES = Number(process.env.BENCH_BATCHES ?? 200);
 const ITEMS = Number(process.env.BENCH_BATCH_ITEMS ?? 16);
+const WIRE_DELAY_MS = 1;
 
-/** Per connection: round trips (a client burst after an answer), statements, and the wait for each answer. */
-type Wire = { roundTrips: number; statements: number; waitsMs: number[]; position: number; byPosition: number[] };
+/**
+ * Over every connection: round trips (the client sends while nothing it sent is still unanswered), statements
+ * (Sync and simple Query messages), Parse messages (a statement prepared again), and the wait for each round
+ * trip's last answer (ReadyForQuery), also summed by the round trip's position in its batch.
+ */
+type Wire = { roundTrips: number; statements: number; parses: number; waitsMs: number[]; position: number; byPosition: number[] };
+
+/** Splits a byte stream into protocol messages (a type byte, then a length that counts itself). */
+function messages(onType: (type: number) => void) {
+  let pending: Buffer = Buffer.alloc(0);
+  return {
+    /** Whether a message is cut short at the end of what came so far. */
+    get partial() {
+      return pending.length > 0;
+    },
+    push(chunk: Buffer) {
+      pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
+      while (pending.length >= 5 && pending.length >= pending.readInt32BE(1) + 1) {
+        onType(pending[0]!);
+        pending = pending.subarray(pending.readInt32BE(1) + 1);
+      }
+    },
+  };
+}
 
 /** A proxy that counts what crosses it; `wire` is the running total over every connection. */
 async function startCountingProxy(target: URL) {
-  const wire: Wire = { roundTrips: 0, statements: 0, waitsMs: [], position: 0, byPosition: [] };
+  const wire: Wire = { roundTrips: 0, statements: 0, parses: 0, waitsMs: [], position: 0, byPosition: [] };
   const sockets = new Set<Socket>();
   const server = createServer((client) => {
     const upstream = connect(Number(target.port || 5432), target.hostname);
     sockets.add(client).add(upstream);
-    let answered = true;
+    let unanswered = 0;
     let sentAt = 0;
-    let started = false;
-    let pending = Buffer.alloc(0);
-    client.on('data', (chunk) => {
-      if (answered) {
+    let startup: Buffer | undefined = Buffer.alloc(0) as Buffer;
+    const sent = messages((type) => {
+      if (type === 0x53 || type === 0x51) {
+        wire.statements++;
+        unanswered++;
+      }
+      if (type === 0x50) wire.parses++;
+    });
+    const answers = messages((type) => {
+      // ReadyForQuery: one statement answered.
+      if (type !== 0x5a || unanswered === 0 || --unanswered > 0) return;
+      const ms = performance.now() - sentAt - WIRE_DELAY_MS;
+      wire.waitsMs.push(ms);
+      wire.byPosition[wire.position] = (wire.byPosition[wire.position] ?? 0) + ms;
+      wire.position++;
+    });
+    client.on('data', (chunk: Buffer) => {
+      upstream.write(chunk);
+      // The startup packet has no type byte.
+      if (startup) {
+        startup = Buffer.concat([startup, chunk]);
+        if (startup.length < 4 || startup.length < startup.readInt32BE(0)) return;
+        chunk = startup.subarray(startup.readInt32BE(0));
+        startup = undefined;
+      }
+      if (unanswered === 0 && !sent.partial && chunk.length) {
         wire.roundTrips++;
         sentAt = performance.now();
-        answered = false;
       }
-      // Frontend messages after the startup packet: a type byte and a length; Sync ('S') ends an extended
-      // query, 'Q' is a simple one.
-      pending = Buffer.concat([pending, chunk]);
-      if (!started) {
-        const len = pending.readInt32BE(0);
-        if (pending.length < len) return;
-        pending = pending.subarray(len);
-        started = true;
-      }
-      while (pending.length >= 5) {
-        const len = pending.readInt32BE(1);
-        if (pending.length < len + 1) break;
-        if (pending[0] === 0x53 || pending[0] === 0x51) wire.statements++;
-        pending = pending.subarray(len + 1);
-      }
-      upstream.write(chunk);
+      sent.push(chunk);
     });
-    upstream.on('data', (chunk) => {
-      if (!answered) {
-        const ms = performance.now() - sentAt;
-        wire.waitsMs.push(ms);
-        wire.byPosition[wire.position] = (wire.byPosition[wire.position] ?? 0) + ms;
-        wire.position++;
-        answered = true;
-      }
-      client.write(chunk);
+    // Answers are held back a little, as a network would: a client that sends its next statement without waiting
+    // for the answer to the last then shows as one round trip even when the server answers faster than the client
+    // builds that next statement.
+    upstream.on('data', (chunk: Buffer) => {
+      setTimeout(() => {
+        client.write(chunk);
+        answers.push(chunk);
+      }, WIRE_DELAY_MS);
     });
     for (const s of [client, upstream]) s.on('error', () => {});
     client.on('close', () => upstream.destroy());
@@ -138,9 +167,13 @@ export async function run() {
       const waits = proxy.wire.waitsMs.slice(before.waitsMs).sort((a, b) => a - b);
       const events = BATCHES * ITEMS;
       const result = {
-        waitMsByRoundTrip: proxy.wire.byPosition.map((sum, i) => Math.round((sum / BATCHES) * 100) / 100).slice(0, 12).join(' '),
+        waitMsByRoundTrip: proxy.wire.byPosition
+          .map((sum) => Math.round((sum / BATCHES) * 100) / 100)
+          .slice(0, 12)
+          .join(' '),
         roundTripsPerBatch: (proxy.wire.roundTrips - before.roundTrips) / BATCHES,
         statementsPerBatch: (proxy.wire.statements - before.statements) / BATCHES,
+        parsesPerBatch: (proxy.wire.parses - before.parses) / BATCHES,
         answerMsP50: Math.round(waits[Math.floor(waits.length / 2)]! * 100) / 100,
         answerMsP99: Math.round(waits[Math.floor(waits.length * 0.99)]! * 100) / 100,
         batchMs: Math.round((elapsed / BATCHES) * 100) / 100,

@@ -191,8 +191,22 @@ async function onDatabase(kind: 'pglite' | 'postgres', peers: { hooks: number; s
     }
     return {
       kind,
-      hooks: { rps: ingest.rps, ofPeer: ingest.rps / peers.hooks, p50: ingest.p50, p99: ingest.p99, webCpuMs: ingest.serverCpuMs, generatorCpuMs: ingest.generatorCpuMs },
-      slack: { rps: slack.rps, ofPeer: slack.rps / peers.slack, p50: slack.p50, p99: slack.p99, webCpuMs: slack.serverCpuMs, generatorCpuMs: slack.generatorCpuMs },
+      hooks: {
+        rps: ingest.rps,
+        ofPeer: ingest.rps / peers.hooks,
+        p50: ingest.p50,
+        p99: ingest.p99,
+        webCpuMs: ingest.serverCpuMs,
+        generatorCpuMs: ingest.generatorCpuMs,
+      },
+      slack: {
+        rps: slack.rps,
+        ofPeer: slack.rps / peers.slack,
+        p50: slack.p50,
+        p99: slack.p99,
+        webCpuMs: slack.serverCpuMs,
+        generatorCpuMs: slack.generatorCpuMs,
+      },
       postgresCpuMs,
       non2xx: ingest.non2xx + slack.non2xx,
       errors: ingest.errors + slack.errors,
