@@ -26,10 +26,10 @@ const WIRE_DELAY_MS = 1;
 
 /**
  * Over every connection: round trips (the client sends while nothing it sent is still unanswered), statements
- * (Sync and simple Query messages), Parse messages (a statement prepared again), and the wait for each round
+ * (Sync and simple Query messages), Parse messages (a statement prepared again), bytes sent, and the wait for each round
  * trip's last answer (ReadyForQuery), also summed by the round trip's position in its batch.
  */
-type Wire = { roundTrips: number; statements: number; parses: number; waitsMs: number[]; position: number; byPosition: number[] };
+type Wire = { roundTrips: number; statements: number; parses: number; bytes: number; waitsMs: number[]; position: number; byPosition: number[] };
 
 /** Splits a byte stream into protocol messages (a type byte, then a length that counts itself). */
 function messages(onType: (type: number) => void) {
@@ -51,7 +51,7 @@ function messages(onType: (type: number) => void) {
 
 /** A proxy that counts what crosses it; `wire` is the running total over every connection. */
 async function startCountingProxy(target: URL) {
-  const wire: Wire = { roundTrips: 0, statements: 0, parses: 0, waitsMs: [], position: 0, byPosition: [] };
+  const wire: Wire = { roundTrips: 0, statements: 0, parses: 0, bytes: 0, waitsMs: [], position: 0, byPosition: [] };
   const sockets = new Set<Socket>();
   const server = createServer((client) => {
     const upstream = connect(Number(target.port || 5432), target.hostname);
@@ -76,6 +76,7 @@ async function startCountingProxy(target: URL) {
     });
     client.on('data', (chunk: Buffer) => {
       upstream.write(chunk);
+      wire.bytes += chunk.length;
       // The startup packet has no type byte.
       if (startup) {
         startup = Buffer.concat([startup, chunk]);
@@ -174,6 +175,7 @@ export async function run() {
         roundTripsPerBatch: (proxy.wire.roundTrips - before.roundTrips) / BATCHES,
         statementsPerBatch: (proxy.wire.statements - before.statements) / BATCHES,
         parsesPerBatch: (proxy.wire.parses - before.parses) / BATCHES,
+        bytesSentPerEvent: Math.round((proxy.wire.bytes - before.bytes) / events),
         answerMsP50: Math.round(waits[Math.floor(waits.length / 2)]! * 100) / 100,
         answerMsP99: Math.round(waits[Math.floor(waits.length * 0.99)]! * 100) / 100,
         batchMs: Math.round((elapsed / BATCHES) * 100) / 100,
