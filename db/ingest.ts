@@ -183,82 +183,59 @@ async function refuseOverQuota(db: Db, items: IngestItem[], outcome: Outcome[], 
   }
 }
 
-type ConversationKey = Pick<Envelope, 'channel' | 'conversationKey' | 'tenantId'>;
+type ConversationKey = Pick<Envelope, 'channel' | 'tenantId' | 'conversationKey'>;
+
+const conversationOf = (c: { channel: string; tenantId: string; conversationKey: string }) => `${c.channel}\u0000${c.tenantId}\u0000${c.conversationKey}`;
 
 /**
- * Each envelope's conversation id, created on first use. A conversation belongs to one tenant: keys are unique
- * per channel, not per tenant, so when another tenant already holds this key (two workspaces or hook sources
- * whose keys happen to meet), this tenant gets a conversation of its own under a key that names it, and never
- * reads the other's history.
+ * Each envelope's conversation id, created on first use. A conversation is one tenant's: its key is the source's
+ * own text, so two tenants whose keys happen to meet (two workspaces, two hook sources) each have their own under
+ * the same key, and never read each other's history. A plain read in the common case, and never a row update:
+ * every event of a busy source shares one conversation, and locking its row would serialize their transactions.
  */
 async function conversationsFor(db: Db, envelopes: ConversationKey[]): Promise<string[]> {
-  const first = await conversationsAt(
-    db,
-    envelopes.map((e) => ({ channel: e.channel, key: e.conversationKey, tenantId: e.tenantId })),
-  );
-  const other = envelopes.map((e, i) =>
-    first[i] === undefined ? { channel: e.channel, key: `${e.tenantId}/${e.conversationKey}`, tenantId: e.tenantId } : undefined,
-  );
-  const wanted = other.filter((o) => o !== undefined);
-  const second = wanted.length ? await conversationsAt(db, wanted) : [];
-  let n = 0;
-  return envelopes.map((e, i) => {
-    const id = first[i] ?? second[n++];
-    if (id === undefined) throw new Error(`conversation ${e.channel}/${e.conversationKey} belongs to another tenant than ${e.tenantId}`);
-    return id;
-  });
-}
-
-type ConversationAt = { channel: string; key: string; tenantId: string };
-
-/**
- * The id of the conversation under each key, created on first use, or undefined where it belongs to another
- * tenant. A plain read in the common case, and never a row update: every event of a busy source shares one
- * conversation, and locking its row would serialize their transactions.
- */
-async function conversationsAt(db: Db, wanted: ConversationAt[]): Promise<(string | undefined)[]> {
-  const found = new Map<string, { id: string; tenantId: string }>();
+  const found = new Map<string, string>();
   // In key order, as the deliveries: concurrent batches creating the same conversations cannot deadlock.
-  const unique = [...new Map(wanted.map((w) => [keyOf(w.channel, w.key), w])).values()].sort(byKey((w) => keyOf(w.channel, w.key)));
-  type Row = { id: string; channel: string; conversation_key: string; tenant_id: string };
+  const unique = [...new Map(envelopes.map((e) => [conversationOf(e), e])).values()].sort(byKey(conversationOf));
+  type Row = { id: string; channel: string; tenant_id: string; conversation_key: string };
   const keep = (rows: Row[]) => {
-    for (const r of rows) found.set(keyOf(r.channel, r.conversation_key), { id: r.id, tenantId: r.tenant_id });
+    for (const r of rows) found.set(conversationOf({ channel: r.channel, tenantId: r.tenant_id, conversationKey: r.conversation_key }), r.id);
   };
-  const asJson = (list: ConversationAt[]) => JSON.stringify(list.map((w, n) => ({ channel: w.channel, key: w.key, tenant_id: w.tenantId, n })));
+  const asJson = (list: ConversationKey[]) => JSON.stringify(list.map((e, n) => ({ channel: e.channel, tenant_id: e.tenantId, key: e.conversationKey, n })));
   // One index lookup per key (`limit 1` keeps the planner from joining the keys to a scan of every conversation).
-  const read = async (list: ConversationAt[]) =>
+  const read = async (list: ConversationKey[]) =>
     keep(
       rowsOf<Row>(
         await db.execute(sql`
-          select c.id, c.channel, c.conversation_key, c.tenant_id
-          from json_to_recordset(${asJson(list)}::json) as w(channel text, key text)
+          select c.id, c.channel, c.tenant_id, c.conversation_key
+          from json_to_recordset(${asJson(list)}::json) as w(channel text, tenant_id text, key text)
           cross join lateral (
-            select id, channel, conversation_key, tenant_id from conversations
-            where channel = w.channel and conversation_key = w.key limit 1
+            select id, channel, tenant_id, conversation_key from conversations
+            where channel = w.channel and tenant_id = w.tenant_id and conversation_key = w.key limit 1
           ) as c`),
       ),
     );
   await read(unique);
-  const missing = unique.filter((w) => !found.has(keyOf(w.channel, w.key)));
+  const missing = unique.filter((e) => !found.has(conversationOf(e)));
   if (missing.length) {
     keep(
       rowsOf<Row>(
         await db.execute(sql`
-          insert into conversations (channel, conversation_key, tenant_id)
-          select w.channel, w.key, w.tenant_id from json_to_recordset(${asJson(missing)}::json) as w(channel text, key text, tenant_id text, n int)
+          insert into conversations (channel, tenant_id, conversation_key)
+          select w.channel, w.tenant_id, w.key from json_to_recordset(${asJson(missing)}::json) as w(channel text, tenant_id text, key text, n int)
           order by w.n
           on conflict do nothing
-          returning id, channel, conversation_key, tenant_id`),
+          returning id, channel, tenant_id, conversation_key`),
       ),
     );
     // Created meanwhile by another transaction: its row is committed now that our insert has seen the conflict.
-    const raced = missing.filter((w) => !found.has(keyOf(w.channel, w.key)));
+    const raced = missing.filter((e) => !found.has(conversationOf(e)));
     if (raced.length) await read(raced);
   }
-  return wanted.map((w) => {
-    const row = found.get(keyOf(w.channel, w.key));
-    if (row === undefined) throw new Error(`conversation ${w.channel}/${w.key} could not be created or read`);
-    return row.tenantId === w.tenantId ? row.id : undefined;
+  return envelopes.map((e) => {
+    const id = found.get(conversationOf(e));
+    if (id === undefined) throw new Error(`conversation ${e.channel}/${e.tenantId}/${e.conversationKey} could not be created or read`);
+    return id;
   });
 }
 

@@ -26,7 +26,8 @@ export const conversations = pgTable(
     tenantId: text('tenant_id').notNull(),
     createdAt: createdAt(),
   },
-  (t) => [uniqueIndex('conversations_channel_key_key').on(t.channel, t.conversationKey)],
+  // A key is the source's own text: two tenants may use the same one, each for a conversation of its own.
+  (t) => [uniqueIndex('conversations_channel_tenant_key_key').on(t.channel, t.tenantId, t.conversationKey)],
 );
 
 export const messages = pgTable(

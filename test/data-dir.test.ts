@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DataDirUnsafeError } from '../db/index.ts';
+import { openDatabase } from '../db/client.ts';
 import { secureDataDir } from '../db/data-dir.ts';
 import { loadConfig } from '../src/config.ts';
 import { createLogger } from '../src/logger.ts';
@@ -87,5 +88,22 @@ describe('DATA_DIR permissions', () => {
     expect(refused).toBeInstanceOf(DataDirUnsafeError);
     expect((refused as Error).message).toContain(`chmod -R go-rwx ${dir}`);
     expect(lstatSync(join(dir, 'theirs')).mode & 0o777).toBe(0o644);
+  });
+});
+
+describe('the embedded database', () => {
+  it('runs with a small buffer cache, so its WebAssembly memory stays small', { timeout: 60_000 }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'switchboard-buffers-'));
+    const handle = await openDatabase({ dataDir: dir });
+    try {
+      const shown = await handle.pglite!.query<{ shared_buffers: string }>('show shared_buffers');
+      expect(shown.rows[0]!.shared_buffers).toBe('32MB');
+      // PGlite's own defaults stay: single-user mode without parallel workers.
+      const workers = await handle.pglite!.query<{ max_worker_processes: string }>('show max_worker_processes');
+      expect(workers.rows[0]!.max_worker_processes).toBe('0');
+    } finally {
+      await handle.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -162,17 +162,21 @@ describe('storing a batch of envelopes', () => {
     expect(outcomes.map((o) => (o as IngestResult).duplicate)).toEqual([false, true, true]);
   });
 
-  it('refuses, stores nothing, when another tenant holds both the key and the key naming this tenant', async () => {
+  it('stores every tenant under its own plain key, whichever tenants already hold it (keys are opaque text a source chooses)', async () => {
     const key = `taken-${randomUUID()}`;
-    // T3 holds the plain key; T4 holds the key T5 would fall back to (keys are opaque text a source chooses).
-    stored((await batch([{ envelope: envelope({ conversationKey: key, tenantId: 'T3' }), targets: [ask] }]))[0]);
-    stored((await batch([{ envelope: envelope({ conversationKey: `T5/${key}`, tenantId: 'T4' }), targets: [ask] }]))[0]);
+    // T3 holds the key; T4 holds the key naming T5 that an older version gave T5 instead.
+    const t3 = stored((await batch([{ envelope: envelope({ conversationKey: key, tenantId: 'T3' }), targets: [ask] }]))[0]);
+    const t4 = stored((await batch([{ envelope: envelope({ conversationKey: `T5/${key}`, tenantId: 'T4' }), targets: [ask] }]))[0]);
     const e = envelope({ conversationKey: key, tenantId: 'T5' });
-    await expect(batch([{ envelope: e, targets: [ask] }])).rejects.toThrow(`conversation slack/${key} belongs to another tenant than T5`);
-    expect(await opened.handle.db.select().from(deliveries).where(eq(deliveries.deliveryId, e.deliveryId))).toEqual([]);
+    const t5 = stored((await batch([{ envelope: e, targets: [ask] }]))[0]);
+    expect(new Set([t3.conversationId, t4.conversationId, t5.conversationId]).size).toBe(3);
+    const [own] = await opened.handle.db.select().from(conversations).where(eq(conversations.id, t5.conversationId));
+    expect(own).toMatchObject({ channel: 'slack', conversationKey: key, tenantId: 'T5' });
+    const [message] = await opened.handle.db.select().from(messages).where(eq(messages.conversationId, t5.conversationId));
+    expect(message).toMatchObject({ text: e.text });
   });
 
-  it('gives each tenant its own conversation under a key another tenant holds, and one per key within a tenant', async () => {
+  it('gives each tenant its own conversation under a key another tenant holds, and one per key within a tenant, in any order', async () => {
     const key = `shared-${randomUUID()}`;
     const [a, b] = await batch([
       { envelope: envelope({ conversationKey: key, tenantId: 'T1' }), targets: [ask] },
@@ -181,42 +185,33 @@ describe('storing a batch of envelopes', () => {
     expect(stored(a).conversationId).toBe(stored(b).conversationId);
     const [c] = await batch([{ envelope: envelope({ conversationKey: key, tenantId: 'T2' }), targets: [ask] }]);
     expect(stored(c).conversationId).not.toBe(stored(a).conversationId);
-    const [own] = await opened.handle.db
-      .select()
-      .from(conversations)
-      .where(eq(conversations.id, stored(c).conversationId));
-    expect(own).toMatchObject({ channel: 'slack', conversationKey: `T2/${key}`, tenantId: 'T2' });
-    // Later batches find both again, both tenants in one batch.
-    const [again, againOther] = await batch([
-      { envelope: envelope({ conversationKey: key, tenantId: 'T2' }), targets: [ask] },
-      { envelope: envelope({ conversationKey: key, tenantId: 'T1' }), targets: [ask] },
-    ]);
-    expect(stored(again).conversationId).toBe(stored(c).conversationId);
-    expect(stored(againOther).conversationId).toBe(stored(a).conversationId);
-    // Either order: a tenant that holds its key and one that does not.
-    const [t1, t2] = await batch([
-      { envelope: envelope({ conversationKey: key, tenantId: 'T1' }), targets: [ask] },
-      { envelope: envelope({ conversationKey: key, tenantId: 'T2' }), targets: [ask] },
-    ]);
-    expect(stored(t1).conversationId).toBe(stored(a).conversationId);
-    expect(stored(t2).conversationId).toBe(stored(c).conversationId);
-    // Two tenants needing a key of their own in one batch.
-    const other = `other-${randomUUID()}`;
-    stored((await batch([{ envelope: envelope({ conversationKey: other, tenantId: 'T1' }), targets: [ask] }]))[0]);
-    const [t3, t4] = await batch([
-      { envelope: envelope({ conversationKey: key, tenantId: 'T3' }), targets: [ask] },
-      { envelope: envelope({ conversationKey: other, tenantId: 'T4' }), targets: [ask] },
-    ]);
-    expect(stored(t3).conversationId).not.toBe(stored(t4).conversationId);
-    // Two tenants new to a key in one batch still get one conversation each.
-    const fresh = `fresh-${randomUUID()}`;
-    const [x, y, z] = await batch([
-      { envelope: envelope({ conversationKey: fresh, tenantId: 'T1' }), targets: [ask] },
-      { envelope: envelope({ conversationKey: fresh, tenantId: 'T2' }), targets: [ask] },
-      { envelope: envelope({ conversationKey: fresh, tenantId: 'T1' }), targets: [ask] },
-    ]);
-    expect(stored(x).conversationId).not.toBe(stored(y).conversationId);
-    expect(stored(z).conversationId).toBe(stored(x).conversationId);
+    const rows = await opened.handle.db.select().from(conversations).where(eq(conversations.conversationKey, key));
+    expect(rows.map((r) => [r.id, r.tenantId, r.channel]).sort()).toEqual(
+      [
+        [stored(a).conversationId, 'T1', 'slack'],
+        [stored(c).conversationId, 'T2', 'slack'],
+      ].sort(),
+    );
+    // Later batches find both again, both tenants in one batch, in either order.
+    for (const order of [
+      ['T2', 'T1'],
+      ['T1', 'T2'],
+    ]) {
+      const outcomes = await batch(order.map((tenantId) => ({ envelope: envelope({ conversationKey: key, tenantId }), targets: [ask] })));
+      expect(outcomes.map((o) => stored(o).conversationId)).toEqual(order.map((t) => (t === 'T1' ? stored(a) : stored(c)).conversationId));
+    }
+    // Tenants new to a key in one batch get one conversation each under that key, whichever comes first.
+    for (const order of [
+      ['T1', 'T2', 'T1'],
+      ['T2', 'T1', 'T2'],
+    ]) {
+      const fresh = `fresh-${randomUUID()}`;
+      const [x, y, z] = await batch(order.map((tenantId) => ({ envelope: envelope({ conversationKey: fresh, tenantId }), targets: [ask] })));
+      expect(stored(x).conversationId).not.toBe(stored(y).conversationId);
+      expect(stored(z).conversationId).toBe(stored(x).conversationId);
+      const made = await opened.handle.db.select().from(conversations).where(eq(conversations.conversationKey, fresh));
+      expect(Object.fromEntries(made.map((r) => [r.tenantId, r.id]))).toEqual({ [order[0]!]: stored(x).conversationId, [order[1]!]: stored(y).conversationId });
+    }
     // The same key on another channel is another conversation.
     const [elsewhere] = await batch([{ envelope: envelope({ channel: 'telegram', conversationKey: key, tenantId: 'T1' }), targets: [ask] }]);
     expect(stored(elsewhere).conversationId).not.toBe(stored(a).conversationId);

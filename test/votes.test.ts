@@ -26,13 +26,15 @@ afterAll(async () => {
 
 type Answer = { executionId: string; conversationId: string; conversationKey: string };
 
-/** Stores a message in `conversationKey` (Slack, tenant T1) and answers it, optionally through a routing rule's destination. */
-async function answered(opts: { conversationKey?: string; destination?: Destination; rateable?: boolean; finishedAt?: Date } = {}): Promise<Answer> {
+/** Stores a message in `conversationKey` (Slack, tenant T1 unless said) and answers it, optionally through a routing rule's destination. */
+async function answered(
+  opts: { conversationKey?: string; tenantId?: string; destination?: Destination; rateable?: boolean; finishedAt?: Date } = {},
+): Promise<Answer> {
   const conversationKey = opts.conversationKey ?? `T1:C1:${++seq}`;
   const envelope = {
     channel: 'slack',
     deliveryId: `d-${randomUUID()}`,
-    tenantId: 'T1',
+    tenantId: opts.tenantId ?? 'T1',
     conversationKey,
     userId: 'U1',
     text: 'ask something',
@@ -87,6 +89,33 @@ describe('recording a vote', () => {
     expect(await vote(voter({ channel: 'telegram', conversationId: a.conversationId }))).toEqual(notHere);
     expect(await vote(voter({ tenantId: 'T2', conversationId: a.conversationId }))).toEqual(notHere);
     expect(await opened.handle.db.select().from(feedback).where(eq(feedback.executionId, a.executionId))).toEqual([]);
+  });
+
+  it('counts in a conversation whose key another tenant also uses, named by its id, its key, or a bare +1', async () => {
+    const key = `shared:${++seq}`;
+    // T1 took the key first.
+    const theirs = await answered({ conversationKey: key });
+    const mine = await answered({ conversationKey: key, tenantId: 'T2' });
+    expect(mine.conversationId).not.toBe(theirs.conversationId);
+    const inT2 = (v: Partial<Voter>) => voter({ tenantId: 'T2', ...v });
+    expect(await recordVote(opened.store, { executionId: mine.executionId, score: 1, voter: inT2({ conversationKey: key }) })).toMatchObject({
+      recorded: true,
+      executionId: mine.executionId,
+    });
+    expect(await recordVote(opened.store, { score: 1, voter: inT2({ userId: 'U3', conversationId: mine.conversationId }) })).toMatchObject({
+      recorded: true,
+      executionId: mine.executionId,
+    });
+    // The other tenant's answer under the same key is not here.
+    expect(await recordVote(opened.store, { executionId: theirs.executionId, score: 1, voter: inT2({ conversationKey: key }) })).toEqual({
+      recorded: false,
+      reason: 'not-here',
+    });
+    const rows = await opened.handle.db.select().from(feedback).where(eq(feedback.executionId, mine.executionId));
+    expect(rows.map((r) => [r.userId, r.score]).sort()).toEqual([
+      ['U2', 1],
+      ['U3', 1],
+    ]);
   });
 
   it('lets an admin rate any answer', async () => {
