@@ -115,32 +115,26 @@ export const needsSteps = (err: unknown) => String((err as { message?: unknown }
  */
 export async function storeAtOnce(db: Db, queue: Queue, items: IngestItem[]): Promise<IngestResult[]> {
   const conversationOf = (e: IngestItem['envelope']) => `${e.channel}\u0000${e.tenantId}\u0000${e.conversationKey}`;
-  const conversationIndex = new Map<string, number>();
-  // In key order, as the careful path: concurrent batches creating the same conversations cannot deadlock.
-  for (const e of items.map((item) => item.envelope).sort((a, b) => (conversationOf(a) < conversationOf(b) ? -1 : 1))) {
-    if (!conversationIndex.has(conversationOf(e))) conversationIndex.set(conversationOf(e), conversationIndex.size);
-  }
+  // In key order, as step by step: concurrent batches creating the same conversations or deliveries cannot deadlock.
+  const conversationIndex = new Map([...new Set(items.map((item) => conversationOf(item.envelope)))].sort().map((k, n) => [k, n]));
   const conversations = [...conversationIndex.keys()].map((k, n) => {
     const [channel, tenant_id, key] = k.split('\u0000');
     return { channel, tenant_id, key, n };
   });
-  const deliveries = items
-    .flatMap((item) =>
-      keysOf(item.envelope).map((deliveryId) => ({
-        id: randomUUID(),
-        channel: item.envelope.channel,
-        delivery_id: deliveryId,
-        received_at: item.envelope.receivedAt,
-      })),
-    )
-    .sort((a, b) => (`${a.channel}\u0000${a.delivery_id}` < `${b.channel}\u0000${b.delivery_id}` ? -1 : 1));
-  const rowOf = new Map(deliveries.map((d) => [`${d.channel}\u0000${d.delivery_id}`, d.id]));
+  const rowOf = new Map<string, { id: string; channel: string; delivery_id: string; received_at: string }>();
+  for (const { envelope } of items) {
+    for (const k of keysOf(envelope))
+      rowOf.set(`${envelope.channel}\u0000${k}`, { id: randomUUID(), channel: envelope.channel, delivery_id: k, received_at: envelope.receivedAt });
+  }
+  const deliveries = [...rowOf.keys()].sort().map((k, n) => ({ ...rowOf.get(k)!, n }));
+  // Every key of every item, so two items naming one key (which the caller does not send) could not pass as stored.
+  const keyCount = items.reduce((sum, item) => sum + keysOf(item.envelope).length, 0);
   // Executions hang off the content key when there is one: it is the row every later duplicate finds.
   const rows = newRows(
     items.map((item) => ({
       item,
       conversation: conversationIndex.get(conversationOf(item.envelope))!,
-      deliveryRowId: rowOf.get(`${item.envelope.channel}\u0000${keysOf(item.envelope).at(-1)}`)!,
+      deliveryRowId: rowOf.get(`${item.envelope.channel}\u0000${keysOf(item.envelope).at(-1)}`)!.id,
     })),
   );
   // Each counted item: its person's executions in the window, plus those the batch admits before it, under the limit.
@@ -158,7 +152,7 @@ export async function storeAtOnce(db: Db, queue: Queue, items: IngestItem[]): Pr
     d as (
       insert into deliveries (id, channel, delivery_id, received_at)
       select r.id, r.channel, r.delivery_id, r.received_at
-      from json_to_recordset(${JSON.stringify(deliveries.map((d, n) => ({ ...d, n })))}::json)
+      from json_to_recordset(${JSON.stringify(deliveries)}::json)
         as r(id uuid, channel text, delivery_id text, received_at timestamptz, n int)
       order by r.n
       on conflict do nothing
@@ -199,7 +193,7 @@ export async function storeAtOnce(db: Db, queue: Queue, items: IngestItem[]): Pr
       rows.executions.map((e) => e.id as string),
     )}
     select
-      (case when (select count(*) from d) = ${deliveries.length} and (select ok from q) and (select count(*) from c) = ${conversations.length}
+      (case when (select count(*) from d) = ${keyCount} and (select ok from q) and (select count(*) from c) = ${conversations.length}
         then '0' else ${MARK} end)::int as checked,
       (select json_agg(json_build_array(n, id)) from c) as conversations`;
   // Sent together: the locks are taken before the statement starts, so its counts see every commit they waited for.

@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { eq, inArray, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Db } from '../db/client.ts';
+import { needsSteps, storeAtOnce } from '../db/ingest-at-once.ts';
 import { openEmbeddedStore } from './support/databases.ts';
 import { ingestBatch, StoreSingly, type IngestItem, type IngestResult, type OverQuota } from '../db/ingest.ts';
 import { conversations, deliveries, executions, messages } from '../db/schema.ts';
@@ -341,6 +342,17 @@ describe('the common batch in one statement', () => {
     stored(outcomes[0]);
     expect(outcomes[1]).toMatchObject({ overQuota: { limit: 1 } });
     expect(await opened.handle.db.select().from(conversations).where(eq(conversations.conversationKey, key))).toEqual([]);
+  });
+
+  it('refuses at once, writing nothing, two items that name one key', async () => {
+    const e = envelope();
+    const twice = storeAtOnce(opened.handle.db, opened.store.queue, [
+      { envelope: e, targets: [ask] },
+      { envelope: { ...e, conversationKey: `T1:C1:${randomUUID()}` }, targets: [ask] },
+    ]);
+    await expect(twice).rejects.toSatisfy(needsSteps);
+    expect(await opened.handle.db.select().from(deliveries).where(eq(deliveries.deliveryId, e.deliveryId))).toEqual([]);
+    expect(await opened.handle.db.select().from(conversations).where(eq(conversations.conversationKey, e.conversationKey))).toEqual([]);
   });
 
   it('queues jobs at once that are the rows pg-boss’s own insert writes', async () => {
