@@ -1,4 +1,4 @@
-import { and, desc, eq, getTableColumns, ilike, or, sql } from 'drizzle-orm';
+import { and, desc, eq, getTableColumns, ilike, or, sql, type SQL } from 'drizzle-orm';
 import type { HistoryMessage } from '../src/types.ts';
 import type { Db } from './client.ts';
 import { afterCursor, containsPattern, pageOf, positionOf, type Cursor } from './paging.ts';
@@ -67,44 +67,47 @@ export async function getConversation(db: Db, id: string, limit = 200) {
   return { ...conversation, messages: rows.reverse() };
 }
 
+/** How many earlier messages an agent is given. */
+const HISTORY_MESSAGES = 50;
+
 /**
- * The conversation as each agent should see it, for many executions in one statement (concurrent executions of a
- * worker share the read): messages before the one being answered, oldest first.
- * `beforeMessageId` excludes the current message and anything newer (replays see the same history).
+ * The conversation as an agent should see it, as one SQL expression (a JSON array, oldest first) that a statement
+ * can return next to each execution it reads: the messages of `conversationId` before `beforeMessageId`. It excludes
+ * the current message and anything newer (replays see the same history); a message that is not there (any more)
+ * has no history before it, and a null one has the whole conversation before it.
  * Votes are not conversation: the "+1" of a 👍 click and its "Thanks — recorded" (messages of feedback
  * executions) are left out, so ask and summarize never read them.
+ *
+ * Both bounds are row comparisons on the conversation's index (conversation, time, id), and the vote check is a
+ * lookup per message: that is the one plan a planner without statistics can pick (a young table, a backlog being
+ * drained), so a read stops after HISTORY_MESSAGES messages instead of sorting the whole conversation.
  */
-export async function historiesFor(db: Db, wanted: { conversationId: string; beforeMessageId: string | null }[], limit = 50): Promise<HistoryMessage[][]> {
-  const values = sql.join(
-    wanted.map((w, i) => sql`(${i}::int, ${w.conversationId}::uuid, ${w.beforeMessageId}::uuid)`),
-    sql`, `,
+export function historyBefore(conversationId: SQL, beforeMessageId: SQL): SQL {
+  return sql`(
+    select coalesce(json_agg(json_build_object('role', h.role, 'text', h.text, 'userId', h.user_id,
+        'at', to_char(h.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')) order by h.created_at, h.id), '[]')
+    from (select 1) as one
+    left join ${messages} b on b.id = ${beforeMessageId}
+    cross join lateral (
+      select m.role, m.text, m.user_id, m.created_at, m.id from ${messages} m
+      where (m.conversation_id, m.created_at, m.id) > (${conversationId}, '-infinity'::timestamptz, '00000000-0000-0000-0000-000000000000'::uuid)
+        and (m.conversation_id, m.created_at, m.id) < (${conversationId}, coalesce(b.created_at, 'infinity'), coalesce(b.id, 'ffffffff-ffff-ffff-ffff-ffffffffffff'))
+        and (select e.agent from ${executions} e where e.id = m.execution_id) is distinct from 'feedback'
+      order by m.conversation_id desc, m.created_at desc, m.id desc
+      limit ${sql.raw(String(HISTORY_MESSAGES))}
+    ) h
+    where ${beforeMessageId} is null or b.id is not null)`;
+}
+
+/** A history read by historyBefore, as the driver hands it over (parsed JSON, or its text). */
+export function historyFrom(value: unknown): HistoryMessage[] {
+  return (typeof value === 'string' ? JSON.parse(value) : (value ?? [])) as HistoryMessage[];
+}
+
+/** The history of one conversation before `beforeMessageId` (see historyBefore). */
+export async function historyFor(db: Db, conversationId: string, beforeMessageId: string | null): Promise<HistoryMessage[]> {
+  const [row] = rowsOf<{ history: unknown }>(
+    await db.execute(sql`select ${historyBefore(sql`${conversationId}::uuid`, sql`${beforeMessageId}::uuid`)} as history`),
   );
-  const rows = await db.transaction(async (tx) => {
-    // The conversation's index holds the history in order, so a read stops after `limit` messages. On a young
-    // table the planner has no statistics yet and picks a bitmap scan of every earlier message of the conversation
-    // instead, sorted and checked for votes one by one: about ten times the work on a backlog being drained.
-    await tx.execute(sql`set local enable_bitmapscan = off`);
-    return rowsOf<{ i: number; role: HistoryMessage['role']; text: string; user_id: string | null; at: string }>(
-      await tx.execute(sql`
-        select w.i, h.role, h.text, h.user_id,
-          to_char(h.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as at
-        from (values ${values}) as w(i, conversation_id, before_id)
-        left join ${messages} b on b.id = w.before_id
-        cross join lateral (
-          select m.role, m.text, m.user_id, m.created_at, m.id from ${messages} m
-          where m.conversation_id = w.conversation_id
-            and m.created_at <= coalesce(b.created_at, 'infinity')
-            and (b.id is null or (m.created_at, m.id) < (b.created_at, b.id))
-            and not exists (select 1 from ${executions} e where e.id = m.execution_id and e.agent = 'feedback')
-          order by m.created_at desc, m.id desc
-          limit ${limit}
-        ) h
-        -- A message that is not there (any more) has no history before it.
-        where w.before_id is null or b.id is not null
-        order by w.i, h.created_at, h.id`),
-    );
-  });
-  const histories = wanted.map((): HistoryMessage[] => []);
-  for (const r of rows) histories[Number(r.i)]!.push({ role: r.role, text: r.text, userId: r.user_id, at: r.at });
-  return histories;
+  return historyFrom(row?.history);
 }

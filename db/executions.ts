@@ -1,7 +1,8 @@
 /** The execution log: the state machine queued → running → succeeded | failed → dead, and its queries. */
 import { randomUUID } from 'node:crypto';
-import { and, desc, eq, getTableColumns, gte, ilike, inArray, lt, or, sql } from 'drizzle-orm';
-import type { Delivered, ExecutionStatus, Reply, Usage } from '../src/types.ts';
+import { and, desc, eq, getTableColumns, gte, ilike, inArray, lt, notInArray, or, sql } from 'drizzle-orm';
+import type { Delivered, ExecutionStatus, HistoryMessage, Reply, Usage } from '../src/types.ts';
+import { historyBefore, historyFrom } from './conversations.ts';
 import type { Db } from './client.ts';
 import type { Queue } from './queue.ts';
 import { executions, messages } from './schema.ts';
@@ -54,18 +55,35 @@ export async function listExecutions(db: Db, f: ExecutionFilter): Promise<{ rows
   return pageOf<ExecutionRow>(rows, limit);
 }
 
+/** A claimed attempt: the execution, with the conversation before its message as its agent will see it. */
+export type StartedExecution = ExecutionRow & { history: HistoryMessage[] };
+
 /**
- * Claims an attempt of each execution: counts it and marks the row running, one statement for all. Undefined
- * for an execution that has already finished (a job redelivered after its work committed), so the worker
- * does nothing twice.
+ * Claims an attempt of each execution: counts it and marks the row running, and reads the conversation's history
+ * (see historyBefore), one statement for all. Undefined for an execution that has already finished (a job
+ * redelivered after its work committed), so the worker does nothing twice.
+ *
+ * Its commit does not wait for the WAL flush (`synchronous_commit` off for this statement's transaction only).
+ * Nothing depends on it being durable on its own: the answer's write flushes the WAL before anything is
+ * delivered, and every later write of the execution with it; a database crash that loses the claim alone leaves
+ * the execution as it was before, with its job still to run, as pg-boss keeps its own job states the same way.
  */
-export async function startAttempts(db: Db, ids: string[]): Promise<(ExecutionRow | undefined)[]> {
+export async function startAttempts(db: Db, ids: string[]): Promise<(StartedExecution | undefined)[]> {
   const rows = await db
     .update(executions)
     .set({ status: 'running', attempts: sql`${executions.attempts} + 1`, startedAt: sql`now()`, error: null })
-    .where(and(inArray(executions.id, ids), inArray(executions.status, ['queued', 'running', 'failed'])))
-    .returning();
-  const byId = new Map(rows.map((r) => [r.id, r]));
+    // One array parameter: the same statement text (prepared once) for any number of ids. "Not finished" is a
+    // filter, not an index condition: the rows are found by id (a status index scan would read the whole backlog).
+    .where(
+      and(
+        sql`${executions.id} = any(${`{${ids.join(',')}}`}::uuid[])`,
+        notInArray(executions.status, ['succeeded', 'dead']),
+        sql`(select set_config('synchronous_commit', 'off', true)) = 'off'`,
+      ),
+    )
+    // Written out: inside a returned field drizzle would leave the columns unqualified, and `m` has them too.
+    .returning({ ...getTableColumns(executions), history: historyBefore(sql`${executions}.conversation_id`, sql`${executions}.message_id`) });
+  const byId = new Map(rows.map((r) => [r.id, { ...r, history: historyFrom(r.history) }]));
   return ids.map((id) => byId.get(id));
 }
 

@@ -1,6 +1,7 @@
 /**
  * Group commit: concurrent calls join one batch, which is written in one transaction (one commit, one WAL
- * flush) when it holds `maxItems` items or `maxWaitMs` after its first arrived, whichever comes first. Each
+ * flush) when it holds `maxItems` items or `maxWaitMs` after its first arrived, whichever comes first (with
+ * `maxWaitMs` 0, once the turn of the event loop its first arrived in is over: what arrived together). Each
  * caller is answered after its batch commits. A batch that fails is written again item by item, so one bad
  * item cannot fail the others.
  */
@@ -17,7 +18,15 @@ type Waiting<I, O> = { item: I; resolve(outcome: O): void; reject(err: unknown):
 
 export function createGroupCommit<I, O>(opts: GroupCommitOptions<I, O>): (item: I) => Promise<O> {
   let pending: Waiting<I, O>[] = [];
-  let timer: NodeJS.Timeout | undefined;
+  let timer: { cancel(): void } | undefined;
+  const later = (fn: () => void) => {
+    if (opts.maxWaitMs > 0) {
+      const t = setTimeout(fn, opts.maxWaitMs);
+      return { cancel: () => clearTimeout(t) };
+    }
+    const i = setImmediate(fn);
+    return { cancel: () => clearImmediate(i) };
+  };
 
   async function settle(batch: Waiting<I, O>[]) {
     try {
@@ -40,7 +49,7 @@ export function createGroupCommit<I, O>(opts: GroupCommitOptions<I, O>): (item: 
   }
 
   const flush = () => {
-    clearTimeout(timer);
+    timer?.cancel();
     timer = undefined;
     const batch = pending;
     pending = [];
@@ -51,6 +60,6 @@ export function createGroupCommit<I, O>(opts: GroupCommitOptions<I, O>): (item: 
     new Promise((resolve, reject) => {
       pending.push({ item, resolve, reject });
       if (pending.length >= opts.maxItems) flush();
-      else timer ??= setTimeout(flush, opts.maxWaitMs);
+      else timer ??= later(flush);
     });
 }

@@ -4,11 +4,11 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatabaseUnavailableError } from '../src/errors.ts';
 import type { Logger } from '../src/ports.ts';
-import type { Delivered, Envelope, HistoryMessage, Reply, Usage } from '../src/types.ts';
+import type { Delivered, Envelope, Reply, Usage } from '../src/types.ts';
 import { listAgentRows, seedAgents, setAgentEnabled } from './agents.ts';
 import { MIGRATIONS_FOLDER, migrationsApplied, openDatabase, type DatabaseHandle, type OpenOptions } from './client.ts';
 import { tryLeadership } from './leader.ts';
-import { conversationKeyOf, getConversation, historiesFor, listConversations, type ConversationFilter } from './conversations.ts';
+import { conversationKeyOf, getConversation, historyFor, listConversations, type ConversationFilter } from './conversations.ts';
 import {
   countsSince,
   createReplay,
@@ -25,7 +25,7 @@ import {
   startAttempts,
   type Answer,
   type ExecutionFilter,
-  type ExecutionRow,
+  type StartedExecution,
   type Success,
   type TenantScope,
 } from './executions.ts';
@@ -57,7 +57,7 @@ import { acquireReviewLease, knownFingerprints, lastReviewedHead, recordReview, 
 
 export { DataDirInUseError } from './lock.ts';
 export { DataDirUnsafeError } from './data-dir.ts';
-export type { Answer, ExecutionRow, ExecutionFilter, Success, TenantScope } from './executions.ts';
+export type { Answer, ExecutionRow, ExecutionFilter, StartedExecution, Success, TenantScope } from './executions.ts';
 export type { ConversationFilter, ConversationRow } from './conversations.ts';
 export { decodeCursor } from './paging.ts';
 export type { VoteTarget } from './feedback.ts';
@@ -87,7 +87,7 @@ const INGEST_BATCH_ITEMS = 64;
  * per commit, as without; the processes' CPU sets the pace there, not the database's commits.
  */
 const INGEST_BATCH_WAIT_MS = 1;
-/** The same for workers' start, answer and success writes and their history reads. */
+/** The same for workers' start (with its history read), answer and success writes. */
 const WORKER_BATCH_ITEMS = 64;
 const WORKER_BATCH_WAIT_MS = 1;
 
@@ -129,14 +129,15 @@ export function createStore(handle: DatabaseHandle, queue: Queue, health: Databa
   // Workers' start and success writes of concurrent executions share a statement and a commit too.
   const retryUnlessDown = (err: unknown) => classifyDatabaseError(err) === undefined && !(err instanceof DatabaseUnavailableError);
   /** A worker write shared by concurrent executions: one statement over the batch, one result per item. */
-  const workerBatch = <T, R>(write: (items: T[]) => Promise<R[]>) =>
+  const workerBatch = <T, R>(write: (items: T[]) => Promise<R[]>, maxWaitMs = WORKER_BATCH_WAIT_MS) =>
     createGroupCommit<T, R>({
       maxItems: WORKER_BATCH_ITEMS,
-      maxWaitMs: WORKER_BATCH_WAIT_MS,
+      maxWaitMs,
       write: (items) => health.guard(() => write(items)),
       retrySingly: retryUnlessDown,
     });
-  const startAttempt = workerBatch<string, ExecutionRow | undefined>((ids) => startAttempts(db, ids));
+  // The jobs of one fetch start in the same turn of the event loop: their batch goes at once, without a wait.
+  const startAttempt = workerBatch<string, StartedExecution | undefined>((ids) => startAttempts(db, ids), 0);
   const recordResult = workerBatch<Answer, void>(async (answers) => {
     await recordResults(db, answers);
     return answers.map(() => undefined);
@@ -145,7 +146,6 @@ export function createStore(handle: DatabaseHandle, queue: Queue, health: Databa
     await markSucceededMany(db, done);
     return done.map(() => undefined);
   });
-  const history = workerBatch<{ conversationId: string; beforeMessageId: string | null }, HistoryMessage[]>((wanted) => historiesFor(db, wanted));
   // Every execution asks whether its agent is enabled; agents change rarely (an operator's switch).
   const agentCache = createSignalledCache(handle, 'switchboard_agents', () => health.guard(() => listAgentRows(db)));
   /** A write to the agents table, after which every process reads it again. */
@@ -179,6 +179,8 @@ export function createStore(handle: DatabaseHandle, queue: Queue, health: Databa
     /** Tells every process the routing rules changed (after writing them other than through createRule/deleteRule). */
     rulesChanged: () => ruleCache.changed(),
     getExecution: (id: string) => getExecution(db, id),
+    /** The conversation before a message, oldest first, as an agent sees it (an attempt's start reads it too). */
+    history: (conversationId: string, beforeMessageId: string | null) => historyFor(db, conversationId, beforeMessageId),
     listExecutions: (filter: ExecutionFilter) => listExecutions(db, filter),
     recordDelivered: (id: string, delivered: Delivered) => recordDelivered(db, id, delivered),
     markLost: (id: string, error: string) => markLost(db, id, error),
@@ -229,7 +231,7 @@ export function createStore(handle: DatabaseHandle, queue: Queue, health: Databa
     ...guarded(calls, health),
     /** Stores an envelope with its executions (joining the current batch), or recognizes a duplicate. */
     ingest: (envelope: Envelope, targets: Assignment[], quota?: Quota) => ingest({ envelope, targets, ...(quota ? { quota } : {}) }),
-    /** Claims an attempt (see startAttempts); undefined when the execution has already finished. */
+    /** Claims an attempt and reads its history (see startAttempts); undefined when the execution has already finished. */
     startAttempt,
     /** Stores an agent's answer and its assistant message (joining the current batch); delivery comes after. */
     recordResult: (execution: Answer['execution'], reply: Reply, usage: Usage | undefined) => recordResult({ execution, reply, usage }),
@@ -238,8 +240,6 @@ export function createStore(handle: DatabaseHandle, queue: Queue, health: Databa
      * in which case the answer not stored yet rides along too (see Success).
      */
     markSucceeded,
-    /** The conversation before the message being answered, oldest first (see historyFor), read with concurrent executions'. */
-    history: (conversationId: string, beforeMessageId: string | null) => history({ conversationId, beforeMessageId }),
     /** The agents table (name, enabled, required role), from memory (see createSignalledCache). */
     listAgents: () => agentCache.get(),
     isAgentEnabled: async (name: string) => (await agentCache.get()).find((a) => a.name === name)?.enabled ?? false,

@@ -19,6 +19,20 @@ describe('a group commit', () => {
     expect(batches).toEqual([[1, 2, 3]]);
   });
 
+  it('with no wait, writes what arrived in one turn of the event loop as one batch, and a later item apart', async () => {
+    const batches: number[][] = [];
+    const write = createGroupCommit<number, number>({
+      maxItems: 64,
+      maxWaitMs: 0,
+      write: async (items) => (batches.push(items), items),
+      retrySingly: () => true,
+    });
+    const together = [1, 2, 3].map(write);
+    await new Promise((resolve) => setImmediate(resolve));
+    await Promise.all([...together, write(4)]);
+    expect(batches).toEqual([[1, 2, 3], [4]]);
+  });
+
   it('writes a failed batch again item by item, so only the bad item fails', async () => {
     const batches: number[][] = [];
     const write = createGroupCommit<number, number>({

@@ -11,7 +11,11 @@
  *
  * Env: BENCH_SECONDS (default 10), BENCH_CONNECTIONS (50), BENCH_PG_URL (default the local server),
  * BENCH_CPU_PROF (a directory: the web processes and the draining processes run under `node --cpu-prof`, and the
- * top frames of each are printed), BENCH_DATABASES (default `pglite,postgres`).
+ * top frames of each are printed).
+ * BENCH_ONLY=drain: the drain alone, in about a minute: BENCH_DRAIN_EVENTS (default 20,000) events stored by a web
+ * process, then drained, with the draining processes' start-up reported apart from the drain after it, and their
+ * CPU time. BENCH_DB (`postgres` or `pglite`) picks one database. BENCH_ROUND_TRIPS=1 puts the workers behind a relay
+ * that counts their round trips to PostgreSQL, statement by statement (it costs some throughput; both modes).
  * Where the cores go: CPU ms per request of the load generator (this process), of the peer or web process
  * (/proc/<pid>/stat) and of PostgreSQL's backends for the benchmark database.
  */
@@ -20,6 +24,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import postgres from 'postgres';
 import { BOT_TOKEN, SIGNING_SECRET, startFakeSlack } from '../../test/fakes/slack-api.ts';
+import { roundTripsBetween, startRoundTripCounter, type RoundTrips } from '../../test/support/round-trips.ts';
 import { hammerHooks, hammerSlack } from './lib/hammer.ts';
 import { topFrames } from './lib/profile.ts';
 import { summarize } from './lib/stats.ts';
@@ -30,9 +35,14 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
 const PG_ADMIN = process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const PROFILE_DIR = process.env.BENCH_CPU_PROF ? resolve(process.env.BENCH_CPU_PROF) : undefined;
+const ONLY = process.env.BENCH_ONLY;
+const DRAIN_EVENTS = Number(process.env.BENCH_DRAIN_EVENTS ?? 20_000);
+const ONLY_DB = process.env.BENCH_DB as 'postgres' | 'pglite' | undefined;
+const COUNT_ROUND_TRIPS = process.env.BENCH_ROUND_TRIPS === '1';
+/** The worker's default WORKER_CONCURRENCY, fetched as two batches of half of it (db/queue.ts). */
+const BATCH_SIZE = 16;
 
 const load = { connections: CONNECTIONS, seconds: SECONDS };
-const DATABASES = (process.env.BENCH_DATABASES ?? 'pglite,postgres').split(',');
 
 /** CPU ms per answered request of the load generator (this process) and, when given, of the process under load. */
 async function budgeted<T extends { ok: number; non2xx: number }>(pid: number | undefined, hammer: () => Promise<T>) {
@@ -87,7 +97,16 @@ async function startTimes() {
   }
 }
 
-async function onDatabase(kind: 'pglite' | 'postgres', peers: { hooks: number; slack: number }, slackApi: { apiUrl: string; responseUrl(id: string): string }) {
+type SlackApi = { apiUrl: string; responseUrl(id: string): string };
+type Counters = { commits: number; buffers: number };
+type Kind = 'pglite' | 'postgres';
+
+/**
+ * A fresh DATA_DIR, and on PostgreSQL a fresh database; `counters` reads its commits (`xact_commit`) and the
+ * shared buffers its statements touched (`blks_hit + blks_read`: the database's work, whatever else loads the
+ * machine) over a connection to another database, so reading them commits nothing in this one.
+ */
+async function benchDatabase(kind: Kind, slackApi: SlackApi) {
   const dataDir = mkdtempSync(join(tmpdir(), 'switchboard-scale-'));
   let dbName: string | undefined;
   let admin: postgres.Sql | undefined;
@@ -106,18 +125,127 @@ async function onDatabase(kind: 'pglite' | 'postgres', peers: { hooks: number; s
     url.pathname = `/${dbName}`;
     env.DATABASE_URL = url.toString();
   }
-  const commits = async () => Number((await admin!`select xact_commit::bigint as n from pg_stat_database where datname = ${dbName!}`)[0]!.n);
+  return {
+    env,
+    dataDir,
+    async counters(): Promise<Counters> {
+      const [row] =
+        await admin!`select xact_commit::bigint as commits, (blks_hit + blks_read)::bigint as buffers from pg_stat_database where datname = ${dbName!}`;
+      return { commits: Number(row!.commits), buffers: Number(row!.buffers) };
+    },
+    /** CPU ms so far of each PostgreSQL backend of this database, by pid (none on PGlite). */
+    backendCpu: async () => (admin ? backendCpuMs(admin, dbName!) : undefined),
+    async dispose() {
+      rmSync(dataDir, { recursive: true, force: true });
+      if (admin && dbName) {
+        await admin.unsafe(`drop database if exists ${dbName} with (force)`).catch(() => {});
+        await admin.end();
+      }
+    },
+  };
+}
+
+const round = (x: number, places = 2) => Math.round(x * 10 ** places) / 10 ** places;
+
+/** The statements behind `trips`, heaviest first, each as round trips per execution and the mean wait of one. */
+function perExecution(trips: RoundTrips, waits: RoundTrips, executions: number) {
+  return Object.entries(trips)
+    .flatMap(([application, byStatement]) =>
+      Object.entries(byStatement).map(([statement, n]) => ({
+        application,
+        statement,
+        perExecution: round(n / executions, 3),
+        meanWaitMs: round((waits[application]?.[statement] ?? 0) / n),
+      })),
+    )
+    .filter((r) => r.perExecution >= 0.001)
+    .sort((a, b) => b.perExecution - a.perExecution);
+}
+
+/**
+ * Drains what a web process stored (`stored` executions): 2 worker processes on PostgreSQL, the one embedded
+ * process on PGlite. The processes' start-up counts against the drain (`perSecond`); `afterStartPerSecond` is what
+ * they drained once every one of them answered /readyz. CPU is the draining processes' own (process.cpuUsage()).
+ */
+async function drainStored(kind: Kind, env: Record<string, string>, stored: number, counters: () => Promise<Counters>, cpuProfileDir?: string) {
+  if (cpuProfileDir) mkdirSync(cpuProfileDir, { recursive: true });
+  const opts = { cpuProfileDir };
+  const counter = COUNT_ROUND_TRIPS && kind === 'postgres' ? await startRoundTripCounter(env.DATABASE_URL!) : undefined;
+  const db = kind === 'postgres' ? postgres(env.DATABASE_URL!, { max: 1, onnotice: () => {} }) : undefined;
+  try {
+    let before: Counters | undefined;
+    if (db) {
+      await sleep(1000); // PostgreSQL 15 publishes a backend's counters up to a second after its commits
+      before = await counters();
+    }
+    const start = performance.now();
+    const processes =
+      kind === 'postgres'
+        ? await Promise.all([0, 1].map(() => startSwitchboard('worker', counter ? { ...env, DATABASE_URL: counter.url } : env, opts)))
+        : [await startSwitchboard('all', env, opts)];
+    const depth = db
+      ? async () => Number((await db`select count(*)::int as n from executions where status in ('queued','failed','running')`)[0]!.n)
+      : async () => ((await (await fetch(`${processes[0]!.base}/readyz`)).json()) as any).checks.queue.depth as number;
+    const readyAt = performance.now();
+    const tripsAtReady = counter?.counts();
+    const waitsAtReady = counter?.waits();
+    const leftAtReady = await depth();
+    const seconds = await waitDrained(start, depth);
+    const tripsAtEnd = counter?.counts();
+    const waitsAtEnd = counter?.waits();
+    const cpu = await Promise.all(processes.map((p) => cpuSeconds(p.base!)));
+    const rss = processes.map((p) => rssMb(p.child.pid));
+    await Promise.all(processes.map((p) => p.stop()));
+    let commitsPerExecution: number | undefined;
+    let buffersPerExecution: number | undefined;
+    if (before) {
+      await sleep(1000);
+      const after = await counters();
+      commitsPerExecution = round((after.commits - before.commits) / stored);
+      buffersPerExecution = Math.round((after.buffers - before.buffers) / stored);
+    }
+    const afterStart = seconds - (readyAt - start) / 1000;
+    const steady = tripsAtReady && tripsAtEnd && leftAtReady ? roundTripsBetween(tripsAtReady, tripsAtEnd) : undefined;
+    const steadyTotal = steady ? Object.values(steady).reduce((a, s) => a + Object.values(s).reduce((x, y) => x + y, 0), 0) : 0;
+    return {
+      seconds: round(seconds),
+      perSecond: Math.round(stored / seconds),
+      startSeconds: round((readyAt - start) / 1000),
+      leftAtReady,
+      afterStartPerSecond: leftAtReady && afterStart > 0 ? Math.round(leftAtReady / afterStart) : undefined,
+      commitsPerExecution,
+      buffersPerExecution,
+      cpuMsPerExecution: round((cpu.reduce((a, b) => a + b, 0) * 1000) / stored),
+      /** Each process's CPU seconds over the drain's wall time (start-up included): how busy it was. */
+      busy: cpu.map((c) => round(c / seconds)),
+      rssMb: rss,
+      roundTrips: steady && {
+        perExecution: round(steadyTotal / leftAtReady, 3),
+        perBatch: round((steadyTotal / leftAtReady) * BATCH_SIZE, 1),
+        statements: perExecution(steady, roundTripsBetween(waitsAtReady!, waitsAtEnd!), leftAtReady),
+      },
+      topFrames: cpuProfileDir ? topFrames(cpuProfileDir) : undefined,
+      topPackages: cpuProfileDir ? topFrames(cpuProfileDir, 12, 'file') : undefined,
+    };
+  } finally {
+    await db?.end();
+    await counter?.close();
+  }
+}
+
+async function onDatabase(kind: Kind, peers: { hooks: number; slack: number }, slackApi: SlackApi) {
+  const { env, dataDir, counters, backendCpu, dispose } = await benchDatabase(kind, slackApi);
   try {
     // Ingest only: a web process acks and stores; nothing runs the executions yet.
     const cpuProfileDir = PROFILE_DIR && join(PROFILE_DIR, kind);
     if (cpuProfileDir) mkdirSync(cpuProfileDir, { recursive: true });
     const web = await startSwitchboard('web', env, { cpuProfileDir });
     const cpuBefore = await cpuSeconds(web.base!);
-    const postgresBefore = admin && (await backendCpuMs(admin, dbName!));
+    const postgresBefore = await backendCpu();
     const ingest = await budgeted(web.child.pid, () => hammerHooks(web.base!, { ...load, secret: SECRET }));
-    const postgresHooks = admin && (await backendCpuMs(admin, dbName!));
+    const postgresHooks = await backendCpu();
     const slack = await budgeted(web.child.pid, () => hammerSlack(web.base!, { ...load, secret: SIGNING_SECRET, responseUrl: slackApi.responseUrl }));
-    const postgresSlack = admin && (await backendCpuMs(admin, dbName!));
+    const postgresSlack = await backendCpu();
     const stored = ingest.ok + slack.ok;
     const cpuMsPerEvent = (((await cpuSeconds(web.base!)) - cpuBefore) * 1000) / stored;
     // PostgreSQL's backends for this database, per stored event of each load (its shared WAL writer not counted).
@@ -131,34 +259,8 @@ async function onDatabase(kind: 'pglite' | 'postgres', peers: { hooks: number; s
     const webRss = rssMb(web.child.pid);
     await web.stop();
 
-    // Drain what was ingested: 2 worker processes on PostgreSQL, the single embedded process on PGlite.
     const drainProfileDir = cpuProfileDir && join(cpuProfileDir, 'drain');
-    if (drainProfileDir) mkdirSync(drainProfileDir, { recursive: true });
-    const drainOpts = { cpuProfileDir: drainProfileDir };
-    let drainSeconds: number;
-    let workerRss: number[];
-    let commitsPerExecution: number | undefined;
-    if (kind === 'postgres') {
-      const db = postgres(env.DATABASE_URL!, { max: 1, onnotice: () => {} });
-      const depth = async () => Number((await db`select count(*)::int as n from executions where status in ('queued','failed','running')`)[0]!.n);
-      await sleep(1000); // PostgreSQL 15 publishes a backend's counters up to a second after its commits
-      const commitsBefore = await commits();
-      const start = performance.now();
-      const workers = await Promise.all([startSwitchboard('worker', env, drainOpts), startSwitchboard('worker', env, drainOpts)]);
-      drainSeconds = await waitDrained(start, depth);
-      workerRss = workers.map((w) => rssMb(w.child.pid));
-      await Promise.all(workers.map((w) => w.stop()));
-      await db.end();
-      await sleep(1000);
-      commitsPerExecution = Math.round((((await commits()) - commitsBefore) / stored) * 100) / 100;
-    } else {
-      const start = performance.now();
-      const all = await startSwitchboard('all', env, drainOpts);
-      const depth = async () => ((await (await fetch(`${all.base}/readyz`)).json()) as any).checks.queue.depth as number;
-      drainSeconds = await waitDrained(start, depth);
-      workerRss = [rssMb(all.child.pid)];
-      await all.stop();
-    }
+    const drain = await drainStored(kind, env, stored, counters, drainProfileDir);
 
     const all = await startSwitchboard('all', env);
     const latency = await replyLatency(all.base!);
@@ -212,25 +314,73 @@ async function onDatabase(kind: 'pglite' | 'postgres', peers: { hooks: number; s
       errors: ingest.errors + slack.errors,
       executions: stored,
       cpuMsPerEvent: Math.round(cpuMsPerEvent * 1000) / 1000,
-      drainPerSecond: Math.round(stored / drainSeconds),
-      commitsPerExecution,
-      workers: workerRss.length,
+      drainPerSecond: drain.perSecond,
+      commitsPerExecution: drain.commitsPerExecution,
+      workers: drain.rssMb.length,
       allIngest,
       replyP50: latency.p50,
       replyP99: latency.p99,
-      rssMb: { web: webRss, bareWeb: bareWebRss, workers: workerRss, all: allRss },
+      rssMb: { web: webRss, bareWeb: bareWebRss, workers: drain.rssMb, all: allRss },
       topFrames: cpuProfileDir ? topFrames(cpuProfileDir) : undefined,
       topPackages: cpuProfileDir ? topFrames(cpuProfileDir, 12, 'file') : undefined,
-      drainTopFrames: drainProfileDir ? topFrames(drainProfileDir) : undefined,
-      drainTopPackages: drainProfileDir ? topFrames(drainProfileDir, 12, 'file') : undefined,
+      drainTopFrames: drain.topFrames,
+      drainTopPackages: drain.topPackages,
+      drain,
     };
   } finally {
-    rmSync(dataDir, { recursive: true, force: true });
-    if (admin && dbName) {
-      await admin.unsafe(`drop database if exists ${dbName} with (force)`).catch(() => {});
-      await admin.end();
+    await dispose();
+  }
+}
+
+/**
+ * BENCH_ONLY=drain: DRAIN_EVENTS events stored by a web process (half signed hooks, half Slack questions answered at
+ * the fake Slack), then drained; one database or both.
+ */
+async function drainOnly(kinds: Kind[], slackApi: SlackApi) {
+  const results = [];
+  for (const kind of kinds) {
+    const { env, counters, dispose } = await benchDatabase(kind, slackApi);
+    try {
+      const web = await startSwitchboard('web', env);
+      const half = Math.floor(DRAIN_EVENTS / 2);
+      const hooks = await hammerHooks(web.base!, { ...load, amount: half, secret: SECRET });
+      const slack = await hammerSlack(web.base!, { ...load, amount: DRAIN_EVENTS - half, secret: SIGNING_SECRET, responseUrl: slackApi.responseUrl });
+      await web.stop();
+      const stored = hooks.ok + slack.ok;
+      const drain = await drainStored(kind, env, stored, counters, PROFILE_DIR && join(PROFILE_DIR, kind, 'drain'));
+      results.push({ kind, stored, ...drain });
+    } finally {
+      await dispose();
     }
   }
+  for (const r of results) {
+    if (r.roundTrips) {
+      console.log(
+        `\nround trips of the ${r.kind} workers after start-up: ${r.roundTrips.perExecution} per execution, ${r.roundTrips.perBatch} per batch of ${BATCH_SIZE}`,
+      );
+      console.table(r.roundTrips.statements.slice(0, 20));
+    }
+    if (r.topFrames) {
+      console.log(`\ndrain on ${r.kind}, top frames by self time (%):`);
+      console.table(r.topFrames);
+      console.table(r.topPackages);
+    }
+  }
+  return {
+    rows: results.map((r) => ({
+      setup: `drain on ${r.kind} (${r.kind === 'postgres' ? '2 worker processes' : '1 embedded process'})`,
+      executions: r.stored,
+      'exec/s (start-up counted)': r.perSecond,
+      'start-up s': r.startSeconds,
+      'exec/s after start-up': r.afterStartPerSecond ?? '',
+      'commits/exec': r.commitsPerExecution ?? '',
+      'buffers/exec': r.buffersPerExecution ?? '',
+      'CPU ms/exec': r.cpuMsPerExecution,
+      'busy (CPU s / wall s)': r.busy.join(' + '),
+      'round trips/exec': r.roundTrips?.perExecution ?? '',
+    })),
+    data: { events: DRAIN_EVENTS, roundTripsCounted: COUNT_ROUND_TRIPS, results },
+  };
 }
 
 async function postgresReachable() {
@@ -250,6 +400,11 @@ const ratio = (x: number) => `${x.toFixed(2)}×`;
 export async function run() {
   const fakeSlack = await startFakeSlack();
   try {
+    if (ONLY === 'drain') {
+      const reachable: Kind[] = (await postgresReachable()) ? ['postgres', 'pglite'] : ['pglite'];
+      return await drainOnly(ONLY_DB ? [ONLY_DB] : reachable, fakeSlack);
+    }
+    if (ONLY) throw new Error(`BENCH_ONLY=${ONLY}: only \`drain\` is known`);
     const floor = await startPeer('floor-server', { SECRET });
     const floorHooks = await budgeted(floor.child.pid, () => hammerHooks(floor.base!, { ...load, secret: SECRET }));
     const floorRss = rssMb(floor.child.pid);
@@ -259,8 +414,8 @@ export async function run() {
     const boltRss = rssMb(bolt.child.pid);
     await bolt.stop();
     const start = await startTimes();
-    const reachable: ('pglite' | 'postgres')[] = (await postgresReachable()) ? ['pglite', 'postgres'] : ['pglite'];
-    const kinds = reachable.filter((kind) => DATABASES.includes(kind));
+    const reachable: Kind[] = (await postgresReachable()) ? ['pglite', 'postgres'] : ['pglite'];
+    const kinds = ONLY_DB ? [ONLY_DB] : reachable;
     const results = [];
     for (const kind of kinds) results.push(await onDatabase(kind, { hooks: floorHooks.rps, slack: boltSlack.rps }, fakeSlack));
     const rows = [

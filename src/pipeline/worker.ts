@@ -2,7 +2,7 @@
  * The worker: runs one execution attempt. The agent's answer is stored before it is delivered, so a
  * retry after a failed delivery re-sends the stored answer instead of asking the agent again.
  */
-import type { Answer, ExecutionRow, Store } from '../../db/index.ts';
+import type { Answer, ExecutionRow, StartedExecution, Store } from '../../db/index.ts';
 import { scopeChain, type Budget, type LiveReplies, type LiveStream } from '../llm/index.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Redactor } from '../redact.ts';
@@ -79,7 +79,7 @@ export function createWorker(deps: WorkerDeps) {
     return redeliver.length ? { ...health, redeliver } : health;
   }
 
-  async function answer(execution: ExecutionRow, prepared: Prepared | undefined, envelope: Envelope, live: LiveStream | undefined): Promise<AgentResult> {
+  async function answer(execution: StartedExecution, prepared: Prepared | undefined, envelope: Envelope, live: LiveStream | undefined): Promise<AgentResult> {
     const agent = deps.agents.get(execution.agent);
     if (!agent) return { text: `There is no ${execution.agent} agent.`, data: { unknownAgent: true } };
     if (!(await store.isAgentEnabled(agent.name))) {
@@ -92,7 +92,7 @@ export function createWorker(deps: WorkerDeps) {
       intent: { name: execution.intent as IntentName, args: execution.args } satisfies Intent,
       executionId: execution.id,
       conversationId: execution.conversationId,
-      history: prepared?.history ?? (await store.history(execution.conversationId, execution.messageId)),
+      history: prepared?.history ?? execution.history,
       llm: scopeChain(deps.llm, { overBudget, onDelta: live?.onDelta }),
       logger,
       now: deps.now,

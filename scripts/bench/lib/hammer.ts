@@ -3,7 +3,8 @@ import autocannon from 'autocannon';
 import { Webhook } from 'standardwebhooks';
 import { slackSignature, TEAM } from '../../../test/fakes/slack-api.ts';
 
-type Load = { connections: number; seconds: number };
+/** For `seconds`, or until `amount` requests were made when it is given. */
+type Load = { connections: number; seconds: number; amount?: number };
 type Setup = (n: number) => { body: string; headers: Record<string, string> };
 
 async function hammer(base: string, path: string, opts: Load, setup: Setup) {
@@ -11,7 +12,7 @@ async function hammer(base: string, path: string, opts: Load, setup: Setup) {
   const result = await autocannon({
     url: base,
     connections: opts.connections,
-    duration: opts.seconds,
+    ...(opts.amount ? { amount: opts.amount } : { duration: opts.seconds }),
     requests: [{ method: 'POST', path, setupRequest: (req: any) => ({ ...req, ...setup(++n) }) }],
   });
   const ok = result['2xx'];
