@@ -3,11 +3,11 @@
  * messages, executions and jobs, a few multi-row statements for the whole batch (see db/group-commit.ts for
  * how concurrent requests join one).
  */
-import { randomUUID } from 'node:crypto';
 import { and, eq, inArray, sql } from 'drizzle-orm';
 import type { Destination } from '../src/ports.ts';
 import type { Envelope, Intent } from '../src/types.ts';
 import type { Db } from './client.ts';
+import { insertMessagesAndExecutions, keysOf, lockPersons, needsSteps, newRows, personOf, storeAtOnce } from './ingest-at-once.ts';
 import type { Queue } from './queue.ts';
 import { rowsOf } from './rows.ts';
 import { deliveries, executions } from './schema.ts';
@@ -32,8 +32,6 @@ export type IngestItem = { envelope: Envelope; targets: Assignment[]; quota?: Qu
  */
 export class StoreSingly extends Error {}
 
-/** The dedup keys of an envelope: its delivery id, and its content key when it has one. */
-const keysOf = (envelope: Envelope) => (envelope.contentKey === undefined ? [envelope.deliveryId] : [envelope.deliveryId, envelope.contentKey]);
 const keyOf = (channel: string, key: string) => `${channel}\u0000${key}`;
 /** Per item while its batch is stored: a duplicate, refused by its quota, or holding the delivery rows it inserted. */
 type Outcome = 'duplicate' | OverQuota | { rowIds: string[] };
@@ -42,7 +40,6 @@ const byKey =
   <T>(key: (row: T) => string) =>
   (a: T, b: T) =>
     key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0;
-const personOf = (envelope: Envelope) => `switchboard:quota:${envelope.channel}:${envelope.userId}`;
 
 /**
  * Stores each envelope and enqueues its executions (one per routing target), or recognizes a duplicate
@@ -55,8 +52,25 @@ const personOf = (envelope: Envelope) => `switchboard:quota:${envelope.channel}:
  * refuses, has the rows it got deleted again before commit, as a rollback of its own would.
  */
 export async function ingestBatch(db: Db, queue: Queue, items: IngestItem[]): Promise<(IngestResult | OverQuota)[]> {
+  // The common batch, every item new and under its quota, in one statement (db/ingest-at-once.ts); a batch whose
+  // items share a key needs the step-by-step path's decisions at once.
+  const keys = items.flatMap((item) => keysOf(item.envelope).map((k) => keyOf(item.envelope.channel, k)));
+  if (new Set(keys).size === keys.length) {
+    try {
+      return await storeAtOnce(db, queue, items);
+    } catch (err) {
+      if (!needsSteps(err)) throw err;
+    }
+  }
+  return storeStepByStep(db, queue, items);
+}
+
+/** The batch with a decision per item: duplicates, quotas, keys wanted twice, conversations created meanwhile. */
+async function storeStepByStep(db: Db, queue: Queue, items: IngestItem[]): Promise<(IngestResult | OverQuota)[]> {
   const outcomes = await db.transaction(async (tx) => {
     const t = tx as unknown as Db;
+    // Quota locks first, as at once: every batch waits for locks and keys in the same order, never in a cycle.
+    await lockPersons(t, items);
     const keys = items.map((item) => keysOf(item.envelope));
     const claimedBy = new Map<string, number>();
     for (const [i, item] of items.entries()) {
@@ -116,61 +130,15 @@ export async function ingestBatch(db: Db, queue: Queue, items: IngestItem[]): Pr
         t,
         admitted.map((a) => a.item.envelope),
       );
-      // Snake-case rows for json_to_recordset: the batch is sent as one JSON text per table, serialized once,
-      // instead of a bound parameter per column per row (which costs more to build than to store).
-      const messageRows: Record<string, unknown>[] = [];
-      const executionRows: Record<string, unknown>[] = [];
-      for (const [a, { i, item, deliveryRowId }] of admitted.entries()) {
-        const { envelope, targets } = item;
-        const conversationId = conversationIds[a]!;
-        const receivedAt = new Date(envelope.receivedAt).toISOString();
-        // Ids are made here so the message can name its execution without a second write.
-        const messageId = randomUUID();
-        const ids = targets.map(() => randomUUID());
-        messageRows.push({
-          id: messageId,
-          conversation_id: conversationId,
-          user_id: envelope.userId,
-          user_name: envelope.userName,
-          text: envelope.text,
-          execution_id: ids[0],
-        });
-        for (const [n, assigned] of targets.entries()) {
-          executionRows.push({
-            id: ids[n],
-            conversation_id: conversationId,
-            message_id: messageId,
-            delivery_id: deliveryRowId,
-            channel: envelope.channel,
-            tenant_id: envelope.tenantId,
-            user_id: envelope.userId,
-            agent: assigned.agent,
-            intent: assigned.intent.name,
-            args: assigned.intent.args,
-            envelope,
-            destination: assigned.destination,
-            route_id: assigned.ruleId,
-            received_at: receivedAt,
-          });
-        }
-        results.set(i, { executionId: ids[0]!, executionIds: ids, conversationId, duplicate: false });
+      const rows = newRows(admitted.map(({ item, deliveryRowId }, a) => ({ item, conversation: conversationIds[a]!, deliveryRowId })));
+      for (const [a, { i }] of admitted.entries()) {
+        results.set(i, { executionId: rows.ids[a]![0]!, executionIds: rows.ids[a]!, conversationId: conversationIds[a]!, duplicate: false });
       }
       // One statement for both tables: the executions' foreign key to their message is checked at its end.
-      await t.execute(sql`
-        with m as (
-          insert into messages (id, conversation_id, role, user_id, user_name, text, execution_id)
-          select r.id, r.conversation_id, 'user', r.user_id, r.user_name, r.text, r.execution_id
-          from json_to_recordset(${JSON.stringify(messageRows)}::json)
-            as r(id uuid, conversation_id uuid, user_id text, user_name text, text text, execution_id uuid)
-        )
-        insert into executions (id, conversation_id, message_id, delivery_id, channel, tenant_id, user_id, agent, intent, args, envelope, destination, route_id, received_at)
-        select r.id, r.conversation_id, r.message_id, r.delivery_id, r.channel, r.tenant_id, r.user_id, r.agent, r.intent, coalesce(r.args, '{}'), r.envelope, r.destination, r.route_id, r.received_at
-        from json_to_recordset(${JSON.stringify(executionRows)}::json)
-          as r(id uuid, conversation_id uuid, message_id uuid, delivery_id uuid, channel text, tenant_id text, user_id text, agent text, intent text,
-               args jsonb, envelope jsonb, destination jsonb, route_id uuid, received_at timestamptz)`);
+      await t.execute(sql`with ${insertMessagesAndExecutions(rows, sql`uuid`, sql`r.conversation`, sql``)} select 1`);
       await queue.enqueueMany(
         t,
-        executionRows.map((row) => ({ executionId: row.id as string })),
+        rows.executions.map((row) => ({ executionId: row.id as string })),
       );
     }
     return outcome.map((o, i) => (o === 'duplicate' ? o : 'overQuota' in o ? o : results.get(i)!));
@@ -181,19 +149,13 @@ export async function ingestBatch(db: Db, queue: Queue, items: IngestItem[]): Pr
 
 /**
  * Marks the admitted items whose senders are over their quota, and queues their delivery rows for undoing.
- * Counted after the dedup rows, so a platform's retry of an admitted event stays a duplicate. A
- * transaction-scoped advisory lock per person, taken in one order by every batch, makes concurrent messages
- * from one person (in any process) count one after another, so a burst cannot slip past; messages of one
- * person inside the batch count those admitted before them.
+ * Counted after the dedup rows, so a platform's retry of an admitted event stays a duplicate, and under the
+ * person's quota lock (`lockPersons`, taken at the start of the transaction), so a burst cannot slip past;
+ * messages of one person inside the batch count those admitted before them.
  */
 async function refuseOverQuota(db: Db, items: IngestItem[], outcome: Outcome[], undo: string[]) {
   const counted = items.flatMap((item, i) => (item.quota && outcome[i] !== 'duplicate' ? [{ i, item, quota: item.quota }] : []));
   if (!counted.length) return;
-  const persons = [...new Set(counted.map((c) => personOf(c.item.envelope)))].sort();
-  // The aggregate takes the locks one after another in the sorted order of its input.
-  await db.execute(
-    sql`select count(pg_advisory_xact_lock(hashtextextended(k, 0))) from (select k from json_array_elements_text(${JSON.stringify(persons)}::json) as k order by k) as sorted`,
-  );
   const since = new Date(Math.min(...counted.map((c) => c.quota.since.getTime())));
   const who = [...new Map(counted.map((c) => [personOf(c.item.envelope), { channel: c.item.envelope.channel, user_id: c.item.envelope.userId }])).values()];
   // One index lookup per person (the aggregate keeps the planner from turning it into a scan of every execution).

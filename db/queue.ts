@@ -41,6 +41,11 @@ export type Queue = {
   enqueue(tx: Db, job: ExecutionJob, startAfterSeconds?: number): Promise<void>;
   /** Enqueues many jobs in one statement (pg-boss's batch insert), inside the caller's transaction. */
   enqueueMany(tx: Db, jobs: ExecutionJob[]): Promise<void>;
+  /**
+   * The statement pg-boss's batch insert runs for `jobs`, built by pg-boss itself but not run: an `INSERT` whose
+   * one parameter `$1` is `value`, for the caller to run as a part of its own statement (the same rows pg-boss writes).
+   */
+  insertStatement(jobs: ExecutionJob[]): Promise<{ text: string; value: unknown }>;
   /** Runs `handler` for execution jobs, `concurrency` at a time, and `onLost` for jobs whose last retry never finished. */
   work(concurrency: number, handler: (job: Job<ExecutionJob>) => Promise<void>, onLost: (job: Job<ExecutionJob>) => Promise<void>): Promise<void>;
   /** Runs `handler` on a cron schedule (pg-boss keeps one schedule per name across all processes). */
@@ -150,6 +155,25 @@ export async function startQueue(handle: DatabaseHandle, opts: QueueOptions): Pr
         jobs.map((data) => ({ data })),
         { db: fromDrizzle(tx as never, sql as never) },
       );
+    },
+    async insertStatement(jobs) {
+      let built: { text: string; value: unknown } | undefined;
+      const capture = {
+        async executeSql(text: string, values: unknown[]) {
+          built = { text, value: values[0] };
+          return { rows: [] };
+        },
+      };
+      await boss.insert(
+        EXECUTIONS_QUEUE,
+        jobs.map((data) => ({ data })),
+        { db: capture as never },
+      );
+      // A queue with pg-boss's own NOTIFY wraps its insert in a WITH, which cannot be nested in another statement's.
+      if (!built || !/^\s*INSERT\b/i.test(built.text) || !built.text.includes('$1') || built.text.includes('$2')) {
+        throw new Error(`pg-boss's job insert for ${EXECUTIONS_QUEUE} is not a plain INSERT with one parameter; keep the queue's notify off`);
+      }
+      return built;
     },
     async work(concurrency, handler, onLost) {
       // Other processes' commits wake this one's workers; polling every second remains the backstop.

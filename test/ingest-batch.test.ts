@@ -5,8 +5,10 @@
  * purpose: `npm run mutate` runs these once per mutant.
  */
 import { randomUUID } from 'node:crypto';
-import { eq, inArray } from 'drizzle-orm';
+import { eq, inArray, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Db } from '../db/client.ts';
+import { needsSteps, storeAtOnce } from '../db/ingest-at-once.ts';
 import { openEmbeddedStore } from './support/databases.ts';
 import { ingestBatch, StoreSingly, type IngestItem, type IngestResult, type OverQuota } from '../db/ingest.ts';
 import { conversations, deliveries, executions, messages } from '../db/schema.ts';
@@ -279,5 +281,100 @@ describe('storing a batch of envelopes', () => {
     const since = new Date(Date.now() - 1000);
     const [outcome] = await batch([{ envelope: envelope({ userId: `U-${randomUUID()}` }), targets: [ask], quota: { limit: 0, since, windowSeconds: 60 } }]);
     expect(outcome).toEqual({ overQuota: { resetAt: new Date(since.getTime() + 60_000), limit: 0 } });
+  });
+});
+
+/** The database handle with a count of the statements and transactions begun on it (not those inside a transaction). */
+function counted(db: Db) {
+  const calls = { execute: 0, transaction: 0 };
+  const wrapped = new Proxy(db, {
+    get(target, name) {
+      const value = Reflect.get(target, name, target);
+      if (name !== 'execute' && name !== 'transaction') return typeof value === 'function' ? value.bind(target) : value;
+      return (...args: unknown[]) => {
+        calls[name]++;
+        return (value as (...a: unknown[]) => unknown).apply(target, args);
+      };
+    },
+  });
+  return { calls, db: wrapped };
+}
+
+describe('the common batch in one statement', () => {
+  const hourly = () => ({ limit: 60, since: new Date(Date.now() - 3_600_000), windowSeconds: 3600 });
+
+  it('stores a batch of new envelopes with one statement and no transaction of its own, a quota adding one around it', async () => {
+    const plain = counted(opened.handle.db);
+    const outcomes = await ingestBatch(plain.db, opened.store.queue, [
+      { envelope: envelope(), targets: [ask] },
+      { envelope: envelope({ contentKey: `sha256:${randomUUID()}` }), targets: [ask, ask] },
+    ]);
+    expect(plain.calls).toEqual({ execute: 1, transaction: 0 });
+    expect(outcomes.map((o) => (o as IngestResult).executionIds.length)).toEqual([1, 2]);
+    const quota = counted(opened.handle.db);
+    stored((await ingestBatch(quota.db, opened.store.queue, [{ envelope: envelope({ userId: `U-${randomUUID()}` }), targets: [ask], quota: hourly() }]))[0]);
+    expect(quota.calls).toEqual({ execute: 0, transaction: 1 });
+  });
+
+  it('writes nothing at once when an item is a duplicate, then stores the rest step by step', async () => {
+    const earlier = envelope();
+    stored((await batch([{ envelope: earlier, targets: [ask] }]))[0]);
+    const fresh = envelope({ conversationKey: `T1:C1:${randomUUID()}` });
+    const steps = counted(opened.handle.db);
+    const outcomes = await ingestBatch(steps.db, opened.store.queue, [
+      { envelope: fresh, targets: [ask] },
+      { envelope: { ...earlier }, targets: [ask] },
+    ]);
+    expect(steps.calls.transaction).toBe(1);
+    expect(outcomes.map((o) => (o as IngestResult).duplicate)).toEqual([false, true]);
+    // The fresh item's delivery and conversation are there once: the statement that failed left nothing behind.
+    expect(await opened.handle.db.select().from(deliveries).where(eq(deliveries.deliveryId, fresh.deliveryId))).toHaveLength(1);
+    expect(await opened.handle.db.select().from(conversations).where(eq(conversations.conversationKey, fresh.conversationKey))).toHaveLength(1);
+  });
+
+  it('writes nothing at once for a sender over the quota, whose refusal then leaves no conversation', async () => {
+    const user = `U-${randomUUID()}`;
+    const key = `T1:C1:${randomUUID()}`;
+    const outcomes = await batch([
+      { envelope: envelope({ userId: user }), targets: [ask], quota: { ...hourly(), limit: 1 } },
+      { envelope: envelope({ userId: user, conversationKey: key }), targets: [ask], quota: { ...hourly(), limit: 1 } },
+    ]);
+    stored(outcomes[0]);
+    expect(outcomes[1]).toMatchObject({ overQuota: { limit: 1 } });
+    expect(await opened.handle.db.select().from(conversations).where(eq(conversations.conversationKey, key))).toEqual([]);
+  });
+
+  it('refuses at once, writing nothing, two items that name one key', async () => {
+    const e = envelope();
+    const twice = storeAtOnce(opened.handle.db, opened.store.queue, [
+      { envelope: e, targets: [ask] },
+      { envelope: { ...e, conversationKey: `T1:C1:${randomUUID()}` }, targets: [ask] },
+    ]);
+    await expect(twice).rejects.toSatisfy(needsSteps);
+    expect(await opened.handle.db.select().from(deliveries).where(eq(deliveries.deliveryId, e.deliveryId))).toEqual([]);
+    expect(await opened.handle.db.select().from(conversations).where(eq(conversations.conversationKey, e.conversationKey))).toEqual([]);
+  });
+
+  it('queues jobs at once that are the rows pg-boss’s own insert writes', async () => {
+    const [atOnce] = await batch([{ envelope: envelope(), targets: [ask] }]);
+    const e = envelope();
+    // A key named twice sends the batch step by step, where pg-boss inserts the job itself.
+    const [stepByStep] = await batch([
+      { envelope: e, targets: [ask] },
+      { envelope: e, targets: [ask] },
+    ]);
+    const job = async (executionId: string) => {
+      const rows = await opened.handle.db.execute(sql`
+        select name, priority, state, retry_limit, retry_delay, retry_backoff, retry_delay_max, expire_seconds, deletion_seconds,
+          policy, dead_letter, heartbeat_seconds, singleton_key, singleton_on, group_id, blocked, pending_dependencies, data,
+          keep_until - start_after as kept, start_after <= now() as startable
+        from pgboss.job where data->>'executionId' = ${executionId}`);
+      const found = (Array.isArray(rows) ? rows : (rows as { rows: unknown[] }).rows) as Record<string, unknown>[];
+      expect(found).toHaveLength(1);
+      return { ...found[0], data: undefined };
+    };
+    const first = await job(stored(atOnce).executionId);
+    expect(first).toMatchObject({ name: 'executions', state: 'created', dead_letter: 'executions-dead', startable: true });
+    expect(first).toEqual(await job(stored(stepByStep).executionId));
   });
 });

@@ -16,6 +16,8 @@
  * process, then drained, with the draining processes' start-up reported apart from the drain after it, and their
  * CPU time. BENCH_DB (`postgres` or `pglite`) picks one database. BENCH_ROUND_TRIPS=1 puts the workers behind a relay
  * that counts their round trips to PostgreSQL, statement by statement (it costs some throughput; both modes).
+ * Where the cores go: CPU ms per request of the load generator (this process), of the peer or web process
+ * (/proc/<pid>/stat) and of PostgreSQL's backends for the benchmark database.
  */
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -26,7 +28,7 @@ import { roundTripsBetween, startRoundTripCounter, type RoundTrips } from '../..
 import { hammerHooks, hammerSlack } from './lib/hammer.ts';
 import { topFrames } from './lib/profile.ts';
 import { summarize } from './lib/stats.ts';
-import { BENCH_TOKEN, cpuSeconds, rssMb, startPeer, startSwitchboard } from './lib/process.ts';
+import { BENCH_TOKEN, backendCpuMs, backendCpuSpent, cpuSeconds, procCpuMs, rssMb, startPeer, startSwitchboard } from './lib/process.ts';
 
 const SECRET = `whsec_${Buffer.from('switchboard-bench-secret-32-bytes').toString('base64')}`;
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
@@ -41,6 +43,17 @@ const COUNT_ROUND_TRIPS = process.env.BENCH_ROUND_TRIPS === '1';
 const BATCH_SIZE = 16;
 
 const load = { connections: CONNECTIONS, seconds: SECONDS };
+
+/** CPU ms per answered request of the load generator (this process) and, when given, of the process under load. */
+async function budgeted<T extends { ok: number; non2xx: number }>(pid: number | undefined, hammer: () => Promise<T>) {
+  const served = procCpuMs(pid);
+  const generator = process.cpuUsage();
+  const result = await hammer();
+  const { user, system } = process.cpuUsage(generator);
+  const requests = result.ok + result.non2xx;
+  const perRequest = (ms: number) => Math.round((ms / requests) * 1000) / 1000;
+  return { ...result, generatorCpuMs: perRequest((user + system) / 1000), serverCpuMs: perRequest(procCpuMs(pid) - served) };
+}
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Seconds from `start` (taken before the workers were spawned, so start-up counts against them) until nothing waits. */
@@ -120,6 +133,8 @@ async function benchDatabase(kind: Kind, slackApi: SlackApi) {
         await admin!`select xact_commit::bigint as commits, (blks_hit + blks_read)::bigint as buffers from pg_stat_database where datname = ${dbName!}`;
       return { commits: Number(row!.commits), buffers: Number(row!.buffers) };
     },
+    /** CPU ms so far of each PostgreSQL backend of this database, by pid (none on PGlite). */
+    backendCpu: async () => (admin ? backendCpuMs(admin, dbName!) : undefined),
     async dispose() {
       rmSync(dataDir, { recursive: true, force: true });
       if (admin && dbName) {
@@ -219,17 +234,28 @@ async function drainStored(kind: Kind, env: Record<string, string>, stored: numb
 }
 
 async function onDatabase(kind: Kind, peers: { hooks: number; slack: number }, slackApi: SlackApi) {
-  const { env, dataDir, counters, dispose } = await benchDatabase(kind, slackApi);
+  const { env, dataDir, counters, backendCpu, dispose } = await benchDatabase(kind, slackApi);
   try {
     // Ingest only: a web process acks and stores; nothing runs the executions yet.
     const cpuProfileDir = PROFILE_DIR && join(PROFILE_DIR, kind);
     if (cpuProfileDir) mkdirSync(cpuProfileDir, { recursive: true });
     const web = await startSwitchboard('web', env, { cpuProfileDir });
     const cpuBefore = await cpuSeconds(web.base!);
-    const ingest = await hammerHooks(web.base!, { ...load, secret: SECRET });
-    const slack = await hammerSlack(web.base!, { ...load, secret: SIGNING_SECRET, responseUrl: slackApi.responseUrl });
+    const postgresBefore = await backendCpu();
+    const ingest = await budgeted(web.child.pid, () => hammerHooks(web.base!, { ...load, secret: SECRET }));
+    const postgresHooks = await backendCpu();
+    const slack = await budgeted(web.child.pid, () => hammerSlack(web.base!, { ...load, secret: SIGNING_SECRET, responseUrl: slackApi.responseUrl }));
+    const postgresSlack = await backendCpu();
     const stored = ingest.ok + slack.ok;
     const cpuMsPerEvent = (((await cpuSeconds(web.base!)) - cpuBefore) * 1000) / stored;
+    // PostgreSQL's backends for this database, per stored event of each load (its shared WAL writer not counted).
+    const postgresCpuMs =
+      postgresBefore && postgresHooks && postgresSlack
+        ? {
+            hooks: Math.round((backendCpuSpent(postgresBefore, postgresHooks) / ingest.ok) * 1000) / 1000,
+            slack: Math.round((backendCpuSpent(postgresHooks, postgresSlack) / slack.ok) * 1000) / 1000,
+          }
+        : undefined;
     const webRss = rssMb(web.child.pid);
     await web.stop();
 
@@ -267,8 +293,23 @@ async function onDatabase(kind: Kind, peers: { hooks: number; slack: number }, s
     }
     return {
       kind,
-      hooks: { rps: ingest.rps, ofPeer: ingest.rps / peers.hooks, p50: ingest.p50, p99: ingest.p99 },
-      slack: { rps: slack.rps, ofPeer: slack.rps / peers.slack, p50: slack.p50, p99: slack.p99 },
+      hooks: {
+        rps: ingest.rps,
+        ofPeer: ingest.rps / peers.hooks,
+        p50: ingest.p50,
+        p99: ingest.p99,
+        webCpuMs: ingest.serverCpuMs,
+        generatorCpuMs: ingest.generatorCpuMs,
+      },
+      slack: {
+        rps: slack.rps,
+        ofPeer: slack.rps / peers.slack,
+        p50: slack.p50,
+        p99: slack.p99,
+        webCpuMs: slack.serverCpuMs,
+        generatorCpuMs: slack.generatorCpuMs,
+      },
+      postgresCpuMs,
       non2xx: ingest.non2xx + slack.non2xx,
       errors: ingest.errors + slack.errors,
       executions: stored,
@@ -365,15 +406,16 @@ export async function run() {
     }
     if (ONLY) throw new Error(`BENCH_ONLY=${ONLY}: only \`drain\` is known`);
     const floor = await startPeer('floor-server', { SECRET });
-    const floorHooks = await hammerHooks(floor.base!, { ...load, secret: SECRET });
+    const floorHooks = await budgeted(floor.child.pid, () => hammerHooks(floor.base!, { ...load, secret: SECRET }));
     const floorRss = rssMb(floor.child.pid);
     await floor.stop();
     const bolt = await startPeer('bolt-server', { SLACK_SECRET: SIGNING_SECRET });
-    const boltSlack = await hammerSlack(bolt.base!, { ...load, secret: SIGNING_SECRET, responseUrl: fakeSlack.responseUrl });
+    const boltSlack = await budgeted(bolt.child.pid, () => hammerSlack(bolt.base!, { ...load, secret: SIGNING_SECRET, responseUrl: fakeSlack.responseUrl }));
     const boltRss = rssMb(bolt.child.pid);
     await bolt.stop();
     const start = await startTimes();
-    const kinds: Kind[] = (await postgresReachable()) ? ['pglite', 'postgres'] : ['pglite'];
+    const reachable: Kind[] = (await postgresReachable()) ? ['pglite', 'postgres'] : ['pglite'];
+    const kinds = ONLY_DB ? [ONLY_DB] : reachable;
     const results = [];
     for (const kind of kinds) results.push(await onDatabase(kind, { hooks: floorHooks.rps, slack: boltSlack.rps }, fakeSlack));
     const rows = [
@@ -408,6 +450,14 @@ export async function run() {
             ]
           : [],
       ),
+      {
+        setup: `CPU ms per request (load generator / server${results.some((r) => r.postgresCpuMs) ? ' / PostgreSQL backends' : ''}): peers Slack ${boltSlack.generatorCpuMs} / ${boltSlack.serverCpuMs}, hooks ${floorHooks.generatorCpuMs} / ${floorHooks.serverCpuMs}; ${results
+          .map(
+            (r) =>
+              `${r.kind} Slack ${r.slack.generatorCpuMs} / ${r.slack.webCpuMs}${r.postgresCpuMs ? ` / ${r.postgresCpuMs.slack}` : ''}, hooks ${r.hooks.generatorCpuMs} / ${r.hooks.webCpuMs}${r.postgresCpuMs ? ` / ${r.postgresCpuMs.hooks}` : ''}`,
+          )
+          .join('; ')}`,
+      },
       {
         setup: `start to /readyz, embedded PGlite: fresh ${start.freshMs} ms, warm ${start.warmMs} ms (idle RSS ${start.idleRssMb} MB); ask reply p50/p99: ${results.map((r) => `${r.kind} ${r.replyP50} / ${r.replyP99} ms`).join(', ')}`,
       },

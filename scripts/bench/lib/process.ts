@@ -3,6 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
+import type postgres from 'postgres';
 
 export const ROOT = resolve(import.meta.dirname, '..', '..', '..');
 export const BENCH_TOKEN = 'bench-admin-token-0123456789';
@@ -36,6 +37,26 @@ export function rssMb(pid: number | undefined): number {
     return Number.NaN;
   }
 }
+
+/** CPU milliseconds (user + system) a process has used so far, from /proc/<pid>/stat (0 once it is gone). */
+export function procCpuMs(pid: number | undefined): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10; // USER_HZ is 100 on Linux
+  } catch {
+    return 0;
+  }
+}
+
+/** CPU milliseconds used so far by each PostgreSQL backend connected to `database` (same machine), by pid. */
+export async function backendCpuMs(admin: postgres.Sql, database: string): Promise<Map<number, number>> {
+  const rows = await admin<{ pid: number }[]>`select pid from pg_stat_activity where datname = ${database}`;
+  return new Map(rows.map(({ pid }) => [pid, procCpuMs(pid)]));
+}
+
+/** CPU milliseconds the backends spent between two `backendCpuMs` readings (a backend started since counts from 0). */
+export const backendCpuSpent = (before: Map<number, number>, after: Map<number, number>) =>
+  [...after.entries()].reduce((sum, [pid, ms]) => sum + ms - (before.get(pid) ?? 0), 0);
 
 /** `startMs`: from spawn until /readyz answered 200. */
 export type BenchProcess = { child: ChildProcess; base?: string; startMs: number; stop(): Promise<void> };
