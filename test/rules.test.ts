@@ -6,6 +6,7 @@
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventMatches } from '../db/index.ts';
+import { createRuleCache } from '../db/rules.ts';
 import { openEmbeddedStore } from './support/databases.ts';
 
 let opened: Awaited<ReturnType<typeof openEmbeddedStore>>;
@@ -86,5 +87,19 @@ describe('routing rules in the store', () => {
     expect(await opened.store.matchRules('fresh', undefined)).toEqual([]);
     expect(await opened.store.deleteRule(added.id)).toBe(false);
     expect((await opened.store.listRules()).map((r) => r.id)).not.toContain(added.id);
+    const pushes = await opened.store.createRule({ source: 'fresh', event: 'push', agent: 'ask', destination: to('C6') });
+    expect(pushes.event).toBe('push');
+    expect((await opened.store.matchRules('fresh', 'push')).map((r) => r.id)).toEqual([pushes.id]);
+    expect(await opened.store.matchRules('fresh', 'pull')).toEqual([]);
+    await opened.store.deleteRule(pushes.id);
+  });
+
+  it('keeps the rules in memory until told they changed', async () => {
+    const cache = createRuleCache(opened.handle);
+    expect((await cache.match('ci', 'deploy.done')).map((r) => r.id)).toEqual([deploy, any]);
+    await opened.handle.db.execute(sql`insert into routes (source, agent, destination) values ('late', 'ask', '{"channel":"slack","target":"C7"}'::jsonb)`);
+    expect(await cache.match('late', undefined)).toEqual([]);
+    await cache.changed();
+    expect((await cache.match('late', undefined)).map((r) => r.destination)).toEqual([to('C7')]);
   });
 });
