@@ -69,6 +69,9 @@ describe("the splitter with Slack's measure", () => {
     }
     // "a & b" escapes to 9 characters: it fits 9; one more letter does not.
     expect(splitSlack('a & b', 9)).toEqual(['a & b']);
+    // What fits is never more than the text has, however much room is left.
+    expect(fitting('a & b', 9)).toBe(5);
+    expect(fitting('a & b', 100)).toBe(5);
     expect(splitSlack('a & bc', 9)).toEqual(['a', '& bc']);
   });
 
