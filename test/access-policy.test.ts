@@ -11,6 +11,7 @@ import { accessStore, addRule } from '../db/access.ts';
 import { seedAgents } from '../db/agents.ts';
 import { openDatabase, type DatabaseHandle } from '../db/client.ts';
 import { accessPairings, accessRules } from '../db/schema.ts';
+import { quotaAnswer } from '../src/access/answers.ts';
 import { createAccessPolicy, isRefusal, PAIRING_MAX_PENDING, PAIRING_TTL_SECONDS, QUOTA_WINDOW_SECONDS } from '../src/access/policy.ts';
 import type { ChannelAccess } from '../src/config.ts';
 import type { AccessFacts, Envelope } from '../src/types.ts';
@@ -203,5 +204,19 @@ describe('the access policy', () => {
     expect(QUOTA_WINDOW_SECONDS).toBe(3600);
     expect(p.quota(envelope(undefined, 'web'))).toBeUndefined();
     expect(policy({ slack: access('open') }, 0).quota(envelope(person('U1')))).toBeUndefined();
+  });
+});
+
+describe('what a person over their quota reads', () => {
+  it('says the limit, when to ask again in UTC, and in how many minutes, rounded up and at least one', () => {
+    const at = (iso: string) => new Date(`2026-03-01T${iso}Z`);
+    expect(quotaAnswer(20, at('10:02:00'), at('10:00:30'))).toBe(
+      'Sorry, you have reached your limit of 20 requests per hour; you can ask again at 10:02 UTC (in 2 minutes).',
+    );
+    expect(quotaAnswer(5, at('11:00:00'), at('10:59:59'))).toBe(
+      'Sorry, you have reached your limit of 5 requests per hour; you can ask again at 11:00 UTC (in 1 minute).',
+    );
+    // A reset already past (a clock a little behind the database's) still says one minute.
+    expect(quotaAnswer(5, at('10:00:00'), at('10:03:00'))).toMatch(/at 10:00 UTC \(in 1 minute\)\.$/);
   });
 });

@@ -1,7 +1,7 @@
 /** The one splitter, case by case: by UTF-16 units (Telegram, WhatsApp) and by Slack's measure, which counts escapes. */
 import { describe, expect, it } from 'vitest';
 import { fitting } from '../channels/slack/index.ts';
-import { splitMessage } from '../src/split.ts';
+import { fitUnits, splitMessage } from '../src/split.ts';
 
 const splitSlack = (text: string, limit: number) => splitMessage(text, { limit, fences: true, fitting });
 
@@ -39,6 +39,13 @@ describe('splitMessage', () => {
     expect(splitMessage(`${'x'.repeat(12)} yy`, { limit: 10 })).toEqual(['x'.repeat(10), 'xx yy']);
   });
 
+  it('keeps a lone high surrogate at the very end of a text that fits (malformed UTF-16, as slice leaves it), and the split ends', () => {
+    const text = 'aaaa bbbb\uD800';
+    expect(fitUnits(text, 10)).toBe(10);
+    expect(splitMessage(text, { limit: 10 })).toEqual([text]);
+    expect(splitMessage(`aaaa ${text}`, { limit: 10 })).toEqual(['aaaa aaaa', 'bbbb\uD800']);
+  });
+
   it('closes and reopens a code fence only when asked to', () => {
     const text = '```\naaa bbb ccc ddd\n```';
     expect(splitMessage(text, { limit: 14 })).toEqual(['```\naaa bbb', 'ccc ddd\n```']);
@@ -62,6 +69,9 @@ describe("the splitter with Slack's measure", () => {
     }
     // "a & b" escapes to 9 characters: it fits 9; one more letter does not.
     expect(splitSlack('a & b', 9)).toEqual(['a & b']);
+    // What fits is never more than the text has, however much room is left.
+    expect(fitting('a & b', 9)).toBe(5);
+    expect(fitting('a & b', 100)).toBe(5);
     expect(splitSlack('a & bc', 9)).toEqual(['a', '& bc']);
   });
 
@@ -91,6 +101,13 @@ describe("the splitter with Slack's measure", () => {
     expect(splitSlack('a bbbbbbbbbbbbbbb cc ddd', 20)).toEqual(['a', 'bbbbbbbbbbbbbbb', 'cc ddd']);
     // Counted as Slack escapes them: fifteen & are 75 characters, which fit a window of 75 (79 less room for a fence).
     expect(splitSlack('a &&&&&&&&&&&&&&& cc', 79)).toEqual(['a', '&&&&&&&&&&&&&&& cc']);
+  });
+
+  it('counts a lone high surrogate at the very end (malformed UTF-16) as one unit, not the pair it does not start', () => {
+    const text = 'aaaa bbbb\uD800';
+    expect(fitting(text, 10)).toBe(10);
+    expect(fitting(text, 9)).toBe(9);
+    expect(splitSlack(text, 10)).toEqual([text]);
   });
 
   it('closes a code fence a cut leaves open and reopens it in the next piece', () => {

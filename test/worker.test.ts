@@ -5,7 +5,9 @@
  * runs these once per mutant.
  */
 import { randomUUID } from 'node:crypto';
+import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { rowsOf } from '../db/rows.ts';
 import { openEmbeddedStore } from './support/databases.ts';
 import { plainIngest } from './support/ingest.ts';
 import { createMetrics } from '../src/metrics.ts';
@@ -14,6 +16,7 @@ import type { Outbound } from '../src/pipeline/outbound.ts';
 import { createWorker, type WorkerDeps } from '../src/pipeline/worker.ts';
 import { type Agent, type AgentContext, type AgentResult, type Logger, type Prepared, RetryLaterError, type StatusSnapshot } from '../src/ports.ts';
 import { createRedactor } from '../src/redact.ts';
+import { planPullRequestReview, type PullRequest } from '../src/review/index.ts';
 import type { Envelope, Reply } from '../src/types.ts';
 
 const SECRET = 'sk-test-0123456789abcdef0123456789';
@@ -32,7 +35,18 @@ afterAll(async () => {
 });
 
 /** Stores one event for `agent` and gives back its execution's id. */
-async function queued(agent: string, { userId = 'U1', tenantId = 'T1', text = 'hello there', key = '', receivedAt = new Date() } = {}): Promise<string> {
+async function queued(
+  agent: string,
+  {
+    userId = 'U1',
+    tenantId = 'T1',
+    text = 'hello there',
+    key = '',
+    receivedAt = new Date(),
+    address = undefined as string | undefined,
+    event = undefined as Envelope['event'],
+  } = {},
+): Promise<string> {
   const deliveryId = randomUUID();
   const envelope = {
     channel: 'slack',
@@ -45,6 +59,8 @@ async function queued(agent: string, { userId = 'U1', tenantId = 'T1', text = 'h
     facts: { person: userId, places: [tenantId] },
     replyRef: {},
     receivedAt: receivedAt.toISOString(),
+    ...(address === undefined ? {} : { address }),
+    ...(event === undefined ? {} : { event }),
   } as Envelope;
   const [result] = await ingest([envelope]);
   if (!result || !('executionIds' in result)) throw new Error(`not stored: ${JSON.stringify(result)}`);
@@ -561,5 +577,155 @@ describe('the worker, what it measures and logs', () => {
     });
     await worker({ agents: [agent], extra: { store: store as never } }).run(await queued('status'));
     expect(reads).toBe(2);
+  });
+});
+
+describe('votes cast where a routing rule delivered the answer', () => {
+  // A routed answer lives in the conversation of the event that fired it; it is rated where it was posted.
+  const ROUTED = 'C-ROUTED';
+  let routed: string;
+  beforeAll(async () => {
+    await opened.store.createRule({ source: 'ci-votes', agent: 'echo', destination: { channel: 'slack', target: ROUTED } });
+    routed = await queued('echo', { event: { source: 'ci-votes' } });
+    await worker().run(routed);
+  });
+
+  it("counts an agent's vote from the conversation at the destination's address, and only there", async () => {
+    expect((await row(routed)).destination).toEqual({ channel: 'slack', target: ROUTED });
+    const results: unknown[] = [];
+    const agent = echo('echo', async (ctx) => {
+      // What the agent says about where the vote was cast is ignored.
+      results.push(await ctx.recordFeedback({ executionId: routed, score: 1, conversationId: randomUUID(), userId: 'forged', channel: 'web' }));
+      return {};
+    });
+    await worker({ agents: [agent] }).run(await queued('echo', { address: ROUTED }));
+    await worker({ agents: [agent] }).run(await queued('echo'));
+    await worker({ agents: [agent] }).run(await queued('echo', { address: 'C-ELSEWHERE' }));
+    expect(results).toEqual([{ executionId: routed, score: 1 }, { error: 'not-here' }, { error: 'not-here' }]);
+  });
+
+  it('counts the votes the channel found in the conversation at that address', async () => {
+    const polled = async (userId: string, address?: string) => {
+      const votes = [{ executionId: routed, userId, score: -1 as const }];
+      await worker({ extra: { prepare: async (envelope) => ({ envelope, votes }) } }).run(await queued('echo', { address }));
+    };
+    await polled('U-THERE', ROUTED);
+    await polled('U-NOWHERE');
+    const votes = rowsOf<{ user_id: string; score: number }>(
+      await opened.handle.db.execute(sql`select user_id, score from feedback where execution_id = ${routed} and score = -1`),
+    );
+    expect(votes).toEqual([{ user_id: 'U-THERE', score: -1 }]);
+  });
+});
+
+describe('a pull-request review through the worker', () => {
+  const files = [
+    { filename: 'src/app.ts', status: 'modified', patch: '@@ -1,2 +1,2 @@\n const a = 1;\n-const b = 2;\n+const b = eval(input);', additions: 1, deletions: 1 },
+  ];
+  const pullRequest = (number: number): PullRequest => ({
+    owner: 'acme',
+    repo: 'api',
+    number,
+    headSha: 'b'.repeat(40),
+    baseSha: 'a'.repeat(40),
+    requested: false,
+    compare: async () => ({ ahead: true, files, truncated: false }),
+  });
+
+  it('has the agent review the diff the core planned, and keeps the plan with the answer', async () => {
+    const agent = echo();
+    const id = await queued('echo', { text: 'please review' });
+    const w = worker({ agents: [agent], extra: { prepare: async (envelope) => ({ envelope, pullRequest: pullRequest(7) }) } });
+    await w.run(id);
+    const planned = await planPullRequestReview(opened.store, pullRequest(7));
+    expect(planned.text).toContain('src/app.ts');
+    expect(agent.runs[0]!.envelope).toMatchObject({ text: planned.text, userId: 'U1', channel: 'slack' });
+    expect(w.sent[0]!.reply).toEqual({ text: `echo: ${planned.text}`, review: planned.plan });
+    expect((await row(id)).result).toEqual({ text: `echo: ${planned.text}`, review: planned.plan });
+    expect(planned.plan).toMatchObject({ owner: 'acme', repo: 'api', number: 7, mode: 'full', reviewed: ['src/app.ts'] });
+  });
+});
+
+describe('status through the worker, the rest of it', () => {
+  const traits = (channel: string) => ({
+    throttled: false,
+    sheddable: false,
+    tenant: 'workspace',
+    operator: false,
+    ...(channel === 'github' ? { redeliver: 'redeliver them from the GitHub App’s Advanced page' } : {}),
+  });
+  /** What `status` shows `userId` of `tenantId`, read by a worker with `extra`. */
+  async function statusOf(userId: string, tenantId: string, extra: Partial<WorkerDeps> = {}): Promise<StatusSnapshot> {
+    let seen: StatusSnapshot | undefined;
+    const agent = echo('status', async (ctx) => {
+      seen = await ctx.status();
+      return {};
+    });
+    await worker({ agents: [agent], extra }).run(await queued('status', { userId, tenantId }));
+    return seen!;
+  }
+
+  it('tells an admin how to get back the refused deliveries of a platform that never redelivers, once per platform', async () => {
+    const before = (await statusOf('ADMIN', 'T40', { traits })).database!;
+    expect(before).not.toHaveProperty('redeliver');
+    expect(before).not.toHaveProperty('refused');
+    opened.store.health.refused('slack');
+    const slackOnly = (await statusOf('ADMIN', 'T40', { traits })).database!;
+    expect(slackOnly.refused?.byChannel).toEqual({ slack: 1 });
+    expect(slackOnly).not.toHaveProperty('redeliver');
+    opened.store.health.refused('github');
+    opened.store.health.refused('github');
+    const both = (await statusOf('ADMIN', 'T40', { traits })).database!;
+    expect(both.refused?.byChannel).toEqual({ slack: 1, github: 2 });
+    expect(both.redeliver).toEqual(['redeliver them from the GitHub App’s Advanced page']);
+    expect(both.up).toBe(true);
+    expect((await statusOf('U1', 'T40', { traits })).database).toBeUndefined();
+  });
+
+  it('shows a failure stored without a time with an empty time', async () => {
+    const id = await queued('echo', { tenantId: 'T41' });
+    await opened.handle.db.execute(sql`update executions set status = 'failed', error = 'no time', finished_at = null where id = ${id}`);
+    const s = await statusOf('U1', 'T41');
+    expect(s.recentFailures).toEqual([{ id, agent: 'echo', error: 'no time', at: '' }]);
+  });
+
+  it('reads status once per scope when an admin and members of two tenants ask at once', async () => {
+    const seen = new Map<string, StatusSnapshot>();
+    let waiting = 0;
+    let release = () => {};
+    const together = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const agent = echo('status', async (ctx) => {
+      if (++waiting === 3) release();
+      await together; // all three ask in the same turn, while the first one's reads are in flight
+      seen.set(ctx.envelope.userId, await ctx.status());
+      return {};
+    });
+    const w = worker({ agents: [agent] });
+    const ids = [await queued('status', { userId: 'U51', tenantId: 'T51' }), await queued('status', { userId: 'U52', tenantId: 'T52' })];
+    await queued('status', { userId: 'U52', tenantId: 'T52' });
+    ids.push(await queued('status', { userId: 'ADMIN', tenantId: 'T53' }));
+    await Promise.all(ids.map((id) => w.run(id)));
+    const total = (s: StatusSnapshot | undefined) => Object.values(s!.executionsLastHour).reduce((n, v) => n + v, 0);
+    expect(total(seen.get('U51'))).toBe(1);
+    expect(total(seen.get('U52'))).toBe(2);
+    expect(total(seen.get('ADMIN'))).toBeGreaterThan(4);
+  });
+});
+
+describe('a deferred execution', () => {
+  it('hands the queue the number of deferrals so far, one more than this run had', async () => {
+    const id = await queued('echo');
+    const w = worker({
+      send: async () => {
+        throw new RetryLaterError(1_000, 'Slack rate-limited chat.postMessage');
+      },
+    });
+    await w.run(id, 4);
+    const jobs = rowsOf<{ data: { executionId: string; deferrals?: number } }>(
+      await opened.handle.db.execute(sql`select data from pgboss.job where name = 'executions' and data->>'executionId' = ${id}`),
+    );
+    expect(jobs.map((j) => j.data)).toContainEqual({ executionId: id, deferrals: 5 });
   });
 });
