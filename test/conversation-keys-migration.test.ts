@@ -5,37 +5,14 @@
  * On embedded PGlite (a DATA_DIR made before, which is migrated instead of seeded) and on PostgreSQL.
  */
 import { randomUUID } from 'node:crypto';
-import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { PGlite } from '@electric-sql/pglite';
 import { sql } from 'drizzle-orm';
-import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
-import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
-import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
-import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator';
-import postgres from 'postgres';
 import { afterAll, describe, expect, it } from 'vitest';
-import { MIGRATIONS_FOLDER } from '../db/client.ts';
 import { openStore } from '../db/index.ts';
 import { rowsOf } from '../db/rows.ts';
 import { createTestDatabase, databaseKinds } from './support/databases.ts';
+import { writeAsOlderRelease } from './support/older-release.ts';
 
 const BEFORE = 8; // migrations 0000-0007: the release before conversation keys per tenant
-
-/** A copy of drizzle/ holding only the first `count` migrations, as an older release shipped it. */
-function migrationsUpTo(count: number): string {
-  const dir = mkdtempSync(join(tmpdir(), 'switchboard-migrations-'));
-  cpSync(MIGRATIONS_FOLDER, dir, { recursive: true });
-  const journalPath = join(dir, 'meta', '_journal.json');
-  const journal = JSON.parse(readFileSync(journalPath, 'utf8')) as { entries: { idx: number; tag: string }[] };
-  const later = journal.entries.filter((e) => e.idx >= count);
-  journal.entries = journal.entries.filter((e) => e.idx < count);
-  writeFileSync(journalPath, JSON.stringify(journal));
-  for (const entry of later) rmSync(join(dir, `${entry.tag}.sql`));
-  for (const file of readdirSync(join(dir, 'meta'))) if (Number.parseInt(file, 10) >= count) rmSync(join(dir, 'meta', file));
-  return dir;
-}
 
 type Row = { channel: string; tenant_id: string; conversation_key: string };
 
@@ -62,27 +39,16 @@ afterAll(async () => {
 
 describe.each(databaseKinds)('migrating conversation keys to one per tenant on %s', (kind) => {
   it('gives a conversation stored under a key naming its tenant its plain key back, and its next event continues it', { timeout: 120_000 }, async () => {
-    const older = migrationsUpTo(BEFORE);
-    cleanups.push(() => rmSync(older, { recursive: true, force: true }));
     const database = await createTestDatabase(kind);
     cleanups.push(() => database.drop());
     const insert = `insert into conversations (channel, tenant_id, conversation_key) values ${OLD.map((_, i) => `($${3 * i + 1}, $${3 * i + 2}, $${3 * i + 3})`).join(', ')}`;
-    const values = OLD.flatMap((row) => row.slice(0, 3));
     // The older release's database, with its conversations and one message in T2's.
-    const message = `insert into messages (conversation_id, role, user_id, text) select id, 'user', 'U1', 'earlier' from conversations where conversation_key = 'T2/k1'`;
-    if (kind === 'pglite') {
-      const pglite = await PGlite.create(join(database.env.DATA_DIR!, 'pgdata'));
-      await migratePglite(drizzlePglite(pglite) as never, { migrationsFolder: older });
-      await pglite.query(insert, values);
-      await pglite.query(message);
-      await pglite.close();
-    } else {
-      const server = postgres(database.env.DATABASE_URL!, { max: 1, onnotice: () => {} });
-      await migratePostgres(drizzlePostgres(server) as never, { migrationsFolder: older });
-      await server.unsafe(insert, values);
-      await server.unsafe(message);
-      await server.end();
-    }
+    await writeAsOlderRelease(database, BEFORE, [
+      { text: insert, params: OLD.flatMap((row) => row.slice(0, 3)) },
+      {
+        text: `insert into messages (conversation_id, role, user_id, text) select id, 'user', 'U1', 'earlier' from conversations where conversation_key = 'T2/k1'`,
+      },
+    ]);
 
     // Switchboard starts on it: the migrations it lacks are applied.
     const opened = await openStore({
