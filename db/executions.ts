@@ -4,6 +4,7 @@ import { and, desc, eq, getTableColumns, gte, ilike, inArray, lt, notInArray, or
 import type { Delivered, ExecutionStatus, HistoryMessage, Reply, Usage } from '../src/types.ts';
 import { historyBefore, historyFrom } from './conversations.ts';
 import type { Db } from './client.ts';
+import { isVoteAgent } from './feedback.ts';
 import type { Queue } from './queue.ts';
 import { executions, messages } from './schema.ts';
 import { rowsOf } from './rows.ts';
@@ -88,15 +89,15 @@ export async function startAttempts(db: Db, ids: string[]): Promise<(StartedExec
 }
 
 /** An agent's answer to store: the reply, what producing it cost, and the execution it answers. */
-export type Answer = { execution: Pick<ExecutionRow, 'id' | 'conversationId'>; reply: Reply; usage: Usage | undefined };
+export type Answer = { execution: Pick<ExecutionRow, 'id' | 'conversationId' | 'agent'>; reply: Reply; usage: Usage | undefined };
 
 /** The columns an answer writes, after the execution's id: named once for both statements that store answers. */
-const ANSWER_COLUMNS = sql.raw('conversation_id, message_id, text, result, provider, model, input_tokens, output_tokens, cost_usd, prompt_hash');
+const ANSWER_COLUMNS = sql.raw('conversation_id, message_id, vote, text, result, provider, model, input_tokens, output_tokens, cost_usd, prompt_hash');
 
 /** An answer as the values of ANSWER_COLUMNS (typed, so a list of them needs no other hint); all null for none. */
 function answerValues(answer: Answer | undefined) {
   const { reply, usage } = answer ?? {};
-  return sql`${answer?.execution.conversationId ?? null}::uuid, ${answer ? randomUUID() : null}::uuid, ${reply?.text ?? null}::text,
+  return sql`${answer?.execution.conversationId ?? null}::uuid, ${answer ? randomUUID() : null}::uuid, ${answer ? isVoteAgent(answer.execution.agent) : null}::boolean, ${reply?.text ?? null}::text,
     ${reply ? JSON.stringify(reply) : null}::jsonb, ${usage?.provider ?? null}::text, ${usage?.model ?? null}::text,
     ${usage?.inputTokens ?? null}::int, ${usage?.outputTokens ?? null}::int, ${usage?.costUsd ?? null}::numeric, ${usage?.promptHash ?? null}::text`;
 }
@@ -113,8 +114,8 @@ export async function recordResults(db: Db, answers: Answer[]): Promise<void> {
   await db.execute(sql`
     with answer(id, ${ANSWER_COLUMNS}) as (values ${values}),
     message as (
-      insert into ${messages} (id, conversation_id, role, text, execution_id)
-      select message_id, conversation_id, 'assistant', text, id from answer
+      insert into ${messages} (id, conversation_id, role, text, execution_id, vote)
+      select message_id, conversation_id, 'assistant', text, id, vote from answer
     )
     update ${executions} set result = answer.result, reply_message_id = answer.message_id, provider = answer.provider,
       model = answer.model, input_tokens = answer.input_tokens, output_tokens = answer.output_tokens,
@@ -168,8 +169,8 @@ export async function markSucceededMany(db: Db, done: Success[]): Promise<void> 
   await db.execute(sql`
     with done(id, latency_ms, delivered, ${ANSWER_COLUMNS}) as (values ${values}),
     message as (
-      insert into ${messages} (id, conversation_id, role, text, execution_id)
-      select message_id, conversation_id, 'assistant', text, id from done where result is not null
+      insert into ${messages} (id, conversation_id, role, text, execution_id, vote)
+      select message_id, conversation_id, 'assistant', text, id, vote from done where result is not null
     )
     update ${executions} set status = 'succeeded', replied_at = coalesce(${executions.repliedAt}, now()), finished_at = now(), latency_ms = done.latency_ms, error = null,
       delivered = coalesce(done.delivered, ${executions.delivered}),

@@ -1,8 +1,15 @@
 import { and, desc, eq, isNotNull, sql } from 'drizzle-orm';
+import type { IntentName } from '../src/types.ts';
 import type { Db } from './client.ts';
 import { conversations, executions, feedback } from './schema.ts';
 
 export type FeedbackVote = { executionId: string; userId: string; channel: string; score: 1 | -1 };
+
+/**
+ * Whether the messages of an execution of `agent` are votes (messages.vote): the feedback agent's, the "+1" or 👍
+ * that started it and its acknowledgement, which are not conversation.
+ */
+export const isVoteAgent = (agent: string | undefined) => agent === ('feedback' satisfies IntentName);
 
 /** One vote per user per execution; voting again changes it. */
 export async function upsertFeedback(db: Db, vote: FeedbackVote) {

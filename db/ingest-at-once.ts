@@ -9,6 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import { type SQL, sql } from 'drizzle-orm';
 import type { Db } from './client.ts';
+import { isVoteAgent } from './feedback.ts';
 import type { IngestItem, IngestResult } from './ingest.ts';
 import type { Queue } from './queue.ts';
 import { rowsOf } from './rows.ts';
@@ -48,7 +49,15 @@ export function newRows(stored: { item: IngestItem; conversation: string | numbe
     const { envelope, targets } = item;
     const messageId = randomUUID();
     const executionIds = targets.map(() => randomUUID());
-    messages.push({ id: messageId, conversation, user_id: envelope.userId, user_name: envelope.userName, text: envelope.text, execution_id: executionIds[0] });
+    messages.push({
+      id: messageId,
+      conversation,
+      user_id: envelope.userId,
+      user_name: envelope.userName,
+      text: envelope.text,
+      execution_id: executionIds[0],
+      vote: isVoteAgent(targets[0]?.agent),
+    });
     const receivedAt = new Date(envelope.receivedAt).toISOString();
     for (const [n, assigned] of targets.entries()) {
       executions.push({
@@ -81,10 +90,10 @@ export function newRows(stored: { item: IngestItem; conversation: string | numbe
 export function insertMessagesAndExecutions(rows: ReturnType<typeof newRows>, conversationType: SQL, conversationId: SQL, join: SQL) {
   return sql`
     m as (
-      insert into messages (id, conversation_id, role, user_id, user_name, text, execution_id)
-      select r.id, ${conversationId}, 'user', r.user_id, r.user_name, r.text, r.execution_id
+      insert into messages (id, conversation_id, role, user_id, user_name, text, execution_id, vote)
+      select r.id, ${conversationId}, 'user', r.user_id, r.user_name, r.text, r.execution_id, r.vote
       from json_to_recordset(${JSON.stringify(rows.messages)}::json)
-        as r(id uuid, conversation ${conversationType}, user_id text, user_name text, text text, execution_id uuid)
+        as r(id uuid, conversation ${conversationType}, user_id text, user_name text, text text, execution_id uuid, vote boolean)
       ${join}
     ),
     e as (

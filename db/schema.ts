@@ -42,6 +42,11 @@ export const messages = pgTable(
     userName: text('user_name'),
     text: text('text').notNull(),
     executionId: uuid('execution_id'),
+    /**
+     * A vote and not conversation: the message of a feedback execution (a typed "+1", a 👍 click) or that execution's
+     * acknowledgement. Set when the message is written, so history reads leave votes out without a lookup per message.
+     */
+    vote: boolean('vote').notNull().default(false),
     createdAt: createdAt(),
   },
   // In the order history reads a conversation (newest first, id breaking ties within one commit), so a read stops

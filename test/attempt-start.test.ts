@@ -44,16 +44,25 @@ describe.each(databaseKinds)('starting attempts on %s', (kind) => {
     return stored.executionId;
   }
 
-  /** Runs an execution to success with `answer` as its reply. */
-  async function answer(id: string, text: string) {
+  /**
+   * Runs an execution to success with `answer` as its reply, stored with the success (a channel that delivers
+   * nothing) or before its delivery.
+   */
+  async function answer(id: string, text: string, stored: 'with success' | 'before delivery' = 'with success') {
     const started = await opened.store.startAttempt(id);
-    await opened.store.markSucceeded({ id, latencyMs: 1, answer: { execution: started!, reply: { text }, usage: undefined } });
+    if (stored === 'before delivery') {
+      await opened.store.recordResult(started!, { text }, undefined);
+      await opened.store.markSucceeded({ id, latencyMs: 1 });
+    } else {
+      await opened.store.markSucceeded({ id, latencyMs: 1, answer: { execution: started!, reply: { text }, usage: undefined } });
+    }
   }
 
   it('claims each attempt of a batch and gives each the conversation before its message, oldest first, without votes', async () => {
     const conversation = `c-${randomUUID()}`;
     await answer(await say(conversation, 'the deploy failed'), 'which service?');
     await answer(await say(conversation, '+1', 'feedback'), 'Thanks — recorded');
+    await answer(await say(conversation, '-1', 'feedback'), 'Thanks — recorded', 'before delivery');
     const question = await say(conversation, 'billing, why?');
     const other = await say(`c-${randomUUID()}`, 'hello');
     const [asked, alone] = await Promise.all([opened.store.startAttempt(question), opened.store.startAttempt(other)]);
