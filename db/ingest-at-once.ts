@@ -106,8 +106,15 @@ async function jobsCte(queue: Queue, executionIds: string[]): Promise<SQL> {
   return sql`j as (${sql.raw(before)}${value}${sql.raw(after)})`;
 }
 
-/** Whether `err` is the at-once statement saying this batch needs a decision per item. */
-export const needsSteps = (err: unknown) => String((err as { message?: unknown })?.message ?? '').includes(MARK);
+/**
+ * Whether `err` is the at-once statement saying this batch needs a decision per item. Read from the database's own
+ * error (drizzle's `cause`): drizzle's message lists every parameter of the failed query, the mark among them, so it
+ * names the mark whatever failed.
+ */
+export const needsSteps = (err: unknown) => {
+  const failed = err as { message?: unknown; cause?: { message?: unknown } } | null | undefined;
+  return String((failed?.cause ?? failed)?.message ?? '').includes(MARK);
+};
 
 /**
  * Stores every item of the batch in one statement, or fails with `needsSteps(err)` true and nothing written.
