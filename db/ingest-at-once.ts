@@ -210,9 +210,9 @@ export async function storeAtOnce(db: Db, queue: Queue, items: IngestItem[]): Pr
     return (await Promise.all([stored, locked]))[0];
   };
   const result = quotas.length ? await db.transaction((tx) => run(tx as unknown as Db)) : await run(db);
-  const [row] = rowsOf<{ conversations: [number, string][] | string }>(result);
-  const found = typeof row!.conversations === 'string' ? (JSON.parse(row!.conversations) as [number, string][]) : row!.conversations;
-  const idOf = new Map(found);
+  // Both drivers (postgres.js, PGlite) parse a json column.
+  const [row] = rowsOf<{ conversations: [number, string][] }>(result);
+  const idOf = new Map(row!.conversations);
   return items.map((item, i) => {
     const conversationId = idOf.get(conversationIndex.get(conversationOf(item.envelope))!)!;
     return { executionId: rows.ids[i]![0]!, executionIds: rows.ids[i]!, conversationId, duplicate: false };
