@@ -115,8 +115,15 @@ async function jobsCte(queue: Queue, executionIds: string[]): Promise<SQL> {
   return sql`j as (${sql.raw(before)}${value}${sql.raw(after)})`;
 }
 
-/** Whether `err` is the at-once statement saying this batch needs a decision per item. */
-export const needsSteps = (err: unknown) => String((err as { message?: unknown })?.message ?? '').includes(MARK);
+/**
+ * Whether `err` is the at-once statement saying this batch needs a decision per item. Read from the database's own
+ * error (drizzle's `cause`): drizzle's message lists every parameter of the failed query, the mark among them, so it
+ * names the mark whatever failed.
+ */
+export const needsSteps = (err: unknown) => {
+  const failed = err as { message?: unknown; cause?: { message?: unknown } } | null | undefined;
+  return String((failed?.cause ?? failed)?.message ?? '').includes(MARK);
+};
 
 /**
  * Stores every item of the batch in one statement, or fails with `needsSteps(err)` true and nothing written.
@@ -212,9 +219,9 @@ export async function storeAtOnce(db: Db, queue: Queue, items: IngestItem[]): Pr
     return (await Promise.all([stored, locked]))[0];
   };
   const result = quotas.length ? await db.transaction((tx) => run(tx as unknown as Db)) : await run(db);
-  const [row] = rowsOf<{ conversations: [number, string][] | string }>(result);
-  const found = typeof row!.conversations === 'string' ? (JSON.parse(row!.conversations) as [number, string][]) : row!.conversations;
-  const idOf = new Map(found);
+  // Both drivers (postgres.js, PGlite) parse a json column.
+  const [row] = rowsOf<{ conversations: [number, string][] }>(result);
+  const idOf = new Map(row!.conversations);
   return items.map((item, i) => {
     const conversationId = idOf.get(conversationIndex.get(conversationOf(item.envelope))!)!;
     return { executionId: rows.ids[i]![0]!, executionIds: rows.ids[i]!, conversationId, duplicate: false };

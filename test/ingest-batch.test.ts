@@ -378,3 +378,57 @@ describe('the common batch in one statement', () => {
     expect(first).toEqual(await job(stored(stepByStep).executionId));
   });
 });
+
+describe('when the one statement gives up', () => {
+  it('sends a batch whose items name one key straight to the step-by-step path, with the same outcome', async () => {
+    const e = envelope({ contentKey: `sha256:${randomUUID()}` });
+    const steps = counted(opened.handle.db);
+    const outcomes = await ingestBatch(steps.db, opened.store.queue, [
+      { envelope: e, targets: [ask] },
+      { envelope: envelope(), targets: [ask] },
+      // Another delivery id with the first item's signed content.
+      { envelope: { ...e, deliveryId: `d-${randomUUID()}` }, targets: [ask] },
+    ]);
+    expect(steps.calls).toEqual({ execute: 0, transaction: 1 });
+    const first = stored(outcomes[0]);
+    stored(outcomes[1]);
+    expect(outcomes[2]).toEqual({ ...first, duplicate: true });
+  });
+
+  it('does not store step by step a batch whose one statement failed for another reason, and says why', async () => {
+    const steps = counted(opened.handle.db);
+    // A rule id that is no uuid: the database refuses the statement itself.
+    const broken = ingestBatch(steps.db, opened.store.queue, [{ envelope: envelope(), targets: [{ ...ask, ruleId: 'not-a-uuid' }] }]);
+    await expect(broken).rejects.toThrow(/not-a-uuid/);
+    await expect(broken).rejects.not.toSatisfy(needsSteps);
+    expect(steps.calls).toEqual({ execute: 1, transaction: 0 });
+  });
+
+  it('tells the give-up mark from any other failure, whatever was thrown', () => {
+    expect(needsSteps(new Error('switchboard: this batch is stored step by step'))).toBe(true);
+    // drizzle's own message lists the query's parameters, the mark among them, whatever failed: its cause tells.
+    const failedQuery = new Error('Failed query: with … params: …,switchboard: this batch is stored step by step', { cause: new Error('deadlock detected') });
+    for (const thrown of [undefined, null, 'switchboard: this batch is stored step by step', new Error('deadlock detected'), {}, failedQuery]) {
+      expect(needsSteps(thrown)).toBe(false);
+    }
+  });
+});
+
+describe('pg-boss’s job insert as a part of the one statement', () => {
+  it('is refused, and so is the batch, when the queue notifies (pg-boss then wraps its insert in a WITH)', async () => {
+    const { boss } = opened.store.queue;
+    await boss.updateQueue('executions', { notify: true });
+    try {
+      await expect(opened.store.queue.insertStatement([{ executionId: randomUUID() }])).rejects.toThrow(
+        /not a plain INSERT with one parameter; keep the queue's notify off/,
+      );
+      const e = envelope();
+      await expect(batch([{ envelope: e, targets: [ask] }])).rejects.toThrow(/keep the queue's notify off/);
+      expect(await opened.handle.db.select().from(deliveries).where(eq(deliveries.deliveryId, e.deliveryId))).toEqual([]);
+    } finally {
+      await boss.updateQueue('executions', { notify: false });
+    }
+    const built = await opened.store.queue.insertStatement([{ executionId: randomUUID() }]);
+    expect(built.text).toMatch(/^\s*INSERT\b/i);
+  });
+});

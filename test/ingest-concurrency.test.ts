@@ -102,75 +102,107 @@ describe.skipIf(!process.env.DATABASE_URL)('concurrent batches on PostgreSQL (ne
     }
   };
 
-  it('two batches naming the same deliveries in opposite orders do not deadlock, and each delivery is stored once', async () => {
-    const id = randomUUID();
-    const [k1, k2, xa, xb] = [`${id}-k1`, `${id}-k2`, `${id}-xa`, `${id}-xb`];
-    // Held rows between the shared keys: unsorted, batch A would take k1 then wait for xa, B take k2 then wait for xb.
-    const [fromA, fromB] = await interleaved(
-      (sql) => sql`insert into deliveries (channel, delivery_id) values ('slack', ${xa}), ('slack', ${xb})`,
-      [
-        [k1, xa, k2].map((deliveryId) => ({ envelope: envelope({ deliveryId }), targets: [ask] })),
-        [k2, xb, k1].map((deliveryId) => ({ envelope: envelope({ deliveryId }), targets: [ask] })),
-      ],
-      'rollback',
-    );
-    const duplicates = [...fromA, ...fromB].filter((o) => (o as IngestResult).duplicate);
-    // k1 and k2 are stored by one batch and duplicates in the other; xa and xb each once.
-    expect(duplicates).toHaveLength(2);
-    const executions =
-      await monitor`select d.delivery_id from executions e join deliveries d on d.id = e.delivery_id where d.delivery_id like ${`${id}-%`} order by 1`;
-    expect(executions.map((r) => r.delivery_id)).toEqual([k1, k2, xa, xb]);
-  });
+  /**
+   * The common batch goes at once (db/ingest-at-once.ts); a batch two of whose items name one key goes step by step
+   * from the start (db/ingest.ts): `on(items)` adds two such items (another sender's, no quota) for the second path.
+   */
+  for (const path of ['at once', 'step by step'] as const) {
+    const on = (items: IngestItem[]) => {
+      if (path === 'at once') return items;
+      const twice = { envelope: envelope({ userId: `U-${randomUUID()}` }), targets: [ask] };
+      return [...items, twice, { ...twice }];
+    };
 
-  it('two batches creating the same conversations in opposite orders do not deadlock, and share each one', async () => {
-    const id = randomUUID();
-    const [k1, k2, xa, xb] = [`${id}-k1`, `${id}-k2`, `${id}-xa`, `${id}-xb`];
-    const [fromA, fromB] = await interleaved(
-      (sql) => sql`insert into conversations (channel, tenant_id, conversation_key) values ('slack', 'T1', ${xa}), ('slack', 'T1', ${xb})`,
-      [
-        [k1, xa, k2].map((conversationKey) => ({ envelope: envelope({ conversationKey }), targets: [ask] })),
-        [k2, xb, k1].map((conversationKey) => ({ envelope: envelope({ conversationKey }), targets: [ask] })),
-      ],
-      'rollback',
-    );
-    // The batch that waited for the other's conversations reads them again and uses them.
-    expect(stored(fromB[2]).conversationId).toBe(stored(fromA[0]).conversationId);
-    expect(stored(fromB[0]).conversationId).toBe(stored(fromA[2]).conversationId);
-    const rows = await monitor`select conversation_key from conversations where conversation_key like ${`${id}-%`} order by 1`;
-    expect(rows.map((r) => r.conversation_key)).toEqual([k1, k2, xa, xb]);
-  });
-
-  it('uses a conversation another transaction created between its read and its insert, beside one it creates', async () => {
-    const [raced, fresh] = [`raced-${randomUUID()}`, `fresh-${randomUUID()}`];
-    let theirs = '';
-    const [[first, second]] = await interleaved(
-      async (sql) => {
-        [{ id: theirs }] = await sql`insert into conversations (channel, tenant_id, conversation_key) values ('slack', 'T1', ${raced}) returning id`;
-      },
-      [[fresh, raced].map((conversationKey) => ({ envelope: envelope({ conversationKey }), targets: [ask] }))],
-      'commit',
-    );
-    expect(stored(second).conversationId).toBe(theirs);
-    const [own] = await monitor`select id from conversations where conversation_key = ${fresh}`;
-    expect(stored(first).conversationId).toBe(own!.id);
-  });
-
-  it('one person’s messages in two concurrent transactions never pass the quota together', async () => {
-    const user = `U-${randomUUID()}`;
-    const quota = { limit: 1, since: new Date(Date.now() - 3_600_000), windowSeconds: 3600 };
-    // Both batches write to a conversation the third connection holds, after counting the quota: without the
-    // per-person lock both would count nothing, then wait there together.
-    const conversationKey = `c-${randomUUID()}`;
-    const item = () => ({ envelope: envelope({ userId: user, conversationKey }), targets: [ask], quota });
-    const outcomes = (
-      await interleaved(
-        (sql) => sql`insert into conversations (channel, tenant_id, conversation_key) values ('slack', 'T1', ${conversationKey})`,
-        [[item()], [item()]],
+    it(`${path}: two batches naming the same deliveries in opposite orders do not deadlock, and each delivery is stored once`, async () => {
+      const id = randomUUID();
+      const [k1, k2, xa, xb] = [`${id}-k1`, `${id}-k2`, `${id}-xa`, `${id}-xb`];
+      // Held rows between the shared keys: unsorted, batch A would take k1 then wait for xa, B take k2 then wait for xb.
+      const [fromA, fromB] = await interleaved(
+        (sql) => sql`insert into deliveries (channel, delivery_id) values ('slack', ${xa}), ('slack', ${xb})`,
+        [
+          on([k1, xa, k2].map((deliveryId) => ({ envelope: envelope({ deliveryId }), targets: [ask] }))),
+          on([k2, xb, k1].map((deliveryId) => ({ envelope: envelope({ deliveryId }), targets: [ask] }))),
+        ],
         'rollback',
-      )
-    ).flat();
-    expect(outcomes.filter((o) => 'overQuota' in o)).toHaveLength(1);
-    const [row] = await monitor`select count(*)::int as n from executions where user_id = ${user}`;
-    expect(row!.n).toBe(1);
-  });
+      );
+      const duplicates = [...fromA.slice(0, 3), ...fromB.slice(0, 3)].filter((o) => (o as IngestResult).duplicate);
+      // k1 and k2 are stored by one batch and duplicates in the other; xa and xb each once.
+      expect(duplicates).toHaveLength(2);
+      const executions =
+        await monitor`select d.delivery_id from executions e join deliveries d on d.id = e.delivery_id where d.delivery_id like ${`${id}-%`} order by 1`;
+      expect(executions.map((r) => r.delivery_id)).toEqual([k1, k2, xa, xb]);
+    });
+
+    it(`${path}: two batches creating the same conversations in opposite orders do not deadlock, and share each one`, async () => {
+      const id = randomUUID();
+      const [k1, k2, xa, xb] = [`${id}-k1`, `${id}-k2`, `${id}-xa`, `${id}-xb`];
+      const [fromA, fromB] = await interleaved(
+        (sql) => sql`insert into conversations (channel, tenant_id, conversation_key) values ('slack', 'T1', ${xa}), ('slack', 'T1', ${xb})`,
+        [
+          on([k1, xa, k2].map((conversationKey) => ({ envelope: envelope({ conversationKey }), targets: [ask] }))),
+          on([k2, xb, k1].map((conversationKey) => ({ envelope: envelope({ conversationKey }), targets: [ask] }))),
+        ],
+        'rollback',
+      );
+      // The batch that waited for the other's conversations reads them again and uses them.
+      expect(stored(fromB[2]).conversationId).toBe(stored(fromA[0]).conversationId);
+      expect(stored(fromB[0]).conversationId).toBe(stored(fromA[2]).conversationId);
+      const rows = await monitor`select conversation_key from conversations where conversation_key like ${`${id}-%`} order by 1`;
+      expect(rows.map((r) => r.conversation_key)).toEqual([k1, k2, xa, xb]);
+    });
+
+    it(`${path}: uses a conversation another transaction created between its read and its insert, beside one it creates`, async () => {
+      const [raced, fresh] = [`raced-${randomUUID()}`, `fresh-${randomUUID()}`];
+      let theirs = '';
+      const [[first, second]] = await interleaved(
+        async (sql) => {
+          [{ id: theirs }] = await sql`insert into conversations (channel, tenant_id, conversation_key) values ('slack', 'T1', ${raced}) returning id`;
+        },
+        [on([fresh, raced].map((conversationKey) => ({ envelope: envelope({ conversationKey }), targets: [ask] })))],
+        'commit',
+      );
+      expect(stored(second).conversationId).toBe(theirs);
+      const [own] = await monitor`select id from conversations where conversation_key = ${fresh}`;
+      expect(stored(first).conversationId).toBe(own!.id);
+    });
+
+    it(`${path}: one person’s messages in two concurrent transactions never pass the quota together`, async () => {
+      const user = `U-${randomUUID()}`;
+      const quota = { limit: 1, since: new Date(Date.now() - 3_600_000), windowSeconds: 3600 };
+      // Both batches write to a conversation the third connection holds, after counting the quota: without the
+      // per-person lock both would count nothing, then wait there together.
+      const conversationKey = `c-${randomUUID()}`;
+      const item = () => ({ envelope: envelope({ userId: user, conversationKey }), targets: [ask], quota });
+      const outcomes = (
+        await interleaved(
+          (sql) => sql`insert into conversations (channel, tenant_id, conversation_key) values ('slack', 'T1', ${conversationKey})`,
+          [on([item()]), on([item()])],
+          'rollback',
+        )
+      ).flat();
+      expect(outcomes.filter((o) => 'overQuota' in o)).toHaveLength(1);
+      const [row] = await monitor`select count(*)::int as n from executions where user_id = ${user}`;
+      expect(row!.n).toBe(1);
+    });
+
+    it(`${path}: one person’s messages never pass the quota together while both wait on their conversation’s row`, async () => {
+      const user = `U-${randomUUID()}`;
+      const quota = { limit: 1, since: new Date(Date.now() - 3_600_000), windowSeconds: 3600 };
+      // The conversation exists, so neither batch creates it (nothing conflicts, nothing sends it step by step): both
+      // count the quota, then their messages' foreign key waits on the row the third connection locks.
+      const conversationKey = `c-${randomUUID()}`;
+      await monitor`insert into conversations (channel, tenant_id, conversation_key) values ('slack', 'T1', ${conversationKey})`;
+      const item = () => ({ envelope: envelope({ userId: user, conversationKey }), targets: [ask], quota });
+      const outcomes = (
+        await interleaved(
+          (sql) => sql`select 1 from conversations where channel = 'slack' and tenant_id = 'T1' and conversation_key = ${conversationKey} for update`,
+          [on([item()]), on([item()])],
+          'rollback',
+        )
+      ).flat();
+      expect(outcomes.filter((o) => 'overQuota' in o)).toHaveLength(1);
+      const [row] = await monitor`select count(*)::int as n from executions where user_id = ${user}`;
+      expect(row!.n).toBe(1);
+    });
+  }
 });
