@@ -81,6 +81,12 @@ function formsOf(value: string): string[] {
 
 const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
+/** The SQL of drizzle-orm's failed-query error (`Failed query: <sql>\nparams: <values>`), or undefined for another error. */
+function failedQuery(err: Error): string | undefined {
+  const { query, params } = err as { query?: unknown; params?: unknown };
+  return typeof query === 'string' && Array.isArray(params) && err.message.startsWith(`Failed query: ${query}`) ? query : undefined;
+}
+
 /** Builds the redactor once: all secret forms compiled into one alternation, longest first. */
 export function createRedactor(secrets: Record<string, string | undefined> = {}): Redactor {
   const names = new Map<string, string>();
@@ -125,16 +131,26 @@ export function createRedactor(secrets: Record<string, string | undefined> = {})
     return out;
   }
 
-  /** A copy of the error of the same class (so loggers still see an Error), with every string field redacted. */
+  /**
+   * A copy of the error of the same class (so loggers still see an Error), with every string field redacted. A
+   * failed database query keeps its SQL but not its parameters: they are the rows being written (people's messages,
+   * whole envelopes), which the ORM's error repeats in its message, its stack and a field of its own.
+   */
   function redactError(err: Error, depth: number, seen: WeakMap<object, unknown>): Error {
     const copy = Object.create(Object.getPrototypeOf(err) as object) as Error & Record<string, unknown>;
     seen.set(err, copy);
     const define = (key: string, value: unknown) =>
       Object.defineProperty(copy, key, { value, enumerable: key !== 'message' && key !== 'stack', writable: true, configurable: true });
-    define('message', text(err.message));
-    define('stack', err.stack === undefined ? undefined : text(err.stack));
+    const query = failedQuery(err);
+    const message = query === undefined ? err.message : `Failed query: ${query} (parameters not shown)`;
+    define('message', text(message));
+    const stack = query === undefined || err.stack === undefined ? err.stack : err.stack.replace(err.message, message);
+    define('stack', stack === undefined ? undefined : text(stack));
     if (err.name !== copy.name) define('name', err.name);
-    for (const [key, item] of Object.entries(err)) define(key, SECRET_KEY.test(key) && typeof item === 'string' ? '[redacted]' : walk(item, depth + 1, seen));
+    for (const [key, item] of Object.entries(err)) {
+      if (query !== undefined && key === 'params') define(key, '[not shown]');
+      else define(key, SECRET_KEY.test(key) && typeof item === 'string' ? '[redacted]' : walk(item, depth + 1, seen));
+    }
     if ('cause' in err) define('cause', walk(err.cause, depth + 1, seen));
     return copy;
   }

@@ -93,6 +93,38 @@ describe('the logger', () => {
   });
 });
 
+describe('a failed database query', () => {
+  it('is logged with its SQL and the database error, not the values it was writing', { timeout: 60_000 }, async () => {
+    const { PGlite } = await import('@electric-sql/pglite');
+    const { drizzle } = await import('drizzle-orm/pglite');
+    const pglite = await PGlite.create();
+    let failed: unknown;
+    try {
+      // A person's message as a query parameter, as ingest writes them, in a statement the database refuses.
+      await drizzle(pglite).execute(sql`select ${'my card is 4111 1111 1111 1111'}::text as note, 1 / (select 0) as n`);
+    } catch (err) {
+      failed = err;
+    } finally {
+      await pglite.close();
+    }
+    expect(String((failed as Error).message)).toContain('4111'); // drizzle repeats the values in its message
+    const lines: string[] = [];
+    const destination = new Writable({ write: (chunk, _enc, done) => (lines.push(String(chunk)), done()) });
+    createLogger('info', {}, { redactor: createRedactor(configuredSecrets(config)), destination }).error({ err: failed }, 'could not store');
+    const out = lines.join('');
+    expect(out).not.toContain('4111');
+    expect(out).toContain('Failed query: select $1::text as note, 1 / (select 0) as n (parameters not shown)');
+    expect(out).toContain('division by zero'); // the database's own error, as its cause
+    const copy = createRedactor({}).value(failed) as Error & { params?: unknown };
+    expect(copy).toBeInstanceOf(Error);
+    expect(copy.params).toBe('[not shown]');
+    expect(copy.stack).not.toContain('4111');
+    // Another error that merely has `query` and `params` fields keeps its message.
+    const other = Object.assign(new Error('boom'), { query: 'select 1', params: [] });
+    expect((createRedactor({}).value(other) as Error).message).toBe('boom');
+  });
+});
+
 describe.each(databaseKinds)('stored failures on %s', (kind) => {
   const SECRET = `whsec_${Buffer.from('a hook secret that leaks on fail').toString('base64')}`;
   const leaky: Agent = {
