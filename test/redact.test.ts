@@ -107,18 +107,18 @@ describe('a failed database query', () => {
     } finally {
       await pglite.close();
     }
-    expect(String((failed as Error).message)).toContain('4111'); // drizzle repeats the values in its message
+    expect(String((failed as Error).message)).toContain('my card is'); // drizzle repeats the values in its message
     const lines: string[] = [];
     const destination = new Writable({ write: (chunk, _enc, done) => (lines.push(String(chunk)), done()) });
     createLogger('info', {}, { redactor: createRedactor(configuredSecrets(config)), destination }).error({ err: failed }, 'could not store');
     const out = lines.join('');
-    expect(out).not.toContain('4111');
+    expect(out).not.toContain('my card is');
     expect(out).toContain('Failed query: select $1::text as note, 1 / (select 0) as n (parameters not shown)');
     expect(out).toContain('division by zero'); // the database's own error, as its cause
     const copy = createRedactor({}).value(failed) as Error & { params?: unknown };
     expect(copy).toBeInstanceOf(Error);
     expect(copy.params).toBe('[not shown]');
-    expect(copy.stack).not.toContain('4111');
+    expect(copy.stack).not.toContain('my card is');
     // Another error that merely has `query` and `params` fields keeps its message.
     const other = Object.assign(new Error('boom'), { query: 'select 1', params: [] });
     expect((createRedactor({}).value(other) as Error).message).toBe('boom');
