@@ -1,5 +1,5 @@
 /** Prometheus metrics. One registry per process; the queue gauge reads the database when scraped. */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, type CounterConfiguration, Gauge, Histogram, type HistogramConfiguration, Registry, collectDefaultMetrics } from 'prom-client';
 import type { LlmEvent } from './llm/index.ts';
 import type { ProviderHealth } from './ports.ts';
 
@@ -24,15 +24,17 @@ function prepared<L extends string, C>(names: readonly L[], make: (labels: Recor
   };
 }
 
-/** A counter whose `inc(labels, n)` goes to a child prepared once per label set. */
-function preparedCounter<L extends string>(counter: Counter<L>, names: readonly L[]) {
-  const child = prepared(names, (labels) => counter.labels(labels));
+/** A counter whose `inc(labels, n)` goes to a child prepared once per label set (its `labelNames`). */
+function preparedCounter<L extends string>(config: CounterConfiguration<L> & { labelNames: readonly L[] }) {
+  const counter = new Counter(config);
+  const child = prepared(config.labelNames, (labels) => counter.labels(labels));
   return { inc: (labels: Record<L, string>, value?: number) => child(labels).inc(value), get: () => counter.get() };
 }
 
 /** A histogram whose `observe(labels, v)` goes to a child prepared once per label set. */
-function preparedHistogram<L extends string>(histogram: Histogram<L>, names: readonly L[]) {
-  const child = prepared(names, (labels) => histogram.labels(labels));
+function preparedHistogram<L extends string>(config: HistogramConfiguration<L> & { labelNames: readonly L[] }) {
+  const histogram = new Histogram(config);
+  const child = prepared(config.labelNames, (labels) => histogram.labels(labels));
   return { observe: (labels: Record<L, string>, value: number) => child(labels).observe(value), get: () => histogram.get() };
 }
 
@@ -80,61 +82,43 @@ export function createMetrics() {
       for (const { labels, n } of requestCounts.values()) this.inc(labels, n);
     },
   });
-  const llmCalls = preparedCounter(
-    new Counter({
-      name: 'switchboard_llm_calls_total',
-      help: 'Calls to each LLM provider by outcome (success, failure, skipped: circuit open or out of time)',
-      labelNames: ['provider', 'outcome'] as const,
-      registers: [registry],
-    }),
-    ['provider', 'outcome'],
-  );
-  const llmErrors = preparedCounter(
-    new Counter({
-      name: 'switchboard_llm_errors_total',
-      help: 'Failed or skipped LLM provider calls by kind (rate_limited, overloaded, server, timeout, network, circuit_open …)',
-      labelNames: ['provider', 'kind'] as const,
-      registers: [registry],
-    }),
-    ['provider', 'kind'],
-  );
-  const llmRetries = preparedCounter(
-    new Counter({
-      name: 'switchboard_llm_retries_total',
-      help: 'Retried LLM provider attempts (429, 5xx, 529, network)',
-      labelNames: ['provider'] as const,
-      registers: [registry],
-    }),
-    ['provider'],
-  );
-  const llmTokens = preparedCounter(
-    new Counter({
-      name: 'switchboard_llm_tokens_total',
-      help: 'Tokens used by provider and direction (input, output)',
-      labelNames: ['provider', 'direction'] as const,
-      registers: [registry],
-    }),
-    ['provider', 'direction'],
-  );
-  const llmCost = preparedCounter(
-    new Counter({
-      name: 'switchboard_llm_cost_usd_total',
-      help: 'Estimated LLM cost in US dollars by provider (price table, LLM_PRICES)',
-      labelNames: ['provider'] as const,
-      registers: [registry],
-    }),
-    ['provider'],
-  );
-  const llmDuration = preparedHistogram(
-    new Histogram({
-      name: 'switchboard_llm_call_seconds',
-      help: 'Duration of successful LLM provider calls, retries included',
-      labelNames: ['provider'] as const,
-      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60],
-      registers: [registry],
-    }),
-    ['provider'],
-  );
+  const llmCalls = preparedCounter({
+    name: 'switchboard_llm_calls_total',
+    help: 'Calls to each LLM provider by outcome (success, failure, skipped: circuit open or out of time)',
+    labelNames: ['provider', 'outcome'] as const,
+    registers: [registry],
+  });
+  const llmErrors = preparedCounter({
+    name: 'switchboard_llm_errors_total',
+    help: 'Failed or skipped LLM provider calls by kind (rate_limited, overloaded, server, timeout, network, circuit_open …)',
+    labelNames: ['provider', 'kind'] as const,
+    registers: [registry],
+  });
+  const llmRetries = preparedCounter({
+    name: 'switchboard_llm_retries_total',
+    help: 'Retried LLM provider attempts (429, 5xx, 529, network)',
+    labelNames: ['provider'] as const,
+    registers: [registry],
+  });
+  const llmTokens = preparedCounter({
+    name: 'switchboard_llm_tokens_total',
+    help: 'Tokens used by provider and direction (input, output)',
+    labelNames: ['provider', 'direction'] as const,
+    registers: [registry],
+  });
+  const llmCost = preparedCounter({
+    name: 'switchboard_llm_cost_usd_total',
+    help: 'Estimated LLM cost in US dollars by provider (price table, LLM_PRICES)',
+    labelNames: ['provider'] as const,
+    registers: [registry],
+  });
+  const llmDuration = preparedHistogram({
+    name: 'switchboard_llm_call_seconds',
+    help: 'Duration of successful LLM provider calls, retries included',
+    labelNames: ['provider'] as const,
+    buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60],
+    registers: [registry],
+  });
   new Gauge({
     name: 'switchboard_llm_provider_state',
     help: 'Circuit breaker state per LLM provider: 0 closed, 1 half-open (probing), 2 open (skipped)',
@@ -154,34 +138,25 @@ export function createMetrics() {
       if (seen) seen.n++;
       else requestCounts.set(key, { labels: { method, route, status: String(status) }, n: 1 });
     },
-    executions: preparedCounter(
-      new Counter({
-        name: 'switchboard_executions_total',
-        help: 'Finished execution attempts by agent and status',
-        labelNames: ['agent', 'status'] as const,
-        registers: [registry],
-      }),
-      ['agent', 'status'],
-    ),
-    accessDenied: preparedCounter(
-      new Counter({
-        name: 'switchboard_access_denied_total',
-        help: 'Messages the access policy refused (nothing stored), by channel and reason (pairing, not_member, role, quota …)',
-        labelNames: ['channel', 'reason'] as const,
-        registers: [registry],
-      }),
-      ['channel', 'reason'],
-    ),
-    ingestToReply: preparedHistogram(
-      new Histogram({
-        name: 'switchboard_ingest_to_reply_seconds',
-        help: 'Time from receiving an event to delivering its reply',
-        labelNames: ['channel'] as const,
-        buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
-        registers: [registry],
-      }),
-      ['channel'],
-    ),
+    executions: preparedCounter({
+      name: 'switchboard_executions_total',
+      help: 'Finished execution attempts by agent and status',
+      labelNames: ['agent', 'status'] as const,
+      registers: [registry],
+    }),
+    accessDenied: preparedCounter({
+      name: 'switchboard_access_denied_total',
+      help: 'Messages the access policy refused (nothing stored), by channel and reason (pairing, not_member, role, quota …)',
+      labelNames: ['channel', 'reason'] as const,
+      registers: [registry],
+    }),
+    ingestToReply: preparedHistogram({
+      name: 'switchboard_ingest_to_reply_seconds',
+      help: 'Time from receiving an event to delivering its reply',
+      labelNames: ['channel'] as const,
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers: [registry],
+    }),
     queueDepth: new Gauge({
       name: 'switchboard_queue_depth',
       help: 'Executions waiting to run (queued, or failed with a retry to come)',
