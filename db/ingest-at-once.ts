@@ -17,7 +17,12 @@ import { rowsOf } from './rows.ts';
 /** The dedup keys of an envelope: its delivery id, and its content key when it has one. */
 export const keysOf = (envelope: IngestItem['envelope']) =>
   envelope.contentKey === undefined ? [envelope.deliveryId] : [envelope.deliveryId, envelope.contentKey];
-export const personOf = (envelope: IngestItem['envelope']) => `switchboard:quota:${envelope.channel}:${envelope.userId}`;
+export const personOf = (who: { channel: string; userId: string }) => `switchboard:quota:${who.channel}:${who.userId}`;
+/** A dedup key within its channel, as one string. */
+export const deliveryKeyOf = (channel: string, key: string) => `${channel}\u0000${key}`;
+/** A conversation's identity (channel, tenant, key), as one string. */
+export const conversationOf = (c: { channel: string; tenantId: string; conversationKey: string }) =>
+  `${c.channel}\u0000${c.tenantId}\u0000${c.conversationKey}`;
 const MARK = 'switchboard: this batch is stored step by step';
 
 /**
@@ -130,7 +135,6 @@ export const needsSteps = (err: unknown) => {
  * Callers send only batches whose items name distinct keys.
  */
 export async function storeAtOnce(db: Db, queue: Queue, items: IngestItem[]): Promise<IngestResult[]> {
-  const conversationOf = (e: IngestItem['envelope']) => `${e.channel}\u0000${e.tenantId}\u0000${e.conversationKey}`;
   // In key order, as step by step: concurrent batches creating the same conversations or deliveries cannot deadlock.
   const conversationIndex = new Map([...new Set(items.map((item) => conversationOf(item.envelope)))].sort().map((k, n) => [k, n]));
   const conversations = [...conversationIndex.keys()].map((k, n) => {
@@ -140,7 +144,7 @@ export async function storeAtOnce(db: Db, queue: Queue, items: IngestItem[]): Pr
   const rowOf = new Map<string, { id: string; channel: string; delivery_id: string; received_at: string }>();
   for (const { envelope } of items) {
     for (const k of keysOf(envelope))
-      rowOf.set(`${envelope.channel}\u0000${k}`, { id: randomUUID(), channel: envelope.channel, delivery_id: k, received_at: envelope.receivedAt });
+      rowOf.set(deliveryKeyOf(envelope.channel, k), { id: randomUUID(), channel: envelope.channel, delivery_id: k, received_at: envelope.receivedAt });
   }
   const deliveries = [...rowOf.keys()].sort().map((k, n) => ({ ...rowOf.get(k)!, n }));
   // Every key of every item, so two items naming one key (which the caller does not send) could not pass as stored.
@@ -150,7 +154,7 @@ export async function storeAtOnce(db: Db, queue: Queue, items: IngestItem[]): Pr
     items.map((item) => ({
       item,
       conversation: conversationIndex.get(conversationOf(item.envelope))!,
-      deliveryRowId: rowOf.get(`${item.envelope.channel}\u0000${keysOf(item.envelope).at(-1)}`)!.id,
+      deliveryRowId: rowOf.get(deliveryKeyOf(item.envelope.channel, keysOf(item.envelope).at(-1)!))!.id,
     })),
   );
   // Each counted item: its person's executions in the window, plus those the batch admits before it, under the limit.

@@ -7,7 +7,17 @@ import { and, eq, inArray, sql } from 'drizzle-orm';
 import type { Destination } from '../src/ports.ts';
 import type { Envelope, Intent } from '../src/types.ts';
 import type { Db } from './client.ts';
-import { insertMessagesAndExecutions, keysOf, lockPersons, needsSteps, newRows, personOf, storeAtOnce } from './ingest-at-once.ts';
+import {
+  conversationOf,
+  deliveryKeyOf,
+  insertMessagesAndExecutions,
+  keysOf,
+  lockPersons,
+  needsSteps,
+  newRows,
+  personOf,
+  storeAtOnce,
+} from './ingest-at-once.ts';
 import type { Queue } from './queue.ts';
 import { rowsOf } from './rows.ts';
 import { deliveries, executions } from './schema.ts';
@@ -32,7 +42,6 @@ export type IngestItem = { envelope: Envelope; targets: Assignment[]; quota?: Qu
  */
 export class StoreSingly extends Error {}
 
-const keyOf = (channel: string, key: string) => `${channel}\u0000${key}`;
 /** Per item while its batch is stored: a duplicate, refused by its quota, or holding the delivery rows it inserted. */
 type Outcome = 'duplicate' | OverQuota | { rowIds: string[] };
 
@@ -54,7 +63,7 @@ const byKey =
 export async function ingestBatch(db: Db, queue: Queue, items: IngestItem[]): Promise<(IngestResult | OverQuota)[]> {
   // The common batch, every item new and under its quota, in one statement (db/ingest-at-once.ts); a batch whose
   // items share a key needs the step-by-step path's decisions at once.
-  const keys = items.flatMap((item) => keysOf(item.envelope).map((k) => keyOf(item.envelope.channel, k)));
+  const keys = items.flatMap((item) => keysOf(item.envelope).map((k) => deliveryKeyOf(item.envelope.channel, k)));
   if (new Set(keys).size === keys.length) {
     try {
       return await storeAtOnce(db, queue, items);
@@ -74,12 +83,12 @@ async function storeStepByStep(db: Db, queue: Queue, items: IngestItem[]): Promi
     const keys = items.map((item) => keysOf(item.envelope));
     const claimedBy = new Map<string, number>();
     for (const [i, item] of items.entries()) {
-      for (const k of keys[i]!) if (!claimedBy.has(keyOf(item.envelope.channel, k))) claimedBy.set(keyOf(item.envelope.channel, k), i);
+      for (const k of keys[i]!) if (!claimedBy.has(deliveryKeyOf(item.envelope.channel, k))) claimedBy.set(deliveryKeyOf(item.envelope.channel, k), i);
     }
     // In key order: two batches that share keys then wait for each other in one order, never in a cycle.
     const deliveryRows = items
       .flatMap((item, i) => keys[i]!.map((deliveryId) => ({ channel: item.envelope.channel, delivery_id: deliveryId, received_at: item.envelope.receivedAt })))
-      .sort(byKey((row) => keyOf(row.channel, row.delivery_id)))
+      .sort(byKey((row) => deliveryKeyOf(row.channel, row.delivery_id)))
       .map((row, n) => ({ ...row, n }));
     const inserted = rowsOf<{ id: string; channel: string; delivery_id: string }>(
       await t.execute(sql`
@@ -90,12 +99,14 @@ async function storeStepByStep(db: Db, queue: Queue, items: IngestItem[]): Promi
         on conflict do nothing
         returning id, channel, delivery_id`),
     );
-    const rowOf = new Map(inserted.map((r) => [keyOf(r.channel, r.delivery_id), r.id]));
+    const rowOf = new Map(inserted.map((r) => [deliveryKeyOf(r.channel, r.delivery_id), r.id]));
 
     const outcome: Outcome[] = [];
     const undo: string[] = [];
     for (const [i, item] of items.entries()) {
-      const mine = keys[i]!.map((k) => (claimedBy.get(keyOf(item.envelope.channel, k)) === i ? rowOf.get(keyOf(item.envelope.channel, k)) : undefined));
+      const mine = keys[i]!.map((k) =>
+        claimedBy.get(deliveryKeyOf(item.envelope.channel, k)) === i ? rowOf.get(deliveryKeyOf(item.envelope.channel, k)) : undefined,
+      );
       if (mine.every((id) => id !== undefined)) {
         outcome.push({ rowIds: mine as string[] });
       } else {
@@ -107,12 +118,12 @@ async function storeStepByStep(db: Db, queue: Queue, items: IngestItem[]): Promi
     if (undo.length) {
       await t.delete(deliveries).where(inArray(deliveries.id, undo));
       // A key this batch gave up may be one another item of it wanted: only storing one by one settles who gets it.
-      const released = new Set(inserted.filter((r) => undo.includes(r.id)).map((r) => keyOf(r.channel, r.delivery_id)));
+      const released = new Set(inserted.filter((r) => undo.includes(r.id)).map((r) => deliveryKeyOf(r.channel, r.delivery_id)));
       if (
         items.some(
           (item, i) =>
             outcome[i] === 'duplicate' &&
-            keys[i]!.some((k) => released.has(keyOf(item.envelope.channel, k)) && claimedBy.get(keyOf(item.envelope.channel, k)) !== i),
+            keys[i]!.some((k) => released.has(deliveryKeyOf(item.envelope.channel, k)) && claimedBy.get(deliveryKeyOf(item.envelope.channel, k)) !== i),
         )
       ) {
         throw new StoreSingly();
@@ -169,7 +180,9 @@ async function refuseOverQuota(db: Db, items: IngestItem[], outcome: Outcome[], 
       ) as s
       where s.n > 0`),
   );
-  const seen = new Map(rows.map((r) => [`switchboard:quota:${r.channel}:${r.user_id}`, { n: Number(r.n), oldest: r.oldest ? new Date(r.oldest) : undefined }]));
+  const seen = new Map(
+    rows.map((r) => [personOf({ channel: r.channel, userId: r.user_id }), { n: Number(r.n), oldest: r.oldest ? new Date(r.oldest) : undefined }]),
+  );
   for (const { i, item, quota } of counted) {
     const person = personOf(item.envelope);
     const s = seen.get(person) ?? { n: 0, oldest: undefined };
@@ -184,8 +197,6 @@ async function refuseOverQuota(db: Db, items: IngestItem[], outcome: Outcome[], 
 }
 
 type ConversationKey = Pick<Envelope, 'channel' | 'tenantId' | 'conversationKey'>;
-
-const conversationOf = (c: { channel: string; tenantId: string; conversationKey: string }) => `${c.channel}\u0000${c.tenantId}\u0000${c.conversationKey}`;
 
 /**
  * Each envelope's conversation id, created on first use. A conversation is one tenant's: its key is the source's
