@@ -166,43 +166,35 @@ describe.skipIf(!process.env.DATABASE_URL)('concurrent batches on PostgreSQL (ne
       expect(stored(first).conversationId).toBe(own!.id);
     });
 
-    it(`${path}: one person’s messages in two concurrent transactions never pass the quota together`, async () => {
+    /** Two transactions, one message each from one person with a quota of 1, both held up by `hold` on their conversation. */
+    async function onePersonTwice(hold: (sql: postgres.ReservedSql, conversationKey: string) => Promise<unknown>, conversationKey: string) {
       const user = `U-${randomUUID()}`;
       const quota = { limit: 1, since: new Date(Date.now() - 3_600_000), windowSeconds: 3600 };
-      // Both batches write to a conversation the third connection holds, after counting the quota: without the
-      // per-person lock both would count nothing, then wait there together.
-      const conversationKey = `c-${randomUUID()}`;
       const item = () => ({ envelope: envelope({ userId: user, conversationKey }), targets: [ask], quota });
-      const outcomes = (
-        await interleaved(
-          (sql) => sql`insert into conversations (channel, tenant_id, conversation_key) values ('slack', 'T1', ${conversationKey})`,
-          [on([item()]), on([item()])],
-          'rollback',
-        )
-      ).flat();
+      const outcomes = (await interleaved((sql) => hold(sql, conversationKey), [on([item()]), on([item()])], 'rollback')).flat();
       expect(outcomes.filter((o) => 'overQuota' in o)).toHaveLength(1);
       const [row] = await monitor`select count(*)::int as n from executions where user_id = ${user}`;
       expect(row!.n).toBe(1);
+    }
+
+    it(`${path}: one person’s messages in two concurrent transactions never pass the quota together`, async () => {
+      // Both batches write to a conversation the third connection holds, after counting the quota: without the
+      // per-person lock both would count nothing, then wait there together.
+      await onePersonTwice(
+        (sql, key) => sql`insert into conversations (channel, tenant_id, conversation_key) values ('slack', 'T1', ${key})`,
+        `c-${randomUUID()}`,
+      );
     });
 
     it(`${path}: one person’s messages never pass the quota together while both wait on their conversation’s row`, async () => {
-      const user = `U-${randomUUID()}`;
-      const quota = { limit: 1, since: new Date(Date.now() - 3_600_000), windowSeconds: 3600 };
       // The conversation exists, so neither batch creates it (nothing conflicts, nothing sends it step by step): both
       // count the quota, then their messages' foreign key waits on the row the third connection locks.
       const conversationKey = `c-${randomUUID()}`;
       await monitor`insert into conversations (channel, tenant_id, conversation_key) values ('slack', 'T1', ${conversationKey})`;
-      const item = () => ({ envelope: envelope({ userId: user, conversationKey }), targets: [ask], quota });
-      const outcomes = (
-        await interleaved(
-          (sql) => sql`select 1 from conversations where channel = 'slack' and tenant_id = 'T1' and conversation_key = ${conversationKey} for update`,
-          [on([item()]), on([item()])],
-          'rollback',
-        )
-      ).flat();
-      expect(outcomes.filter((o) => 'overQuota' in o)).toHaveLength(1);
-      const [row] = await monitor`select count(*)::int as n from executions where user_id = ${user}`;
-      expect(row!.n).toBe(1);
+      await onePersonTwice(
+        (sql, key) => sql`select 1 from conversations where channel = 'slack' and tenant_id = 'T1' and conversation_key = ${key} for update`,
+        conversationKey,
+      );
     });
   }
 });
