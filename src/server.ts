@@ -2,6 +2,7 @@
  * The composition root: opens the database and queue, builds the pipeline, and serves HTTP and/or
  * runs workers depending on the role. The only core file that wires channels and handlers in.
  */
+import type { Server as NodeHttpServer, ServerResponse as NodeServerResponse } from 'node:http';
 import { serve, type ServerType } from '@hono/node-server';
 import {
   createChannelRegistry,
@@ -235,13 +236,13 @@ export async function startSwitchboard(config: Config, opts: StartOptions = {}):
   });
 
   phase('wiring');
-  let server: ServerType | undefined;
+  let closeServer: (() => Promise<void>) | undefined;
   let url: string | undefined;
   if (opts.listen !== false) {
     // A worker serves only its probes and /metrics, so its executions and latencies can be scraped.
     const fetch =
       role === 'worker' ? createProbeApp({ store, metrics, logger, providers: () => llm.health(), queue: () => backpressure.state() }).fetch : app.fetch;
-    server = await new Promise<ServerType>((resolve, reject) => {
+    const server = await new Promise<ServerType>((resolve, reject) => {
       const s = serve({ fetch, port: config.port, hostname: config.host }, () => resolve(s));
       s.once('error', (err: NodeJS.ErrnoException) =>
         reject(
@@ -260,6 +261,7 @@ export async function startSwitchboard(config: Config, opts: StartOptions = {}):
     const address = server.address();
     const port = typeof address === 'object' && address ? address.port : config.port;
     url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+    closeServer = closable(server);
     phase('listen');
   }
 
@@ -296,14 +298,38 @@ export async function startSwitchboard(config: Config, opts: StartOptions = {}):
     stop() {
       stopping ??= (async () => {
         await Promise.all(pollers.map((p) => p.stop()));
-        if (server) {
-          const s = server;
-          await new Promise<void>((resolve) => s.close(() => resolve()));
-        }
+        await closeServer?.();
         await opened.close(true);
       })();
       return stopping;
     },
+  };
+}
+
+/**
+ * A server that stops gracefully: `close` stops listening, lets requests in flight finish, and makes every
+ * response from then on say `Connection: close`. Closing the listener alone closes only the connections idle at
+ * that moment; a client or load balancer holding another keep-alive connection would go on sending it requests.
+ */
+function closable(server: ServerType): () => Promise<void> {
+  const http = server as NodeHttpServer;
+  const inFlight = new Set<NodeServerResponse>();
+  let closing = false;
+  const sayClose = (res: NodeServerResponse) => {
+    if (!res.headersSent) res.setHeader('connection', 'close');
+  };
+  http.prependListener('request', (_req, res) => {
+    if (closing) return sayClose(res);
+    inFlight.add(res);
+    res.once('close', () => inFlight.delete(res));
+  });
+  return async () => {
+    closing = true;
+    const closed = new Promise<void>((resolve) => http.close(() => resolve()));
+    // A response whose headers are already out (a stream) keeps its connection until it ends; it is closed then.
+    for (const res of inFlight) sayClose(res);
+    const idle = setInterval(() => http.closeIdleConnections(), 250);
+    await closed.finally(() => clearInterval(idle));
   };
 }
 

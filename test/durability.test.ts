@@ -240,6 +240,8 @@ describe.skipIf(!server)(title, () => {
     release();
     const res = await pending;
     expect(res.status).toBe(200);
+    // The client's keep-alive connection is not reused for a request this process would no longer take.
+    expect(res.headers.get('connection')).toBe('close');
     expect(((await res.json()) as any).reply.text).toContain('fake anthropic answer');
     expect(await exitWithin(web, 30_000)).toBe(0);
     expect(await onlyExecution()).toMatchObject([{ status: 'succeeded', attempts: 1 }]);
