@@ -1,6 +1,6 @@
 /** The execution log: the state machine queued → running → succeeded | failed → dead, and its queries. */
 import { randomUUID } from 'node:crypto';
-import { and, desc, eq, getTableColumns, gte, ilike, inArray, lt, notInArray, or, sql } from 'drizzle-orm';
+import { and, desc, eq, getTableColumns, gte, ilike, inArray, lt, notInArray, or, sql, type SQL } from 'drizzle-orm';
 import type { Delivered, ExecutionStatus, HistoryMessage, Reply, Usage } from '../src/types.ts';
 import { historyBefore, historyFrom } from './conversations.ts';
 import type { Db } from './client.ts';
@@ -102,6 +102,12 @@ function answerValues(answer: Answer | undefined) {
     ${usage?.inputTokens ?? null}::int, ${usage?.outputTokens ?? null}::int, ${usage?.costUsd ?? null}::numeric, ${usage?.promptHash ?? null}::text`;
 }
 
+/** The CTE that writes each answer's assistant message, from rows with ANSWER_COLUMNS and the execution's `id`. */
+const answerMessages = (rows: SQL) => sql`message as (
+      insert into ${messages} (id, conversation_id, role, text, execution_id, vote)
+      select message_id, conversation_id, 'assistant', text, id, vote from ${rows}
+    )`;
+
 /**
  * Stores agents' answers, each with its assistant message, in one statement (atomic, one round trip); delivery to
  * the platform comes after.
@@ -113,10 +119,7 @@ export async function recordResults(db: Db, answers: Answer[]): Promise<void> {
   );
   await db.execute(sql`
     with answer(id, ${ANSWER_COLUMNS}) as (values ${values}),
-    message as (
-      insert into ${messages} (id, conversation_id, role, text, execution_id, vote)
-      select message_id, conversation_id, 'assistant', text, id, vote from answer
-    )
+    ${answerMessages(sql`answer`)}
     update ${executions} set result = answer.result, reply_message_id = answer.message_id, provider = answer.provider,
       model = answer.model, input_tokens = answer.input_tokens, output_tokens = answer.output_tokens,
       cost_usd = answer.cost_usd, prompt_hash = answer.prompt_hash
@@ -168,10 +171,7 @@ export async function markSucceededMany(db: Db, done: Success[]): Promise<void> 
     sql.raw(`${column} = case when done.result is null then executions.${column} else done.${column === 'reply_message_id' ? 'message_id' : column} end`);
   await db.execute(sql`
     with done(id, latency_ms, delivered, ${ANSWER_COLUMNS}) as (values ${values}),
-    message as (
-      insert into ${messages} (id, conversation_id, role, text, execution_id, vote)
-      select message_id, conversation_id, 'assistant', text, id, vote from done where result is not null
-    )
+    ${answerMessages(sql`done where result is not null`)}
     update ${executions} set status = 'succeeded', replied_at = coalesce(${executions.repliedAt}, now()), finished_at = now(), latency_ms = done.latency_ms, error = null,
       delivered = coalesce(done.delivered, ${executions.delivered}),
       ${sql.join(['result', 'reply_message_id', 'provider', 'model', 'input_tokens', 'output_tokens', 'cost_usd', 'prompt_hash'].map(answered), sql`, `)}
