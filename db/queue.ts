@@ -5,6 +5,7 @@ import { sql } from 'drizzle-orm';
 import { PgBoss, fromDrizzle, fromPglite, type Job } from 'pg-boss';
 import type { DatabaseHandle, Db } from './client.ts';
 import { classifyDatabaseError, type DatabaseHealth } from './health.ts';
+import { startRunner, type Runner } from './job-runner.ts';
 
 export const EXECUTIONS_QUEUE = 'executions';
 /** Where pg-boss moves an execution job whose last retry was lost (worker killed, job timeout), so it still ends `dead`. */
@@ -110,13 +111,12 @@ export async function startQueue(handle: DatabaseHandle, opts: QueueOptions): Pr
   await boss.createQueue(EXECUTIONS_QUEUE, queueOptions);
   // createQueue keeps an existing queue as it was; bring its options in step with this configuration.
   await boss.updateQueue(EXECUTIONS_QUEUE, queueOptions);
-  let workers: string[] = [];
-  const wakeLocal = () => {
-    for (const id of workers) boss.notifyWorker(id);
-  };
+  let runner: Runner | undefined;
+  const wakeLocal = () => runner?.wake();
   const signal = coalescedSignal(handle, onError);
   let listening: { unlisten(): Promise<void> } | undefined;
-  // Every work() registration, so workers can be stopped while the database is unreachable and started again after.
+  // pg-boss's own workers (the dead letter queue, schedules), stopped while the database is unreachable and started
+  // again after. The executions runner waits for the database by itself.
   const registrations: { queue: string; start(): Promise<void> }[] = [];
   let stopped = false;
   let switching = Promise.resolve();
@@ -124,7 +124,6 @@ export async function startQueue(handle: DatabaseHandle, opts: QueueOptions): Pr
     switching = switching.then(async () => {
       if (stopped || up !== health.up) return;
       if (!up) {
-        workers = [];
         await Promise.all([...new Set(registrations.map((r) => r.queue))].map((q) => boss.offWork(q, { wait: false }).catch(onError)));
       } else {
         for (const r of registrations) await r.start().catch(onError);
@@ -181,39 +180,17 @@ export async function startQueue(handle: DatabaseHandle, opts: QueueOptions): Pr
       await register(EXECUTIONS_DEAD_QUEUE, async () => {
         await boss.work<ExecutionJob>(EXECUTIONS_DEAD_QUEUE, { pollingIntervalSeconds: 5 }, async ([job]) => onLost(job!).catch(settle));
       });
-      // Two pg-boss workers (one when `concurrency` is 1), each fetching up to half the concurrency in one
-      // statement and completing what succeeded in one more; each knows its own id, so a worker that finishes
-      // fetches again at once and a backlog drains back to back, while the other is still busy with its batch.
-      // (With localConcurrency the extra workers get ids we never see and can only poll.)
-      const slots = Math.min(2, concurrency);
-      const batchSize = Math.ceil(concurrency / slots);
-      const slot = async () => {
-        let id = '';
-        id = await boss.work<ExecutionJob>(
-          EXECUTIONS_QUEUE,
-          // NOTIFY wakes workers for new jobs; polling still finds retries whose backoff has passed.
-          { batchSize, perJobResults: true, pollingIntervalSeconds: 1, notifyPollingIntervalSeconds: 1 },
-          async (jobs) => {
-            try {
-              // Each job settles on its own: a failure is retried by the queue without touching the others.
-              return await Promise.all(
-                jobs.map(async (job) => {
-                  try {
-                    await handler(job).catch(settle);
-                    return { id: job.id, status: 'completed' as const };
-                  } catch (err) {
-                    return { id: job.id, status: 'failed' as const, output: err };
-                  }
-                }),
-              );
-            } finally {
-              if (id) boss.notifyWorker(id);
-            }
-          },
-        );
-        workers.push(id);
-      };
-      for (let n = 0; n < slots; n++) await register(EXECUTIONS_QUEUE, slot);
+      runner = startRunner<ExecutionJob>({
+        boss,
+        queue: EXECUTIONS_QUEUE,
+        concurrency,
+        handler: (job) => handler(job).catch(settle),
+        onError,
+        isUp: () => health.up,
+        whenUp: (ms) => health.whenUp(ms),
+        leaseSeconds: LEASE_SECONDS,
+        pollMs: 1000,
+      });
     },
     async schedule(name, cron, handler) {
       await boss.createQueue(name, { retryLimit: 0, expireInSeconds: 300 });
@@ -241,7 +218,10 @@ export async function startQueue(handle: DatabaseHandle, opts: QueueOptions): Pr
       stopped = true;
       await switching;
       await listening?.unlisten().catch(() => {});
-      await boss.stop({ graceful, timeout: timeoutMs, close: false });
+      const deadline = Date.now() + timeoutMs;
+      await runner?.stop(graceful, timeoutMs);
+      // One bound for both: pg-boss's own workers (dead letters, schedules) get what the runner left of it.
+      await boss.stop({ graceful, timeout: Math.max(1000, deadline - Date.now()), close: false });
     },
   };
 }
