@@ -86,7 +86,7 @@ describe.each(databaseKinds)('a deep queue on %s', (kind) => {
   it('keeps acking chat platforms, sheds webhooks with 503 storing nothing, and reports degraded', async () => {
     for (const user of ['a', 'b']) expect((await sb.api('POST', '/api/messages', { text: 'help', user_id: user })).status).toBe(202);
     // The depth is read at most once a second; readiness reads it the same way ingress does.
-    const body = await waitFor(readiness, (b) => b.status === 'degraded', 10_000);
+    const body = await waitFor(readiness, (b) => b.status === 'degraded');
     expect(body.status).toBe('degraded');
     expect(body.checks.queue).toMatchObject({ ok: false, limit: 1 });
     expect(body.checks.queue.depth).toBeGreaterThanOrEqual(2);

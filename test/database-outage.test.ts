@@ -205,7 +205,12 @@ describe.runIf(realServer)('database outage on postgres', () => {
       (r) => r.status === 503,
       10_000,
     );
-    await new Promise((r) => setTimeout(r, 1500));
+    // The attempt must meet the outage before the database comes back, or it would simply store its answer.
+    const failedAttempt = await waitFor(
+      () => lines.some((l) => l.msg === 'could not store the answer of a failed attempt'),
+      (seen) => seen,
+    );
+    expect(failedAttempt).toBe(true);
     await proxy.restore();
     await ready();
     const row = await waitFor(

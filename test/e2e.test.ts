@@ -7,6 +7,7 @@ import { createTestDatabase, databaseKinds, type TestDatabase } from './support/
 import { runCliInProcess } from './support/cli.ts';
 import { freePort, runCli, spawnCli, waitForOk, type Spawned } from './support/process.ts';
 import { ADMIN_TOKEN, HOOK_SECRET, signedHook } from './support/switchboard.ts';
+import { waitFor } from './support/wait.ts';
 
 describe.each(databaseKinds)('switchboard process on %s', (kind) => {
   let db: TestDatabase;
@@ -47,12 +48,11 @@ describe.each(databaseKinds)('switchboard process on %s', (kind) => {
     const res = await fetch(`${base}/hooks/ci`, signedHook({ type: 'deploy.finished', text: 'status' }));
     expect(res.status).toBe(202);
     const { executions } = (await res.json()) as any;
-    for (let i = 0; i < 100; i++) {
-      const e = (await (await fetch(`${base}/api/executions/${executions[0].id}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).json()) as any;
-      if (e.status === 'succeeded') return expect(e.agent).toBe('ask');
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    throw new Error('the hook execution never succeeded');
+    const execution = await waitFor(
+      async () => (await (await fetch(`${base}/api/executions/${executions[0].id}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).json()) as any,
+      (e) => e.status === 'succeeded' || e.status === 'dead',
+    );
+    expect(execution).toMatchObject({ status: 'succeeded', agent: 'ask' });
   });
 
   it('exposes metrics in Prometheus format', async () => {

@@ -3,6 +3,7 @@
  * for further requests. Without this, a client or load balancer reusing it goes on reaching a process that
  * is shutting down.
  */
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import http from 'node:http';
 import { afterEach, expect, it } from 'vitest';
 import { ADMIN_TOKEN, startTestSwitchboard, type TestSwitchboard } from './support/switchboard.ts';
@@ -23,15 +24,21 @@ function send(agent: http.Agent, url: string, body: string, midway?: () => void)
       res.on('data', (chunk) => (text += chunk));
       res.on('end', () => resolve({ status: res.statusCode!, connection: res.headers.connection, body: text }));
     });
-    req.on('error', reject);
-    // Half the body first: the request is in flight on its connection when `midway` runs.
-    req.write(body.slice(0, 5));
-    req.once('socket', () =>
-      setTimeout(() => {
+    // Half the body first: the request is in flight on its connection once the server has begun it (read its
+    // headers), and only then does `midway` run. Before that, the connection would still count as idle.
+    const begun = () => {
+      unsubscribe('http.server.request.start', begun);
+      setImmediate(() => {
         midway?.();
         req.end(body.slice(5));
-      }, 50),
-    );
+      });
+    };
+    subscribe('http.server.request.start', begun);
+    req.on('error', (err) => {
+      unsubscribe('http.server.request.start', begun);
+      reject(err);
+    });
+    req.write(body.slice(0, 5));
   });
 }
 

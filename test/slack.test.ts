@@ -94,12 +94,11 @@ describe.each(databaseKinds)('Slack channel on %s', (kind) => {
   });
 
   it('acks a slash command at once with an ephemeral note, and the answer follows at response_url', async () => {
-    const started = performance.now();
+    // Slack's 3 s deadline is met by not waiting for the agent at all: it stays blocked at the gate until after the
+    // ack, so an ack that waited for it would never come. (Timing the ack would fail on a busy machine instead.)
     const res = await send(commandRequest({ channel_id: 'C0SLOW001', text: 'status', response_url: fake.responseUrl('slow') }));
-    const ackMs = performance.now() - started;
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ response_type: 'ephemeral', text: 'Working on it…' });
-    expect(ackMs).toBeLessThan(3000); // Slack's deadline, not a benchmark: the agent is still blocked here
     await waitFor(() => gate.waiting, Boolean);
     expect(fake.responses.filter((r) => r.id === 'slow')).toEqual([]);
     gate.open();

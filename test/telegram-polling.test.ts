@@ -40,8 +40,9 @@ describe.each(databaseKinds)('Telegram polling on %s', (kind) => {
     fake = await startFakeTelegram();
     // A webhook left from an earlier setup: getUpdates answers 409 until it is removed.
     fake.webhook.url = 'https://old.example.com/telegram/webhook';
-    // One message per user at once, refilled every second: a second message is refused at first, then stored.
-    env = { TELEGRAM_MODE: 'polling', TELEGRAM_BOT_TOKEN: BOT_TOKEN, TELEGRAM_API_ROOT: fake.apiRoot, RATE_LIMIT_BURST: '1', RATE_LIMIT_PER_MINUTE: '60' };
+    // One message per user at once, refilled every 5 s: a second message is refused at first, then stored. The poller
+    // stores a batch one update after another, so the refill must outlast storing the first on a loaded machine.
+    env = { TELEGRAM_MODE: 'polling', TELEGRAM_BOT_TOKEN: BOT_TOKEN, TELEGRAM_API_ROOT: fake.apiRoot, RATE_LIMIT_BURST: '1', RATE_LIMIT_PER_MINUTE: '12' };
     sb = await startTestSwitchboard(kind, env, { poll: true });
     running = sb;
   }, 180_000);
