@@ -1,10 +1,10 @@
 /** The execution log: the state machine queued → running → succeeded | failed → dead, and its queries. */
-import { randomUUID } from 'node:crypto';
 import { and, desc, eq, getTableColumns, gte, ilike, inArray, lt, notInArray, or, sql, type SQL } from 'drizzle-orm';
 import type { Delivered, ExecutionStatus, HistoryMessage, Reply, Usage } from '../src/types.ts';
 import { historyBefore, historyFrom } from './conversations.ts';
 import type { Db } from './client.ts';
 import { isVoteAgent } from './feedback.ts';
+import { newMessageId } from './message-id.ts';
 import type { Queue } from './queue.ts';
 import { executions, messages } from './schema.ts';
 import { rowsOf } from './rows.ts';
@@ -97,7 +97,7 @@ const ANSWER_COLUMNS = sql.raw('conversation_id, message_id, vote, text, result,
 /** An answer as the values of ANSWER_COLUMNS (typed, so a list of them needs no other hint); all null for none. */
 function answerValues(answer: Answer | undefined) {
   const { reply, usage } = answer ?? {};
-  return sql`${answer?.execution.conversationId ?? null}::uuid, ${answer ? randomUUID() : null}::uuid, ${answer ? isVoteAgent(answer.execution.agent) : null}::boolean, ${reply?.text ?? null}::text,
+  return sql`${answer?.execution.conversationId ?? null}::uuid, ${answer ? newMessageId() : null}::uuid, ${answer ? isVoteAgent(answer.execution.agent) : null}::boolean, ${reply?.text ?? null}::text,
     ${reply ? JSON.stringify(reply) : null}::jsonb, ${usage?.provider ?? null}::text, ${usage?.model ?? null}::text,
     ${usage?.inputTokens ?? null}::int, ${usage?.outputTokens ?? null}::int, ${usage?.costUsd ?? null}::numeric, ${usage?.promptHash ?? null}::text`;
 }

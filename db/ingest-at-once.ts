@@ -7,6 +7,7 @@
  * quota, no BEGIN or COMMIT of its own; with one, the quota locks go first in the same pipelined burst.
  */
 import { randomUUID } from 'node:crypto';
+import { newMessageId } from './message-id.ts';
 import { type SQL, sql } from 'drizzle-orm';
 import type { Db } from './client.ts';
 import { isVoteAgent } from './feedback.ts';
@@ -52,7 +53,7 @@ export function newRows(stored: { item: IngestItem; conversation: string | numbe
   const executions: Record<string, unknown>[] = [];
   const ids = stored.map(({ item, conversation, deliveryRowId }) => {
     const { envelope, targets } = item;
-    const messageId = randomUUID();
+    const messageId = newMessageId();
     const executionIds = targets.map(() => randomUUID());
     messages.push({
       id: messageId,

@@ -218,6 +218,21 @@ describe('storing a batch of envelopes', () => {
     expect(stored(elsewhere).conversationId).not.toBe(stored(a).conversationId);
   });
 
+  it('keeps the order messages came in when they are stored together, as history reads them', async () => {
+    // One transaction: every message shares created_at, so only their ids can order them.
+    const conversationKey = `T1:C1:${randomUUID()}`;
+    const texts = Array.from({ length: 12 }, (_, i) => `message ${i + 1}`);
+    await batch(texts.map((text) => ({ envelope: envelope({ conversationKey, text }), targets: [ask] })));
+    const [conversation] = await opened.handle.db.select().from(conversations).where(eq(conversations.conversationKey, conversationKey));
+    const rows = await opened.handle.db
+      .select({ text: messages.text, at: messages.createdAt })
+      .from(messages)
+      .where(eq(messages.conversationId, conversation!.id))
+      .orderBy(messages.createdAt, messages.id);
+    expect(new Set(rows.map((r) => r.at.getTime())).size).toBe(1);
+    expect(rows.map((r) => r.text)).toEqual(texts);
+  });
+
   it('refuses an item whose sender used up the quota, counting earlier executions and those of the batch', async () => {
     const user = `U-${randomUUID()}`;
     const since = new Date(Date.now() - 3_600_000);
